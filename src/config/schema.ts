@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const relPath = z.string().min(1);
+
+/** Lockout policy for failed logins: after `threshold` failures, wait base·2^n seconds. */
+const lockoutSchema = z.strictObject({
+  threshold: z.number().int().min(1).default(5),
+  baseDelayS: z.number().int().min(1).default(30),
+  maxDelayS: z.number().int().min(1).default(3600),
+});
+
+const kmsSchema = z.discriminatedUnion('provider', [
+  z.strictObject({
+    provider: z.literal('local'),
+    /** Master key file (JSON, mode 0600) made by init. */
+    keyFile: relPath,
+  }),
+  z.strictObject({
+    provider: z.literal('aws'),
+    keyId: z.string().min(1),
+    region: z.string().min(1).default('us-east-1'),
+    endpoint: z.url().optional(),
+    /** Static credentials; when absent the usual AWS chain (env, profile, role) is used. */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+  }),
+]);
+
+const storeSchema = z.discriminatedUnion('driver', [
+  z.strictObject({ driver: z.literal('sqlite'), path: relPath }),
+  z.strictObject({
+    driver: z.literal('postgres'),
+    url: z.string().min(1),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+    poolSize: z.number().int().min(1).max(200).optional(),
+  }),
+]);
+
+/** The whole configuration file. Unknown keys are errors, so typos are caught. */
+export const configSchema = z.strictObject({
+  dataDir: relPath,
+  listen: z.strictObject({ host: z.string().min(1).default('0.0.0.0') }).prefault({}),
+  ssh: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      port: port.default(2222),
+      hostKeys: z.array(relPath).min(1),
+      allowPassword: z.boolean().default(true),
+    }),
+  postgres: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      port: port.default(15432),
+      allowPlaintext: z.boolean().default(false),
+    })
+    .prefault({}),
+  mysql: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      port: port.default(13306),
+      allowPlaintext: z.boolean().default(false),
+      serverVersion: z.string().min(1).default('8.0.36-gatehouse'),
+    })
+    .prefault({}),
+  web: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      port: port.default(8080),
+      https: z.boolean().default(true),
+    })
+    .prefault({}),
+  tls: z.strictObject({ caCert: relPath, cert: relPath, key: relPath, caKey: relPath.optional() }),
+  store: storeSchema,
+  kms: kmsSchema,
+  controlPlane: z.strictObject({ signingKey: relPath }),
+  gateway: z.strictObject({
+    name: z.string().min(1).default('embedded'),
+    signingKey: relPath,
+    sealingKey: relPath,
+  }),
+  audit: z
+    .strictObject({
+      sinkFile: relPath.default('audit/sink.jsonl'),
+      checkpointEvery: z.number().int().min(1).default(100),
+      checkpointIntervalMs: z.number().int().min(100).default(5000),
+    })
+    .prefault({}),
+  recordings: z.strictObject({ dir: relPath.default('recordings') }).prefault({}),
+  auth: z.strictObject({ lockout: lockoutSchema.prefault({}) }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+/** A validated configuration, with every path made absolute. */
+export type Config = z.infer<typeof configSchema>;
+/** The KMS part of {@link Config}. */
+export type KmsConfig = Config['kms'];

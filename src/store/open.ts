@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { GatehouseError } from '../core/errors.js';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+/** Where the store lives. */
+export type StoreConfig =
+  | { readonly driver: 'sqlite'; readonly path: string }
+  | {
+      readonly driver: 'postgres';
+      readonly url: string;
+      /** PostgreSQL schema to use (created if missing); default `public`. */
+      readonly schema?: string | undefined;
+      readonly poolSize?: number | undefined;
+    };
+
+/** An open, migrated store. Dispose it (or call `close`) to release connections. */
+export interface Store extends AsyncDisposable {
+  readonly db: Kysely<Database>;
+  readonly driver: StoreConfig['driver'];
+  close(): Promise<void>;
+}
+
+const PG_INT8_OID = 20;
+const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+
+/** Opens the store named in `config` and applies pending migrations. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  const db = config.driver === 'sqlite' ? openSqlite(config.path) : await openPostgres(config);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.destroy();
+    throw new GatehouseError('GH_STORE_UNAVAILABLE', {
+      detail: `migration failed: ${err instanceof Error ? err.message : String(err)}`,
+      cause: err,
+    });
+  }
+  const close = async (): Promise<void> => {
+    await db.destroy();
+  };
+  return { db, driver: config.driver, close, [Symbol.asyncDispose]: close };
+}
+
+function openSqlite(path: string): Kysely<Database> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SqliteDatabase(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('synchronous = FULL');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>): Promise<Kysely<Database>> {
+  const schema = config.schema ?? 'public';
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new GatehouseError('GH_CONFIG_INVALID', { message: `store.schema "${schema}" is not a plain identifier` });
+  }
+  if (schema !== 'public') {
+    const client = new pg.Client({ connectionString: config.url });
+    try {
+      await client.connect();
+      await client.query(`create schema if not exists "${schema}"`);
+    } catch (err) {
+      throw unavailable(err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize ?? 10,
+    options: `-c search_path=${schema}`,
+    // Times are BIGINT ms; they fit in a double for the next 285,000 years.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error !== undefined || failed !== undefined) {
+    throw error instanceof Error ? error : new Error(`migration ${failed?.migrationName ?? '?'} failed`);
+  }
+}
+
+function unavailable(err: unknown): GatehouseError {
+  return new GatehouseError('GH_STORE_UNAVAILABLE', {
+    detail: err instanceof Error ? err.message : String(err),
+    cause: err,
+  });
+}
