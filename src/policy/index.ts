@@ -1,0 +1,3 @@
+export * from './targets.js';
+export * from './grants.js';
+export * from './access.js';
