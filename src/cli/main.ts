@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isGatehouseError, toGatehouseError } from '../core/errors.js';
+import { toGatehouseError } from '../core/errors.js';
 import type { CliIo } from './output.js';
 import { registerInitCommands } from './commands/init.js';
 import { registerTargetCommands } from './commands/target.js';
@@ -49,10 +49,9 @@ function reportError(io: CliIo, err: unknown): void {
   const error = toGatehouseError(err);
   io.stderr.write(`gatehouse: error: ${error.message}\n`);
   if (error.hint !== undefined) io.stderr.write(`hint: ${error.hint}\n`);
-  if (!isGatehouseError(err) || error.code === 'GH_INTERNAL') {
-    if (process.env['GATEHOUSE_DEBUG'] === '1' && err instanceof Error) io.stderr.write(`${err.stack ?? ''}\n`);
-    else if (error.detail !== undefined) io.stderr.write(`detail: ${error.detail}\n`);
-  }
+  // The CLI is the operator's own tool: show the private detail too (never secrets by design).
+  if (error.detail !== undefined) io.stderr.write(`detail: ${error.detail}\n`);
+  if (process.env['GATEHOUSE_DEBUG'] === '1' && err instanceof Error) io.stderr.write(`${err.stack ?? ''}\n`);
 }
 
 function processIo(): CliIo {

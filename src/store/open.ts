@@ -32,7 +32,9 @@ const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 export async function openStore(config: StoreConfig): Promise<Store> {
   const db = config.driver === 'sqlite' ? openSqlite(config.path) : await openPostgres(config);
   try {
-    await migrate(db);
+    // On PostgreSQL, name the schema: Kysely's migrator otherwise finds the bookkeeping
+    // tables of another schema on the same server and skips creating its own.
+    await migrate(db, config.driver === 'postgres' ? (config.schema ?? 'public') : undefined);
   } catch (err) {
     await db.destroy();
     throw new GatehouseError('GH_STORE_UNAVAILABLE', {
@@ -86,8 +88,12 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error !== undefined || failed !== undefined) {

@@ -37,7 +37,9 @@ export function registerGrantCommands(program: Command, io: CliIo): void {
     .description('list grants in force (--all: also expired and revoked)')
     .option('--all', 'include expired and revoked grants', false)
     .option('--json', 'one JSON object per line', false)
-    .action(async (o: { all: boolean; json: boolean }, cmd: Command) => {
+    .action(async (_o: unknown, cmd: Command) => {
+      // `grant` itself has --json too; commander may give the flag to either command.
+      const o = cmd.optsWithGlobals<{ all: boolean; json: boolean }>();
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.grants.list({ includeInactive: o.all })).map(grantRow);
         printRows(io, rows, { json: o.json, columns: ['id', 'subject', 'scope', 'expiresAt', 'revokedAt', 'reason'] });
