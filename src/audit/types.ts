@@ -1,3 +1,6 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.js';
+
 /** Audit event types (DESIGN.md §5). Add new ones here; the chain accepts only these. */
 export const AUDIT_EVENT_TYPES = [
   'admin.init',
@@ -83,10 +86,36 @@ export interface AuditRecord {
   readonly hash: string;
 }
 
+/** Options of {@link AuditWriter.append}. */
+export interface AuditAppendOptions {
+  /**
+   * A transaction of the caller's to join, so that a change and its event commit (or roll
+   * back) together: `db.transaction().execute(async (trx) => { …; await audit.append(ev, { trx }) })`.
+   * The event is then durable only when the caller commits. Append last and commit soon:
+   * from the append on, the transaction holds the chain head and every other audit writer
+   * waits for it. On PostgreSQL keep the default READ COMMITTED level (a stricter one fails
+   * on a concurrent append). On SQLite send every query inside it through `trx`: the store's
+   * one connection belongs to the transaction, so a query on `db` would wait for ever.
+   */
+  readonly trx?: Transaction<Database>;
+}
+
 /**
- * Anything that appends to the audit chain. `append` resolves only once the event is durable;
- * when it rejects, the caller must not go on with the action it audits (fail closed).
+ * Anything that appends to the audit chain. `append` resolves only once the event is durable
+ * (or, with `trx`, written in the caller's transaction); when it rejects, the caller must not
+ * go on with the action it audits (fail closed).
  */
 export interface AuditWriter {
-  append(event: AuditEventInput): Promise<AuditRecord>;
+  append(event: AuditEventInput, options?: AuditAppendOptions): Promise<AuditRecord>;
+}
+
+/** A signed statement that the chain's event `seq` has hash `hash` (DESIGN.md §5). */
+export interface AuditCheckpoint {
+  readonly seq: number;
+  readonly hash: string;
+  readonly time: number;
+  /** Id of the control-plane key that signed (see `keyIdOf`). */
+  readonly keyId: string;
+  /** Base64 Ed25519 signature by the control-plane key over canonical JSON of `{seq, hash, time}`. */
+  readonly signature: string;
 }

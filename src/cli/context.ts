@@ -7,6 +7,9 @@ import { Authenticator, Tokens, Users } from '../identity/index.js';
 import { openKms, openSecret, sealSecret, type KmsProvider } from '../lease/index.js';
 import { Credentials } from '../lease/credentials.js';
 import { Gateways } from '../lease/gateways.js';
+import { rotateCredential as rotateCredential_, type RotationResult } from '../lease/rotation.js';
+import { postgresPasswordApplier } from '../lease/rotate-postgres.js';
+import { mysqlPasswordApplier } from '../lease/rotate-mysql.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { AccessPolicy, Grants, Targets } from '../policy/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -31,7 +34,7 @@ export interface ControlPlane extends AsyncDisposable {
   readonly credentials: Credentials;
   readonly gateways: Gateways;
   /** Rotates a database target's password (see src/lease/rotation.ts). */
-  rotateCredential(target: string, options: { actor: string }): Promise<{ previousVersion: number; version: number }>;
+  rotateCredential(target: string, options: { actor: string }): Promise<RotationResult>;
   close(): Promise<void>;
 }
 
@@ -63,8 +66,9 @@ export async function openControlPlane(config: Config, options: { logger?: Logge
     const access = new AccessPolicy({ targets, grants, audit, findUser: (name) => users.find(name) });
     const credentials = new Credentials({ db: store.db, kms: boundKms, audit });
     const gateways = new Gateways({ db: store.db, audit });
-    const rotateCredential = (): Promise<{ previousVersion: number; version: number }> =>
-      Promise.reject(new Error('rotation is not wired yet'));
+    const appliers = { postgres: postgresPasswordApplier, mysql: mysqlPasswordApplier };
+    const rotateCredential = (target: string, o: { actor: string }): Promise<RotationResult> =>
+      rotateCredential_(target, o, { db: store.db, kms: boundKms, audit, targets, appliers });
     const close = async (): Promise<void> => {
       await audit.close();
       boundKms.close?.();

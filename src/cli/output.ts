@@ -35,10 +35,10 @@ function formatCell(value: unknown): string {
   if (Array.isArray(value)) return value.map(String).join(',');
   if (typeof value === 'object') {
     return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${k}=${String(v)}`)
+      .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
       .join(',');
   }
-  return String(value);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** Reads a secret from stdin: the whole input without its final newline (never from argv). */
@@ -47,7 +47,7 @@ export async function readSecretFromStdin(io: CliIo, prompt: string): Promise<st
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of io.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
     total += buf.length;
     if (total > MAX_STDIN_SECRET_BYTES) throw new RangeError('secret on stdin is too large');
     chunks.push(buf);
@@ -61,7 +61,7 @@ export async function readStdinBytes(io: CliIo): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of io.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
     total += buf.length;
     if (total > MAX_STDIN_SECRET_BYTES) throw new RangeError('input on stdin is too large');
     chunks.push(buf);

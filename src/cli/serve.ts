@@ -4,6 +4,9 @@ import { loadConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import { configFromCommand, openControlPlane } from './context.js';
 import type { CliIo } from './output.js';
+import { findActiveCredentialCreatedAt } from '../lease/rotation.js';
+import { RotationScheduler } from '../lease/rotation-scheduler.js';
+import type { ControlPlane } from './context.js';
 
 /**
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
@@ -14,6 +17,7 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   const logger = createLogger({ level: config.log.level });
   await using cp = await openControlPlane(config, { logger });
   cp.audit.start();
+  await using _rotations = startRotationScheduler(cp);
   logger.info({ dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider }, 'gatehouse control plane ready');
 
   const stop = new AbortController();
@@ -26,4 +30,18 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   logger.info('gatehouse serving');
   await once(stop.signal, 'abort');
   logger.info('gatehouse stopped');
+}
+
+/** Rotates database credentials whose target asks for it (`rotate` option), in the background. */
+function startRotationScheduler(cp: ControlPlane): RotationScheduler {
+  const scheduler = new RotationScheduler({
+    rotate: async (target) => {
+      await cp.rotateCredential(target, { actor: 'scheduler' });
+    },
+    listTargets: () => cp.targets.list(),
+    activeCreatedAt: (target) => findActiveCredentialCreatedAt(cp.store.db, target.id),
+    onError: (err, target) => cp.logger.warn({ target, err: err instanceof Error ? err.message : String(err) }, 'scheduled rotation failed'),
+  });
+  scheduler.start();
+  return scheduler;
 }

@@ -1,5 +1,10 @@
 import type { AuditWriter } from '../audit/types.js';
-import { authorize, isGrantActive, grantCoversTarget, type AccessDecision } from '../core/authorize.js';
+import {
+  authorize,
+  isGrantActive,
+  grantCoversTarget,
+  type AccessDecision,
+} from '../core/authorize.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Grant, Target, User } from '../core/types.js';
@@ -52,14 +57,22 @@ export class AccessPolicy {
   }
 
   /** Decides whether `userName` may reach `targetName` now; throws GH_ACCESS_DENIED if not. */
-  async check(userName: string, targetName: string, context: AccessContext = {}): Promise<AccessAllowed> {
+  async check(
+    userName: string,
+    targetName: string,
+    context: AccessContext = {},
+  ): Promise<AccessAllowed> {
     const at = this.#clock();
     const user = await this.#deps.findUser(userName);
     const target = await this.#deps.targets.find(targetName);
     let decision: AccessDecision | { isAllowed: false; reason: 'unknown-user' | 'unknown-target' };
     if (user === undefined) decision = { isAllowed: false, reason: 'unknown-user' };
     else if (target === undefined) decision = { isAllowed: false, reason: 'unknown-target' };
-    else decision = authorize(user, target, { at, grants: await this.#deps.grants.forSubjects(user.name, user.roles) });
+    else
+      decision = authorize(user, target, {
+        at,
+        grants: await this.#deps.grants.forSubjects(user.name, user.roles),
+      });
     if (!decision.isAllowed || user === undefined || target === undefined) {
       await this.#deps.audit.append({
         type: 'access.denied',
@@ -67,7 +80,10 @@ export class AccessPolicy {
         target: targetName,
         gateway: context.gateway ?? null,
         clientAddr: context.clientAddr ?? null,
-        data: { reason: decision.isAllowed ? 'unknown' : decision.reason, via: context.via ?? null },
+        data: {
+          reason: decision.isAllowed ? 'unknown' : decision.reason,
+          via: context.via ?? null,
+        },
       });
       throw new GatehouseError('GH_ACCESS_DENIED', {
         detail: `${userName} -> ${targetName}: ${decision.isAllowed ? 'unknown' : decision.reason}`,
@@ -80,10 +96,15 @@ export class AccessPolicy {
   async reachable(user: User): Promise<ReachableTarget[]> {
     if (user.isDisabled) return [];
     const at = this.#clock();
-    const grants = (await this.#deps.grants.forSubjects(user.name, user.roles)).filter((g) => isGrantActive(g, at));
+    const grants = (await this.#deps.grants.forSubjects(user.name, user.roles)).filter((g) =>
+      isGrantActive(g, at),
+    );
     const out: ReachableTarget[] = [];
     for (const target of await this.#deps.targets.list()) {
-      const decision = authorize(user, target, { at, grants: grants.filter((g) => grantCoversTarget(g, target)) });
+      const decision = authorize(user, target, {
+        at,
+        grants: grants.filter((g) => grantCoversTarget(g, target)),
+      });
       if (decision.isAllowed) out.push({ target, expiresAt: decision.expiresAt });
     }
     return out;

@@ -42,12 +42,19 @@ export class Grants {
   async create(input: NewGrant, options: { readonly actor: string }): Promise<Grant> {
     await this.#checkSubject(input.subject);
     await this.#checkScope(input.scope);
-    if (input.durationMs !== undefined && (!Number.isFinite(input.durationMs) || input.durationMs <= 0)) {
-      throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'grant duration must be positive' });
+    if (
+      input.durationMs !== undefined &&
+      (!Number.isFinite(input.durationMs) || input.durationMs <= 0)
+    ) {
+      throw new GatehouseError('GH_INVALID_ARGUMENT', {
+        message: 'grant duration must be positive',
+      });
     }
     const reason = input.reason?.trim() ?? '';
     if (reason.length > MAX_REASON_LENGTH) {
-      throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `grant reason is longer than ${MAX_REASON_LENGTH} characters` });
+      throw new GatehouseError('GH_INVALID_ARGUMENT', {
+        message: `grant reason is longer than ${MAX_REASON_LENGTH} characters`,
+      });
     }
     const now = this.#clock();
     const grant: Grant = {
@@ -61,19 +68,24 @@ export class Grants {
       revokedAt: null,
       revokedBy: null,
     };
-    await this.#db.insertInto('grants').values(toRow(grant)).execute();
-    await this.#audit.append({
-      type: 'grant.create',
-      user: grant.subject.kind === 'user' ? grant.subject.name : null,
-      target: grant.scope.kind === 'target' ? grant.scope.name : null,
-      data: {
-        by: options.actor,
-        grantId: grant.id,
-        subject: formatSubject(grant.subject),
-        scope: formatScope(grant.scope),
-        expiresAt: grant.expiresAt,
-        reason: grant.reason,
-      },
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('grants').values(toRow(grant)).execute();
+      await this.#audit.append(
+        {
+          type: 'grant.create',
+          user: grant.subject.kind === 'user' ? grant.subject.name : null,
+          target: grant.scope.kind === 'target' ? grant.scope.name : null,
+          data: {
+            by: options.actor,
+            grantId: grant.id,
+            subject: formatSubject(grant.subject),
+            scope: formatScope(grant.scope),
+            expiresAt: grant.expiresAt,
+            reason: grant.reason,
+          },
+        },
+        { trx },
+      );
     });
     return grant;
   }
@@ -82,35 +94,58 @@ export class Grants {
   async revoke(id: string, options: { readonly actor: string }): Promise<Grant> {
     const grant = await this.get(id);
     if (grant.revokedAt !== null) {
-      throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `grant ${id} is already revoked` });
+      throw new GatehouseError('GH_INVALID_ARGUMENT', {
+        message: `grant ${id} is already revoked`,
+      });
     }
     const now = this.#clock();
-    await this.#db
-      .updateTable('grants')
-      .set({ revoked_at: now, revoked_by: options.actor })
-      .where('id', '=', id)
-      .execute();
-    await this.#audit.append({
-      type: 'grant.revoke',
-      user: grant.subject.kind === 'user' ? grant.subject.name : null,
-      target: grant.scope.kind === 'target' ? grant.scope.name : null,
-      data: { by: options.actor, grantId: id, subject: formatSubject(grant.subject), scope: formatScope(grant.scope) },
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('grants')
+        .set({ revoked_at: now, revoked_by: options.actor })
+        .where('id', '=', id)
+        .execute();
+      await this.#audit.append(
+        {
+          type: 'grant.revoke',
+          user: grant.subject.kind === 'user' ? grant.subject.name : null,
+          target: grant.scope.kind === 'target' ? grant.scope.name : null,
+          data: {
+            by: options.actor,
+            grantId: id,
+            subject: formatSubject(grant.subject),
+            scope: formatScope(grant.scope),
+          },
+        },
+        { trx },
+      );
     });
     return { ...grant, revokedAt: now, revokedBy: options.actor };
   }
 
   /** The grant with this id; GH_NOT_FOUND otherwise. */
   async get(id: string): Promise<Grant> {
-    const row = await this.#db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
-    if (row === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `grant ${id} does not exist` });
+    const row = await this.#db
+      .selectFrom('grants')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (row === undefined)
+      throw new GatehouseError('GH_NOT_FOUND', { message: `grant ${id} does not exist` });
     return fromRow(row);
   }
 
   /** Grants, newest first; only those in force unless `includeInactive`. */
   async list(options: { readonly includeInactive?: boolean } = {}): Promise<Grant[]> {
-    const rows = await this.#db.selectFrom('grants').selectAll().orderBy('created_at', 'desc').execute();
+    const rows = await this.#db
+      .selectFrom('grants')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .execute();
     const now = this.#clock();
-    return rows.map(fromRow).filter((g) => options.includeInactive === true || isGrantActive(g, now));
+    return rows
+      .map(fromRow)
+      .filter((g) => options.includeInactive === true || isGrantActive(g, now));
   }
 
   /** Every grant that could apply to a user with these roles (active or not; authorize decides). */
@@ -121,7 +156,9 @@ export class Grants {
       .where((eb) =>
         eb.or([
           eb.and([eb('subject_kind', '=', 'user'), eb('subject', '=', userName)]),
-          ...(roles.length === 0 ? [] : [eb.and([eb('subject_kind', '=', 'role'), eb('subject', 'in', [...roles])])]),
+          ...(roles.length === 0
+            ? []
+            : [eb.and([eb('subject_kind', '=', 'role'), eb('subject', 'in', [...roles])])]),
         ]),
       )
       .where('revoked_at', 'is', null)
@@ -132,23 +169,42 @@ export class Grants {
   async #checkSubject(subject: GrantSubject): Promise<void> {
     const found =
       subject.kind === 'user'
-        ? await this.#db.selectFrom('users').select('id').where('name', '=', subject.name).executeTakeFirst()
-        : await this.#db.selectFrom('roles').select('name').where('name', '=', subject.name).executeTakeFirst();
+        ? await this.#db
+            .selectFrom('users')
+            .select('id')
+            .where('name', '=', subject.name)
+            .executeTakeFirst()
+        : await this.#db
+            .selectFrom('roles')
+            .select('name')
+            .where('name', '=', subject.name)
+            .executeTakeFirst();
     if (found === undefined) {
-      throw new GatehouseError('GH_NOT_FOUND', { message: `${subject.kind} "${subject.name}" does not exist` });
+      throw new GatehouseError('GH_NOT_FOUND', {
+        message: `${subject.kind} "${subject.name}" does not exist`,
+      });
     }
   }
 
   async #checkScope(scope: GrantScope): Promise<void> {
     if (scope.kind === 'label') return;
-    const found = await this.#db.selectFrom('targets').select('id').where('name', '=', scope.name).executeTakeFirst();
-    if (found === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `target "${scope.name}" does not exist` });
+    const found = await this.#db
+      .selectFrom('targets')
+      .select('id')
+      .where('name', '=', scope.name)
+      .executeTakeFirst();
+    if (found === undefined)
+      throw new GatehouseError('GH_NOT_FOUND', {
+        message: `target "${scope.name}" does not exist`,
+      });
   }
 }
 
 /** Parses the CLI's `USER` or `@ROLE`. */
 export function parseGrantSubject(text: string): GrantSubject {
-  return text.startsWith('@') ? { kind: 'role', name: text.slice(1) } : { kind: 'user', name: text };
+  return text.startsWith('@')
+    ? { kind: 'role', name: text.slice(1) }
+    : { kind: 'user', name: text };
 }
 
 /** Parses the CLI's `TARGET` or `label:k=v`. */
@@ -176,7 +232,8 @@ function toRow(grant: Grant): GrantsTable {
     subject_kind: grant.subject.kind,
     subject: grant.subject.name,
     scope_kind: grant.scope.kind,
-    scope: grant.scope.kind === 'target' ? grant.scope.name : `${grant.scope.key}=${grant.scope.value}`,
+    scope:
+      grant.scope.kind === 'target' ? grant.scope.name : `${grant.scope.key}=${grant.scope.value}`,
     expires_at: grant.expiresAt,
     reason: grant.reason,
     created_by: grant.createdBy,
@@ -187,7 +244,10 @@ function toRow(grant: Grant): GrantsTable {
 }
 
 function fromRow(row: Selectable<GrantsTable>): Grant {
-  const subject: GrantSubject = { kind: row.subject_kind === 'role' ? 'role' : 'user', name: row.subject };
+  const subject: GrantSubject = {
+    kind: row.subject_kind === 'role' ? 'role' : 'user',
+    name: row.subject,
+  };
   let scope: GrantScope;
   if (row.scope_kind === 'label') {
     const [key, value] = splitLabel(row.scope);

@@ -57,27 +57,47 @@ export class Targets {
     const target = validateNewTarget(input, this.#clock());
     const existing = await this.find(target.name);
     if (existing !== undefined) {
-      throw new GatehouseError('GH_ALREADY_EXISTS', { message: `target "${target.name}" already exists` });
+      throw new GatehouseError('GH_ALREADY_EXISTS', {
+        message: `target "${target.name}" already exists`,
+      });
     }
-    await this.#db.insertInto('targets').values(toRow(target)).execute();
-    await this.#audit.append({
-      type: 'admin.target.add',
-      target: target.name,
-      data: { by: options.actor, kind: target.kind, host: target.host, port: target.port, username: target.username, labels: target.labels, options: target.options },
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('targets').values(toRow(target)).execute();
+      await this.#audit.append(
+        {
+          type: 'admin.target.add',
+          target: target.name,
+          data: {
+            by: options.actor,
+            kind: target.kind,
+            host: target.host,
+            port: target.port,
+            username: target.username,
+            labels: target.labels,
+            options: target.options,
+          },
+        },
+        { trx },
+      );
     });
     return target;
   }
 
   /** The target with this name, or undefined. */
   async find(name: string): Promise<Target | undefined> {
-    const row = await this.#db.selectFrom('targets').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('targets')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
     return row === undefined ? undefined : fromRow(row);
   }
 
   /** The target with this name; GH_NOT_FOUND otherwise. */
   async get(name: string): Promise<Target> {
     const target = await this.find(name);
-    if (target === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `target "${name}" does not exist` });
+    if (target === undefined)
+      throw new GatehouseError('GH_NOT_FOUND', { message: `target "${name}" does not exist` });
     return target;
   }
 
@@ -90,27 +110,66 @@ export class Targets {
   /** Removes a target (its credentials go with it). */
   async remove(name: string, options: ActorOptions): Promise<void> {
     const target = await this.get(name);
-    await this.#db.deleteFrom('targets').where('id', '=', target.id).execute();
-    await this.#audit.append({ type: 'admin.target.remove', target: name, data: { by: options.actor } });
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('targets').where('id', '=', target.id).execute();
+      await this.#audit.append(
+        { type: 'admin.target.remove', target: name, data: { by: options.actor } },
+        { trx },
+      );
+    });
   }
 
   /** Changes options of a target. */
-  async updateOptions(name: string, changes: Partial<TargetOptions>, options: ActorOptions): Promise<Target> {
+  async updateOptions(
+    name: string,
+    changes: Partial<TargetOptions>,
+    options: ActorOptions,
+  ): Promise<Target> {
     const target = await this.get(name);
     const merged = validateOptions({ ...target.options, ...changes });
-    await this.#db.updateTable('targets').set({ options: JSON.stringify(merged) }).where('id', '=', target.id).execute();
-    await this.#audit.append({ type: 'admin.target.update', target: name, data: { by: options.actor, options: changes } });
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('targets')
+        .set({ options: JSON.stringify(merged) })
+        .where('id', '=', target.id)
+        .execute();
+      await this.#audit.append(
+        {
+          type: 'admin.target.update',
+          target: name,
+          data: { by: options.actor, options: changes },
+        },
+        { trx },
+      );
+    });
     return { ...target, options: merged };
   }
 
   /** Pins an SSH host key (OpenSSH public key line) for a target. */
-  async pinHostKey(name: string, hostKey: string, options: ActorOptions & { fingerprint: string }): Promise<void> {
+  async pinHostKey(
+    name: string,
+    hostKey: string,
+    options: ActorOptions & { fingerprint: string },
+  ): Promise<void> {
     const target = await this.get(name);
-    await this.#db.updateTable('targets').set({ host_key: hostKey }).where('id', '=', target.id).execute();
-    await this.#audit.append({
-      type: 'admin.target.trust',
-      target: name,
-      data: { by: options.actor, fingerprint: options.fingerprint, previous: target.hostKey === null ? null : 'replaced' },
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('targets')
+        .set({ host_key: hostKey })
+        .where('id', '=', target.id)
+        .execute();
+      await this.#audit.append(
+        {
+          type: 'admin.target.trust',
+          target: name,
+          data: {
+            by: options.actor,
+            fingerprint: options.fingerprint,
+            previous: target.hostKey === null ? null : 'replaced',
+          },
+        },
+        { trx },
+      );
     });
   }
 }
@@ -140,14 +199,18 @@ export function splitLabel(pair: string): [string, string] {
 }
 
 function validateNewTarget(input: NewTarget, now: number): Target {
-  const invalid = (message: string): GatehouseError => new GatehouseError('GH_INVALID_ARGUMENT', { message });
+  const invalid = (message: string): GatehouseError =>
+    new GatehouseError('GH_INVALID_ARGUMENT', { message });
   if (!TARGET_NAME_RE.test(input.name)) {
-    throw invalid(`target name "${input.name}" is invalid (lower-case letters, digits, ".", "_", "-"; at most 63)`);
+    throw invalid(
+      `target name "${input.name}" is invalid (lower-case letters, digits, ".", "_", "-"; at most 63)`,
+    );
   }
   if (!(TARGET_KINDS as readonly string[]).includes(input.kind)) {
     throw invalid(`target kind "${input.kind}" is invalid (one of ${TARGET_KINDS.join(', ')})`);
   }
-  if (input.host.trim() === '' || /\s/.test(input.host)) throw invalid(`target host "${input.host}" is invalid`);
+  if (input.host.trim() === '' || /\s/.test(input.host))
+    throw invalid(`target host "${input.host}" is invalid`);
   if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) {
     throw invalid(`target port "${input.port}" is invalid (1-65535)`);
   }
@@ -171,7 +234,9 @@ function validateNewTarget(input: NewTarget, now: number): Target {
 function validateOptions(options: TargetOptions): TargetOptions {
   for (const key of ['idleTimeoutS', 'maxSessionS', 'rotateEveryS'] as const) {
     if (!Number.isInteger(options[key]) || options[key] < 0) {
-      throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `target option ${key} must be a whole number of seconds` });
+      throw new GatehouseError('GH_INVALID_ARGUMENT', {
+        message: `target option ${key} must be a whole number of seconds`,
+      });
     }
   }
   return options;
@@ -203,7 +268,10 @@ function fromRow(row: Selectable<TargetsTable>): Target {
     username: row.username,
     database: row.database_name,
     labels: parseJsonColumn<Record<string, string>>(row.labels, {}),
-    options: { ...DEFAULT_TARGET_OPTIONS, ...parseJsonColumn<Partial<TargetOptions>>(row.options, {}) },
+    options: {
+      ...DEFAULT_TARGET_OPTIONS,
+      ...parseJsonColumn<Partial<TargetOptions>>(row.options, {}),
+    },
     hostKey: row.host_key,
     createdAt: row.created_at,
   };

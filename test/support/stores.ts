@@ -45,7 +45,10 @@ export function makeScratchStore(driver: (typeof STORE_DRIVERS)[number]): Scratc
 /** Opens a migrated throwaway store; dispose it to close and destroy it. */
 export async function openScratchStore(driver: (typeof STORE_DRIVERS)[number]): Promise<Store> {
   const scratch = makeScratchStore(driver);
-  const store = await openStore(scratch.config);
+  const store = await openStore(scratch.config).catch(async (err: unknown) => {
+    await scratch.destroy();
+    throw err;
+  });
   const close = async (): Promise<void> => {
     await store.close();
     await scratch.destroy();

@@ -1,0 +1,190 @@
+import type { Kysely } from 'kysely';
+import { systemClock, type Clock } from '../core/clock.js';
+import { GatehouseError, isGatehouseError } from '../core/errors.js';
+import type { Signer } from '../crypto/key-files.js';
+import type { Database } from '../store/schema.js';
+import { appendToChain } from './chain.js';
+import { writeCheckpoint } from './checkpoint.js';
+import type {
+  AuditAppendOptions,
+  AuditCheckpoint,
+  AuditEventInput,
+  AuditRecord,
+  AuditWriter,
+} from './types.js';
+import { validateAuditEvent } from './validate.js';
+
+/** Default number of events between automatic checkpoints. */
+export const CHECKPOINT_EVERY_EVENTS = 100;
+/** Default period of the checkpoint timer started by {@link AuditLog.start}. */
+export const CHECKPOINT_INTERVAL_MS = 5_000;
+
+/** What an {@link AuditLog} needs. */
+export interface AuditLogDeps {
+  readonly db: Kysely<Database>;
+  /** The control-plane key; it signs checkpoints. */
+  readonly signer: Signer;
+  /** The external append-only file that receives every checkpoint. */
+  readonly sinkPath: string;
+  readonly clock?: Clock;
+  /** Checkpoint after this many events appended by this instance (default 100). */
+  readonly checkpointEvery?: number;
+  /** Period of the timer started by `start()` (default 5 s). */
+  readonly checkpointIntervalMs?: number;
+  /**
+   * Told when an automatic checkpoint fails. The events themselves are durable by then, so
+   * `append` does not reject for it; the next checkpoint covers them. Default: a process
+   * warning.
+   */
+  readonly onCheckpointError?: (err: GatehouseError) => void;
+}
+
+/**
+ * The audit chain writer (DESIGN.md §5): appends hash-chained events to the store and
+ * writes signed checkpoints to the store and the external sink. Call `close()` (or dispose
+ * it) on shutdown so the sink ends at the head.
+ */
+export class AuditLog implements AuditWriter, AsyncDisposable {
+  readonly #deps: AuditLogDeps;
+  readonly #clock: Clock;
+  readonly #checkpointEvery: number;
+  readonly #intervalMs: number;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #checkpointTail: Promise<unknown> = Promise.resolve();
+  #sinceCheckpoint = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #isClosed = false;
+
+  constructor(deps: AuditLogDeps) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#checkpointEvery = positiveInteger(
+      deps.checkpointEvery ?? CHECKPOINT_EVERY_EVENTS,
+      'checkpointEvery',
+    );
+    this.#intervalMs = positiveInteger(
+      deps.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS,
+      'checkpointIntervalMs',
+    );
+  }
+
+  /**
+   * Appends an event; resolves once it is committed (or, with `trx`, written in the
+   * caller's transaction). Rejects with GH_AUDIT_WRITE_FAILED, and the audited action
+   * must then not happen.
+   */
+  append(event: AuditEventInput, options: AuditAppendOptions = {}): Promise<AuditRecord> {
+    const appending = this.#append(event, options);
+    this.#inflight.add(appending);
+    const forget = (): void => {
+      this.#inflight.delete(appending);
+    };
+    appending.then(forget, forget);
+    return appending;
+  }
+
+  /** Writes a checkpoint of the current head unless the newest one already covers it. */
+  checkpoint(): Promise<AuditCheckpoint | undefined> {
+    // One at a time per instance; the store tolerates other processes doing the same.
+    const run = this.#checkpointTail.then(() => this.#writeCheckpoint());
+    this.#checkpointTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Starts the timer that checkpoints every `checkpointIntervalMs` when the head moved. */
+  start(): void {
+    if (this.#timer !== undefined || this.#isClosed) return;
+    this.#timer = setInterval(() => {
+      void this.#checkpointQuietly();
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer, waits for pending appends and writes a final checkpoint. */
+  async close(): Promise<void> {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled([...this.#inflight]);
+    await this.checkpoint();
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #append(event: AuditEventInput, options: AuditAppendOptions): Promise<AuditRecord> {
+    if (this.#isClosed) {
+      throw new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: 'the audit log is closed' });
+    }
+    const valid = validateAuditEvent(event);
+    let record: AuditRecord;
+    try {
+      record =
+        options.trx === undefined
+          ? await this.#deps.db
+              .transaction()
+              .execute((trx) => appendToChain(trx, valid, this.#clock))
+          : await appendToChain(options.trx, valid, this.#clock);
+    } catch (err) {
+      throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+        detail: `${valid.type}: ${describe(err)}`,
+        cause: err,
+      });
+    }
+    this.#sinceCheckpoint += 1;
+    // Inside a caller's transaction the event is not committed yet (and on SQLite the
+    // connection is busy): the next append outside one, the timer or close() checkpoints.
+    if (options.trx === undefined && this.#sinceCheckpoint >= this.#checkpointEvery) {
+      await this.#checkpointQuietly();
+    }
+    return record;
+  }
+
+  async #writeCheckpoint(): Promise<AuditCheckpoint | undefined> {
+    const pending = this.#sinceCheckpoint;
+    try {
+      const checkpoint = await writeCheckpoint({ ...this.#deps, clock: this.#clock });
+      this.#sinceCheckpoint = Math.max(0, this.#sinceCheckpoint - pending);
+      return checkpoint;
+    } catch (err) {
+      throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+        detail: `checkpoint: ${describe(err)}`,
+        cause: err,
+      });
+    }
+  }
+
+  async #checkpointQuietly(): Promise<void> {
+    try {
+      await this.checkpoint();
+    } catch (err) {
+      const error = isGatehouseError(err)
+        ? err
+        : new GatehouseError('GH_AUDIT_WRITE_FAILED', { cause: err });
+      if (this.#deps.onCheckpointError === undefined) {
+        process.emitWarning(
+          `audit checkpoint failed: ${error.detail ?? error.message}`,
+          'GatehouseAuditWarning',
+        );
+      } else {
+        this.#deps.onCheckpointError(error);
+      }
+    }
+  }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new GatehouseError('GH_INVALID_ARGUMENT', {
+      message: `audit ${name} must be a positive integer`,
+    });
+  }
+  return value;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.js';
+import type { AuditEventsTable } from '../store/schema.js';
+
+/** The stored columns of an event that its hash covers (everything but `hash` itself). */
+export type ChainedEventRow = Omit<AuditEventsTable, 'hash'>;
+
+/** Lower-case hex SHA-256 of a UTF-8 string. */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * The canonical form of an event that the chain hashes. `data` enters as the exact text of
+ * its column (itself canonical JSON), so any edit of that column — even one that keeps the
+ * same meaning — changes the hash.
+ */
+export function canonicalAuditEvent(row: ChainedEventRow): string {
+  return canonicalJson({
+    seq: row.seq,
+    time: row.time,
+    type: row.type,
+    user: row.user_name,
+    sid: row.sid,
+    target: row.target,
+    gateway: row.gateway,
+    client_addr: row.client_addr,
+    data: row.data,
+  });
+}
+
+/** DESIGN.md §5: `hash = SHA-256(prev_hash ‖ canonical(event))`, prev_hash as its 64 hex chars. */
+export function hashAuditEvent(row: ChainedEventRow): string {
+  return sha256Hex(row.prev_hash + canonicalAuditEvent(row));
+}

@@ -1,0 +1,97 @@
+import { canonicalJson } from '../core/canonical-json.js';
+import { GatehouseError } from '../core/errors.js';
+import { AUDIT_EVENT_TYPES, type AuditEventInput, type AuditEventType } from './types.js';
+
+/** An event that passed validation, in the shape of its stored columns. */
+export interface ValidAuditEvent {
+  readonly type: AuditEventType;
+  readonly user_name: string | null;
+  readonly sid: string | null;
+  readonly target: string | null;
+  readonly gateway: string | null;
+  readonly client_addr: string | null;
+  /** Canonical JSON of `data`, as stored and hashed. */
+  readonly data: string;
+}
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES);
+const MAX_DATA_DEPTH = 16;
+// Matched against the key lower-cased with separators removed, so `newPassword`,
+// `totp_secret` and `sshPrivateKey` are caught while `tokenId` or `credentialId` are not.
+const SECRET_KEY_PATTERN =
+  /(password|passwd|passphrase|secret|token|privatekey|credential|apikey)$/;
+const PEM_PRIVATE_KEY_MARK = 'PRIVATE KEY-----';
+
+/** True when `type` is one of {@link AUDIT_EVENT_TYPES}. */
+export function isAuditEventType(type: string): type is AuditEventType {
+  return KNOWN_TYPES.has(type);
+}
+
+/**
+ * Checks an event before it enters the chain: a known type, JSON-only data, and nothing that
+ * looks like a secret (DESIGN.md §5: never a password, key or token). A failure is a
+ * programming error in the caller; it throws GH_AUDIT_WRITE_FAILED so the action is refused.
+ */
+export function validateAuditEvent(event: AuditEventInput): ValidAuditEvent {
+  const type: string = event.type;
+  if (!isAuditEventType(type)) throw refused(`unknown audit event type "${type}"`);
+  const data = event.data ?? {};
+  if (!isPlainObject(data)) throw refused(`${type}: data must be a plain object`);
+  checkValue(data, 'data', 0, type);
+  return {
+    type,
+    user_name: event.user ?? null,
+    sid: event.sid ?? null,
+    target: event.target ?? null,
+    gateway: event.gateway ?? null,
+    client_addr: event.clientAddr ?? null,
+    data: canonicalJson(data),
+  };
+}
+
+function checkValue(value: unknown, path: string, depth: number, type: string): void {
+  if (depth > MAX_DATA_DEPTH) throw refused(`${type}: ${path} is nested too deeply`);
+  if (value === null || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw refused(`${type}: ${path} is not a finite number`);
+    return;
+  }
+  if (typeof value === 'string') {
+    if (value.includes(PEM_PRIVATE_KEY_MARK)) throw refused(`${type}: ${path} holds a private key`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item: unknown, i) => {
+      if (item === undefined) throw refused(`${type}: ${path}[${i}] is undefined`);
+      checkValue(item, `${path}[${i}]`, depth + 1, type);
+    });
+    return;
+  }
+  if (isPlainObject(value)) {
+    for (const [key, member] of Object.entries(value)) {
+      if (member === undefined) continue; // dropped by canonical JSON
+      const memberPath = `${path}.${key}`;
+      if (typeof member === 'string' && isSecretKey(key)) {
+        throw refused(`${type}: ${memberPath} looks like a secret; audit events never hold one`);
+      }
+      checkValue(member, memberPath, depth + 1, type);
+    }
+    return;
+  }
+  // Dates, Buffers, Maps, bigints, functions… have no faithful canonical JSON form.
+  throw refused(`${type}: ${path} is not a JSON value`);
+}
+
+function isSecretKey(key: string): boolean {
+  return SECRET_KEY_PATTERN.test(key.toLowerCase().replace(/[^a-z0-9]/g, ''));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function refused(detail: string): GatehouseError {
+  return new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail });
+}
