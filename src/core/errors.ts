@@ -65,6 +65,19 @@ export const ERROR_CATALOGUE = {
     message: 'the target refused the leased credential',
     hint: 'an administrator should check the credential set for this target',
   },
+  GH_UPSTREAM_HOST_KEY_MISMATCH: {
+    message: "the target's host key has changed",
+    hint: 'this may be an attack; an administrator checks the target and runs "gatehouse target trust NAME"',
+  },
+  GH_UPSTREAM_HOST_KEY_NOT_PINNED: {
+    message: "the target's host key is not pinned",
+    hint: 'an administrator runs "gatehouse target trust NAME"',
+  },
+  GH_RECORDING_FAILED: {
+    message: 'the session recording could not be written',
+    hint: 'recorded sessions are refused until an administrator frees space on the recordings disk',
+  },
+  GH_RECORDING_INVALID: { message: 'the recording is not valid asciicast v3' },
   GH_INTERNAL: { message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AsciicastWriter, type CommandLine, type RecordingMeta } from './index.js';
+import {
+  ManualClock,
+  makeRecordingDir,
+  readCastLines,
+  sleep,
+  type ScratchDir,
+} from '../../test/support/recording-fixtures.js';
+
+const META: RecordingMeta = {
+  sid: 'ses_mask',
+  channel: 0,
+  user: 'alice',
+  target: 'web1',
+  term: { cols: 80, rows: 24 },
+};
+const CANARY = 'Canary-Pw-7f3e9c';
+
+let scratch: ScratchDir | undefined;
+afterEach(() => {
+  scratch?.cleanup();
+  scratch = undefined;
+});
+
+interface Session {
+  readonly writer: AsciicastWriter;
+  readonly clock: ManualClock;
+  readonly commands: CommandLine[];
+}
+
+async function startSession(options: { recordInput?: boolean } = {}): Promise<Session> {
+  scratch = makeRecordingDir();
+  const clock = new ManualClock();
+  const commands: CommandLine[] = [];
+  const writer = await AsciicastWriter.create(scratch.path, META, {
+    clock: clock.now,
+    onCommandLine: (line) => {
+      commands.push(line);
+      writer.marker(line.text);
+    },
+    ...options,
+  });
+  return { writer, clock, commands };
+}
+
+// A shell that echoes each key as it arrives.
+function typeWithEcho({ writer, clock }: Session, keys: string): void {
+  for (const key of keys) {
+    writer.input(Buffer.from(key));
+    clock.advance(3);
+    writer.output(Buffer.from(key === '\r' ? '\r\n' : key));
+    clock.advance(90);
+  }
+}
+
+// A prompt with echo off (sudo, read -s): keys produce no output; Enter gets a newline.
+function typeWithoutEcho({ writer, clock }: Session, keys: string): void {
+  for (const key of keys) {
+    writer.input(Buffer.from(key));
+    clock.advance(key === '\r' ? 2 : 90);
+    if (key === '\r') writer.output(Buffer.from('\r\n'));
+  }
+}
+
+function inputEvents(path: string): string {
+  return readCastLines(path)
+    .slice(1)
+    .filter((e) => (e as unknown[])[1] === 'i')
+    .map((e) => (e as string[])[2])
+    .join('');
+}
+
+describe('input masking', () => {
+  it('a-canary-password-typed-at-a-non-echoing-prompt-is-not-in-the-file', async () => {
+    const session = await startSession();
+    const { writer, commands } = session;
+    writer.output(Buffer.from('$ '));
+    typeWithEcho(session, 'sudo id\r');
+    writer.output(Buffer.from('[sudo] password for alice: '));
+    typeWithoutEcho(session, `${CANARY}\r`);
+    writer.output(Buffer.from(`${CANARY.slice(0, 6)}@host uid=0(root)\r\n$ `)); // output beginning like the secret
+    typeWithEcho(session, 'exit\r');
+    const { path } = await writer.close();
+
+    const file = readFileSync(path, 'utf8');
+    expect(file).not.toContain(CANARY);
+    expect(inputEvents(path)).toBe(`sudo id\r${'*'.repeat(CANARY.length)}\rexit\r`);
+    expect(commands.map((c) => c.text)).toEqual(['sudo id', 'exit']);
+    const markers = readCastLines(path).filter((e) => (e as unknown[])[1] === 'm');
+    expect(markers).toEqual([
+      [expect.any(Number), 'm', 'sudo id'],
+      [expect.any(Number), 'm', 'exit'],
+    ]);
+  });
+
+  it('slowly-typed-password-is-masked-by-the-echo-window-in-real-time', async () => {
+    scratch = makeRecordingDir();
+    const commands: CommandLine[] = [];
+    const writer = await AsciicastWriter.create(scratch.path, META, {
+      echoWindowMs: 50,
+      onCommandLine: (line) => commands.push(line),
+    });
+    writer.output(Buffer.from('Password: '));
+    for (const key of CANARY) {
+      writer.input(Buffer.from(key));
+      await sleep(15);
+    }
+    await sleep(120); // every key's window has passed with no output at all
+    writer.input(Buffer.from('\r'));
+    writer.output(Buffer.from('\r\nWelcome\r\n'));
+    const { path } = await writer.close();
+    expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
+    expect(inputEvents(path)).toBe(`${'*'.repeat(CANARY.length)}\r`);
+    expect(commands).toEqual([]);
+  });
+
+  it('a-throwing-command-callback-does-not-break-the-recording', async () => {
+    scratch = makeRecordingDir();
+    const clock = new ManualClock();
+    const writer = await AsciicastWriter.create(scratch.path, META, {
+      clock: clock.now,
+      onCommandLine: () => {
+        throw new Error('audit is down');
+      },
+    });
+    const warned = new Promise((resolve) => process.once('warning', resolve));
+    typeWithEcho({ writer, clock, commands: [] }, 'ls\r');
+    await warned;
+    writer.output(Buffer.from('after'));
+    const { path } = await writer.close();
+    expect(readCastLines(path).at(-1)).toEqual([expect.any(Number), 'o', 'after']);
+  });
+
+  it('input-still-waiting-for-echo-at-close-is-masked', async () => {
+    const { writer } = await startSession();
+    writer.input(Buffer.from(CANARY));
+    const { path } = await writer.close();
+    expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
+  });
+
+  it('record-input-false-writes-no-input-but-still-follows-commands', async () => {
+    const session = await startSession({ recordInput: false });
+    typeWithEcho(session, 'uname -a\r');
+    typeWithoutEcho(session, `${CANARY}\r`);
+    const { path } = await session.writer.close();
+    expect(inputEvents(path)).toBe('');
+    expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
+    expect(session.commands.map((c) => c.text)).toEqual(['uname -a']);
+  });
+
+  it('record-input-false-without-command-tracking-records-output-only', async () => {
+    scratch = makeRecordingDir();
+    const writer = await AsciicastWriter.create(scratch.path, META, { recordInput: false });
+    writer.input(Buffer.from('secret'));
+    writer.output(Buffer.from('secret'));
+    const { path } = await writer.close();
+    expect(readCastLines(path).slice(1)).toEqual([[expect.any(Number), 'o', 'secret']]);
+  });
+});

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+
+/** The MySQL/MariaDB server used by tests (the machine's service: root, no password). */
+export const TEST_MYSQL_URL =
+  process.env['GATEHOUSE_TEST_MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306';
+
+/** A throwaway account on the test server; dispose it (or call `drop`) to drop it. */
+export interface MariadbAccount extends AsyncDisposable {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  drop(): Promise<void>;
+}
+
+/** Options of {@link createMariadbAccount}. */
+export interface MariadbAccountOptions {
+  readonly password: string;
+  /** Start of the account name; a random suffix is added. */
+  readonly prefix?: string;
+}
+
+/**
+ * Creates `'<prefix><random>'@'%'` with a password (mysql_native_password, the server's
+ * default). The server enforces account passwords, so tests can check that a password works
+ * and that another one does not. An anonymous `''@'localhost'` account would win over `'%'`
+ * for a client on 127.0.0.1, so when one exists the account is created for `localhost` and
+ * `127.0.0.1` too. The password reaches the server in a statement, never in process arguments.
+ */
+export async function createMariadbAccount(
+  options: MariadbAccountOptions,
+): Promise<MariadbAccount> {
+  const url = new URL(TEST_MYSQL_URL);
+  const host = url.hostname;
+  const port = Number(url.port === '' ? '3306' : url.port);
+  const user = `${options.prefix ?? 'gh_rot_'}${randomBytes(5).toString('hex')}`;
+  const hosts = ['%'];
+  await withRoot(async (root) => {
+    const [anonymous] = await root.query<mysql.RowDataPacket[]>(
+      "SELECT host FROM mysql.user WHERE user = ''",
+    );
+    if (anonymous.length > 0) hosts.push('localhost', '127.0.0.1');
+    for (const accountHost of hosts) {
+      // Client-side escaping (mysql2 `query` values): CREATE USER takes no bind parameters.
+      await root.query('CREATE USER ?@? IDENTIFIED BY ?', [user, accountHost, options.password]);
+    }
+  });
+  const drop = (): Promise<void> =>
+    withRoot(async (root) => {
+      for (const accountHost of hosts)
+        await root.query('DROP USER IF EXISTS ?@?', [user, accountHost]);
+    });
+  return { host, port, user, password: options.password, drop, [Symbol.asyncDispose]: drop };
+}
+
+async function withRoot(work: (root: mysql.Connection) => Promise<void>): Promise<void> {
+  const root = await mysql.createConnection({ uri: TEST_MYSQL_URL, connectTimeout: 10_000 });
+  try {
+    await work(root);
+  } finally {
+    await root.end();
+  }
+}
