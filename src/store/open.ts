@@ -80,8 +80,8 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
     options: `-c search_path=${schema}`,
     // Times are BIGINT ms; they fit in a double for the next 285,000 years.
     types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === PG_INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+        oid === PG_INT8_OID ? Number : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
     },
   });
   pool.on('error', () => undefined);

@@ -1,7 +1,6 @@
 import { webcrypto, X509Certificate } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -32,7 +31,7 @@ export interface TlsMaterialOptions {
 /** Makes a private CA and a server certificate (ECDSA P-256) for the given names. */
 export async function createTlsMaterial(options: TlsMaterialOptions): Promise<TlsMaterial> {
   const now = Date.now();
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: 'CN=Gatehouse CA',
@@ -46,7 +45,7 @@ export async function createTlsMaterial(options: TlsMaterialOptions): Promise<Tl
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
   const serverCert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${options.names[0] ?? 'gatehouse'}`,
