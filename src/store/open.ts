@@ -89,6 +89,22 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
 }
 
 async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db, schema);
+    } catch (err) {
+      // Kysely's migrator introspects every schema of the database; one dropped meanwhile
+      // (another Gatehouse's or a test's) fails that look-up with 3F000. It is safe to retry.
+      if (attempt >= MIGRATION_ATTEMPTS || (err as { code?: unknown }).code !== PG_INVALID_SCHEMA_NAME) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
+
+const MIGRATION_ATTEMPTS = 5;
+const PG_INVALID_SCHEMA_NAME = '3F000';
+
+async function migrateOnce(db: Kysely<Database>, schema: string | undefined): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: migrationProvider,

@@ -1,0 +1,303 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { AuditWriter } from '../audit/types.js';
+import { GatehouseError } from '../core/errors.js';
+import type { User } from '../core/types.js';
+import type { PublicKeyProof } from '../identity/authenticate.js';
+import type { AuthContext } from '../identity/auth-types.js';
+import { verifyPublicKeySignature } from '../identity/ssh-keys.js';
+import { parsePublickeySignedData } from '../identity/ssh-userauth.js';
+import type { Database } from '../store/schema.js';
+
+/**
+ * A user proof (DESIGN.md §3 step 2, §4): what a gateway collected from a client, verified by
+ * the control plane, never by the gateway. Each is single-use; `totp` is required for users
+ * with TOTP enrolled.
+ */
+export type UserProof = SshPublicKeyProof | PasswordProof | TokenProof;
+
+/** SSH publickey auth as ssh2 hands it over (`ctx.key`, `ctx.blob`, `ctx.signature`, `ctx.hashAlgo`). */
+export interface SshPublicKeyProof {
+  readonly kind: 'ssh-publickey';
+  /** Gatehouse user name. */
+  readonly user: string;
+  /** Key algorithm (ssh2 `ctx.key.algo`: `ssh-rsa` for rsa-sha2-*). */
+  readonly algo: string;
+  /** Public key blob, base64 (ssh2 `ctx.key.data`). */
+  readonly keyBlob: string;
+  /** base64 of the signed data (RFC 4252 §7; ssh2 `ctx.blob`): it holds the session id. */
+  readonly signedData: string;
+  /** base64 signature (ssh2 `ctx.signature`). */
+  readonly signature: string;
+  /** ssh2 `ctx.hashAlgo`: `sha256`/`sha512` for rsa-sha2-*, else absent. */
+  readonly hashAlgo?: string | undefined;
+  readonly totp?: string | undefined;
+}
+
+/** A password typed by the user (SSH password, MySQL over TLS, web). The gateway sees it. */
+export interface PasswordProof {
+  readonly kind: 'password';
+  readonly user: string;
+  readonly password: string;
+  /** Gateway-chosen random id of this attempt (single-use); see {@link newProofNonce}. */
+  readonly nonce: string;
+  /** Gateway clock when the proof was collected, ms since the epoch. */
+  readonly ts: number;
+  readonly totp?: string | undefined;
+}
+
+/** A personal access token (it names its owner). */
+export interface TokenProof {
+  readonly kind: 'token';
+  readonly token: string;
+  /** The user name the client gave, if any; must be the token's owner. */
+  readonly user?: string | undefined;
+  readonly nonce: string;
+  readonly ts: number;
+  readonly totp?: string | undefined;
+}
+
+/**
+ * What the lease service needs from identity. `Authenticator` (src/identity/authenticate.ts)
+ * satisfies it as is. Each call returns the user or throws GH_AUTH_FAILED, auditing the
+ * real reason and counting failures toward lockout.
+ */
+export interface ProofVerifier {
+  verifyPassword(name: string, password: string, ctx: AuthContext): Promise<User>;
+  verifyToken(secret: string, ctx: AuthContext): Promise<User>;
+  verifyPublicKey(name: string, proof: PublicKeyProof, ctx: AuthContext): Promise<User>;
+  verifyTotp(name: string, code: string, ctx: AuthContext): Promise<User>;
+}
+
+/** Where a proof comes from and what it is for. */
+export interface ProofRequest {
+  /** The target asked for; undefined when not known yet (the login may then name any). */
+  readonly target: string | undefined;
+  readonly gatewayId: string;
+  readonly clientAddr: string | null;
+  /** The front end: `ssh`, `postgres`, `mysql`, `web`. */
+  readonly via: string;
+}
+
+/** Dependencies of {@link ProofChecker}. */
+export interface ProofCheckerDeps {
+  readonly db: Kysely<Database>;
+  readonly audit: AuditWriter;
+  readonly proofs: ProofVerifier;
+  readonly clock: () => number;
+}
+
+/** How long a used SSH session id is remembered (as identity does). */
+export const SSH_PROOF_RETENTION_MS = 30 * 24 * 3_600_000;
+/** How far a nonce proof's `ts` may be from the control plane's clock. */
+export const NONCE_PROOF_SKEW_MS = 5 * 60_000;
+
+const SSH_SERVICE = 'ssh-connection';
+const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
+const PURGE_EVERY_MS = 60_000;
+
+/** A fresh proof nonce (128 random bits, base64url) for a password or token proof. */
+export function newProofNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * Verifies a user proof and consumes it. SSH: the signed data must be a publickey request for
+ * this user (and target, if named in the login) and this key, correctly signed; its session
+ * id becomes the proof id. Password and token: the gateway's nonce is the proof id, and `ts`
+ * must be fresh. A proof id seen before is GH_PROOF_REPLAYED (audited `auth.failure`,
+ * reason `replayed`); everything else that fails is GH_AUTH_FAILED.
+ */
+export class ProofChecker {
+  readonly #deps: ProofCheckerDeps;
+  #lastPurge = 0;
+
+  constructor(deps: ProofCheckerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Returns the authenticated user, or throws GH_AUTH_FAILED / GH_PROOF_REPLAYED. */
+  async verify(proof: UserProof, request: ProofRequest): Promise<User> {
+    const now = this.#deps.clock();
+    const ctx: AuthContext = {
+      clientAddr: request.clientAddr,
+      method: proofMethod(proof, request.via),
+      gateway: request.gatewayId,
+    };
+    const claimed = proof.kind === 'token' ? (proof.user ?? null) : proof.user;
+    const checked =
+      proof.kind === 'ssh-publickey'
+        ? checkSshProof(proof, request.target)
+        : checkNonceProof(proof, now);
+    if (!checked.ok)
+      return this.#refuse(claimed, ctx, 'bad-proof', checked.detail, 'GH_AUTH_FAILED');
+    if (await this.#isUsed(checked.proofId))
+      return this.#refuse(claimed, ctx, 'replayed', proof.kind, 'GH_PROOF_REPLAYED');
+
+    const user = await checked.verifyWith(this.#deps.proofs, ctx);
+    if (claimed !== null && user.name !== claimed)
+      return this.#refuse(claimed, ctx, 'bad-proof', 'user-mismatch', 'GH_AUTH_FAILED');
+    if (user.hasTotp) {
+      if (proof.totp === undefined || proof.totp === '')
+        return this.#refuse(user.name, ctx, 'bad-totp', 'missing', 'GH_AUTH_FAILED');
+      await this.#deps.proofs.verifyTotp(user.name, proof.totp, ctx);
+    }
+    // Consumed last, atomically: of two concurrent uses of one proof only one gets here.
+    if (!(await consumeProofId(this.#deps.db, checked.proofId, now + checked.retentionMs))) {
+      return this.#refuse(user.name, ctx, 'replayed', proof.kind, 'GH_PROOF_REPLAYED');
+    }
+    await this.#purge(now);
+    return user;
+  }
+
+  async #isUsed(proofId: string): Promise<boolean> {
+    const row = await this.#deps.db
+      .selectFrom('used_proofs')
+      .select('proof_id')
+      .where('proof_id', '=', proofId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async #refuse(
+    user: string | null,
+    ctx: AuthContext,
+    reason: string,
+    detail: string,
+    code: 'GH_AUTH_FAILED' | 'GH_PROOF_REPLAYED',
+  ): Promise<never> {
+    try {
+      await this.#deps.audit.append({
+        type: 'auth.failure',
+        user,
+        gateway: ctx.gateway ?? null,
+        clientAddr: ctx.clientAddr,
+        data: { method: ctx.method, reason, detail },
+      });
+    } catch (err) {
+      throw new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: 'auth.failure', cause: err });
+    }
+    throw new GatehouseError(code, { detail: `${reason}: ${detail}` });
+  }
+
+  async #purge(now: number): Promise<void> {
+    if (now - this.#lastPurge < PURGE_EVERY_MS) return;
+    this.#lastPurge = now;
+    await this.#deps.db.deleteFrom('used_proofs').where('expires_at', '<', now).execute();
+  }
+}
+
+/** The audited `method` of a proof: `ssh-publickey`, `ssh-password`, `mysql-password`, `web-token`, … */
+export function proofMethod(proof: UserProof, via: string): string {
+  return proof.kind === 'ssh-publickey' ? proof.kind : `${via}-${proof.kind}`;
+}
+
+/** Records `proofId` as used until `expiresAt`; false when it was already recorded. */
+export async function consumeProofId(
+  db: Kysely<Database>,
+  proofId: string,
+  expiresAt: number,
+): Promise<boolean> {
+  const inserted = await db
+    .insertInto('used_proofs')
+    .values({ proof_id: proofId, expires_at: expiresAt })
+    .onConflict((oc) => oc.column('proof_id').doNothing())
+    .executeTakeFirst();
+  return (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
+}
+
+type CheckedProof =
+  | {
+      readonly ok: true;
+      readonly proofId: string;
+      readonly retentionMs: number;
+      /** The identity check proper (key registered, password or token right, user enabled). */
+      readonly verifyWith: (proofs: ProofVerifier, ctx: AuthContext) => Promise<User>;
+    }
+  | { readonly ok: false; readonly detail: string };
+
+/** RFC 4252 §7: the signed data must be this user's publickey request for this key, and verify. */
+function checkSshProof(proof: SshPublicKeyProof, target: string | undefined): CheckedProof {
+  const fail = (detail: string): CheckedProof => ({ ok: false, detail });
+  const blob = decodeBase64(proof.keyBlob);
+  const signedData = decodeBase64(proof.signedData);
+  const signature = decodeBase64(proof.signature);
+  if (blob === undefined || signedData === undefined || signature === undefined)
+    return fail('malformed-base64');
+  if (signature.length === 0) return fail('no-signature');
+  const signed = parsePublickeySignedData(signedData);
+  if (signed === undefined) return fail('malformed-signed-data');
+  if (!signed.keyBlob.equals(blob)) return fail('signed-key-mismatch');
+  if (signed.service !== SSH_SERVICE) return fail('signed-service-mismatch');
+  // DESIGN.md §7: `alice`, `alice+web-1` or `alice:web-1`; a target named in the login must be
+  // this one (when the target is not known yet, the caller binds the result to the login's).
+  if (!isLoginOf(signed.userName, proof.user, target)) return fail('signed-user-mismatch');
+  if (!isAlgoConsistent(proof.algo, signed.keyAlgo, proof.hashAlgo))
+    return fail('algorithm-mismatch');
+  if (
+    !verifyPublicKeySignature(
+      `${proof.algo} ${blob.toString('base64')}`,
+      signedData,
+      signature,
+      proof.hashAlgo,
+    )
+  ) {
+    return fail('invalid-signature');
+  }
+  return {
+    ok: true,
+    proofId: `cp-ssh:${createHash('sha256').update(signed.sessionId).digest('hex')}`,
+    retentionMs: SSH_PROOF_RETENTION_MS,
+    verifyWith: (proofs, ctx) =>
+      proofs.verifyPublicKey(
+        proof.user,
+        { algo: proof.algo, blob, signedData, signature, hashAlgo: proof.hashAlgo },
+        ctx,
+      ),
+  };
+}
+
+function isLoginOf(login: string, user: string, target: string | undefined): boolean {
+  if (login === user) return true;
+  const separator = login.charAt(user.length);
+  if (!login.startsWith(user) || (separator !== '+' && separator !== ':')) return false;
+  const named = login.slice(user.length + 1);
+  return target === undefined ? named !== '' : named === target;
+}
+
+function checkNonceProof(proof: PasswordProof | TokenProof, now: number): CheckedProof {
+  if (typeof proof.nonce !== 'string' || !NONCE_RE.test(proof.nonce))
+    return { ok: false, detail: 'bad-nonce' };
+  if (!Number.isSafeInteger(proof.ts) || Math.abs(proof.ts - now) > NONCE_PROOF_SKEW_MS)
+    return { ok: false, detail: 'stale' };
+  const secret = proof.kind === 'password' ? proof.password : proof.token;
+  if (typeof secret !== 'string' || secret === '') return { ok: false, detail: 'empty' };
+  return {
+    ok: true,
+    proofId: `cp-nonce:${proof.nonce}`,
+    // Past the skew window the ts check refuses the proof anyway.
+    retentionMs: 2 * NONCE_PROOF_SKEW_MS,
+    verifyWith: (proofs, ctx) =>
+      proof.kind === 'password'
+        ? proofs.verifyPassword(proof.user, proof.password, ctx)
+        : proofs.verifyToken(proof.token, ctx),
+  };
+}
+
+// rsa-sha2-256/512 are signed as such while ssh2 reports the key as ssh-rsa (RFC 8332).
+function isAlgoConsistent(
+  keyAlgo: string,
+  signedAlgo: string,
+  hashAlgo: string | undefined,
+): boolean {
+  if (keyAlgo !== 'ssh-rsa') return signedAlgo === keyAlgo && hashAlgo === undefined;
+  if (signedAlgo === 'rsa-sha2-256') return hashAlgo === 'sha256';
+  if (signedAlgo === 'rsa-sha2-512') return hashAlgo === 'sha512';
+  return false;
+}
+
+function decodeBase64(text: unknown): Buffer | undefined {
+  if (typeof text !== 'string') return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
