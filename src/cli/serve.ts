@@ -7,6 +7,7 @@ import type { CliIo } from './output.js';
 import { findActiveCredentialCreatedAt } from '../lease/rotation.js';
 import { RotationScheduler } from '../lease/rotation-scheduler.js';
 import type { ControlPlane } from './context.js';
+import { startEmbeddedGateway } from './gateway.js';
 
 /**
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
@@ -18,6 +19,7 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   await using cp = await openControlPlane(config, { logger });
   cp.audit.start();
   await using _rotations = startRotationScheduler(cp);
+  await using _gateway = await startEmbeddedGateway(cp, logger);
   logger.info({ dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider }, 'gatehouse control plane ready');
 
   const stop = new AbortController();

@@ -16,3 +16,6 @@ export * from './gateway-client.js';
 export * from './rotation.js';
 export * from './rotation-scheduler.js';
 export * from './user-ticket.js';
+export * from './gateway-control.js';
+export * from './local-gateway-control.js';
+export * from './session-watch.js';

@@ -92,6 +92,15 @@ export class AccessPolicy {
     return { user, target, grant: decision.grant, expiresAt: decision.expiresAt };
   }
 
+  /** Like {@link check} but neither throws nor audits: for re-checking live sessions. */
+  async isAllowedQuietly(userName: string, targetName: string): Promise<boolean> {
+    const user = await this.#deps.findUser(userName);
+    const target = await this.#deps.targets.find(targetName);
+    if (user === undefined || target === undefined) return false;
+    const grants = await this.#deps.grants.forSubjects(user.name, user.roles);
+    return authorize(user, target, { at: this.#clock(), grants }).isAllowed;
+  }
+
   /** Targets `user` may reach now (for menus and "My access"), by name. */
   async reachable(user: User): Promise<ReachableTarget[]> {
     if (user.isDisabled) return [];

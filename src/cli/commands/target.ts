@@ -1,5 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseLabels } from '../../policy/targets.js';
+import { GatehouseError } from '../../core/errors.js';
+import { fetchHostKey, type HostKeyType } from '../../ssh/host-keys.js';
 import { withControlPlane, cliActor } from '../context.js';
 import { formatTime, printRows, type CliIo } from '../output.js';
 import { parsePort } from '../parse.js';
@@ -64,6 +66,24 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.targets.list()).map(targetRow);
         printRows(io, rows, { json: o.json, columns: ['name', 'kind', 'host', 'port', 'username', 'database', 'labels', 'hostKey'] });
+      });
+    });
+
+  target
+    .command('trust <name>')
+    .description('ssh targets: fetch the host key now, pin it, and print its fingerprint')
+    .option('--key-type <type>', 'which host key to pin when the server has several (e.g. ssh-ed25519)')
+    .action(async (name: string, o: { keyType?: string }, cmd: Command) => {
+      await withControlPlane(cmd, io, async (cp) => {
+        const found = await cp.targets.get(name);
+        if (found.kind !== 'ssh') throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `target "${name}" is not an ssh target` });
+        const key = await fetchHostKey({
+          host: found.host,
+          port: found.port,
+          ...(o.keyType === undefined ? {} : { preferredType: o.keyType as HostKeyType }),
+        });
+        await cp.targets.pinHostKey(name, key.line, { actor: cliActor(), fingerprint: key.fingerprint });
+        io.stdout.write(`pinned ${key.type} host key of ${name}: ${key.fingerprint}\n`);
       });
     });
 

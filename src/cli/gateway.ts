@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../log/index.js';
+import { GatewayClient, LeaseService, LocalGatewayControl, loadGatewayIdentity } from '../lease/index.js';
+import { makeSigner, readPrivateKeyFile } from '../crypto/key-files.js';
+import { DirRecordingStore } from '../recording/index.js';
+import { SshFrontEnd } from '../ssh/index.js';
+import type { ControlPlane } from './context.js';
+
+/** The embedded gateway and its front ends, started by `gatehouse serve`. */
+export interface RunningGateway extends AsyncDisposable {
+  readonly gatewayId: string;
+  /** Bound SSH port (useful when the config says 0). */
+  readonly sshPort: number | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the embedded gateway to the control plane through the same interface a remote
+ * gateway uses (grants, signed unlock requests, sealed credentials), then starts the
+ * configured front ends.
+ */
+export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promise<RunningGateway> {
+  const { config } = cp;
+  const identity = loadGatewayIdentity(config.gateway.name, config.gateway);
+  const gatewayId = await cp.gateways.enrollEmbedded(config.gateway.name, identity);
+  const service = new LeaseService({
+    db: cp.store.db,
+    audit: cp.audit,
+    kms: cp.kms,
+    access: cp.access,
+    proofs: cp.authenticator,
+    signer: makeSigner(readPrivateKeyFile(config.controlPlane.signingKey)),
+  });
+  const client = new GatewayClient({ id: gatewayId, identity, plane: service });
+  const control = new LocalGatewayControl({
+    db: cp.store.db,
+    service,
+    client,
+    authenticator: cp.authenticator,
+    users: cp.users,
+    access: cp.access,
+    targets: cp.targets,
+    audit: cp.audit,
+  });
+  const recordings = new DirRecordingStore(config.recordings.dir);
+  let ssh: SshFrontEnd | undefined;
+  let sshPort: number | undefined;
+  if (config.ssh.enabled) {
+    ssh = new SshFrontEnd({
+      host: config.listen.host,
+      port: config.ssh.port,
+      hostKeys: config.ssh.hostKeys.map((path) => readFileSync(path)),
+      allowPassword: config.ssh.allowPassword,
+      control,
+      recordings,
+      log: log.child({ frontEnd: 'ssh' }),
+    });
+    const address = await ssh.listen();
+    sshPort = address.port;
+    log.info({ host: address.address, port: address.port }, 'ssh listening');
+  }
+  const close = async (): Promise<void> => {
+    await ssh?.close();
+  };
+  return { gatewayId, sshPort, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely';
+import type { AuditEventInput, AuditWriter } from '../audit/types.js';
+import type { Authenticator } from '../identity/authenticate.js';
+import type { Users } from '../identity/users.js';
+import type { AccessPolicy, ReachableTarget } from '../policy/access.js';
+import type { Targets } from '../policy/targets.js';
+import type { Database } from '../store/schema.js';
+import type { LeaseService } from './control-plane.js';
+import type { GatewayClient } from './gateway-client.js';
+import type { ClientContext, GatewayControl, GatewayUser, SessionEnd, TargetSession } from './gateway-control.js';
+import { SessionWatch } from './session-watch.js';
+import type { UserProof } from './user-proof.js';
+
+/** What the in-process gateway control is built from. */
+export interface LocalGatewayControlDeps {
+  readonly db: Kysely<Database>;
+  readonly service: LeaseService;
+  readonly client: GatewayClient;
+  readonly authenticator: Authenticator;
+  readonly users: Users;
+  readonly access: AccessPolicy;
+  readonly targets: Targets;
+  readonly audit: AuditWriter;
+}
+
+/**
+ * The gateway's view of the control plane when both run in one process (`gatehouse serve`):
+ * the same calls, and the same checks, as a remote gateway would make over the network. The
+ * credential still goes through the dual key: a grant for this gateway, an unlock request
+ * signed with its key, the secret sealed to it.
+ */
+export class LocalGatewayControl implements GatewayControl {
+  readonly #deps: LocalGatewayControlDeps;
+  readonly #watch: SessionWatch;
+
+  constructor(deps: LocalGatewayControlDeps) {
+    this.#deps = deps;
+    this.#watch = new SessionWatch({ db: deps.db, access: deps.access });
+  }
+
+  get gatewayId(): string {
+    return this.#deps.client.id;
+  }
+
+  isKeyAcceptable(user: string, key: { algo: string; blob: Buffer }): Promise<boolean> {
+    return this.#deps.authenticator.isPublicKeyAcceptable(user, key);
+  }
+
+  async needsTotp(user: string): Promise<boolean> {
+    return (await this.#deps.users.find(user))?.hasTotp === true;
+  }
+
+  authenticate(proof: UserProof, ctx: ClientContext): Promise<GatewayUser> {
+    return this.#deps.service.authenticate({ proof, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+  }
+
+  reachable(user: GatewayUser): Promise<ReachableTarget[]> {
+    return this.#deps.access.reachable(user.user);
+  }
+
+  async openSession(user: GatewayUser, target: string, ctx: ClientContext): Promise<TargetSession> {
+    const authorized = await this.#deps.service.authorize({
+      ticket: user.ticket,
+      target,
+      gatewayId: this.gatewayId,
+      clientAddr: ctx.clientAddr,
+      via: ctx.via,
+    });
+    const end = async (sessionEnd: SessionEnd, credential?: { release(): Promise<void> }): Promise<void> => {
+      await credential?.release().catch(() => undefined);
+      await this.#watch.forget(authorized.sid).catch(() => undefined);
+      const recordings = sessionEnd.recordings ?? [];
+      await this.#deps.service.endSession(authorized.sid, {
+        status: sessionEnd.status,
+        reason: sessionEnd.reason,
+        recording: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.path)),
+        recordingSha256: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
+      });
+    };
+    let credential;
+    try {
+      credential = await this.#deps.client.unlockCredential(authorized.grantToken);
+    } catch (err) {
+      await end({ status: 'failed', reason: 'unlock-failed' }).catch(() => undefined);
+      throw err;
+    }
+    const signal = this.#watch.watch(authorized.sid, authorized.user.name, authorized.target.name);
+    let isEnded = false;
+    const leased = credential;
+    return {
+      sid: authorized.sid,
+      user: authorized.user,
+      target: authorized.target,
+      accessExpiresAt: authorized.accessExpiresAt,
+      credential: leased,
+      signal,
+      end: async (sessionEnd) => {
+        if (isEnded) return;
+        isEnded = true;
+        await end(sessionEnd, leased);
+      },
+    };
+  }
+
+  async pinHostKeyOnFirstUse(target: string, line: string, fingerprint: string): Promise<void> {
+    await this.#deps.targets.pinHostKey(target, line, { actor: `gateway:${this.gatewayId}`, fingerprint });
+  }
+
+  async audit(event: AuditEventInput): Promise<void> {
+    await this.#deps.audit.append({ gateway: this.gatewayId, ...event });
+  }
+}

@@ -1,0 +1,97 @@
+import type { AuditEventType } from '../audit/types.js';
+import { GatehouseError, type ErrorCode } from '../core/errors.js';
+import type { ClientContext, GatewayControl, GatewayUser } from '../lease/gateway-control.js';
+import type { Logger } from '../log/index.js';
+import type { RecordingStore } from '../recording/index.js';
+import type { LoginName } from './addressing.js';
+import { openUpstreamLink, type UpstreamLink } from './upstream-link.js';
+
+/**
+ * What every channel of one authenticated client connection shares: who the user is, how to
+ * reach the control plane, and the open links to targets (one session per target, kept while
+ * any channel uses it, so `ControlMaster` multiplexing opens one session).
+ */
+export class ConnectionScope {
+  readonly control: GatewayControl;
+  readonly user: GatewayUser;
+  readonly login: LoginName;
+  readonly ctx: ClientContext;
+  readonly recordings: RecordingStore;
+  readonly log: Logger;
+  readonly #links = new Map<string, Promise<UpstreamLink>>();
+
+  constructor(options: {
+    control: GatewayControl;
+    user: GatewayUser;
+    login: LoginName;
+    ctx: ClientContext;
+    recordings: RecordingStore;
+    log: Logger;
+  }) {
+    this.control = options.control;
+    this.user = options.user;
+    this.login = options.login;
+    this.ctx = options.ctx;
+    this.recordings = options.recordings;
+    this.log = options.log;
+  }
+
+  /** The open link to `target`, opening it (authorize, unlock, connect) when there is none. */
+  linkFor(target: string): Promise<UpstreamLink> {
+    const existing = this.#links.get(target);
+    if (existing !== undefined) return existing;
+    const opening = openUpstreamLink(this.control, this.user, target, { ctx: this.ctx, log: this.log });
+    this.#links.set(target, opening);
+    opening.then(
+      (link) => void link.closed.then(() => this.#forget(target, opening)),
+      () => this.#forget(target, opening),
+    );
+    return opening;
+  }
+
+  /** Closes every link (the client connection ended). */
+  closeAll(reason: string): void {
+    for (const opening of this.#links.values()) {
+      opening.then((link) => link.close(reason), () => undefined);
+    }
+  }
+
+  /** Appends an audit event about a session on a target. */
+  async audit(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): Promise<void> {
+    await this.control.audit({
+      type,
+      user: this.user.user.name,
+      sid: link.session.sid,
+      target: link.session.target.name,
+      clientAddr: this.ctx.clientAddr,
+      data,
+    });
+  }
+
+  /** Audits a refused channel use on a target (e.g. file transfer not allowed). */
+  async auditDenied(link: UpstreamLink, what: string, data: Record<string, unknown>): Promise<void> {
+    await this.audit(link, 'ssh.channel_denied', { what, ...data });
+  }
+
+  /** Audits a refused request that has no target session (x11, agent, env, streamlocal…). */
+  denyRequest(request: string, data: Record<string, unknown>): void {
+    void this.control
+      .audit({
+        type: 'ssh.request_denied',
+        user: this.user.user.name,
+        target: this.login.target ?? null,
+        clientAddr: this.ctx.clientAddr,
+        data: { request, ...data },
+      })
+      .catch((err: unknown) => this.log.error({ err: String(err) }, 'audit of a denied request failed'));
+  }
+
+  /** An error to show the user, e.g. how to name a target. */
+  usageError(message: string, code: ErrorCode = 'GH_INVALID_ARGUMENT'): GatehouseError {
+    return new GatehouseError(code, { message });
+  }
+
+  #forget(target: string, opening: Promise<UpstreamLink>): void {
+    if (this.#links.get(target) === opening) this.#links.delete(target);
+  }
+}

@@ -1,0 +1,112 @@
+import type ssh2 from 'ssh2';
+import { isGatehouseError } from '../core/errors.js';
+import type { ClientContext, GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
+import type { Logger } from '../log/index.js';
+import { HostKeyMismatchError } from './host-keys.js';
+import { connectUpstream, type UpstreamCredential } from './upstream.js';
+
+/** An open session on one target: the control-plane session and the SSH connection to it. */
+export interface UpstreamLink {
+  readonly session: TargetSession;
+  readonly client: ssh2.Client;
+  /** Resolves once the link is closed (by the target, a kill, or `close`). */
+  readonly closed: Promise<string>;
+  /** Closes the upstream connection; the session ends with `reason`. */
+  close(reason: string, status?: 'ended' | 'terminated' | 'failed'): void;
+  /** Adds a recording to report in `session.end`. */
+  addRecording(recording: { path: string; sha256: string }): void;
+  /** Keeps the link open while a channel uses it; returns the release function. */
+  hold(): () => void;
+}
+
+/**
+ * Opens a session on `target` for an authenticated user: authorize and unlock through the
+ * control plane (dual key), then log in to the target with the leased credential, pinning its
+ * host key. The lease and the session end when the link closes.
+ */
+export async function openUpstreamLink(
+  control: GatewayControl,
+  user: GatewayUser,
+  target: string,
+  options: { readonly ctx: ClientContext; readonly log: Logger },
+): Promise<UpstreamLink> {
+  const session = await control.openSession(user, target, options.ctx);
+  const log = options.log.child({ sid: session.sid, target });
+  let client: ssh2.Client;
+  try {
+    client = await connectUpstream({
+      host: session.target.host,
+      port: session.target.port,
+      username: session.credential.username,
+      credential: toUpstreamCredential(session),
+      pinnedHostKey: session.target.hostKey,
+      trustOnFirstUse: session.target.options.trustOnFirstUse,
+      onFirstUse: async (line) => {
+        const fingerprint = line.split(' ')[1] ?? '';
+        await control.pinHostKeyOnFirstUse(target, line, fingerprint);
+      },
+      targetName: target,
+      keepaliveIntervalMs: 15_000,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof HostKeyMismatchError) {
+      await control
+        .audit({
+          type: 'ssh.host_key_mismatch',
+          user: session.user.name,
+          sid: session.sid,
+          target,
+          clientAddr: options.ctx.clientAddr,
+          data: { presented: err.presentedFingerprint, pinned: err.pinnedFingerprint },
+        })
+        .catch(() => undefined);
+    }
+    const reason = isGatehouseError(err) ? err.code : 'upstream-error';
+    await session.end({ status: 'failed', reason }).catch(() => undefined);
+    throw err;
+  }
+  return makeLink(session, client, log);
+}
+
+function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): UpstreamLink {
+  const recordings: { path: string; sha256: string }[] = [];
+  let holders = 0;
+  let closeReason: { reason: string; status: 'ended' | 'terminated' | 'failed' } | undefined;
+  let resolveClosed: (reason: string) => void = () => undefined;
+  const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
+  const close = (reason: string, status: 'ended' | 'terminated' | 'failed' = 'ended'): void => {
+    closeReason ??= { reason, status };
+    client.end();
+  };
+  client.once('close', () => {
+    const final = closeReason ?? { reason: 'target-closed', status: 'ended' as const };
+    void session
+      .end({ status: final.status, reason: final.reason, recordings })
+      .catch((err: unknown) => log.error({ err: String(err) }, 'ending the session failed'))
+      .finally(() => resolveClosed(final.reason));
+  });
+  session.signal.addEventListener('abort', () => close(String(session.signal.reason), 'terminated'), { once: true });
+  return {
+    session,
+    client,
+    closed,
+    close,
+    addRecording: (recording) => recordings.push(recording),
+    hold: () => {
+      holders += 1;
+      let isReleased = false;
+      return () => {
+        if (isReleased) return;
+        isReleased = true;
+        holders -= 1;
+        if (holders === 0) close('channels-closed');
+      };
+    },
+  };
+}
+
+function toUpstreamCredential(session: TargetSession): UpstreamCredential {
+  const secret = session.credential.secret;
+  return session.credential.kind === 'ssh-key' ? { kind: 'ssh-key', privateKey: secret } : { kind: 'password', password: secret };
+}

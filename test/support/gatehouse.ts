@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GATEHOUSE_BIN, gatehouseOk, runGatehouse, type CliRun } from './cli.js';
+import { freePort } from './sshd.js';
+
+/** A running `gatehouse serve` in a throwaway data dir, driven through its real CLI. */
+export interface RunningGatehouse extends AsyncDisposable {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly sshPort: number;
+  /** Everything the server logged so far (JSON lines). */
+  logs(): string;
+  /** Runs a CLI command against this setup; throws on a non-zero exit. */
+  cli(args: readonly string[], options?: { stdin?: string }): Promise<CliRun>;
+  /** Runs a CLI command and returns whatever happened. */
+  tryCli(args: readonly string[], options?: { stdin?: string }): Promise<CliRun>;
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s). */
+  stop(): Promise<void>;
+  /** Kills the server at once (crash). */
+  kill(): Promise<void>;
+}
+
+/** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
+export async function startGatehouse(): Promise<RunningGatehouse> {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-e2e-'));
+  const sshPort = await freePort();
+  await gatehouseOk(['init', '--data-dir', dir, '--listen-host', '127.0.0.1', '--ssh-port', String(sshPort)]);
+  const configPath = join(dir, 'gatehouse.yaml');
+  const env = { GATEHOUSE_CONFIG: configPath };
+  const child = spawn(process.execPath, [GATEHOUSE_BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+  await waitFor(() => logs.includes('ssh listening'), child, () => logs);
+  const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const stop = async (): Promise<void> => {
+    await stopWith('SIGTERM');
+  };
+  return {
+    dir,
+    configPath,
+    sshPort,
+    logs: () => logs,
+    cli: (args, options = {}) => gatehouseOk(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
+    tryCli: (args, options = {}) => runGatehouse(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
+    stop,
+    kill: () => stopWith('SIGKILL'),
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitFor(condition: () => boolean, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (child.exitCode !== null) throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`gatehouse serve did not start:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
