@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import ssh2 from 'ssh2';
 import { stringify as toYaml } from 'yaml';
 import { GatehouseError } from '../core/errors.js';
 import { generateKeyFile, writeSecretFile } from '../crypto/key-files.js';
+import { generateOpenSshKeyPair } from '../crypto/ssh-key-pair.js';
 import { createTlsMaterial } from '../tls/certificates.js';
 
 /** What `gatehouse init` is asked for. */
@@ -56,12 +56,11 @@ export async function writeInitFiles(options: InitOptions): Promise<string> {
   for (const sub of ['keys', 'tls', 'audit', INIT_PATHS.recordings]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
   const at = (p: string): string => join(dir, p);
 
-  const ed = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'gatehouse-host' });
-  writeSecretFile(at(INIT_PATHS.sshHostEd25519), ed.private);
-  writeFileSync(`${at(INIT_PATHS.sshHostEd25519)}.pub`, `${ed.public}\n`);
-  const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 3072, comment: 'gatehouse-host' });
-  writeSecretFile(at(INIT_PATHS.sshHostRsa), rsa.private);
-  writeFileSync(`${at(INIT_PATHS.sshHostRsa)}.pub`, `${rsa.public}\n`);
+  for (const [type, path] of [['ed25519', INIT_PATHS.sshHostEd25519], ['rsa', INIT_PATHS.sshHostRsa]] as const) {
+    const pair = generateOpenSshKeyPair(type, { comment: 'gatehouse-host' });
+    writeSecretFile(at(path), pair.privateKey);
+    writeFileSync(`${at(path)}.pub`, `${pair.publicKey}\n`);
+  }
 
   generateKeyFile(at(INIT_PATHS.controlPlaneKey), 'ed25519');
   generateKeyFile(at(INIT_PATHS.gatewaySignKey), 'ed25519');

@@ -1,1 +1,2 @@
 export * from './key-files.js';
+export * from './ssh-key-pair.js';

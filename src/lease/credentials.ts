@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import ssh2 from 'ssh2';
 import type { AuditWriter } from '../audit/types.js';
+import { generateOpenSshKeyPair } from '../crypto/ssh-key-pair.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -121,8 +122,8 @@ export class Credentials {
     const target = await this.#target(targetName);
     if (target.kind !== 'ssh') throw wrongKind(target, 'ssh-key');
     // ssh2 hands the private key over as a string, which cannot be wiped; the Buffer copy is.
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
-    const privateKey = Buffer.from(pair.private, 'utf8');
+    const pair = generateOpenSshKeyPair('ed25519', { comment: `gatehouse-${target.name}` });
+    const privateKey = Buffer.from(pair.privateKey, 'utf8');
     try {
       const fingerprint = checkPrivateKey(privateKey);
       await this.#storeVersion(target, 'ssh-key', privateKey, {
@@ -133,7 +134,7 @@ export class Credentials {
     } finally {
       privateKey.fill(0);
     }
-    return `${pair.public.trim()} gatehouse-${target.name}`;
+    return pair.publicKey.trim();
   }
 
   /** Every stored version of `targetName`'s credential, newest first: metadata only. */

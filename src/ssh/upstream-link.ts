@@ -66,7 +66,28 @@ export async function openUpstreamLink(
     await session.end({ status: 'failed', reason }).catch(() => undefined);
     throw err;
   }
-  return makeLink(session, client, log);
+  const link = makeLink(session, client, log);
+  try {
+    // Fail closed: a session that cannot be audited does not start.
+    await control.audit({
+      type: 'session.start',
+      user: session.user.name,
+      sid: session.sid,
+      target,
+      clientAddr: options.ctx.clientAddr,
+      data: {
+        via: options.ctx.via,
+        kind: session.target.kind,
+        account: session.credential.username,
+        credentialVersion: session.credential.credentialVersion,
+        accessExpiresAt: session.accessExpiresAt,
+      },
+    });
+  } catch (err) {
+    link.close('audit-failed', 'failed');
+    throw err;
+  }
+  return link;
 }
 
 function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): UpstreamLink {

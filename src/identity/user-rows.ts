@@ -1,0 +1,41 @@
+import type { Kysely, Selectable } from 'kysely';
+import { GatehouseError } from '../core/errors.js';
+import type { User } from '../core/types.js';
+import type { Database, UsersTable } from '../store/schema.js';
+
+/** A row of `users`. */
+export type UserRow = Selectable<UsersTable>;
+
+/** Store access shared by the identity services. */
+type Db = Kysely<Database>;
+
+/** The `users` row named `name`, or undefined. */
+export async function findUserRow(db: Db, name: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+/** The `users` row named `name`; throws GH_NOT_FOUND. */
+export async function getUserRow(db: Db, name: string): Promise<UserRow> {
+  const row = await findUserRow(db, name);
+  if (row === undefined)
+    throw new GatehouseError('GH_NOT_FOUND', { message: `user "${name}" not found` });
+  return row;
+}
+
+/** The core {@link User} for a row, with its roles (sorted). */
+export async function toUser(db: Db, row: UserRow): Promise<User> {
+  const roles = await db
+    .selectFrom('user_roles')
+    .select('role')
+    .where('user_id', '=', row.id)
+    .orderBy('role')
+    .execute();
+  return {
+    id: row.id,
+    name: row.name,
+    roles: roles.map((r) => r.role),
+    isDisabled: row.disabled === 1,
+    hasTotp: row.totp_enabled === 1,
+    createdAt: row.created_at,
+  };
+}
