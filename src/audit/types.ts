@@ -23,6 +23,7 @@ export const AUDIT_EVENT_TYPES = [
   'admin.credential.rotate',
   'admin.credential.rotate_failed',
   'admin.kms.rotate',
+  'admin.session.kill',
   'admin.gateway.enroll_token',
   'admin.gateway.enroll',
   'admin.gateway.revoke',

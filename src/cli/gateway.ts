@@ -31,6 +31,7 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
     proofs: cp.authenticator,
     signer: makeSigner(readPrivateKeyFile(config.controlPlane.signingKey)),
   });
+  await endAbandonedSessions(cp, service, gatewayId, log);
   const client = new GatewayClient({ id: gatewayId, identity, plane: service });
   const control = new LocalGatewayControl({
     db: cp.store.db,
@@ -63,4 +64,21 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
     await ssh?.close();
   };
   return { gatewayId, sshPort, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * Sessions this gateway left "active" when it last stopped without closing them (a crash,
+ * SIGKILL): they end as `abandoned`, releasing their leases, so the record is complete.
+ */
+async function endAbandonedSessions(cp: ControlPlane, service: LeaseService, gatewayId: string, log: Logger): Promise<void> {
+  const stale = await cp.store.db
+    .selectFrom('sessions')
+    .select('sid')
+    .where('gateway_id', '=', gatewayId)
+    .where('status', '=', 'active')
+    .execute();
+  for (const { sid } of stale) {
+    await service.endSession(sid, { status: 'abandoned', reason: 'gateway-restarted' });
+  }
+  if (stale.length > 0) log.warn({ count: stale.length }, 'ended sessions left open by the previous run as abandoned');
 }

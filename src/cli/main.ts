@@ -8,6 +8,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerUserCommands } from './commands/user.js';
 import { registerCredentialCommands } from './commands/credential.js';
 import { registerGatewayCommands } from './commands/gateway.js';
+import { registerSessionCommands } from './commands/sessions.js';
 
 /** Builds the `gatehouse` command tree. */
 export function buildProgram(io: CliIo): Command {
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo): Command {
   registerGrantCommands(program, io);
   registerCredentialCommands(program, io);
   registerGatewayCommands(program, io);
+  registerSessionCommands(program, io);
   registerAuditCommands(program, io);
   return program;
 }

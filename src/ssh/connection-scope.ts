@@ -52,7 +52,7 @@ export class ConnectionScope {
   /** Closes every link (the client connection ended). */
   closeAll(reason: string): void {
     for (const opening of this.#links.values()) {
-      opening.then((link) => link.close(reason), () => undefined);
+      opening.then((link) => link.closeWhenIdle(reason), () => undefined);
     }
   }
 

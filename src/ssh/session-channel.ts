@@ -130,7 +130,10 @@ function startChannel(
 
     const link = await scope.linkFor(targetName);
     const release = link.hold();
-    channel.once('close', release);
+    // The session ends when its last channel is released; a recording must be finished (and
+    // its hash known) by then, so the release waits for the recorder.
+    let finishing: Promise<unknown> = Promise.resolve();
+    channel.once('close', () => queueMicrotask(() => void finishing.finally(release)));
     const target = link.session.target;
     const isTransfer = request.kind === 'sftp' || (command !== undefined && FILE_TRANSFER_RE.test(command));
     if (isTransfer && !target.options.allowFileTransfer) {
@@ -159,8 +162,9 @@ function startChannel(
       recorder = recording.writer;
       const relPath = recording.relPath;
       tap = recorderTap(recorder);
+      const writer = recorder;
       channel.once('close', () => {
-        void recorder?.close().then(
+        finishing = writer.close().then(
           (result) => link.addRecording({ path: relPath, sha256: result.sha256 }),
           () => undefined,
         );

@@ -13,6 +13,11 @@ export interface UpstreamLink {
   readonly closed: Promise<string>;
   /** Closes the upstream connection; the session ends with `reason`. */
   close(reason: string, status?: 'ended' | 'terminated' | 'failed'): void;
+  /**
+   * Closes once no channel holds the link any more (their recordings finished), or after a
+   * grace period: for a client connection that ended.
+   */
+  closeWhenIdle(reason: string): void;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -90,6 +95,9 @@ export async function openUpstreamLink(
   return link;
 }
 
+/** How long a link whose client left waits for its channels to finish their recordings. */
+const CLOSE_GRACE_MS = 5_000;
+
 function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): UpstreamLink {
   const recordings: { path: string; sha256: string }[] = [];
   let holders = 0;
@@ -108,11 +116,17 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
       .finally(() => resolveClosed(final.reason));
   });
   session.signal.addEventListener('abort', () => close(String(session.signal.reason), 'terminated'), { once: true });
+  let idleReason: string | undefined;
   return {
     session,
     client,
     closed,
     close,
+    closeWhenIdle: (reason) => {
+      if (holders === 0) return close(reason);
+      idleReason = reason;
+      setTimeout(() => close(reason), CLOSE_GRACE_MS).unref();
+    },
     addRecording: (recording) => recordings.push(recording),
     hold: () => {
       holders += 1;
@@ -121,7 +135,7 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
         if (isReleased) return;
         isReleased = true;
         holders -= 1;
-        if (holders === 0) close('channels-closed');
+        if (holders === 0) close(idleReason ?? 'channels-closed');
       };
     },
   };

@@ -20,6 +20,10 @@ export interface RunningGatehouse extends AsyncDisposable {
   stop(): Promise<void>;
   /** Kills the server at once (crash). */
   kill(): Promise<void>;
+  /** Starts the server again on the same setup (after stop or kill). */
+  restart(): Promise<void>;
+  /** Process id of the running server. */
+  readonly pid: number;
 }
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
@@ -29,11 +33,17 @@ export async function startGatehouse(): Promise<RunningGatehouse> {
   await gatehouseOk(['init', '--data-dir', dir, '--listen-host', '127.0.0.1', '--ssh-port', String(sshPort)]);
   const configPath = join(dir, 'gatehouse.yaml');
   const env = { GATEHOUSE_CONFIG: configPath };
-  const child = spawn(process.execPath, [GATEHOUSE_BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
-  child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-  await waitFor(() => logs.includes('ssh listening'), child, () => logs);
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    const started = spawn(process.execPath, [GATEHOUSE_BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    const mark = logs.length;
+    started.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+    started.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    await waitFor(() => logs.slice(mark).includes('ssh listening'), started, () => logs);
+  };
+  await launch();
   const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -49,6 +59,10 @@ export async function startGatehouse(): Promise<RunningGatehouse> {
     dir,
     configPath,
     sshPort,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    restart: launch,
     logs: () => logs,
     cli: (args, options = {}) => gatehouseOk(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
     tryCli: (args, options = {}) => runGatehouse(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshWorld, type SshWorld } from './fixture.js';
+
+interface SessionRow {
+  sid: string;
+  user: string;
+  target: string;
+  status: string;
+  recordings: string[];
+}
+
+async function sessions(world: SshWorld, live = false): Promise<SessionRow[]> {
+  const run = await world.gatehouse.cli(['sessions', 'list', '--json', ...(live ? ['--live'] : [])]);
+  return run.stdout.trim() === '' ? [] : run.stdout.trim().split('\n').map((l) => JSON.parse(l) as SessionRow);
+}
+
+async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('ssh sessions: list, kill, recordings', () => {
+  let world: SshWorld;
+  beforeAll(async () => {
+    world = await startSshWorld();
+  }, 60_000);
+  afterAll(async () => {
+    await world[Symbol.asyncDispose]();
+  });
+
+  it('sessions-kill-ends-a-live-session-within-a-second-or-two', async () => {
+    const running = world.ssh('web-1 sleep 30');
+    const live = await waitUntil(async () => (await sessions(world, true)).find((s) => s.user === 'alice'));
+    const killedAt = Date.now();
+    await world.gatehouse.cli(['sessions', 'kill', live.sid]);
+    const result = await running;
+    expect(Date.now() - killedAt).toBeLessThan(3_000);
+    expect(result.code).not.toBe(0);
+    const ended = await waitUntil(async () => (await sessions(world)).find((s) => s.sid === live.sid && s.status !== 'active'));
+    expect(ended.status).toBe('terminated');
+  });
+
+  it('recording-export-gives-a-valid-asciicast-v3-file-with-the-output', async () => {
+    const run = await world.ssh('web-1 echo recorded-output-1234');
+    expect(run.stdout.trim()).toBe('recorded-output-1234');
+    const row = await waitUntil(async () => (await sessions(world)).find((s) => s.status === 'ended' && s.recordings.length > 0));
+    const exported = await world.gatehouse.cli(['recording', 'export', row.sid]);
+    const [headerLine, ...events] = exported.stdout.trim().split('\n');
+    const header = JSON.parse(headerLine ?? '{}') as { version: number; gatehouse: { sid: string; user: string; target: string } };
+    expect(header.version).toBe(3);
+    expect(header.gatehouse).toMatchObject({ sid: row.sid, user: 'alice', target: 'web-1' });
+    const output = events.map((l) => JSON.parse(l) as [number, string, string]).filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+    expect(output).toContain('recorded-output-1234');
+    const played = await world.gatehouse.cli(['recording', 'play', row.sid, '--speed', '100']);
+    expect(played.stdout).toContain('recorded-output-1234');
+    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
+    const end = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; sid: string; data: Record<string, unknown> }).find((e) => e.type === 'session.end' && e.sid === row.sid);
+    expect(end?.data['recordingSha256']).toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('a-session-left-open-by-a-killed-gatehouse-ends-as-abandoned-after-restart', async () => {
+    const running = world.ssh('web-1 sleep 30');
+    const live = await waitUntil(async () => (await sessions(world, true)).find((s) => s.user === 'alice'));
+    await world.gatehouse.kill();
+    await running;
+    await world.gatehouse.restart();
+    const row = (await sessions(world)).find((s) => s.sid === live.sid);
+    expect(row?.status).toBe('abandoned');
+    const verify = await world.gatehouse.cli(['audit', 'verify']);
+    expect(verify.stdout).toContain('audit chain OK');
+    expect((await world.ssh('web-1 whoami')).stdout.trim()).toBe(world.sshd.account);
+  });
+});
