@@ -171,6 +171,7 @@ function startChannel(
       });
     }
     const sftp = request.kind === 'sftp' ? (tap as ChannelTap & { end(): void }) : undefined;
+    tap = withActivity(tap, () => link.touch());
     const started = Date.now();
     bridgeChannels(channel, upstreamChannel, {
       exitOf: opened.exitOf,
@@ -245,6 +246,25 @@ async function openRecorder(
     },
   );
   return { writer: opened.writer, relPath: opened.relPath };
+}
+
+/** Wraps a tap so every chunk, either way, counts as activity (idle timeout). */
+function withActivity(tap: ChannelTap | undefined, touch: () => void): ChannelTap {
+  return {
+    fromClient: (chunk) => {
+      touch();
+      return tap?.fromClient?.(chunk);
+    },
+    fromUpstream: (chunk) => {
+      touch();
+      return tap?.fromUpstream?.(chunk);
+    },
+    fromUpstreamStderr: (chunk) => {
+      touch();
+      return tap?.fromUpstreamStderr?.(chunk);
+    },
+    ...(tap?.drain === undefined ? {} : { drain: tap.drain }),
+  };
 }
 
 function recorderTap(writer: AsciicastWriter): ChannelTap {

@@ -18,6 +18,8 @@ export interface UpstreamLink {
    * grace period: for a client connection that ended.
    */
   closeWhenIdle(reason: string): void;
+  /** Notes activity on a channel (for the target's idle timeout). */
+  touch(): void;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -95,6 +97,9 @@ export async function openUpstreamLink(
   return link;
 }
 
+/** How often idle and maximum-duration limits are checked. */
+const LIMIT_CHECK_MS = 1_000;
+
 /** How long a link whose client left waits for its channels to finish their recordings. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -117,11 +122,26 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
   });
   session.signal.addEventListener('abort', () => close(String(session.signal.reason), 'terminated'), { once: true });
   let idleReason: string | undefined;
+  let lastActivity = Date.now();
+  const startedAt = lastActivity;
+  const { idleTimeoutS, maxSessionS } = session.target.options;
+  if (idleTimeoutS > 0 || maxSessionS > 0) {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000) close('max-session-duration', 'terminated');
+      else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000) close('idle-timeout', 'terminated');
+    }, LIMIT_CHECK_MS);
+    timer.unref();
+    client.once('close', () => clearInterval(timer));
+  }
   return {
     session,
     client,
     closed,
     close,
+    touch: () => {
+      lastActivity = Date.now();
+    },
     closeWhenIdle: (reason) => {
       if (holders === 0) return close(reason);
       idleReason = reason;

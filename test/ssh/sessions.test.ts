@@ -63,6 +63,26 @@ describe('ssh sessions: list, kill, recordings', () => {
     expect(end?.data['recordingSha256']).toMatch(/[0-9a-f]{64}/);
   });
 
+  it('the-targets-idle-timeout-and-maximum-duration-end-sessions', async () => {
+    for (const [name, flag] of [['web-idle', '--idle-timeout'], ['web-max', '--max-session']] as const) {
+      await world.gatehouse.cli(['target', 'add', name, '--kind', 'ssh', '--host', world.sshd.host, '--port', String(world.sshd.port), '--username', world.sshd.account, flag, '1']);
+      world.sshd.authorizeKey((await world.gatehouse.cli(['credential', 'set', name, '--generate-ssh-key'])).stdout.trim());
+      await world.gatehouse.cli(['target', 'trust', name]);
+      await world.gatehouse.cli(['grant', 'alice', name]);
+    }
+    const started = Date.now();
+    const idle = await world.ssh('web-idle sleep 20');
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(idle.code).not.toBe(0);
+    const busyStart = Date.now();
+    const busy = await world.ssh('web-max while true; do echo tick; sleep 0.2; done');
+    expect(Date.now() - busyStart).toBeLessThan(6_000);
+    expect(busy.stdout).toContain('tick');
+    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '300', '--json']);
+    const reasons = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; target: string; data: Record<string, unknown> }).filter((e) => e.type === 'session.end' && (e.target === 'web-idle' || e.target === 'web-max')).map((e) => e.data['reason']);
+    expect(reasons).toEqual(expect.arrayContaining(['idle-timeout', 'max-session-duration']));
+  });
+
   it('a-session-left-open-by-a-killed-gatehouse-ends-as-abandoned-after-restart', async () => {
     const running = world.ssh('web-1 sleep 30');
     const live = await waitUntil(async () => (await sessions(world, true)).find((s) => s.user === 'alice'));
