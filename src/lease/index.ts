@@ -1,6 +1,5 @@
 export * from './kms.js';
 export * from './kms-local.js';
-export * from './kms-aws.js';
 export * from './kms-open.js';
 export * from './envelope.js';
 export * from './seal.js';
