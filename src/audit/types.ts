@@ -62,6 +62,8 @@ export const AUDIT_EVENT_TYPES = [
   'ssh.channel_denied',
   'scp.transfer',
   'db.query',
+  'db.denied',
+  'db.cancel',
 ] as const;
 
 /** One of {@link AUDIT_EVENT_TYPES}. */

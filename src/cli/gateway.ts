@@ -1,9 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log/index.js';
-import { GatewayClient, LeaseService, LocalGatewayControl, loadGatewayIdentity } from '../lease/index.js';
+import {
+  GatewayClient,
+  LeaseService,
+  LocalGatewayControl,
+  loadGatewayIdentity,
+} from '../lease/index.js';
 import { makeSigner, readPrivateKeyFile } from '../crypto/key-files.js';
 import { DirRecordingStore } from '../recording/index.js';
 import { SshFrontEnd } from '../ssh/index.js';
+import { MysqlFrontEnd, type LiveConnection } from '../db/mysql/index.js';
+import { DbTranscriptStore } from '../recording/db-transcript.js';
+import { CancelKeyRegistry, PostgresFrontEnd } from '../db/postgres/index.js';
 import type { ControlPlane } from './context.js';
 
 /** The embedded gateway and its front ends, started by `gatehouse serve`. */
@@ -11,6 +19,10 @@ export interface RunningGateway extends AsyncDisposable {
   readonly gatewayId: string;
   /** Bound SSH port (useful when the config says 0). */
   readonly sshPort: number | undefined;
+  /** Bound PostgreSQL port (the shared one, `user#target` logins). */
+  readonly postgresPort: number | undefined;
+  /** Bound MySQL port (the shared one, `user#target` logins). */
+  readonly mysqlPort: number | undefined;
   close(): Promise<void>;
 }
 
@@ -46,31 +58,123 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
   const recordings = new DirRecordingStore(config.recordings.dir);
   let ssh: SshFrontEnd | undefined;
   let sshPort: number | undefined;
-  if (config.ssh.enabled) {
-    ssh = new SshFrontEnd({
-      host: config.listen.host,
-      port: config.ssh.port,
-      hostKeys: config.ssh.hostKeys.map((path) => readFileSync(path)),
-      allowPassword: config.ssh.allowPassword,
-      control,
-      recordings,
-      log: log.child({ frontEnd: 'ssh' }),
-    });
-    const address = await ssh.listen();
-    sshPort = address.port;
-    log.info({ host: address.address, port: address.port }, 'ssh listening');
-  }
+  const mysql: MysqlFrontEnd[] = [];
+  let mysqlPort: number | undefined;
+  const postgres: PostgresFrontEnd[] = [];
+  let postgresPort: number | undefined;
   const close = async (): Promise<void> => {
+    await Promise.all(postgres.map((frontEnd) => frontEnd.close()));
+    await Promise.all(mysql.map((frontEnd) => frontEnd.close()));
     await ssh?.close();
   };
-  return { gatewayId, sshPort, close, [Symbol.asyncDispose]: close };
+  try {
+    if (config.ssh.enabled) {
+      ssh = new SshFrontEnd({
+        host: config.listen.host,
+        port: config.ssh.port,
+        hostKeys: config.ssh.hostKeys.map((path) => readFileSync(path)),
+        allowPassword: config.ssh.allowPassword,
+        control,
+        recordings,
+        log: log.child({ frontEnd: 'ssh' }),
+      });
+      const address = await ssh.listen();
+      sshPort = address.port;
+      log.info({ host: address.address, port: address.port }, 'ssh listening');
+    }
+    if (config.mysql.enabled) {
+      const tls = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+      // One table of live connections for every MySQL listener: a KILL may come in on any of them.
+      const connections = new Map<number, LiveConnection>();
+      const listeners = [
+        { port: config.mysql.port, target: undefined },
+        ...Object.entries(config.mysql.targetPorts).map(([target, port]) => ({ port, target })),
+      ];
+      for (const listener of listeners) {
+        const frontEnd = new MysqlFrontEnd({
+          host: config.listen.host,
+          port: listener.port,
+          serverVersion: config.mysql.serverVersion,
+          tls,
+          baseDir: config.dataDir,
+          allowPlaintext: config.mysql.allowPlaintext,
+          control,
+          transcripts: new DbTranscriptStore(config.recordings.dir),
+          connections,
+          log: log.child({
+            frontEnd: 'mysql',
+            ...(listener.target === undefined ? {} : { listenerTarget: listener.target }),
+          }),
+          ...(listener.target === undefined ? {} : { fixedTarget: listener.target }),
+        });
+        mysql.push(frontEnd);
+        const address = await frontEnd.listen();
+        mysqlPort ??= address.port;
+        log.info(
+          {
+            host: address.address,
+            port: address.port,
+            ...(listener.target === undefined ? {} : { target: listener.target }),
+          },
+          'mysql listening',
+        );
+      }
+    }
+    if (config.postgres.enabled) {
+      // One cancel-key table for every PostgreSQL listener: a cancel may come in on any of them.
+      const cancelKeys = new CancelKeyRegistry();
+      const tls = { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+      const listeners = [
+        { port: config.postgres.port, target: undefined },
+        ...Object.entries(config.postgres.targetPorts).map(([target, port]) => ({ port, target })),
+      ];
+      for (const listener of listeners) {
+        const frontEnd = new PostgresFrontEnd({
+          host: config.listen.host,
+          port: listener.port,
+          tls,
+          allowPlaintext: config.postgres.allowPlaintext,
+          control,
+          transcripts: new DbTranscriptStore(config.recordings.dir),
+          cancelKeys,
+          baseDir: config.dataDir,
+          log: log.child({
+            frontEnd: 'postgres',
+            ...(listener.target === undefined ? {} : { listenerTarget: listener.target }),
+          }),
+          ...(listener.target === undefined ? {} : { fixedTarget: listener.target }),
+        });
+        postgres.push(frontEnd);
+        const address = await frontEnd.listen();
+        postgresPort ??= address.port;
+        log.info(
+          {
+            host: address.address,
+            port: address.port,
+            ...(listener.target === undefined ? {} : { target: listener.target }),
+          },
+          'postgres listening',
+        );
+      }
+    }
+  } catch (err) {
+    // A listener that cannot start (port in use) stops `serve`: close the ones already open.
+    await close();
+    throw err;
+  }
+  return { gatewayId, sshPort, mysqlPort, postgresPort, close, [Symbol.asyncDispose]: close };
 }
 
 /**
  * Sessions this gateway left "active" when it last stopped without closing them (a crash,
  * SIGKILL): they end as `abandoned`, releasing their leases, so the record is complete.
  */
-async function endAbandonedSessions(cp: ControlPlane, service: LeaseService, gatewayId: string, log: Logger): Promise<void> {
+async function endAbandonedSessions(
+  cp: ControlPlane,
+  service: LeaseService,
+  gatewayId: string,
+  log: Logger,
+): Promise<void> {
   const stale = await cp.store.db
     .selectFrom('sessions')
     .select('sid')
@@ -80,5 +184,6 @@ async function endAbandonedSessions(cp: ControlPlane, service: LeaseService, gat
   for (const { sid } of stale) {
     await service.endSession(sid, { status: 'abandoned', reason: 'gateway-restarted' });
   }
-  if (stale.length > 0) log.warn({ count: stale.length }, 'ended sessions left open by the previous run as abandoned');
+  if (stale.length > 0)
+    log.warn({ count: stale.length }, 'ended sessions left open by the previous run as abandoned');
 }

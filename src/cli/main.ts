@@ -9,6 +9,7 @@ import { registerUserCommands } from './commands/user.js';
 import { registerCredentialCommands } from './commands/credential.js';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerSessionCommands } from './commands/sessions.js';
+import { registerCaCommand } from './commands/ca.js';
 
 /** Builds the `gatehouse` command tree. */
 export function buildProgram(io: CliIo): Command {
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
   registerGatewayCommands(program, io);
   registerSessionCommands(program, io);
   registerAuditCommands(program, io);
+  registerCaCommand(program, io);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { findActiveCredentialCreatedAt } from '../lease/rotation.js';
 import { RotationScheduler } from '../lease/rotation-scheduler.js';
 import type { ControlPlane } from './context.js';
 import { startEmbeddedGateway } from './gateway.js';
+import { startWeb } from './web.js';
 
 /**
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
@@ -20,6 +21,7 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   cp.audit.start();
   await using _rotations = startRotationScheduler(cp);
   await using _gateway = await startEmbeddedGateway(cp, logger);
+  await using _web = config.web.enabled ? await startWeb(cp, logger) : undefined;
   logger.info({ dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider }, 'gatehouse control plane ready');
 
   const stop = new AbortController();

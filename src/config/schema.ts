@@ -53,6 +53,8 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       port: port.default(15432),
       allowPlaintext: z.boolean().default(false),
+      /** Listeners dedicated to one target each (`orders-db: 15433`): users log in as plain `alice`. */
+      targetPorts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/), port).default({}),
     })
     .prefault({}),
   mysql: z
@@ -61,6 +63,8 @@ export const configSchema = z.strictObject({
       port: port.default(13306),
       allowPlaintext: z.boolean().default(false),
       serverVersion: z.string().min(1).default('8.0.36-gatehouse'),
+      /** Listeners dedicated to one target each (`shop-db: 13307`): users log in as plain `alice`. */
+      targetPorts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/), port).default({}),
     })
     .prefault({}),
   web: z

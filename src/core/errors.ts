@@ -78,6 +78,32 @@ export const ERROR_CATALOGUE = {
     hint: 'recorded sessions are refused until an administrator frees space on the recordings disk',
   },
   GH_RECORDING_INVALID: { message: 'the recording is not valid asciicast v3' },
+  GH_AUTH_REQUIRED: {
+    message: 'authentication required',
+    hint: 'log in, or send a personal access token as "Authorization: Bearer ght_…"',
+  },
+  GH_FORBIDDEN: {
+    message: 'not allowed for your role',
+    hint: 'an administrator can give you the role this needs',
+  },
+  GH_CSRF_REJECTED: {
+    message: 'request refused: missing or wrong CSRF token or origin',
+    hint: 'reload the console and try again',
+  },
+  GH_SESSION_TERMINATED: { message: 'the session was terminated' },
+  GH_READ_ONLY_TARGET: {
+    message: 'the target is read-only',
+    hint: 'only SELECT, SHOW, EXPLAIN and SET run on a read-only target',
+  },
+  GH_PROTOCOL_VIOLATION: { message: 'protocol violation' },
+  GH_TLS_REQUIRED: {
+    message: 'an encrypted connection is required',
+    hint: 'connect with TLS, e.g. sslmode=verify-full (see "gatehouse ca")',
+  },
+  GH_TOO_MANY_CONNECTIONS: {
+    message: 'too many connections',
+    hint: 'try again in a moment',
+  },
   GH_INTERNAL: { message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

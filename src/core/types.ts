@@ -13,6 +13,8 @@ export interface TargetOptions {
   readonly allowPortForwarding: boolean;
   readonly allowFileTransfer: boolean;
   readonly recordInput: boolean;
+  /** Record terminal sessions (asciicast); off only where the recording itself is unwanted. Audit events are written either way. */
+  readonly recordSessions: boolean;
   readonly readOnly: boolean;
   /** Idle timeout in seconds; 0 disables. */
   readonly idleTimeoutS: number;
@@ -29,6 +31,7 @@ export const DEFAULT_TARGET_OPTIONS: TargetOptions = {
   allowPortForwarding: false,
   allowFileTransfer: true,
   recordInput: true,
+  recordSessions: true,
   readOnly: false,
   idleTimeoutS: 0,
   maxSessionS: 0,

@@ -4,7 +4,7 @@ import type { AuditWriter } from '../audit/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, type ErrorCode } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import type { Target, User } from '../core/types.js';
+import type { Target, TargetKind, User } from '../core/types.js';
 import type { Signer } from '../crypto/key-files.js';
 import type { AccessPolicy } from '../policy/access.js';
 import type { Database } from '../store/schema.js';
@@ -40,7 +40,6 @@ import {
 import {
   ProofChecker,
   consumeProofId,
-  proofMethod,
   type ProofVerifier,
   type UserProof,
 } from './user-proof.js';
@@ -79,6 +78,25 @@ export interface TicketAuthorizeRequest {
   readonly gatewayId: string;
   readonly clientAddr?: string | null;
   readonly via?: string;
+  /** The kind of target the asking front end serves; a target of another kind is refused. */
+  readonly kind?: TargetKind;
+}
+
+/** A gateway's request to start a SCRAM-SHA-256 login for the user a client named. */
+export interface ScramStartRequest {
+  readonly user: string;
+  readonly gatewayId: string;
+  readonly clientAddr?: string | null;
+  /** The front end: `postgres`. */
+  readonly via?: string;
+}
+
+/** A SCRAM-SHA-256 login run by the control plane; the gateway only relays the messages. */
+export interface ScramExchange {
+  /** Answers client-first-message with server-first-message; throws GH_AUTH_FAILED. */
+  start(clientFirst: string): Promise<string>;
+  /** Checks client-final-message: the user, a ticket and server-final-message, or GH_AUTH_FAILED. */
+  finish(clientFinal: string): Promise<AuthenticatedUser & { readonly serverFinal: string }>;
 }
 
 /** An authenticated user and the ticket the gateway keeps for later authorizations. */
@@ -108,6 +126,8 @@ export interface EndSessionOptions {
   readonly recordingSha256?: string | null;
   /** Why it ended (`client-closed`, `admin-kill`, `grant-revoked`, `idle`, …), for audit. */
   readonly reason?: string;
+  /** Counters the front end kept (bytes each way, statements), for `session.end`. */
+  readonly stats?: Readonly<Record<string, number>>;
 }
 
 /** Who an unlock is about, filled in as the request is checked; audited on refusal. */
@@ -199,6 +219,30 @@ export class LeaseService implements LeasePlane {
     return this.#authorize(ticket.user, gateway, request);
   }
 
+  /**
+   * Step 2 for SCRAM-SHA-256 (PostgreSQL): the exchange runs here against the stored verifier,
+   * so the gateway never sees the password; a successful finish returns a ticket like
+   * {@link authenticate}.
+   */
+  async startScram(request: ScramStartRequest): Promise<ScramExchange> {
+    const via = request.via ?? 'postgres';
+    const gateway = await this.#activeGateway(request.gatewayId, request.user, request, 'scram');
+    const login = await this.#proofs.startScram(request.user, {
+      target: undefined,
+      gatewayId: gateway.id,
+      clientAddr: request.clientAddr ?? null,
+      via,
+    });
+    return {
+      start: (clientFirst) => login.start(clientFirst),
+      finish: async (clientFinal) => {
+        const { user, serverFinal } = await login.finish(clientFinal);
+        const ticket = issueUserTicket(this.#signer, { user: user.name, gateway: gateway.id }, this.#clock());
+        return { user, ticket, serverFinal };
+      },
+    };
+  }
+
   async #authenticate(
     request: AuthenticateRequest,
     target: string | undefined,
@@ -238,7 +282,12 @@ export class LeaseService implements LeasePlane {
   async #authorize(
     userName: string,
     gateway: Gateway,
-    request: { readonly target: string; readonly clientAddr?: string | null; readonly via?: string },
+    request: {
+      readonly target: string;
+      readonly clientAddr?: string | null;
+      readonly via?: string;
+      readonly kind?: TargetKind;
+    },
   ): Promise<AuthorizedSession> {
     const via = request.via ?? 'ssh';
     const clientAddr = request.clientAddr ?? null;
@@ -247,6 +296,20 @@ export class LeaseService implements LeasePlane {
       gateway: gateway.id,
       via,
     });
+    if (request.kind !== undefined && allowed.target.kind !== request.kind) {
+      // A psql client naming an SSH target: refused like any denial, before anything is unlocked.
+      await this.#appendOrFail({
+        type: 'access.denied',
+        user: userName,
+        target: request.target,
+        gateway: gateway.id,
+        clientAddr,
+        data: { reason: 'wrong-kind', kind: allowed.target.kind, via },
+      });
+      throw new GatehouseError('GH_ACCESS_DENIED', {
+        detail: `${userName} -> ${request.target}: a ${allowed.target.kind} target, not ${request.kind}`,
+      });
+    }
     const now = this.#clock();
     const sid = newId('ses');
     await this.#db
@@ -387,6 +450,7 @@ export class LeaseService implements LeasePlane {
         durationMs: now - session.started_at,
         recording: options.recording ?? null,
         recordingSha256: options.recordingSha256 ?? null,
+        ...(options.stats === undefined ? {} : { stats: options.stats }),
       },
     });
   }

@@ -7,7 +7,14 @@ import type { Targets } from '../policy/targets.js';
 import type { Database } from '../store/schema.js';
 import type { LeaseService } from './control-plane.js';
 import type { GatewayClient } from './gateway-client.js';
-import type { ClientContext, GatewayControl, GatewayUser, SessionEnd, TargetSession } from './gateway-control.js';
+import type {
+  ClientContext,
+  GatewayControl,
+  GatewayUser,
+  ScramHandshake,
+  SessionEnd,
+  TargetSession,
+} from './gateway-control.js';
 import { SessionWatch } from './session-watch.js';
 import type { UserProof } from './user-proof.js';
 
@@ -54,6 +61,17 @@ export class LocalGatewayControl implements GatewayControl {
     return this.#deps.service.authenticate({ proof, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
   }
 
+  async startScram(user: string, ctx: ClientContext): Promise<ScramHandshake> {
+    const exchange = await this.#deps.service.startScram({ user, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+    return {
+      start: (clientFirst) => exchange.start(clientFirst),
+      finish: async (clientFinal) => {
+        const done = await exchange.finish(clientFinal);
+        return { user: { user: done.user, ticket: done.ticket }, serverFinal: done.serverFinal };
+      },
+    };
+  }
+
   reachable(user: GatewayUser): Promise<ReachableTarget[]> {
     return this.#deps.access.reachable(user.user);
   }
@@ -65,6 +83,7 @@ export class LocalGatewayControl implements GatewayControl {
       gatewayId: this.gatewayId,
       clientAddr: ctx.clientAddr,
       via: ctx.via,
+      ...(ctx.targetKind === undefined ? {} : { kind: ctx.targetKind }),
     });
     const end = async (sessionEnd: SessionEnd, credential?: { release(): Promise<void> }): Promise<void> => {
       await credential?.release().catch(() => undefined);
@@ -75,6 +94,7 @@ export class LocalGatewayControl implements GatewayControl {
         reason: sessionEnd.reason,
         recording: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.path)),
         recordingSha256: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
+        ...(sessionEnd.stats === undefined ? {} : { stats: sessionEnd.stats }),
       });
     };
     let credential;
@@ -108,5 +128,13 @@ export class LocalGatewayControl implements GatewayControl {
 
   async audit(event: AuditEventInput): Promise<void> {
     await this.#deps.audit.append({ gateway: this.gatewayId, ...event });
+  }
+
+  async auditBatch(events: readonly AuditEventInput[]): Promise<void> {
+    if (events.length === 0) return;
+    // One transaction, so one commit (fsync) for the lot; the chain stays in event order.
+    await this.#deps.db.transaction().execute(async (trx) => {
+      for (const event of events) await this.#deps.audit.append({ gateway: this.gatewayId, ...event }, { trx });
+    });
   }
 }

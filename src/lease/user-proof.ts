@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AuditWriter } from '../audit/types.js';
 import { GatehouseError } from '../core/errors.js';
 import type { User } from '../core/types.js';
-import type { PublicKeyProof } from '../identity/authenticate.js';
+import type { PublicKeyProof, ScramLogin } from '../identity/authenticate.js';
 import type { AuthContext } from '../identity/auth-types.js';
 import { verifyPublicKeySignature } from '../identity/ssh-keys.js';
 import { parsePublickeySignedData } from '../identity/ssh-userauth.js';
@@ -67,6 +67,19 @@ export interface ProofVerifier {
   verifyToken(secret: string, ctx: AuthContext): Promise<User>;
   verifyPublicKey(name: string, proof: PublicKeyProof, ctx: AuthContext): Promise<User>;
   verifyTotp(name: string, code: string, ctx: AuthContext): Promise<User>;
+  /**
+   * Starts a SCRAM-SHA-256 login against the stored verifier (PostgreSQL front end); optional
+   * so that verifiers without SCRAM support still satisfy the interface.
+   */
+  startScram?(name: string, ctx: AuthContext): Promise<ScramLogin>;
+}
+
+/** A SCRAM-SHA-256 login checked by the control plane; the gateway relays its messages. */
+export interface ScramProofLogin {
+  /** Answers client-first-message with server-first-message; throws GH_AUTH_FAILED. */
+  start(clientFirst: string): Promise<string>;
+  /** Checks client-final-message: the user and server-final-message, or GH_AUTH_FAILED. */
+  finish(clientFinal: string): Promise<{ readonly user: User; readonly serverFinal: string }>;
 }
 
 /** Where a proof comes from and what it is for. */
@@ -148,6 +161,32 @@ export class ProofChecker {
     }
     await this.#purge(now);
     return user;
+  }
+
+  /**
+   * Starts a SCRAM-SHA-256 login for `name`. SCRAM proofs are single-use by construction (the
+   * server nonce), so nothing is remembered. A user with TOTP is refused: SCRAM cannot carry
+   * the code.
+   */
+  async startScram(name: string, request: ProofRequest): Promise<ScramProofLogin> {
+    const ctx: AuthContext = {
+      clientAddr: request.clientAddr,
+      method: `${request.via}-scram`,
+      gateway: request.gatewayId,
+    };
+    const startScram = this.#deps.proofs.startScram?.bind(this.#deps.proofs);
+    if (startScram === undefined)
+      return this.#refuse(name, ctx, 'bad-proof', 'scram-unsupported', 'GH_AUTH_FAILED');
+    const login = await startScram(name, ctx);
+    return {
+      start: (clientFirst) => login.start(clientFirst),
+      finish: async (clientFinal) => {
+        const done = await login.finish(clientFinal);
+        if (done.user.hasTotp)
+          return this.#refuse(done.user.name, ctx, 'bad-totp', 'scram-cannot-carry-totp', 'GH_AUTH_FAILED');
+        return done;
+      },
+    };
   }
 
   async #isUsed(proofId: string): Promise<boolean> {

@@ -48,3 +48,18 @@ export {
   type RecordingStore,
 } from './recording-store.js';
 export { assertRecordingRelPath, assertSafeSid, recordingFileName } from './recording-names.js';
+export {
+  DB_TRANSCRIPT_FORMAT,
+  DB_TRANSCRIPT_VERSION,
+  DbTranscriptStore,
+  DbTranscriptWriter,
+  isDbTranscriptPath,
+  readDbTranscript,
+  type DbTranscript,
+  type DbTranscriptEntry,
+  type DbTranscriptHeader,
+  type DbTranscriptMeta,
+  type DbTranscriptResult,
+  type DbTranscriptWriterOptions,
+  type OpenedDbTranscript,
+} from './db-transcript.js';

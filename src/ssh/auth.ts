@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AuthContext, KeyboardAuthContext, PasswordAuthContext, PublicKeyAuthContext } from 'ssh2';
 import { isGatehouseError } from '../core/errors.js';
 import type { UserProof } from '../lease/user-proof.js';
@@ -8,6 +9,8 @@ import type { GatewayUser, GatewayControl } from '../lease/gateway-control.js';
 
 /** Failed authentication requests allowed per connection before it is closed. */
 export const MAX_AUTH_ATTEMPTS = 6;
+/** Fingerprints of refused key offers kept for the connection's `auth.failure` event. */
+const MAX_REFUSED_KEYS = 8;
 const TOKEN_PREFIX = 'ght_';
 const TOTP_PROMPT = 'Verification code: ';
 
@@ -35,6 +38,10 @@ export class SshAuthenticator {
   /** A first-factor proof waiting for the TOTP code. */
   #pending: { login: LoginName; proof: UserProof } | undefined;
   #isDone = false;
+  /** Keys offered without a signature and refused (the control plane never saw them). */
+  readonly #refusedKeys: { user: string; fingerprint: string }[] = [];
+  /** A proof reached the control plane and failed there (it audited the failure itself). */
+  #hasAuditedFailure = false;
 
   constructor(options: SshAuthOptions) {
     this.#o = options;
@@ -71,7 +78,10 @@ export class SshAuthenticator {
     if (ctx.signature === undefined || ctx.blob === undefined) {
       // A query ("would this key do?"): PK_OK is not a login (ssh2 sends it on accept()).
       const isOk = await this.#o.control.isKeyAcceptable(login.user, key);
-      return isOk ? ctx.accept() : ctx.reject(this.#methods());
+      if (isOk) return ctx.accept();
+      if (this.#refusedKeys.length < MAX_REFUSED_KEYS) this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
+      // Refused offers count too (like sshd's MaxAuthTries), so keys cannot be probed without end.
+      return this.#fail(ctx);
     }
     const proof: UserProof = {
       kind: 'ssh-publickey',
@@ -128,8 +138,31 @@ export class SshAuthenticator {
       ctx.accept();
     } catch (err) {
       if (!isGatehouseError(err)) this.#o.log.error({ err: errorText(err) }, 'ssh authentication failed unexpectedly');
+      this.#hasAuditedFailure = true;
       this.#fail(ctx);
     }
+  }
+
+  /**
+   * The client connection closed. A client whose keys were all refused at the offer (unknown
+   * user, unregistered key, disabled user) never reached the control plane, so nothing was
+   * audited: record one `auth.failure` for the connection, as sshd logs "Failed publickey".
+   */
+  connectionClosed(): void {
+    const first = this.#refusedKeys[0];
+    if (this.#isDone || this.#hasAuditedFailure || first === undefined) return;
+    void this.#o.control
+      .audit({
+        type: 'auth.failure',
+        user: first.user,
+        clientAddr: this.#o.clientAddr,
+        data: {
+          method: 'ssh-publickey',
+          reason: 'no-accepted-key',
+          fingerprints: this.#refusedKeys.filter((k) => k.user === first.user).map((k) => k.fingerprint),
+        },
+      })
+      .catch((err: unknown) => this.#o.log.error({ err: errorText(err) }, 'audit of refused key offers failed'));
   }
 
   #fail(ctx: AuthContext): void {
@@ -157,6 +190,11 @@ function passwordProof(login: LoginName, password: string): UserProof {
   return password.startsWith(TOKEN_PREFIX)
     ? { kind: 'token', token: password, user: login.user, nonce, ts }
     : { kind: 'password', user: login.user, password, nonce, ts };
+}
+
+/** `SHA256:…` as `ssh-keygen -l` prints it. */
+function keyFingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 function prompt(ctx: KeyboardAuthContext, text: string): Promise<string | undefined> {

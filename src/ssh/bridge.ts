@@ -69,8 +69,11 @@ export function bridgeChannels(
     try {
       if (exit.kind === 'status') client.exit(exit.code);
       else if (exit.kind === 'signal') client.exit(exit.signal.replace(/^SIG/, ''), exit.coreDumped, exit.message);
-      client.end();
-      client.close();
+      // Not close(): ssh2 sends CHANNEL_CLOSE at once and drops output still queued for the
+      // client's window (a slow reader lost the last few hundred KiB of a download). end()
+      // flushes and then sends EOF and, on a server channel, CLOSE. stderr ends first so that
+      // CLOSE does not cut its tail either.
+      client.stderr.end(() => client.end());
     } catch {
       // The client is already gone.
     }

@@ -15,6 +15,8 @@ export async function runTargetMenu(scope: ConnectionScope, channel: ServerChann
     return `${hasPty ? `${String(i + 1).padStart(3)}) ` : ''}${r.target.name}\t${r.target.kind}${until}`;
   });
   if (!hasPty || reachable.length === 0) {
+    // A paused server channel never reports its close (ssh2 waits for its input to end).
+    channel.resume();
     if (reachable.length === 0) channel.stderr.write(`gatehouse: you have no targets right now; ask an administrator for a grant${eol}`);
     else channel.write(`${lines.join(eol)}${eol}`);
     channel.exit(0);

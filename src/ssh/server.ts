@@ -107,6 +107,7 @@ export class SshFrontEnd {
     conn.on('error', (err: Error) => log.debug({ err: err.message }, 'ssh client connection error'));
     conn.on('close', () => {
       clearTimeout(authTimer);
+      auth.connectionClosed();
       scope?.closeAll('client-closed');
     });
     conn.on('ready', () => {

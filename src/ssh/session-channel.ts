@@ -1,6 +1,6 @@
 import type ssh2 from 'ssh2';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import { toGatehouseError } from '../core/errors.js';
+import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { RecordingStore } from '../recording/index.js';
 import type { AsciicastWriter } from '../recording/index.js';
 import { SftpAuditTap } from './sftp/index.js';
@@ -12,7 +12,8 @@ import type { UpstreamLink } from './upstream-link.js';
 
 /** Environment variables passed to the target (RFC 4254 §6.4); others are refused. */
 export function isAllowedEnv(name: string): boolean {
-  return name === 'TERM' || name === 'LANG' || /^LC_[A-Z_]+$/.test(name);
+  // GIT_PROTOCOL lets git use protocol v2 (its value is a version list, not a secret).
+  return name === 'TERM' || name === 'LANG' || name === 'GIT_PROTOCOL' || /^LC_[A-Z_]+$/.test(name);
 }
 
 /** What a session channel asked for, collected before shell/exec/subsystem. */
@@ -28,7 +29,10 @@ type ChannelRequest =
   | { readonly kind: 'sftp' };
 
 const MAX_ENV_VARS = 64;
-const FILE_TRANSFER_RE = /^(scp\s|rsync\s+--server|\/usr\/lib\/openssh\/sftp-server|internal-sftp)/;
+// The server side of scp, rsync and sftp. Clients let the user change how it is started
+// (`rsync --rsync-path=/usr/bin/rsync` or `'sudo rsync'`, `sftp -s /usr/libexec/sftp-server`), so
+// the program is looked for as a word anywhere in the command, after a path or a wrapper too.
+const FILE_TRANSFER_RE = /(?:^|[\s/;&|(])(?:scp\s|rsync\s+--server\b|sftp-server\b|internal-sftp\b|git-(?:upload|receive)-pack\b|git-upload-archive\b)/;
 
 /**
  * Handles one `session` channel (RFC 4254 §6): pty, env, window changes and signals, then a
@@ -138,7 +142,8 @@ function startChannel(
     const isTransfer = request.kind === 'sftp' || (command !== undefined && FILE_TRANSFER_RE.test(command));
     if (isTransfer && !target.options.allowFileTransfer) {
       await scope.auditDenied(link, 'file-transfer', { command: command ?? 'sftp' });
-      throw scope.usageError('file transfer is not allowed on this target', 'GH_ACCESS_DENIED');
+      // Not the catalogue's hint ("ask for a grant"): the user has one, the target forbids this.
+      throw new GatehouseError('GH_ACCESS_DENIED', { message: 'file transfer is not allowed on this target', hint: 'scp, sftp and rsync are turned off for this target' });
     }
 
     const opened = await openUpstreamChannel(link, request.kind === 'sftp' ? 'sftp' : command, setup);
@@ -154,7 +159,7 @@ function startChannel(
     let tap: ChannelTap | undefined;
     if (request.kind === 'sftp') {
       tap = sftpTap(scope, link);
-    } else if (!isTransfer) {
+    } else if (!isTransfer && target.options.recordSessions) {
       const recording = await openRecorder(scope.recordings, link, setup, channelNo, command, (line) => {
         recorder?.marker(line);
         void scope.audit(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo }).catch(() => undefined);
@@ -202,7 +207,8 @@ function startChannel(
 
 function openUpstreamChannel(
   link: UpstreamLink,
-  what: 'sftp' | string | undefined,
+  /** `sftp`, a command, or undefined for a shell. */
+  what: string | undefined,
   setup: ChannelSetup,
 ): Promise<{ channel: ssh2.ClientChannel; exitOf: () => ChannelExit }> {
   return new Promise((resolve, reject) => {
@@ -240,7 +246,10 @@ async function openRecorder(
       title: command === undefined ? `${session.user.name} on ${session.target.name}` : `${session.target.name}: ${command.slice(0, 200)}`,
     },
     {
-      recordInput: session.target.options.recordInput,
+      // Keystrokes exist only with a terminal. Without a pty, stdin is data (`ssh host 'cat > f' < f`)
+      // that nothing echoes: the echo tracker would mask all of it as `*`, one token per character
+      // (a 256 MiB upload took 93 s instead of 3 s and left a 400 MB recording of asterisks).
+      recordInput: session.target.options.recordInput && setup.pty !== undefined,
       onError: () => link.close('recording-failed', 'failed'),
       ...(command === undefined && setup.pty !== undefined ? { onCommandLine: (line: { text: string }) => onCommand(line.text) } : {}),
     },
@@ -263,7 +272,7 @@ function withActivity(tap: ChannelTap | undefined, touch: () => void): ChannelTa
       touch();
       return tap?.fromUpstreamStderr?.(chunk);
     },
-    ...(tap?.drain === undefined ? {} : { drain: tap.drain }),
+    ...(tap?.drain === undefined ? {} : { drain: () => tap.drain?.() ?? Promise.resolve() }),
   };
 }
 
@@ -299,6 +308,10 @@ function failChannel(scope: ConnectionScope, channel: ServerChannel, err: unknow
   if (error.code === 'GH_INTERNAL') scope.log.error({ err: error.detail }, 'ssh channel failed');
   else scope.log.info({ code: error.code, detail: error.detail }, 'ssh channel refused');
   try {
+    // ssh2 emits a server channel's 'close' only after its readable side ended, and the channel
+    // is still paused from startChannel: without this the channel never closes, so it never
+    // releases its link and the session (upstream connection, lease) stays open.
+    channel.resume();
     channel.stderr.write(`gatehouse: ${error.message}\r\n${error.hint === undefined ? '' : `hint: ${error.hint}\r\n`}`);
     channel.exit(255);
     channel.end();

@@ -1,6 +1,51 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import pty from 'node-pty';
+import { parse as parseYaml } from 'yaml';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
-import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
+import { runSshClient, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+
+/** One audit event, with the fields `gatehouse audit tail --json` prints. */
+export interface AuditLine {
+  readonly seq: number;
+  readonly type: string;
+  readonly user: string | null;
+  readonly sid: string | null;
+  readonly target: string | null;
+  readonly clientAddr: string | null;
+  readonly data: Record<string, unknown>;
+}
+
+/** Options of {@link SshWorld.sshPty}. */
+export interface SshPtyOptions {
+  readonly login?: string;
+  readonly key?: SshKeyPair;
+  /** `-o Key=Value` options added after the defaults (they win). */
+  readonly sshOptions?: Record<string, string>;
+  readonly cols?: number;
+  readonly rows?: number;
+}
+
+/** The real `ssh -tt` client running in a pseudo-terminal (node-pty). */
+export interface PtySsh {
+  /** Everything the client printed so far (terminal output, with `\r\n`). */
+  output(): string;
+  /** Resolves with the output once `pattern` appears after offset `from` (default 0). */
+  waitFor(pattern: string | RegExp, options?: { readonly from?: number; readonly timeoutMs?: number }): Promise<string>;
+  /** Types `data` (keys, `\r` for Enter, `\x03` for Ctrl-C). */
+  write(data: string): void;
+  /** Changes the pty size; ssh sends a window-change. */
+  resize(cols: number, rows: number): void;
+  /** Resolves with ssh's exit code once it exits. */
+  readonly exited: Promise<number>;
+  /** Resolves with the exit code, or rejects after `timeoutMs`. */
+  waitExit(timeoutMs?: number): Promise<number>;
+  /** Kills the client (idempotent). */
+  kill(): void;
+}
 
 /** A Gatehouse in front of a real sshd, with user alice granted target web-1. */
 export interface SshWorld extends AsyncDisposable {
@@ -8,12 +53,23 @@ export interface SshWorld extends AsyncDisposable {
   readonly sshd: Sshd;
   readonly alice: SshKeyPair;
   /** Runs the real `ssh` client through Gatehouse as `login` (default `alice`). */
-  ssh(command: string | undefined, options?: { login?: string; input?: string; sshOptions?: Record<string, string>; key?: SshKeyPair }): Promise<SshClientResult>;
+  ssh(command: string | undefined, options?: { login?: string; input?: string; sshOptions?: Record<string, string>; key?: SshKeyPair; timeoutMs?: number }): Promise<SshClientResult>;
+  /** Starts `ssh -tt … login@127.0.0.1 ARGS…` in a pty (default 80x24). */
+  sshPty(args: readonly string[], options?: SshPtyOptions): PtySsh;
+  /** The `ssh -o` options the world's clients use (identity, no known_hosts, no agent). */
+  clientOptions(key?: SshKeyPair): Record<string, string>;
+  /**
+   * Audit events with `seq > afterSeq`, oldest first, read straight from the SQLite store:
+   * milliseconds, where `gatehouse audit tail --json` (same fields) takes a second or more.
+   */
+  auditAfter(afterSeq?: number): AuditLine[];
+  /** Every recording file under the data dir, as absolute paths. */
+  recordingFiles(): string[];
 }
 
 /** Starts sshd + Gatehouse, adds alice (ed25519 key) and web-1 with a generated leased key, pinned. */
-export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean } = {}): Promise<SshWorld> {
-  const sshd = await startSshd();
+export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions } = {}): Promise<SshWorld> {
+  const sshd = await startSshd(options.sshd);
   const gatehouse = await startGatehouse();
   const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', alice.publicPath]);
@@ -22,6 +78,18 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
   sshd.authorizeKey(generated.stdout.trim());
   await gatehouse.cli(['target', 'trust', 'web-1']);
   if (options.grant !== false) await gatehouse.cli(['grant', 'alice', 'web-1', '--for', '1h']);
+  const ptys = new Set<PtySsh>();
+  const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({
+    IdentityFile: key.privatePath,
+    BatchMode: 'yes',
+    StrictHostKeyChecking: 'no',
+    UserKnownHostsFile: '/dev/null',
+    GlobalKnownHostsFile: '/dev/null',
+    IdentitiesOnly: 'yes',
+    IdentityAgent: 'none',
+    LogLevel: 'ERROR',
+    ConnectTimeout: '10',
+  });
   return {
     gatehouse,
     sshd,
@@ -35,11 +103,183 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
         ...(command === undefined ? {} : { command }),
         ...(o.input === undefined ? {} : { input: o.input }),
         ...(o.sshOptions === undefined ? {} : { sshOptions: o.sshOptions }),
+        ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
       }),
+    sshPty: (args, o = {}) => {
+      const sshOptions = { ...clientOptions(o.key), ...o.sshOptions };
+      const argv = [
+        '-tt',
+        '-F',
+        '/dev/null',
+        '-p',
+        String(gatehouse.sshPort),
+        ...sshOptionArgs(sshOptions),
+        `${o.login ?? 'alice'}@127.0.0.1`,
+        ...args,
+      ];
+      const client = spawnPty('ssh', argv, { cols: o.cols ?? 80, rows: o.rows ?? 24 });
+      ptys.add(client);
+      void client.exited.then(() => ptys.delete(client));
+      return client;
+    },
+    clientOptions,
+    auditAfter: (afterSeq = 0) => readAuditRows(storePath(gatehouse), afterSeq),
+    recordingFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.cast')),
     [Symbol.asyncDispose]: async () => {
+      for (const client of ptys) client.kill();
       await gatehouse[Symbol.asyncDispose]();
       await sshd[Symbol.asyncDispose]();
       await alice[Symbol.asyncDispose]();
     },
+  };
+}
+
+/** Polls `probe` every 100 ms until it returns something other than undefined. */
+export async function waitUntil<T>(probe: () => Promise<T | undefined> | T | undefined, options: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'a condition'}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Runs the `ssh` client with exactly `args` (no defaults), feeding `input`; kills it after `timeoutMs`. */
+export function runSsh(args: readonly string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<SshClientResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn('ssh', [...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code });
+    });
+    proc.stdin.end(options.input ?? '');
+  });
+}
+
+/** `-o Key=Value` arguments for `ssh`. */
+export function sshOptionArgs(options: Record<string, string>): string[] {
+  return Object.entries(options).flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+}
+
+/** Spawns `file ARGS` in a pseudo-terminal and collects what it prints. */
+export function spawnPty(file: string, args: readonly string[], options: { cols: number; rows: number; env?: Record<string, string> }): PtySsh {
+  const proc = pty.spawn(file, [...args], {
+    name: 'xterm',
+    cols: options.cols,
+    rows: options.rows,
+    cwd: process.cwd(),
+    env: { ...(process.env as Record<string, string>), ...options.env },
+  });
+  let text = '';
+  const listeners = new Set<() => void>();
+  let hasExited = false;
+  proc.onData((chunk) => {
+    text += chunk;
+    for (const listener of listeners) listener();
+  });
+  const exited = new Promise<number>((resolve) => {
+    proc.onExit(({ exitCode }) => {
+      hasExited = true;
+      resolve(exitCode);
+      for (const listener of listeners) listener();
+    });
+  });
+  const waitFor = (pattern: string | RegExp, o: { from?: number; timeoutMs?: number } = {}): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const from = o.from ?? 0;
+      const check = (): boolean => {
+        const seen = text.slice(from);
+        const isMatch = typeof pattern === 'string' ? seen.includes(pattern) : pattern.test(seen);
+        if (isMatch) {
+          done();
+          resolve(text);
+          return true;
+        }
+        if (hasExited) {
+          done();
+          reject(new Error(`ssh exited before ${String(pattern)} appeared; output:\n${text}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${String(pattern)}; output:\n${text}`));
+      }, o.timeoutMs ?? 10_000);
+      const listener = (): void => void check();
+      const done = (): void => {
+        clearTimeout(timer);
+        listeners.delete(listener);
+      };
+      if (!check()) listeners.add(listener);
+    });
+  return {
+    output: () => text,
+    waitFor,
+    write: (data) => proc.write(data),
+    resize: (cols, rows) => proc.resize(cols, rows),
+    exited,
+    waitExit: (timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`ssh did not exit within ${timeoutMs} ms; output:\n${text}`)), timeoutMs);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+      }),
+    kill: () => {
+      if (!hasExited) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** The SQLite store of a running Gatehouse, from its config (`store.path`, relative to the data dir). */
+function storePath(gatehouse: RunningGatehouse): string {
+  const config = parseYaml(readFileSync(gatehouse.configPath, 'utf8')) as { store?: { driver?: string; path?: string } };
+  if (config.store?.driver !== 'sqlite') throw new Error('auditAfter reads a SQLite store only');
+  return resolve(gatehouse.dir, config.store.path ?? 'gatehouse.db');
+}
+
+function readAuditRows(path: string, afterSeq: number): AuditLine[] {
+  // WAL mode: a reader never blocks the server's writes.
+  const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare('select seq, type, user_name, sid, target, client_addr, data from audit_events where seq > ? order by seq')
+      .all(afterSeq) as { seq: number; type: string; user_name: string | null; sid: string | null; target: string | null; client_addr: string | null; data: string }[];
+    return rows.map((r) => ({ seq: r.seq, type: r.type, user: r.user_name, sid: r.sid, target: r.target, clientAddr: r.client_addr, data: JSON.parse(r.data) as Record<string, unknown> }));
+  } finally {
+    db.close();
+  }
+}
+
+function listFiles(dir: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/** Reads an asciicast file: the header and the events. */
+export function readCast(path: string): { header: Record<string, unknown>; events: [number, string, string][]; text: string } {
+  const text = readFileSync(path, 'utf8');
+  const [first = '', ...rest] = text.split('\n').filter((line) => line !== '');
+  return {
+    header: JSON.parse(first) as Record<string, unknown>,
+    events: rest.filter((line) => !line.startsWith('#')).map((line) => JSON.parse(line) as [number, string, string]),
+    text,
   };
 }

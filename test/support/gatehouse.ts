@@ -10,6 +10,12 @@ export interface RunningGatehouse extends AsyncDisposable {
   readonly dir: string;
   readonly configPath: string;
   readonly sshPort: number;
+  /** Port of the web console and API (HTTPS with the init certificate). */
+  readonly webPort: number;
+  /** Port of the MySQL front end (TLS with the init certificate). */
+  readonly mysqlPort: number;
+  /** Port of the PostgreSQL front end (TLS with the init certificate; CA in `tls/ca.crt`). */
+  readonly pgPort: number;
   /** Everything the server logged so far (JSON lines). */
   logs(): string;
   /** Runs a CLI command against this setup; throws on a non-zero exit. */
@@ -26,22 +32,75 @@ export interface RunningGatehouse extends AsyncDisposable {
   readonly pid: number;
 }
 
+/** Options of {@link startGatehouse}. */
+export interface GatehouseOptions {
+  /** Extra environment variables for `gatehouse serve` (not for CLI commands). */
+  readonly serveEnv?: Readonly<Record<string, string>>;
+  /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
+  readonly nodeArgs?: readonly string[];
+}
+
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
-export async function startGatehouse(): Promise<RunningGatehouse> {
+export async function startGatehouse(options: GatehouseOptions = {}): Promise<RunningGatehouse> {
+  // Free ports are picked before `serve` binds them; another test process may take one in
+  // between. Such a start is retried on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatehouseOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGatehouse> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-e2e-'));
   const sshPort = await freePort();
-  await gatehouseOk(['init', '--data-dir', dir, '--listen-host', '127.0.0.1', '--ssh-port', String(sshPort)]);
+  const webPort = await freePort();
+  const mysqlPort = await freePort();
+  const pgPort = await freePort();
+  await gatehouseOk([
+    'init',
+    '--data-dir',
+    dir,
+    '--listen-host',
+    '127.0.0.1',
+    '--ssh-port',
+    String(sshPort),
+    '--web-port',
+    String(webPort),
+    '--mysql-port',
+    String(mysqlPort),
+    '--pg-port',
+    String(pgPort),
+  ]);
   const configPath = join(dir, 'gatehouse.yaml');
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    const started = spawn(process.execPath, [GATEHOUSE_BIN, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawn(process.execPath, [...(options.nodeArgs ?? []), GATEHOUSE_BIN, 'serve'], {
+      env: { ...process.env, ...env, ...options.serveEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = started;
     const mark = logs.length;
     started.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
     started.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
-    await waitFor(() => logs.slice(mark).includes('ssh listening'), started, () => logs);
+    try {
+      await waitFor(
+        () =>
+          logs.slice(mark).includes('ssh listening') &&
+          logs.slice(mark).includes('web listening') &&
+          logs.slice(mark).includes('mysql listening') &&
+          logs.slice(mark).includes('postgres listening'),
+        started,
+        () => logs,
+      );
+    } catch (err) {
+      started.kill('SIGKILL');
+      throw err;
+    }
   };
   await launch();
   const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
@@ -59,13 +118,18 @@ export async function startGatehouse(): Promise<RunningGatehouse> {
     dir,
     configPath,
     sshPort,
+    webPort,
+    mysqlPort,
+    pgPort,
     get pid() {
       return child.pid ?? -1;
     },
     restart: launch,
     logs: () => logs,
-    cli: (args, options = {}) => gatehouseOk(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
-    tryCli: (args, options = {}) => runGatehouse(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
+    cli: (args, options = {}) =>
+      gatehouseOk(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
+    tryCli: (args, options = {}) =>
+      runGatehouse(args, { env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) }),
     stop,
     kill: () => stopWith('SIGKILL'),
     [Symbol.asyncDispose]: async () => {
@@ -75,10 +139,15 @@ export async function startGatehouse(): Promise<RunningGatehouse> {
   };
 }
 
-async function waitFor(condition: () => boolean, child: ChildProcess, output: () => string): Promise<void> {
+async function waitFor(
+  condition: () => boolean,
+  child: ChildProcess,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (!condition()) {
-    if (child.exitCode !== null) throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
+    if (child.exitCode !== null)
+      throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
     if (Date.now() > deadline) throw new Error(`gatehouse serve did not start:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -82,6 +82,7 @@ async function initialize(io: CliIo, o: InitCommandOptions): Promise<void> {
       `  admin user: ${o.admin}`,
       `  admin password (shown once; change it with "gatehouse user passwd ${o.admin} --password-stdin"): ${password}`,
       `  CA certificate for clients (sslmode=verify-full): ${config.tls.caCert}`,
+      ...(config.web.enabled ? [`  web console: ${config.web.https ? 'https' : 'http'}://${['0.0.0.0', '::'].includes(config.listen.host) ? 'localhost' : config.listen.host}:${config.web.port}/ (sign in as ${o.admin})`] : []),
       '',
     ].join('\n'),
   );

@@ -23,6 +23,7 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
     .option('--allow-file-transfer', 'allow scp/sftp/rsync (default on)', true)
     .option('--no-file-transfer', 'forbid scp/sftp/rsync')
     .option('--no-record-input', 'do not record keystrokes')
+    .option('--no-recording', 'ssh: do not record sessions at all (audit events are still written)')
     .option('--read-only', 'databases: reject statements that write', false)
     .option('--trust-on-first-use', 'ssh: pin the host key seen on first connection', false)
     .option('--idle-timeout <seconds>', 'end idle sessions after this many seconds', parseSeconds, 0)
@@ -44,6 +45,7 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
               allowPortForwarding: o.allowPortForwarding,
               allowFileTransfer: o.fileTransfer !== false && o.allowFileTransfer,
               recordInput: o.recordInput,
+              recordSessions: o.recording,
               readOnly: o.readOnly,
               trustOnFirstUse: o.trustOnFirstUse,
               idleTimeoutS: o.idleTimeout,
@@ -109,6 +111,7 @@ interface TargetAddOptions {
   allowFileTransfer: boolean;
   fileTransfer?: boolean;
   recordInput: boolean;
+  recording: boolean;
   readOnly: boolean;
   trustOnFirstUse: boolean;
   idleTimeout: number;

@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startGatehouse } from '../../test/support/gatehouse.js';
+import { findPgBinDir } from '../../test/support/pg-cluster.js';
+import { isSelected, type BenchOptions } from '../lib/options.js';
+import { progress } from '../lib/processes.js';
+import type { SkippedWorkload, Workload } from '../lib/results.js';
+import { runMysqlBench } from './mysql.js';
+import { runPostgresBench } from './postgres.js';
+
+const SETUP_HINT = 'run bench/setup.sh (installs sysbench and pgbouncer)';
+
+/** Runs the selected database workloads against one Gatehouse (PostgreSQL and MySQL front ends). */
+export async function runDbBench(options: BenchOptions): Promise<{ workloads: Workload[]; skipped: SkippedWorkload[] }> {
+  const wants = (id: string): boolean => isSelected(options, id);
+  const pg = { pgbench: wants('pg.pgbench'), connect: wants('pg.connect'), idle: wants('pg.idle') };
+  const my = { sysbench: wants('my.point-select'), idle: wants('my.idle') };
+  const skipped: SkippedWorkload[] = [];
+  const isPgWanted = pg.pgbench || pg.connect || pg.idle;
+  const isMyWanted = my.sysbench || my.idle;
+  if (isPgWanted && !(hasCommand('pgbouncer') && existsSync(join(findPgBinDir(), 'pgbench')))) {
+    skipped.push({ id: 'pg.', reason: `pgbench or pgbouncer not found: ${SETUP_HINT}` });
+  }
+  if (isMyWanted && !hasCommand('sysbench')) skipped.push({ id: 'my.', reason: `sysbench not found: ${SETUP_HINT}` });
+  const runPg = isPgWanted && !skipped.some((s) => s.id === 'pg.');
+  const runMy = isMyWanted && !skipped.some((s) => s.id === 'my.');
+  if (!runPg && !runMy) return { workloads: [], skipped };
+
+  progress('db: starting Gatehouse');
+  const gatehouse = await startGatehouse();
+  try {
+    const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
+    await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], { stdin: `${alice.password}\n` });
+    const workloads: Workload[] = [];
+    if (runPg) workloads.push(...(await runPostgresBench(gatehouse, alice, options.sizes, pg)));
+    if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my)));
+    return { workloads, skipped };
+  } finally {
+    await gatehouse[Symbol.asyncDispose]();
+  }
+}
+
+function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}

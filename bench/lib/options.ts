@@ -1,0 +1,136 @@
+/** How much of each workload a mode runs. */
+export interface BenchSizes {
+  readonly mode: 'smoke' | 'quick' | 'full';
+  /** Bytes of each bulk transfer, up and down. */
+  readonly bulkBytes: number;
+  /** Rounds of the A B A B alternation for bulk transfers. */
+  readonly bulkRounds: number;
+  /** `ssh … true` runs per path (one per round). */
+  readonly connectRuns: number;
+  /** Keystrokes per echo session, and sessions (rounds) per path. */
+  readonly echoKeys: number;
+  readonly echoRounds: number;
+  /** Sequential `ssh … true` and scp copies per batch, and batches (rounds) per path. */
+  readonly smallCount: number;
+  readonly smallRounds: number;
+  /** Concurrent idle sessions, one measurement per entry. */
+  readonly idleSessions: readonly number[];
+  /** Quiet time before reading a process's memory. */
+  readonly settleMs: number;
+  /** pgbench / sysbench client counts, seconds per run, and rounds. */
+  readonly dbClients: readonly number[];
+  readonly dbSeconds: number;
+  readonly dbRounds: number;
+  /** Concurrent idle database connections, one measurement per entry. */
+  readonly dbIdle: readonly number[];
+}
+
+const MiB = 1024 * 1024;
+
+const SIZES: Readonly<Record<BenchSizes['mode'], BenchSizes>> = {
+  smoke: { mode: 'smoke', bulkBytes: 2 * MiB, bulkRounds: 1, connectRuns: 1, echoKeys: 5, echoRounds: 1, smallCount: 1, smallRounds: 1, idleSessions: [2], settleMs: 200, dbClients: [1], dbSeconds: 1, dbRounds: 1, dbIdle: [2] },
+  quick: { mode: 'quick', bulkBytes: 64 * MiB, bulkRounds: 3, connectRuns: 10, echoKeys: 100, echoRounds: 2, smallCount: 10, smallRounds: 1, idleSessions: [50], settleMs: 2_000, dbClients: [8], dbSeconds: 3, dbRounds: 1, dbIdle: [50] },
+  full: { mode: 'full', bulkBytes: 1024 * MiB, bulkRounds: 5, connectRuns: 30, echoKeys: 300, echoRounds: 3, smallCount: 100, smallRounds: 2, idleSessions: [200, 1000], settleMs: 2_000, dbClients: [1, 8, 32], dbSeconds: 10, dbRounds: 3, dbIdle: [200, 1000] },
+};
+
+/** Command-line options of `npm run bench`. */
+export interface BenchOptions {
+  readonly sizes: BenchSizes;
+  /** Workload ids (or prefixes such as `ssh.`) to run; all when empty. */
+  readonly only: readonly string[];
+  /** Where the JSON results go. */
+  readonly outPath: string;
+  /** Run Gatehouse under `node --cpu-prof`, profiles written to this directory. */
+  readonly cpuProfDir: string | undefined;
+  /** Also run the Gatehouse paths with ssh2's write path as shipped (the patch switched off). */
+  readonly withStock: boolean;
+  /** Path ids to keep (all when empty), e.g. `direct,bare-relay,gatehouse-norec`. */
+  readonly paths: readonly string[];
+  /** What bulk transfers carry: incompressible bytes, or printable text lines (like logs). */
+  readonly bulkData: 'random' | 'text';
+}
+
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text]
+
+  (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions (~15 min)
+  --quick     about a minute: 64 MiB transfers, 10 connects, 50 idle sessions
+  --smoke     a few seconds per workload, only to prove the harness runs (no meaningful numbers)
+  --only      workload ids or prefixes, e.g. --only ssh.upload,ssh.download or --only ssh.
+  --out       JSON results (default bench/results/latest.json; smoke: bench/results/smoke.json)
+  --no-stock  skip the "stock ssh2" Gatehouse paths (ssh2's write path without patches/)
+  --stock     run them in smoke mode too
+  --cpu-prof  run Gatehouse under node --cpu-prof, writing .cpuprofile files to DIR
+  --paths     only these paths, e.g. --paths direct,bare-relay,gatehouse-norec,gatehouse-stock-norec
+  --rounds    rounds of every alternation (overrides the mode's)
+  --bulk-mib  size of each bulk transfer in MiB (overrides the mode's)
+  --bulk-data random (default: incompressible bytes) or text (printable lines, like logs)
+`;
+
+/** Parses `argv` (the arguments after the script). */
+export function parseBenchOptions(argv: readonly string[]): BenchOptions {
+  let mode: BenchSizes['mode'] = 'full';
+  let only: string[] = [];
+  let outPath: string | undefined;
+  let cpuProfDir: string | undefined;
+  let withStock: boolean | undefined;
+  let paths: string[] = [];
+  let rounds: number | undefined;
+  let bulkMib: number | undefined;
+  let bulkData: BenchOptions['bulkData'] = 'random';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (arg === '--quick') mode = mode === 'smoke' ? 'smoke' : 'quick';
+    else if (arg === '--smoke') mode = 'smoke';
+    else if (arg === '--only') only = value().split(',').filter((s) => s !== '');
+    else if (arg === '--out') outPath = value();
+    else if (arg === '--no-stock') withStock = false;
+    else if (arg === '--stock') withStock = true;
+    else if (arg === '--cpu-prof') cpuProfDir = value();
+    else if (arg === '--paths') paths = value().split(',').filter((s) => s !== '');
+    else if (arg === '--rounds') rounds = positiveInteger(arg, value());
+    else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
+    else if (arg === '--bulk-data') {
+      const kind = value();
+      if (kind !== 'random' && kind !== 'text') throw new Error(`--bulk-data takes random or text, not ${kind}`);
+      bulkData = kind;
+    }
+    else throw new Error(`unknown option ${arg}\n${USAGE}`);
+  }
+  const base = SIZES[mode];
+  const sizes: BenchSizes = {
+    ...base,
+    ...(bulkMib === undefined ? {} : { bulkBytes: bulkMib * MiB }),
+    ...(rounds === undefined ? {} : { bulkRounds: rounds, echoRounds: rounds, smallRounds: rounds, dbRounds: rounds, connectRuns: Math.max(rounds, base.connectRuns) }),
+  };
+  return {
+    sizes,
+    paths,
+    bulkData,
+    only,
+    outPath: outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
+    cpuProfDir,
+    // The stock-ssh2 Gatehouse is a second server to start: smoke runs leave it out unless asked.
+    withStock: withStock ?? mode !== 'smoke',
+  };
+}
+
+/** True when the workload (or group of workloads) `id` was asked for: one is a prefix of the other. */
+export function isSelected(options: BenchOptions, id: string): boolean {
+  return options.only.length === 0 || options.only.some((o) => id.startsWith(o) || o.startsWith(id));
+}
+
+/** Keeps the path ids the options allow, in their order. */
+export function selectPaths(options: BenchOptions, ids: readonly string[]): string[] {
+  return options.paths.length === 0 ? [...ids] : ids.filter((id) => options.paths.includes(id));
+}
+
+function positiveInteger(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} takes a positive whole number, not ${text}`);
+  return n;
+}

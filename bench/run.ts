@@ -1,0 +1,60 @@
+// `npm run bench [-- --quick | --smoke]`: every path against the direct connection, in one run.
+// Prints a Markdown table on stdout (progress on stderr) and writes the JSON results.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { runDbBench } from './db/index.js';
+import { parseBenchOptions } from './lib/options.js';
+import { progress } from './lib/processes.js';
+import { markdownTable, summarize } from './lib/report.js';
+import type { SkippedWorkload, Workload } from './lib/results.js';
+import { runSshBench } from './ssh/index.js';
+
+const options = parseBenchOptions(process.argv.slice(3));
+const startedAt = new Date();
+const loadBefore = loadavg();
+progress(`mode ${options.sizes.mode}; results to ${options.outPath}`);
+
+const workloads: Workload[] = [];
+const skipped: SkippedWorkload[] = [];
+if (options.sizes.mode === 'smoke') {
+  // Smoke runs only prove the harness works end to end: the suites may share the machine.
+  const [ssh, db] = await Promise.all([runSshBench(options), runDbBench(options)]);
+  workloads.push(...ssh, ...db.workloads);
+  skipped.push(...db.skipped);
+} else {
+  workloads.push(...(await runSshBench(options)));
+  const db = await runDbBench(options);
+  workloads.push(...db.workloads);
+  skipped.push(...db.skipped);
+}
+
+const summaries = workloads.map(summarize);
+const table = markdownTable(summaries, skipped);
+const result = {
+  startedAt: startedAt.toISOString(),
+  durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+  mode: options.sizes.mode,
+  sizes: options.sizes,
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    node: process.version,
+    openssh: versionOf('ssh', ['-V']),
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: loadavg(),
+  },
+  workloads: summaries,
+  skipped,
+};
+mkdirSync(dirname(options.outPath), { recursive: true });
+writeFileSync(options.outPath, `${JSON.stringify(result, null, 2)}\n`);
+process.stdout.write(`\n## Gatehouse benchmarks (${options.sizes.mode}, ${startedAt.toISOString()}, ${result.machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')})\n\n${table}`);
+progress(`done in ${result.durationS} s; wrote ${options.outPath}`);
+
+function versionOf(file: string, args: string[]): string {
+  const run = spawnSync(file, args, { encoding: 'utf8' });
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.trim() || 'unknown';
+}

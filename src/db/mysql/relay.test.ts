@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PacketChannel } from './packet-channel.js';
+import { Command, ServerStatus, decodeErr, encodeErr, encodeOk, encodePacket, encodeQuery, encodeSimpleCommand, type Packet } from './protocol/index.js';
+import { columnCount, columnDefinition, packets, textRow } from './protocol/testing/byte-builder.js';
+import { MysqlRelay, type CommandAction, type CommandHead, type CommandOutcome, type RelayHandler } from './relay.js';
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function listen(onSocket: (s: Socket) => void): Promise<number> {
+  const server = createServer(onSocket);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+/** A scripted target: COM_QUERY → one row (or a LOCAL INFILE request for 'infile'), COM_PING → OK. */
+async function fakeTarget(): Promise<number> {
+  return listen((socket) => {
+    socket.on('error', () => undefined);
+    const channel = new PacketChannel(socket, { maxPacketBytes: 1 << 20 });
+    const loop = async (): Promise<void> => {
+      for (;;) {
+        const cmd = await channel.read(30_000);
+        const code = cmd.payload.readUInt8(0);
+        if (code === Command.PING) socket.write(encodePacket(encodeOk(), 1));
+        else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'infile') socket.write(encodePacket(Buffer.from('\xfb/etc/passwd', 'latin1'), 1));
+        else if (code === Command.QUERY) {
+          const sql = cmd.payload.subarray(1).toString();
+          socket.write(packets(1, [columnCount(1), columnDefinition('a'), textRow([sql]), encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe })]));
+        } else socket.write(encodePacket(encodeErr({ code: 1047, sqlState: '08S01', message: 'Unknown command' }), 1));
+      }
+    };
+    void loop().catch(() => socket.destroy());
+  });
+}
+
+class TestHandler implements RelayHandler<string> {
+  readonly done: { context: string; outcome: CommandOutcome }[] = [];
+  onCommand(command: CommandHead): CommandAction<string> {
+    if (command.code === Command.CHANGE_USER) return { kind: 'refuse', context: 'change-user', err: { code: 1235, sqlState: '42000', message: 'no' } };
+    return { kind: 'forward', context: command.head.subarray(1).toString() || String(command.code) };
+  }
+  onDone(context: string, outcome: CommandOutcome): void {
+    this.done.push({ context, outcome });
+  }
+}
+
+/** A gateway relaying each client to the fake target; returns the client's channel. */
+async function relayed(handler: TestHandler): Promise<{ client: PacketChannel; relay: Promise<MysqlRelay<string>> }> {
+  const targetPort = await fakeTarget();
+  let resolveRelay: (r: MysqlRelay<string>) => void = () => undefined;
+  const relay = new Promise<MysqlRelay<string>>((resolve) => (resolveRelay = resolve));
+  const port = await listen((socket) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    upstream.once('connect', () => {
+      const r = new MysqlRelay({ client: socket, upstream, isDeprecateEof: true, commandHeadBytes: 1024, handler });
+      r.start();
+      resolveRelay(r);
+    });
+  });
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  return { client: new PacketChannel(socket, { maxPacketBytes: 1 << 20 }), relay };
+}
+
+async function readN(channel: PacketChannel, n: number): Promise<Packet[]> {
+  const out: Packet[] = [];
+  for (let i = 0; i < n; i += 1) out.push(await channel.read(5000));
+  return out;
+}
+
+describe('mysql relay', () => {
+  it('a-refused-command-is-answered-in-order-among-pipelined-ones', async () => {
+    const handler = new TestHandler();
+    const { client } = await relayed(handler);
+    // Three commands in one write: forwarded, refused, forwarded.
+    client.socket.write(Buffer.concat([encodePacket(encodeQuery('first'), 0), encodePacket(encodeSimpleCommand(Command.CHANGE_USER), 0), encodePacket(encodeSimpleCommand(Command.PING), 0)]));
+    const got = await readN(client, 6);
+    expect(got[2]?.payload).toEqual(textRow(['first']));
+    expect(got[4]).toMatchObject({ seq: 1 });
+    expect(decodeErr(got[4]?.payload ?? Buffer.alloc(0)).code).toBe(1235);
+    expect(got[5]?.payload.readUInt8(0)).toBe(0);
+    expect(handler.done.map((d) => d.context)).toEqual(['first', 'change-user', '14']);
+    expect(handler.done[0]?.outcome.summary?.rows).toBe(1);
+    expect(handler.done[1]?.outcome.refused?.code).toBe(1235);
+  });
+
+  it('a-command-split-across-writes-is-held-until-its-head-is-known-then-forwarded', async () => {
+    const handler = new TestHandler();
+    const { client } = await relayed(handler);
+    const bytes = encodePacket(encodeQuery('slow one'), 0);
+    client.socket.write(bytes.subarray(0, 6));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.socket.write(bytes.subarray(6));
+    const got = await readN(client, 4);
+    expect(got[2]?.payload).toEqual(textRow(['slow one']));
+  });
+
+  it('a-local-infile-request-is-never-shown-to-the-client-and-ends-the-session', async () => {
+    const handler = new TestHandler();
+    const { client, relay } = await relayed(handler);
+    client.write(encodeQuery('infile'), 0);
+    const [err] = await readN(client, 1);
+    expect(decodeErr(err?.payload ?? Buffer.alloc(0))).toMatchObject({ code: 1148 });
+    expect(await (await relay).closed).toBe('target-requested-local-file');
+  });
+});

@@ -1,0 +1,246 @@
+import type { AuditEventInput, AuditEventType } from '../audit/types.js';
+import { GatehouseError } from '../core/errors.js';
+import type { DbTranscriptWriter } from '../recording/db-transcript.js';
+import { cutUtf8, mentionsSecret, redactSql, type SqlDialect } from './redact.js';
+
+/** Events waiting for the audit chain before the relay stops reading the client. */
+export const MAX_PENDING_AUDIT_EVENTS = 10_000;
+/** Longest time an event waits to be committed with the next ones. */
+export const AUDIT_BATCH_INTERVAL_MS = 100;
+/** Events committed together at most. */
+export const MAX_AUDIT_BATCH = 500;
+/** Bytes of one parameter value kept in an event. */
+export const MAX_PARAM_BYTES = 1024;
+/** Parameters kept per statement. */
+export const MAX_PARAMS = 100;
+/** Longest error message kept. */
+const MAX_ERROR_CHARS = 1000;
+/** Command tags kept per simple-query message. */
+const MAX_COMMANDS = 20;
+
+/** One statement as the relay saw it run, before redaction. */
+export interface DbStatement {
+  /** `simple` (Query), `extended` (Parse/Bind/Execute), `function` (FunctionCall). */
+  readonly mode: 'simple' | 'extended' | 'function';
+  /** SQL text as sent (undefined when unknown, e.g. a statement prepared before tracking). */
+  readonly sql: string | undefined;
+  /** The relay kept only the start of the text. */
+  readonly isSqlCut?: boolean;
+  /** Bound parameter values as text (binary as `\x…` hex); null is SQL NULL. */
+  readonly params?: readonly (string | null)[];
+  readonly isParamsCut?: boolean;
+  /** Prepared statement and portal names (extended protocol; '' is the unnamed one). */
+  readonly statement?: string;
+  readonly portal?: string;
+  readonly durationMs: number;
+  /** Rows from the command tags (or counted data rows), null when the statement has none. */
+  readonly rows: number | null;
+  /** Command tags (`SELECT 5`, `INSERT 0 1`); several for a multi-statement query. */
+  readonly commands?: readonly string[];
+  /** SQLSTATE when it failed. */
+  readonly sqlstate?: string;
+  /** The server's error message when it failed. */
+  readonly error?: string;
+  /** Execute stopped at its row limit (PortalSuspended). */
+  readonly isSuspended?: boolean;
+}
+
+/** A statement the gateway refused before it reached the target. */
+export interface DbDenial {
+  readonly mode: DbStatement['mode'];
+  readonly sql: string | undefined;
+  readonly isSqlCut?: boolean;
+  /** Why: `read-only`. */
+  readonly reason: string;
+  /** What was refused, e.g. `INSERT`. */
+  readonly what: string;
+}
+
+/** Counters for `session.end`. */
+export interface DbAuditStats {
+  readonly statements: number;
+  readonly errors: number;
+  readonly denied: number;
+  readonly cancels: number;
+}
+
+/** Options of {@link QueryAuditor}. */
+export interface QueryAuditorOptions {
+  /** Appends events to the audit chain in one commit (the gateway control's `auditBatch`). */
+  readonly auditBatch: (events: readonly AuditEventInput[]) => Promise<void>;
+  readonly sid: string;
+  readonly user: string;
+  readonly target: string;
+  readonly clientAddr: string;
+  readonly protocol: string;
+  readonly dialect: SqlDialect;
+  /** Statement fingerprint (PostgreSQL: libpg-query); null when the text does not parse. */
+  readonly fingerprint?: (sql: string) => string | null;
+  readonly transcript?: DbTranscriptWriter | undefined;
+  /** Told once when an event cannot be written: the session must end (fail closed). */
+  readonly onFailure: (err: GatehouseError) => void;
+  readonly maxPending?: number;
+  readonly batchIntervalMs?: number;
+}
+
+/**
+ * Turns what a relay saw into `db.query` / `db.denied` / `db.cancel` events and transcript
+ * lines, with SQL redacted and cut (src/db/redact.ts). Events are committed in order, in
+ * batches: within {@link AUDIT_BATCH_INTERVAL_MS}, one commit for all that came meanwhile
+ * (one commit per statement would cost a disk sync each and hold up the relay). The queue is
+ * bounded: past `maxPending`, `isBackedUp` tells the relay to stop reading the client until
+ * `whenDrained()`.
+ */
+export class QueryAuditor {
+  readonly #o: QueryAuditorOptions;
+  readonly #maxPending: number;
+  #tail: Promise<void> = Promise.resolve();
+  #queued: AuditEventInput[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #pending = 0;
+  #failure: GatehouseError | undefined;
+  #drainWaiters: (() => void)[] = [];
+  #stats = { statements: 0, errors: 0, denied: 0, cancels: 0 };
+
+  constructor(options: QueryAuditorOptions) {
+    this.#o = options;
+    this.#maxPending = options.maxPending ?? MAX_PENDING_AUDIT_EVENTS;
+  }
+
+  /** Counters so far. */
+  get stats(): DbAuditStats {
+    return { ...this.#stats };
+  }
+
+  /** True while too many events wait: the relay should pause the client. */
+  get isBackedUp(): boolean {
+    return this.#pending >= this.#maxPending || this.#o.transcript?.needsDrain === true;
+  }
+
+  /** Resolves once the queue is below its limit again (at once when it is). */
+  whenDrained(): Promise<void> {
+    const transcript = this.#o.transcript;
+    const transcriptDrained = transcript?.needsDrain === true ? transcript.drain().catch(() => undefined) : Promise.resolve();
+    if (this.#pending < this.#maxPending || this.#failure !== undefined) return transcriptDrained;
+    return Promise.all([transcriptDrained, new Promise<void>((resolve) => this.#drainWaiters.push(resolve))]).then(() => undefined);
+  }
+
+  /** Records a statement that ran (or failed) on the target. */
+  recordStatement(statement: DbStatement): void {
+    this.#stats.statements += 1;
+    if (statement.sqlstate !== undefined) this.#stats.errors += 1;
+    const text = this.#text(statement.sql, statement.isSqlCut);
+    const hidesParams = text.isRedacted || (statement.sql !== undefined && mentionsSecret(statement.sql, this.#o.dialect));
+    const data: Record<string, unknown> = {
+      protocol: this.#o.protocol,
+      mode: statement.mode,
+      sql: text.sql,
+      fingerprint: text.fingerprint,
+      ...(statement.statement === undefined ? {} : { statement: statement.statement }),
+      ...(statement.portal === undefined ? {} : { portal: statement.portal }),
+      ...(statement.params === undefined ? {} : { params: hidesParams ? statement.params.map(() => '[redacted]') : formatParams(statement.params) }),
+      ...(statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS ? { paramsTruncated: true } : {}),
+      durationMs: Math.round(statement.durationMs * 1000) / 1000,
+      rows: statement.rows,
+      ...(statement.commands === undefined ? {} : { commands: statement.commands.slice(0, MAX_COMMANDS) }),
+      status: statement.sqlstate === undefined ? 'ok' : 'error',
+      ...(statement.sqlstate === undefined ? {} : { sqlstate: statement.sqlstate }),
+      // A server message can quote the statement (syntax errors): not when it was redacted.
+      ...(statement.error === undefined || hidesParams ? {} : { error: statement.error.slice(0, MAX_ERROR_CHARS) }),
+      ...(statement.isSuspended === true ? { suspended: true } : {}),
+      ...(hidesParams ? { redacted: true } : {}),
+      ...(text.isTruncated ? { truncated: true } : {}),
+    };
+    this.#emit('db.query', 'query', data);
+  }
+
+  /** Records a statement refused by policy before it reached the target. */
+  recordDenied(denial: DbDenial): void {
+    this.#stats.denied += 1;
+    const text = this.#text(denial.sql, denial.isSqlCut);
+    this.#emit('db.denied', 'denied', {
+      protocol: this.#o.protocol,
+      mode: denial.mode,
+      reason: denial.reason,
+      what: denial.what,
+      sql: text.sql,
+      fingerprint: text.fingerprint,
+      ...(text.isRedacted ? { redacted: true } : {}),
+      ...(text.isTruncated ? { truncated: true } : {}),
+    });
+  }
+
+  /** Records a cancel request the gateway passed to the target for this session. */
+  recordCancel(data: { readonly fromAddr: string }): void {
+    this.#stats.cancels += 1;
+    this.#emit('db.cancel', 'cancel', { protocol: this.#o.protocol, fromAddr: data.fromAddr });
+  }
+
+  /** Commits what is queued now and waits until every event so far is in the chain (or the first failure). */
+  async flush(): Promise<void> {
+    this.#commitQueued();
+    await this.#tail;
+  }
+
+  #text(sql: string | undefined, isCut: boolean | undefined): { sql: string | null; fingerprint: string | null; isRedacted: boolean; isTruncated: boolean } {
+    if (sql === undefined) return { sql: null, fingerprint: null, isRedacted: false, isTruncated: false };
+    const redacted = redactSql(sql, { dialect: this.#o.dialect, ...(isCut === true ? { isCut } : {}) });
+    // A fingerprint of a cut text would name another statement; libpg-query ignores literals.
+    const fingerprint = redacted.isTruncated ? null : safeFingerprint(this.#o.fingerprint, sql);
+    return { sql: redacted.text, fingerprint, isRedacted: redacted.isRedacted, isTruncated: redacted.isTruncated };
+  }
+
+  #emit(type: AuditEventType, transcriptType: string, data: Record<string, unknown>): void {
+    if (this.#failure !== undefined) return;
+    this.#o.transcript?.append(transcriptType, data);
+    const event: AuditEventInput = {
+      type,
+      user: this.#o.user,
+      sid: this.#o.sid,
+      target: this.#o.target,
+      clientAddr: this.#o.clientAddr,
+      data,
+    };
+    this.#pending += 1;
+    this.#queued.push(event);
+    if (this.#queued.length >= MAX_AUDIT_BATCH) this.#commitQueued();
+    else this.#timer ??= setTimeout(() => this.#commitQueued(), this.#o.batchIntervalMs ?? AUDIT_BATCH_INTERVAL_MS).unref();
+  }
+
+  // Chains one commit of everything queued after the commits before it.
+  #commitQueued(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#queued.length === 0) return;
+    const batch = this.#queued;
+    this.#queued = [];
+    this.#tail = this.#tail.then(async () => {
+      try {
+        if (this.#failure === undefined) await this.#o.auditBatch(batch);
+      } catch (err) {
+        this.#failure = err instanceof GatehouseError ? err : new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: `${batch.length} database events`, cause: err });
+        this.#o.onFailure(this.#failure);
+      } finally {
+        this.#pending -= batch.length;
+        if (this.#pending < this.#maxPending) {
+          const waiters = this.#drainWaiters;
+          this.#drainWaiters = [];
+          for (const wake of waiters) wake();
+        }
+      }
+    });
+  }
+}
+
+function formatParams(params: readonly (string | null)[]): (string | null)[] {
+  return params.slice(0, MAX_PARAMS).map((p) => (p === null ? null : cutUtf8(p, MAX_PARAM_BYTES)));
+}
+
+function safeFingerprint(fingerprint: ((sql: string) => string | null) | undefined, sql: string): string | null {
+  if (fingerprint === undefined) return null;
+  try {
+    return fingerprint(sql);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,424 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { chmod, lstat, mkdir, open } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import { systemClock, type Clock } from '../core/clock.js';
+import { GatehouseError, isGatehouseError } from '../core/errors.js';
+import { describeError, recordingNameInvalid, recordingWriteFailed } from './recording-errors.js';
+import { assertSafeSid, recordingDayDir } from './recording-names.js';
+import { openFileSink, type RecordingSink } from './recording-sink.js';
+
+/**
+ * Database session transcripts (DESIGN.md §6): NDJSON, one header line then one line per
+ * statement (SQL as redacted by src/db/redact.ts, timing, outcome, rows), for replay in the
+ * console. Written as it happens and flushed at least every second, so a crash loses at most
+ * a second and leaves a file that still reads (a cut last line is ignored).
+ */
+
+/** Format name in the header line. */
+export const DB_TRANSCRIPT_FORMAT = 'gatehouse-db-transcript';
+/** Format version in the header line. */
+export const DB_TRANSCRIPT_VERSION = 1;
+/** Longest time a line stays in memory before it is written. */
+export const DB_TRANSCRIPT_FLUSH_INTERVAL_MS = 1_000;
+/** Buffered bytes that trigger a write before the timer. */
+export const DB_TRANSCRIPT_FLUSH_THRESHOLD_BYTES = 64 * 1024;
+/** Buffered bytes beyond which `needsDrain` asks the relay to wait. */
+export const DB_TRANSCRIPT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Longest transcript line read back. */
+export const DB_TRANSCRIPT_MAX_LINE_BYTES = 1024 * 1024;
+/** Buffered bytes, past the drain limit, at which the writer fails (backpressure ignored). */
+const HARD_LIMIT_FACTOR = 4;
+const REL_PATH_PATTERN = /^\d{4}\/\d{2}\/\d{2}\/[A-Za-z0-9_-]{1,128}\.db\.ndjson$/;
+
+/** Who and what a transcript is of. */
+export interface DbTranscriptMeta {
+  readonly sid: string;
+  readonly user: string;
+  readonly target: string;
+  /** `postgres` or `mysql`. */
+  readonly protocol: string;
+  /** The leased account upstream. */
+  readonly account: string;
+  readonly database: string | null;
+}
+
+/** The header line. */
+export interface DbTranscriptHeader extends DbTranscriptMeta {
+  readonly format: typeof DB_TRANSCRIPT_FORMAT;
+  readonly version: number;
+  /** Wall-clock start, ms since the epoch; entry times are relative to it. */
+  readonly startedAt: number;
+}
+
+/** One line after the header: `t` (ms since start) and `type` (`query`, `denied`, `cancel`, `end`, …). */
+export interface DbTranscriptEntry {
+  readonly t: number;
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+/** Options of {@link DbTranscriptWriter.create}. */
+export interface DbTranscriptWriterOptions {
+  readonly wallClock?: Clock;
+  /** Entry times (default `performance.now`). */
+  readonly clock?: () => number;
+  readonly flushIntervalMs?: number;
+  readonly flushThresholdBytes?: number;
+  readonly maxBufferedBytes?: number;
+  /** Told once when writing fails; the session should end (it can no longer be recorded). */
+  readonly onError?: (err: GatehouseError) => void;
+  readonly openSink?: (path: string) => Promise<RecordingSink>;
+}
+
+/** A finished transcript, for `session.end`. */
+export interface DbTranscriptResult {
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/**
+ * Appends NDJSON lines to one transcript file. `append` is synchronous and buffers; a timer
+ * writes at least every `flushIntervalMs` (sooner past the threshold), one write at a time.
+ * Past `maxBufferedBytes` `needsDrain` is true and `drain()` waits; far past it, or on a
+ * write error, the writer fails once (`onError`), and `close()` rejects.
+ */
+export class DbTranscriptWriter implements AsyncDisposable {
+  readonly #sink: RecordingSink;
+  readonly #clock: () => number;
+  readonly #startMs: number;
+  readonly #flushIntervalMs: number;
+  readonly #flushThresholdBytes: number;
+  readonly #maxBufferedBytes: number;
+  readonly #onError: ((err: GatehouseError) => void) | undefined;
+  readonly #hash: Hash = createHash('sha256');
+  #bytes = 0;
+  #lastT = 0;
+  #lastSyncMs: number;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #inflightBytes = 0;
+  #flushing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #waiters: { resolve(): void; reject(err: GatehouseError): void }[] = [];
+  #failure: GatehouseError | undefined;
+  #isClosed = false;
+  #closing: Promise<DbTranscriptResult> | undefined;
+
+  private constructor(sink: RecordingSink, header: Buffer, options: DbTranscriptWriterOptions) {
+    this.#sink = sink;
+    this.#hash.update(header);
+    this.#bytes = header.length;
+    this.#clock = options.clock ?? (() => performance.now());
+    this.#startMs = this.#clock();
+    this.#lastSyncMs = this.#startMs;
+    this.#flushIntervalMs = options.flushIntervalMs ?? DB_TRANSCRIPT_FLUSH_INTERVAL_MS;
+    this.#flushThresholdBytes = options.flushThresholdBytes ?? DB_TRANSCRIPT_FLUSH_THRESHOLD_BYTES;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? DB_TRANSCRIPT_MAX_BUFFERED_BYTES;
+    this.#onError = options.onError;
+  }
+
+  /** Creates `path` (it must not exist) and writes the header line. */
+  static async create(path: string, meta: DbTranscriptMeta, options: DbTranscriptWriterOptions = {}): Promise<DbTranscriptWriter> {
+    assertSafeSid(meta.sid);
+    const header: DbTranscriptHeader = {
+      format: DB_TRANSCRIPT_FORMAT,
+      version: DB_TRANSCRIPT_VERSION,
+      ...pickMeta(meta),
+      startedAt: (options.wallClock ?? systemClock)(),
+    };
+    const line = Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
+    const sink = await (options.openSink ?? openFileSink)(path);
+    try {
+      await sink.write(line);
+    } catch (err) {
+      await sink.close().catch(() => undefined);
+      throw recordingWriteFailed(`${path}: writing the header: ${describeError(err)}`, err);
+    }
+    return new DbTranscriptWriter(sink, line, options);
+  }
+
+  /** The file being written. */
+  get path(): string {
+    return this.#sink.path;
+  }
+
+  /** True while the caller should stop producing and await `drain()` (also once failed). */
+  get needsDrain(): boolean {
+    return this.#failure !== undefined || this.#pendingBytes + this.#inflightBytes >= this.#maxBufferedBytes;
+  }
+
+  /** Why writing failed, or undefined while healthy. */
+  get failure(): GatehouseError | undefined {
+    return this.#failure;
+  }
+
+  /** Appends one entry (`t` is added); false when the caller should wait for `drain()`. */
+  append(type: string, fields: Readonly<Record<string, unknown>>): boolean {
+    if (this.#isClosed || this.#failure !== undefined) return false;
+    const t = Math.max(this.#lastT, Math.round(this.#clock() - this.#startMs));
+    this.#lastT = t;
+    const line = Buffer.from(`${JSON.stringify({ t, type, ...fields })}\n`, 'utf8');
+    this.#pending.push(line);
+    this.#pendingBytes += line.length;
+    if (this.#pendingBytes + this.#inflightBytes > this.#maxBufferedBytes * HARD_LIMIT_FACTOR) {
+      this.#fail(undefined, 'backpressure ignored: too many bytes buffered');
+      return false;
+    }
+    if (this.#pendingBytes >= this.#flushThresholdBytes) void this.#startFlush();
+    else this.#timer ??= setTimeout(() => void this.#startFlush(), this.#flushIntervalMs).unref();
+    return !this.needsDrain;
+  }
+
+  /** Resolves once the buffer is below the limit; rejects with the failure. */
+  drain(): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (!this.needsDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      void this.#startFlush();
+    });
+  }
+
+  /** Ends the transcript: writes out, fsyncs, closes; gives path, SHA-256 and size. Idempotent. */
+  close(): Promise<DbTranscriptResult> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Closes the transcript (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<DbTranscriptResult> {
+    this.#isClosed = true;
+    let failure: unknown;
+    try {
+      while (this.#failure === undefined && (this.#pending.length > 0 || this.#flushing !== undefined)) await this.#startFlush();
+      if (this.#failure !== undefined) throw this.#failure;
+      await this.#sink.sync();
+    } catch (err) {
+      failure = err;
+    }
+    clearTimeout(this.#timer);
+    try {
+      await this.#sink.close();
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure !== undefined) {
+      this.#fail(failure, 'closing the transcript');
+      throw this.#failure ?? recordingWriteFailed(`${this.#sink.path}: closing`, failure);
+    }
+    return { path: this.#sink.path, sha256: this.#hash.digest('hex'), bytes: this.#bytes };
+  }
+
+  #startFlush(): Promise<void> {
+    this.#flushing ??= this.#runFlush().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #runFlush(): Promise<void> {
+    while (this.#pending.length > 0 && this.#failure === undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const chunk = Buffer.concat(this.#pending, this.#pendingBytes);
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#inflightBytes = chunk.length;
+      try {
+        await this.#sink.write(chunk);
+        this.#hash.update(chunk);
+        this.#bytes += chunk.length;
+        this.#inflightBytes = 0;
+        if (this.#clock() - this.#lastSyncMs >= this.#flushIntervalMs) {
+          this.#lastSyncMs = this.#clock();
+          await this.#sink.sync();
+        }
+      } catch (err) {
+        this.#inflightBytes = 0;
+        this.#fail(err, 'writing the transcript');
+        return;
+      }
+      if (!this.needsDrain) {
+        const waiters = this.#waiters;
+        this.#waiters = [];
+        for (const w of waiters) w.resolve();
+      }
+    }
+  }
+
+  #fail(cause: unknown, doing: string): void {
+    if (this.#failure !== undefined) return;
+    const failure = isGatehouseError(cause)
+      ? cause
+      : recordingWriteFailed(`${this.#sink.path}: ${doing}${cause === undefined ? '' : `: ${describeError(cause)}`}`, cause);
+    this.#failure = failure;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    clearTimeout(this.#timer);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(failure);
+    try {
+      this.#onError?.(failure);
+    } catch {
+      // onError must not throw; the failure stays visible through `failure` and `close()`.
+    }
+  }
+}
+
+/** A transcript opened in a store, with the store-relative path kept in the session row. */
+export interface OpenedDbTranscript {
+  /** `YYYY/MM/DD/<sid>.db.ndjson`. */
+  readonly relPath: string;
+  readonly writer: DbTranscriptWriter;
+}
+
+/** A transcript read back: its header, its entries, and whether its last line was cut (crash). */
+export interface DbTranscript {
+  readonly header: DbTranscriptHeader;
+  readonly entries: DbTranscriptEntry[];
+  readonly isTruncated: boolean;
+}
+
+/**
+ * Transcripts in the recordings directory, beside the terminal recordings:
+ * `<root>/YYYY/MM/DD/<sid>.db.ndjson` (directories 0750, files 0640). Relative paths are
+ * accepted only in exactly that form.
+ */
+export class DbTranscriptStore {
+  readonly #root: string;
+  readonly #wallClock: Clock;
+
+  constructor(root: string, options: { readonly wallClock?: Clock } = {}) {
+    this.#root = resolve(root);
+    this.#wallClock = options.wallClock ?? systemClock;
+  }
+
+  /** Creates the transcript of session `meta.sid`; it must not exist yet. */
+  async open(meta: DbTranscriptMeta, options: DbTranscriptWriterOptions = {}): Promise<OpenedDbTranscript> {
+    assertSafeSid(meta.sid);
+    const dayDir = recordingDayDir((options.wallClock ?? this.#wallClock)());
+    let dir = this.#root;
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    for (const part of dayDir.split('/')) {
+      dir = join(dir, part);
+      try {
+        await mkdir(dir, { mode: 0o750 });
+        await chmod(dir, 0o750);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    const relPath = `${dayDir}/${meta.sid}.db.ndjson`;
+    const writer = await DbTranscriptWriter.create(join(dir, `${meta.sid}.db.ndjson`), meta, {
+      wallClock: this.#wallClock,
+      ...options,
+    });
+    return { relPath, writer };
+  }
+
+  /** Reads a transcript named by its store-relative path. */
+  async read(relPath: string): Promise<DbTranscript> {
+    return readDbTranscript(this.resolve(relPath));
+  }
+
+  /** The absolute path of a checked relative path. */
+  resolve(relPath: string): string {
+    if (!REL_PATH_PATTERN.test(relPath)) throw recordingNameInvalid('transcript path', relPath);
+    const path = resolve(this.#root, ...relPath.split('/'));
+    const rel = relative(this.#root, path);
+    if (rel.startsWith('..') || rel.split(sep).length !== 4) throw recordingNameInvalid('transcript path', relPath);
+    return path;
+  }
+}
+
+/** True when `relPath` has the form of a transcript path (`YYYY/MM/DD/<sid>.db.ndjson`). */
+export function isDbTranscriptPath(relPath: string): boolean {
+  return REL_PATH_PATTERN.test(relPath);
+}
+
+/**
+ * Reads a transcript file (not following a symlink). Throws GH_RECORDING_INVALID naming the
+ * line when the header or a line is malformed; a last line without its newline (a crash
+ * mid-write) is dropped and `isTruncated` set.
+ */
+export async function readDbTranscript(path: string, options: { readonly maxLineBytes?: number } = {}): Promise<DbTranscript> {
+  const maxLineBytes = options.maxLineBytes ?? DB_TRANSCRIPT_MAX_LINE_BYTES;
+  if ((await lstat(path)).isSymbolicLink()) throw recordingNameInvalid('transcript (a symlink)', path);
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const size = (await handle.stat()).size;
+  await handle.close();
+  let header: DbTranscriptHeader | undefined;
+  const entries: DbTranscriptEntry[] = [];
+  let lineNo = 0;
+  let readBytes = 0;
+  let isTruncated = false;
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 64 * 1024 }), crlfDelay: Infinity });
+  for await (const line of lines) {
+    lineNo += 1;
+    const bytes = Buffer.byteLength(line, 'utf8');
+    readBytes += bytes + 1;
+    if (bytes > maxLineBytes) throw invalid(lineNo, `line longer than ${maxLineBytes} bytes`);
+    if (readBytes > size) {
+      // No newline after this line: cut off by a crash.
+      isTruncated = true;
+      break;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw invalid(lineNo, 'not JSON');
+    }
+    if (header === undefined) {
+      header = asHeader(value, lineNo);
+      continue;
+    }
+    if (!isEntry(value)) throw invalid(lineNo, 'an entry needs a numeric "t" and a string "type"');
+    entries.push(value);
+  }
+  if (header === undefined) throw invalid(1, 'missing header');
+  return { header, entries, isTruncated };
+}
+
+function asHeader(value: unknown, lineNo: number): DbTranscriptHeader {
+  if (typeof value !== 'object' || value === null) throw invalid(lineNo, 'header is not an object');
+  const h = value as Record<string, unknown>;
+  if (h['format'] !== DB_TRANSCRIPT_FORMAT) throw invalid(lineNo, `format must be ${DB_TRANSCRIPT_FORMAT}`);
+  if (h['version'] !== DB_TRANSCRIPT_VERSION) throw invalid(lineNo, `unsupported version ${String(h['version'])}`);
+  for (const key of ['sid', 'user', 'target', 'protocol', 'account'])
+    if (typeof h[key] !== 'string') throw invalid(lineNo, `header field ${key} must be a string`);
+  if (typeof h['startedAt'] !== 'number') throw invalid(lineNo, 'header field startedAt must be a number');
+  return value as DbTranscriptHeader;
+}
+
+function isEntry(value: unknown): value is DbTranscriptEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = value as Record<string, unknown>;
+  return typeof e['t'] === 'number' && e['t'] >= 0 && typeof e['type'] === 'string';
+}
+
+function pickMeta(meta: DbTranscriptMeta): DbTranscriptMeta {
+  return {
+    sid: meta.sid,
+    user: meta.user,
+    target: meta.target,
+    protocol: meta.protocol,
+    account: meta.account,
+    database: meta.database,
+  };
+}
+
+function invalid(lineNo: number, problem: string): GatehouseError {
+  return new GatehouseError('GH_RECORDING_INVALID', {
+    message: 'the transcript is not valid',
+    detail: `line ${lineNo}: ${problem}`,
+  });
+}

@@ -1,0 +1,186 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import { createMariadbAccount, TEST_MYSQL_URL, type MariadbAccount } from '../support/mariadb-account.js';
+
+/** Alice's Gatehouse password. */
+export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
+/** The leased account's password (only Gatehouse holds it). */
+export const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
+
+/** One audit event as `gatehouse audit tail --json` prints it. */
+export interface AuditLine {
+  readonly seq: number;
+  readonly type: string;
+  readonly user: string | null;
+  readonly sid: string | null;
+  readonly target: string | null;
+  readonly clientAddr: string | null;
+  readonly data: Record<string, unknown>;
+}
+
+/** Output of the mariadb/mysql command-line client. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Gatehouse in front of the machine's MariaDB: alice may reach `shop-db`, `shop-ro` (read-only)
+ * and `down-db` (nothing listens there), not `hidden-db`.
+ */
+export interface MysqlWorld extends AsyncDisposable {
+  readonly gatehouse: RunningGatehouse;
+  readonly account: MariadbAccount;
+  /** The database the leased account owns. */
+  readonly database: string;
+  /** Path of the init CA certificate (for `--ssl-ca`). */
+  readonly caPath: string;
+  readonly caPem: string;
+  /** mysql2 connection options through Gatehouse as `login` (default `alice#shop-db`). */
+  connectOptions(extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string }): mysql.ConnectionOptions;
+  /** Connects with mysql2 through Gatehouse. */
+  connect(extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string }): Promise<mysql.Connection>;
+  /** Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv). */
+  cli(args: readonly string[], options?: { input?: string; login?: string; password?: string; timeoutMs?: number }): Promise<CliResult>;
+  /** Runs a statement as the server's root (test setup and checks). */
+  root<T = unknown>(sql: string, values?: unknown[]): Promise<T>;
+  auditEvents(n?: number): Promise<AuditLine[]>;
+  /** Every transcript file under the data dir. */
+  transcriptFiles(): string[];
+}
+
+/** Starts Gatehouse and the targets; tears everything down on dispose (or when setup fails). */
+export async function startMysqlWorld(): Promise<MysqlWorld> {
+  const account = await createMariadbAccount({ password: LEASED_PASSWORD, prefix: 'gh_my_' });
+  const database = `gh_shop_${randomBytes(4).toString('hex')}`;
+  const rootConn = await mysql.createConnection({ uri: TEST_MYSQL_URL, multipleStatements: true });
+  const root = async <T>(sql: string, values?: unknown[]): Promise<T> => {
+    const [rows] = await rootConn.query(sql, values);
+    return rows as T;
+  };
+  let gatehouse: RunningGatehouse | undefined;
+  try {
+    gatehouse = await startGatehouse();
+    return await setUpWorld({ account, database, root, rootConn, gatehouse });
+  } catch (err) {
+    await Promise.resolve(gatehouse?.[Symbol.asyncDispose]()).catch(() => undefined);
+    await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
+    await rootConn.end().catch(() => undefined);
+    await account.drop().catch(() => undefined);
+    throw err;
+  }
+}
+
+interface WorldParts {
+  readonly account: MariadbAccount;
+  readonly database: string;
+  readonly root: <T>(sql: string, values?: unknown[]) => Promise<T>;
+  readonly rootConn: mysql.Connection;
+  readonly gatehouse: RunningGatehouse;
+}
+
+async function setUpWorld({ account, database, root, rootConn, gatehouse }: WorldParts): Promise<MysqlWorld> {
+  await root(`CREATE DATABASE \`${database}\``);
+  const hosts = await root<{ host: string }[]>('SELECT Host AS host FROM mysql.user WHERE User = ?', [account.user]);
+  for (const { host } of hosts) await root(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+  // Independent CLI commands run side by side (each is a process opening the store).
+  const targetArgs = ['--kind', 'mysql', '--host', account.host, '--port', String(account.port), '--username', account.user, '--database', database];
+  await Promise.all([
+    gatehouse.cli(['user', 'add', 'alice', '--password-stdin'], { stdin: `${ALICE_PASSWORD}\n` }),
+    gatehouse.cli(['target', 'add', 'shop-db', ...targetArgs]),
+    gatehouse.cli(['target', 'add', 'shop-ro', ...targetArgs, '--read-only']),
+    gatehouse.cli(['target', 'add', 'down-db', '--kind', 'mysql', '--host', '127.0.0.1', '--port', '1', '--username', account.user]),
+    gatehouse.cli(['target', 'add', 'hidden-db', ...targetArgs]),
+  ]);
+  // hidden-db: alice has no grant (access is checked before any credential is unlocked).
+  const targets = ['shop-db', 'shop-ro', 'down-db'];
+  await Promise.all(targets.map((t) => gatehouse.cli(['credential', 'set', t, '--password-stdin'], { stdin: `${LEASED_PASSWORD}\n` })));
+  await Promise.all(targets.map((t) => gatehouse.cli(['grant', 'alice', t, '--for', '1h'])));
+  const caPath = join(gatehouse.dir, 'tls', 'ca.crt');
+  const caPem = readFileSync(caPath, 'utf8');
+  const connectOptions = (extra: Partial<mysql.ConnectionOptions> & { login?: string; password?: string } = {}): mysql.ConnectionOptions => {
+    const { login, password, ...rest } = extra;
+    return {
+      host: '127.0.0.1',
+      port: gatehouse.mysqlPort,
+      user: login ?? 'alice#shop-db',
+      password: password ?? ALICE_PASSWORD,
+      ssl: { ca: caPem },
+      connectTimeout: 10_000,
+      ...rest,
+    };
+  };
+  return {
+    gatehouse,
+    account,
+    database,
+    caPath,
+    caPem,
+    connectOptions,
+    connect: (extra) => mysql.createConnection(connectOptions(extra)),
+    cli: (args, options = {}) =>
+      runCli(['--no-defaults', '-h', '127.0.0.1', '-P', String(gatehouse.mysqlPort), '-u', options.login ?? 'alice#shop-db', ...args], {
+        env: { MYSQL_PWD: options.password ?? ALICE_PASSWORD },
+        ...(options.input === undefined ? {} : { input: options.input }),
+        timeoutMs: options.timeoutMs ?? 20_000,
+      }),
+    root,
+    auditEvents: async (n = 2000) => {
+      const tail = await gatehouse.cli(['audit', 'tail', '-n', String(n), '--json']);
+      return tail.stdout
+        .trim()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as AuditLine);
+    },
+    transcriptFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    [Symbol.asyncDispose]: async () => {
+      await gatehouse[Symbol.asyncDispose]();
+      await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
+      await rootConn.end();
+      await account.drop();
+    },
+  };
+}
+
+/** Runs `mariadb ARGS` and collects its output. */
+export function runCli(args: readonly string[], options: { env?: Record<string, string>; input?: string; timeoutMs: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('mariadb', [...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mariadb timed out: ${stdout}\n${stderr}`));
+    }, options.timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+function listFiles(dir: string): string[] {
+  let out: string[] = [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) out = out.concat(listFiles(path));
+    else out.push(path);
+  }
+  return out;
+}
