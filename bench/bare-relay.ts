@@ -34,5 +34,7 @@ const server = createServer({ noDelay: true, allowHalfOpen: true }, (client: Soc
 });
 server.listen(Number(option('--port') ?? 0), '127.0.0.1', () => {
   const address = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`,
+  );
 });

@@ -5,12 +5,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 import { runDbBench } from './db/index.js';
-import { parseBenchOptions } from './lib/options.js';
+import { parseBenchOptions, USAGE } from './lib/options.js';
 import { progress } from './lib/processes.js';
 import { markdownTable, summarize } from './lib/report.js';
 import type { SkippedWorkload, Workload } from './lib/results.js';
 import { runSshBench } from './ssh/index.js';
 
+if (process.argv.includes('--help')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const options = parseBenchOptions(process.argv.slice(3));
 const startedAt = new Date();
 const loadBefore = loadavg();
@@ -51,7 +55,9 @@ const result = {
 };
 mkdirSync(dirname(options.outPath), { recursive: true });
 writeFileSync(options.outPath, `${JSON.stringify(result, null, 2)}\n`);
-process.stdout.write(`\n## Gatehouse benchmarks (${options.sizes.mode}, ${startedAt.toISOString()}, ${result.machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')})\n\n${table}`);
+process.stdout.write(
+  `\n## Gatehouse benchmarks (${options.sizes.mode}, ${startedAt.toISOString()}, ${result.machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')})\n\n${table}`,
+);
 progress(`done in ${result.durationS} s; wrote ${options.outPath}`);
 
 function versionOf(file: string, args: string[]): string {

@@ -11,11 +11,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 interface SmokeResult {
   readonly mode: string;
-  readonly workloads: { readonly id: string; readonly paths: Record<string, { readonly samples: readonly number[] }> }[];
+  readonly workloads: {
+    readonly id: string;
+    readonly paths: Record<string, { readonly samples: readonly number[] }>;
+  }[];
   readonly skipped: { readonly id: string; readonly reason: string }[];
 }
 
-const SSH_WORKLOADS = ['ssh.upload', 'ssh.download', 'ssh.upload-cpu', 'ssh.download-cpu', 'ssh.connect', 'ssh.echo', 'ssh.small-commands', 'ssh.small-copies', 'ssh.idle-memory-2', 'ssh.open-rate-2'];
+const SSH_WORKLOADS = [
+  'ssh.upload',
+  'ssh.download',
+  'ssh.upload-cpu',
+  'ssh.download-cpu',
+  'ssh.connect',
+  'ssh.echo',
+  'ssh.small-commands',
+  'ssh.small-copies',
+  'ssh.idle-memory-2',
+  'ssh.open-rate-2',
+];
 
 describe('benchmark harness', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-smoke-'));
@@ -23,7 +37,16 @@ describe('benchmark harness', () => {
 
   it('a-smoke-run-measures-every-workload-and-writes-the-table-and-json', async () => {
     const out = join(dir, 'smoke.json');
-    const run = await runNpm(['run', '--silent', 'bench:run', '--', '--quick', '--smoke', '--out', out]);
+    const run = await runNpm([
+      'run',
+      '--silent',
+      'bench:run',
+      '--',
+      '--quick',
+      '--smoke',
+      '--out',
+      out,
+    ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('| workload | path | median |');
 
@@ -40,15 +63,21 @@ describe('benchmark harness', () => {
     for (const workload of result.workloads) {
       for (const [path, summary] of Object.entries(workload.paths)) {
         expect(summary.samples.length, `${workload.id} ${path}`).toBeGreaterThan(0);
-        for (const value of summary.samples) expect(Number.isFinite(value), `${workload.id} ${path}`).toBe(true);
+        for (const value of summary.samples)
+          expect(Number.isFinite(value), `${workload.id} ${path}`).toBe(true);
       }
     }
   }, 150_000);
 });
 
-function runNpm(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runNpm(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', [...args], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', [...args], {
+      cwd: join(import.meta.dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -13,7 +13,9 @@ import { runPostgresBench } from './postgres.js';
 const SETUP_HINT = 'run bench/setup.sh (installs sysbench and pgbouncer)';
 
 /** Runs the selected database workloads against one Gatehouse (PostgreSQL and MySQL front ends). */
-export async function runDbBench(options: BenchOptions): Promise<{ workloads: Workload[]; skipped: SkippedWorkload[] }> {
+export async function runDbBench(
+  options: BenchOptions,
+): Promise<{ workloads: Workload[]; skipped: SkippedWorkload[] }> {
   const wants = (id: string): boolean => isSelected(options, id);
   const pg = { pgbench: wants('pg.pgbench'), connect: wants('pg.connect'), idle: wants('pg.idle') };
   const my = { sysbench: wants('my.point-select'), idle: wants('my.idle') };
@@ -23,7 +25,8 @@ export async function runDbBench(options: BenchOptions): Promise<{ workloads: Wo
   if (isPgWanted && !(hasCommand('pgbouncer') && existsSync(join(findPgBinDir(), 'pgbench')))) {
     skipped.push({ id: 'pg.', reason: `pgbench or pgbouncer not found: ${SETUP_HINT}` });
   }
-  if (isMyWanted && !hasCommand('sysbench')) skipped.push({ id: 'my.', reason: `sysbench not found: ${SETUP_HINT}` });
+  if (isMyWanted && !hasCommand('sysbench'))
+    skipped.push({ id: 'my.', reason: `sysbench not found: ${SETUP_HINT}` });
   const runPg = isPgWanted && !skipped.some((s) => s.id === 'pg.');
   const runMy = isMyWanted && !skipped.some((s) => s.id === 'my.');
   if (!runPg && !runMy) return { workloads: [], skipped };
@@ -32,7 +35,9 @@ export async function runDbBench(options: BenchOptions): Promise<{ workloads: Wo
   const gatehouse = await startGatehouse();
   try {
     const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
-    await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], { stdin: `${alice.password}\n` });
+    await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], {
+      stdin: `${alice.password}\n`,
+    });
     const workloads: Workload[] = [];
     if (runPg) workloads.push(...(await runPostgresBench(gatehouse, alice, options.sizes, pg)));
     if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my)));

@@ -32,11 +32,18 @@ interface MyPath {
  * sysbench oltp_point_select, direct, through the bare relay and through Gatehouse, on the
  * machine's MariaDB with a throwaway account and database; and idle connections' memory.
  */
-export async function runMysqlBench(gatehouse: RunningGatehouse, alice: { name: string; password: string }, sizes: BenchSizes, which: { sysbench: boolean; idle: boolean }): Promise<Workload[]> {
+export async function runMysqlBench(
+  gatehouse: RunningGatehouse,
+  alice: { name: string; password: string },
+  sizes: BenchSizes,
+  which: { sysbench: boolean; idle: boolean },
+): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
     const leasedPassword = randomBytes(12).toString('hex');
-    const account = cleanup.use(await createMariadbAccount({ password: leasedPassword, prefix: 'gh_bench_' }));
+    const account = cleanup.use(
+      await createMariadbAccount({ password: leasedPassword, prefix: 'gh_bench_' }),
+    );
     const database = account.user;
     const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
     await root.query(`CREATE DATABASE \`${database}\``);
@@ -48,45 +55,90 @@ export async function runMysqlBench(gatehouse: RunningGatehouse, alice: { name: 
     });
     await root.end();
 
-    const direct: MyPath = { id: 'direct', port: account.port, user: account.user, password: leasedPassword, isTls: false };
+    const direct: MyPath = {
+      id: 'direct',
+      port: account.port,
+      user: account.user,
+      password: leasedPassword,
+      isTls: false,
+    };
     const workDir = await sysbenchTlsDir(join(gatehouse.dir, 'tls', 'ca.crt'));
     cleanup.defer(() => rmSync(workDir, { recursive: true, force: true }));
     const sysbench = (path: MyPath, args: readonly string[]): Promise<{ stdoutHead: string }> =>
-      runTimed('sysbench', [
-        'oltp_point_select',
-        '--db-driver=mysql',
-        `--mysql-host=127.0.0.1`,
-        `--mysql-port=${path.port}`,
-        `--mysql-user=${path.user}`,
-        // A throwaway account made for this run; sysbench takes the password only here.
-        `--mysql-password=${path.password}`,
-        `--mysql-db=${database}`,
-        `--mysql-ssl=${path.isTls ? 'on' : 'off'}`,
-        '--tables=1',
-        `--table-size=${TABLE_SIZE}`,
-        ...args,
-      ], { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: workDir });
+      runTimed(
+        'sysbench',
+        [
+          'oltp_point_select',
+          '--db-driver=mysql',
+          `--mysql-host=127.0.0.1`,
+          `--mysql-port=${path.port}`,
+          `--mysql-user=${path.user}`,
+          // A throwaway account made for this run; sysbench takes the password only here.
+          `--mysql-password=${path.password}`,
+          `--mysql-db=${database}`,
+          `--mysql-ssl=${path.isTls ? 'on' : 'off'}`,
+          '--tables=1',
+          `--table-size=${TABLE_SIZE}`,
+          ...args,
+        ],
+        { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: workDir },
+      );
     await sysbench(direct, ['prepare']);
 
-    await gatehouse.cli(['target', 'add', TARGET, '--kind', 'mysql', '--host', account.host, '--port', String(account.port), '--username', account.user, '--database', database]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], { stdin: `${leasedPassword}\n` });
+    await gatehouse.cli([
+      'target',
+      'add',
+      TARGET,
+      '--kind',
+      'mysql',
+      '--host',
+      account.host,
+      '--port',
+      String(account.port),
+      '--username',
+      account.user,
+      '--database',
+      database,
+    ]);
+    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
+      stdin: `${leasedPassword}\n`,
+    });
     await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
     const relay = cleanup.use(await startBareRelay({ host: account.host, port: account.port }));
     const paths: MyPath[] = [
       direct,
       { ...direct, id: 'bare-relay', port: relay.port, pid: () => relay.pid },
-      { id: 'gatehouse', port: gatehouse.mysqlPort, user: `${alice.name}#${TARGET}`, password: alice.password, isTls: true, pid: () => gatehouse.pid, restart: () => restartGatehouse(gatehouse) },
+      {
+        id: 'gatehouse',
+        port: gatehouse.mysqlPort,
+        user: `${alice.name}#${TARGET}`,
+        password: alice.password,
+        isTls: true,
+        pid: () => gatehouse.pid,
+        restart: () => restartGatehouse(gatehouse),
+      },
     ];
     const byId = new Map(paths.map((p) => [p.id, p]));
     const out: Workload[] = [];
     if (which.sysbench) {
       for (const threads of sizes.dbClients) {
-        const samples = await alternate(paths.map((p) => p.id), sizes.dbRounds, async (id) => {
-          const run = await sysbench(byId.get(id) ?? direct, [`--threads=${threads}`, `--time=${sizes.dbSeconds}`, '--report-interval=0', 'run']);
-          const perSecond = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(run.stdoutHead)?.[1];
-          if (perSecond === undefined) throw new Error(`${id}: no rate in sysbench output: ${run.stdoutHead}`);
-          return Number(perSecond);
-        }, `my.point-select-${threads}`);
+        const samples = await alternate(
+          paths.map((p) => p.id),
+          sizes.dbRounds,
+          async (id) => {
+            const run = await sysbench(byId.get(id) ?? direct, [
+              `--threads=${threads}`,
+              `--time=${sizes.dbSeconds}`,
+              '--report-interval=0',
+              'run',
+            ]);
+            const perSecond = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(run.stdoutHead)?.[1];
+            if (perSecond === undefined)
+              throw new Error(`${id}: no rate in sysbench output: ${run.stdoutHead}`);
+            return Number(perSecond);
+          },
+          `my.point-select-${threads}`,
+        );
         out.push({
           id: `my.point-select-${threads}`,
           title: `sysbench oltp_point_select, ${threads} thread${threads === 1 ? '' : 's'}`,
@@ -100,8 +152,21 @@ export async function runMysqlBench(gatehouse: RunningGatehouse, alice: { name: 
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({ id: p.id, ...(p.pid === undefined ? {} : { pid: p.pid }), ...(p.restart === undefined ? {} : { restart: p.restart }), open: () => openIdle(p, database) }));
-        out.push(...(await measureIdleConnections({ prefix: 'my', what: 'MySQL connections', count, paths: idlePaths, settleMs: sizes.settleMs })));
+        const idlePaths: IdlePath[] = paths.map((p) => ({
+          id: p.id,
+          ...(p.pid === undefined ? {} : { pid: p.pid }),
+          ...(p.restart === undefined ? {} : { restart: p.restart }),
+          open: () => openIdle(p, database),
+        }));
+        out.push(
+          ...(await measureIdleConnections({
+            prefix: 'my',
+            what: 'MySQL connections',
+            count,
+            paths: idlePaths,
+            settleMs: sizes.settleMs,
+          })),
+        );
       }
     }
     return out;
@@ -133,6 +198,22 @@ async function openIdle(path: MyPath, database: string): Promise<() => Promise<v
 async function sysbenchTlsDir(caPath: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-sysbench-'));
   copyFileSync(caPath, join(dir, 'cacert.pem'));
-  await runTimed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=gatehouse-bench', '-days', '2', '-keyout', join(dir, 'client-key.pem'), '-out', join(dir, 'client-cert.pem')]);
+  await runTimed('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=gatehouse-bench',
+    '-days',
+    '2',
+    '-keyout',
+    join(dir, 'client-key.pem'),
+    '-out',
+    join(dir, 'client-cert.pem'),
+  ]);
   return dir;
 }

@@ -18,7 +18,13 @@ export interface Pgbouncer extends AsyncDisposable {
  * Gatehouse does). Clients are trusted; pgbouncer logs in upstream with the password from its
  * auth file (SCRAM). pgbouncer refuses to run as root: it runs as `postgres`.
  */
-export async function startPgbouncer(upstream: { host: string; port: number; database: string; user: string; password: string }): Promise<Pgbouncer> {
+export async function startPgbouncer(upstream: {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}): Promise<Pgbouncer> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-pgbouncer-'));
   chmodSync(dir, 0o777);
   const port = await freePort();

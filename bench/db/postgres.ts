@@ -40,10 +40,20 @@ export interface PgWhich {
  * relay, pgbouncer (session mode) and Gatehouse; and idle connections' memory. A throwaway
  * SCRAM-only cluster; Gatehouse holds the leased role's password, alice logs in with her own.
  */
-export async function runPostgresBench(gatehouse: RunningGatehouse, alice: { name: string; password: string }, sizes: BenchSizes, which: PgWhich): Promise<Workload[]> {
+export async function runPostgresBench(
+  gatehouse: RunningGatehouse,
+  alice: { name: string; password: string },
+  sizes: BenchSizes,
+  which: PgWhich,
+): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
-    const cluster = cleanup.use(await startPgCluster({ superPassword: randomBytes(12).toString('hex'), settings: { max_connections: '2200' } }));
+    const cluster = cleanup.use(
+      await startPgCluster({
+        superPassword: randomBytes(12).toString('hex'),
+        settings: { max_connections: '2200' },
+      }),
+    );
     const leasedPassword = randomBytes(12).toString('hex');
     const superClient = new pg.Client({ connectionString: cluster.url });
     await superClient.connect();
@@ -51,51 +61,141 @@ export async function runPostgresBench(gatehouse: RunningGatehouse, alice: { nam
     await superClient.query(`CREATE DATABASE ${DATABASE} OWNER ${LEASED_ROLE}`);
     await superClient.end();
     const bin = findPgBinDir();
-    const direct: PgPath = { id: 'direct', port: cluster.port, user: LEASED_ROLE, password: leasedPassword, sslmode: 'disable' };
+    const direct: PgPath = {
+      id: 'direct',
+      port: cluster.port,
+      user: LEASED_ROLE,
+      password: leasedPassword,
+      sslmode: 'disable',
+    };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
 
-    await gatehouse.cli(['target', 'add', TARGET, '--kind', 'postgres', '--host', cluster.host, '--port', String(cluster.port), '--username', LEASED_ROLE, '--database', DATABASE]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], { stdin: `${leasedPassword}\n` });
+    await gatehouse.cli([
+      'target',
+      'add',
+      TARGET,
+      '--kind',
+      'postgres',
+      '--host',
+      cluster.host,
+      '--port',
+      String(cluster.port),
+      '--username',
+      LEASED_ROLE,
+      '--database',
+      DATABASE,
+    ]);
+    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
+      stdin: `${leasedPassword}\n`,
+    });
     await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
 
     const relay = cleanup.use(await startBareRelay({ host: cluster.host, port: cluster.port }));
-    const bouncer = cleanup.use(await startPgbouncer({ host: cluster.host, port: cluster.port, database: DATABASE, user: LEASED_ROLE, password: leasedPassword }));
+    const bouncer = cleanup.use(
+      await startPgbouncer({
+        host: cluster.host,
+        port: cluster.port,
+        database: DATABASE,
+        user: LEASED_ROLE,
+        password: leasedPassword,
+      }),
+    );
     const paths: PgPath[] = [
       direct,
       { ...direct, id: 'bare-relay', port: relay.port, pid: () => relay.pid },
       { ...direct, id: 'pgbouncer', port: bouncer.port, pid: () => bouncer.pid },
-      { id: 'gatehouse', port: gatehouse.pgPort, user: `${alice.name}#${TARGET}`, password: alice.password, sslmode: 'require', pid: () => gatehouse.pid, restart: () => restartGatehouse(gatehouse) },
+      {
+        id: 'gatehouse',
+        port: gatehouse.pgPort,
+        user: `${alice.name}#${TARGET}`,
+        password: alice.password,
+        sslmode: 'require',
+        pid: () => gatehouse.pid,
+        restart: () => restartGatehouse(gatehouse),
+      },
     ];
     const ids = paths.map((p) => p.id);
     const byId = new Map(paths.map((p) => [p.id, p]));
     const pathOf = (id: string): PgPath => byId.get(id) ?? direct;
     const pgbench = async (id: string, args: readonly string[]): Promise<number> => {
-      const run = await runTimed(join(bin, 'pgbench'), ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE], { env: pgEnv(pathOf(id)), timeoutMs: (sizes.dbSeconds + 60) * 1000 });
+      const run = await runTimed(
+        join(bin, 'pgbench'),
+        ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE],
+        { env: pgEnv(pathOf(id)), timeoutMs: (sizes.dbSeconds + 60) * 1000 },
+      );
       const tps = /tps = ([\d.]+)/.exec(run.stdoutHead)?.[1];
       if (tps === undefined) throw new Error(`${id}: no tps in pgbench output: ${run.stdoutHead}`);
       return Number(tps);
     };
 
     const out: Workload[] = [];
-    const note = 'Gatehouse: TLS from the client (required), SCRAM for alice, audit and transcript; the other paths plain TCP';
+    const note =
+      'Gatehouse: TLS from the client (required), SCRAM for alice, audit and transcript; the other paths plain TCP';
     if (which.pgbench) {
       for (const mode of ['simple', 'prepared'] as const) {
         for (const clients of sizes.dbClients) {
-          const args = ['-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2))];
-          const samples = await alternate(ids, sizes.dbRounds, (id) => pgbench(id, args), `pg.pgbench-${mode}-${clients}`);
-          out.push({ id: `pg.pgbench-${mode}-${clients}`, title: `pgbench -S ${mode}, ${clients} client${clients === 1 ? '' : 's'}`, unit: 'tps', better: 'higher', compare: 'ratio', samples, note });
+          const args = [
+            '-S',
+            '-M',
+            mode,
+            '-c',
+            String(clients),
+            '-j',
+            String(Math.min(clients, 2)),
+          ];
+          const samples = await alternate(
+            ids,
+            sizes.dbRounds,
+            (id) => pgbench(id, args),
+            `pg.pgbench-${mode}-${clients}`,
+          );
+          out.push({
+            id: `pg.pgbench-${mode}-${clients}`,
+            title: `pgbench -S ${mode}, ${clients} client${clients === 1 ? '' : 's'}`,
+            unit: 'tps',
+            better: 'higher',
+            compare: 'ratio',
+            samples,
+            note,
+          });
         }
       }
     }
     if (which.connect) {
       // -C: a new connection for every transaction, so tps is connections per second.
-      const samples = await alternate(ids, sizes.dbRounds, (id) => pgbench(id, ['-S', '-C', '-c', '4', '-j', '2']), 'pg.connect');
-      out.push({ id: 'pg.connect', title: 'pgbench -S -C (new connection per query), 4 clients', unit: 'conn/s', better: 'higher', compare: 'ratio', samples, note });
+      const samples = await alternate(
+        ids,
+        sizes.dbRounds,
+        (id) => pgbench(id, ['-S', '-C', '-c', '4', '-j', '2']),
+        'pg.connect',
+      );
+      out.push({
+        id: 'pg.connect',
+        title: 'pgbench -S -C (new connection per query), 4 clients',
+        unit: 'conn/s',
+        better: 'higher',
+        compare: 'ratio',
+        samples,
+        note,
+      });
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({ id: p.id, ...(p.pid === undefined ? {} : { pid: p.pid }), ...(p.restart === undefined ? {} : { restart: p.restart }), open: () => openIdle(p) }));
-        out.push(...(await measureIdleConnections({ prefix: 'pg', what: 'PostgreSQL connections', count, paths: idlePaths, settleMs: sizes.settleMs })));
+        const idlePaths: IdlePath[] = paths.map((p) => ({
+          id: p.id,
+          ...(p.pid === undefined ? {} : { pid: p.pid }),
+          ...(p.restart === undefined ? {} : { restart: p.restart }),
+          open: () => openIdle(p),
+        }));
+        out.push(
+          ...(await measureIdleConnections({
+            prefix: 'pg',
+            what: 'PostgreSQL connections',
+            count,
+            paths: idlePaths,
+            settleMs: sizes.settleMs,
+          })),
+        );
       }
     }
     return out;
@@ -105,7 +205,15 @@ export async function runPostgresBench(gatehouse: RunningGatehouse, alice: { nam
 }
 
 function pgEnv(path: PgPath): Record<string, string> {
-  return { PGHOST: '127.0.0.1', PGPORT: String(path.port), PGUSER: path.user, PGPASSWORD: path.password, PGSSLMODE: path.sslmode, PGDATABASE: DATABASE, PGCONNECT_TIMEOUT: '20' };
+  return {
+    PGHOST: '127.0.0.1',
+    PGPORT: String(path.port),
+    PGUSER: path.user,
+    PGPASSWORD: path.password,
+    PGSSLMODE: path.sslmode,
+    PGDATABASE: DATABASE,
+    PGCONNECT_TIMEOUT: '20',
+  };
 }
 
 async function openIdle(path: PgPath): Promise<() => Promise<void>> {

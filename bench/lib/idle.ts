@@ -50,7 +50,9 @@ export async function measureIdleConnections(options: {
     const perSecond = count / ((performance.now() - started) / 1000);
     await sleep(settleMs);
     const after = path.pid === undefined ? Number.NaN : rssKiB(path.pid());
-    progress(`${options.prefix}.idle ${count} ${path.id}: ${perSecond.toFixed(1)}/s, RSS ${Math.round(before / 1024)} → ${Math.round(after / 1024)} MiB`);
+    progress(
+      `${options.prefix}.idle ${count} ${path.id}: ${perSecond.toFixed(1)}/s, RSS ${Math.round(before / 1024)} → ${Math.round(after / 1024)} MiB`,
+    );
     rate[path.id] = [perSecond];
     if (path.pid !== undefined) memory[path.id] = [(after - before) / count];
     await Promise.all(closers.map((close) => close().catch(() => undefined)));
@@ -66,7 +68,14 @@ export async function measureIdleConnections(options: {
       samples: memory,
       note: 'growth of the middle process’s RSS while the connections sit idle, divided by their number',
     },
-    { id: `${options.prefix}.open-rate-${count}`, title: `${options.what}: opening ${count}, ${OPEN_CONCURRENCY} at a time`, unit: '/s', better: 'higher', compare: 'ratio', samples: rate },
+    {
+      id: `${options.prefix}.open-rate-${count}`,
+      title: `${options.what}: opening ${count}, ${OPEN_CONCURRENCY} at a time`,
+      unit: '/s',
+      better: 'higher',
+      compare: 'ratio',
+      samples: rate,
+    },
   ];
 }
 

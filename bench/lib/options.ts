@@ -28,9 +28,54 @@ export interface BenchSizes {
 const MiB = 1024 * 1024;
 
 const SIZES: Readonly<Record<BenchSizes['mode'], BenchSizes>> = {
-  smoke: { mode: 'smoke', bulkBytes: 2 * MiB, bulkRounds: 1, connectRuns: 1, echoKeys: 5, echoRounds: 1, smallCount: 1, smallRounds: 1, idleSessions: [2], settleMs: 200, dbClients: [1], dbSeconds: 1, dbRounds: 1, dbIdle: [2] },
-  quick: { mode: 'quick', bulkBytes: 64 * MiB, bulkRounds: 3, connectRuns: 10, echoKeys: 100, echoRounds: 2, smallCount: 10, smallRounds: 1, idleSessions: [50], settleMs: 2_000, dbClients: [8], dbSeconds: 3, dbRounds: 1, dbIdle: [50] },
-  full: { mode: 'full', bulkBytes: 1024 * MiB, bulkRounds: 5, connectRuns: 30, echoKeys: 300, echoRounds: 3, smallCount: 100, smallRounds: 2, idleSessions: [200, 1000], settleMs: 2_000, dbClients: [1, 8, 32], dbSeconds: 10, dbRounds: 3, dbIdle: [200, 1000] },
+  smoke: {
+    mode: 'smoke',
+    bulkBytes: 2 * MiB,
+    bulkRounds: 1,
+    connectRuns: 1,
+    echoKeys: 5,
+    echoRounds: 1,
+    smallCount: 1,
+    smallRounds: 1,
+    idleSessions: [2],
+    settleMs: 200,
+    dbClients: [1],
+    dbSeconds: 1,
+    dbRounds: 1,
+    dbIdle: [2],
+  },
+  quick: {
+    mode: 'quick',
+    bulkBytes: 64 * MiB,
+    bulkRounds: 3,
+    connectRuns: 10,
+    echoKeys: 60,
+    echoRounds: 2,
+    smallCount: 10,
+    smallRounds: 1,
+    idleSessions: [30],
+    settleMs: 1_000,
+    dbClients: [8],
+    dbSeconds: 2,
+    dbRounds: 1,
+    dbIdle: [30],
+  },
+  full: {
+    mode: 'full',
+    bulkBytes: 1024 * MiB,
+    bulkRounds: 5,
+    connectRuns: 30,
+    echoKeys: 300,
+    echoRounds: 3,
+    smallCount: 100,
+    smallRounds: 2,
+    idleSessions: [200, 1000],
+    settleMs: 2_000,
+    dbClients: [1, 8, 32],
+    dbSeconds: 10,
+    dbRounds: 3,
+    dbIdle: [200, 1000],
+  },
 };
 
 /** Command-line options of `npm run bench`. */
@@ -52,8 +97,8 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text]
 
-  (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions (~15 min)
-  --quick     about a minute: 64 MiB transfers, 10 connects, 50 idle sessions
+  (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
+  --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
   --smoke     a few seconds per workload, only to prove the harness runs (no meaningful numbers)
   --only      workload ids or prefixes, e.g. --only ssh.upload,ssh.download or --only ssh.
   --out       JSON results (default bench/results/latest.json; smoke: bench/results/smoke.json)
@@ -86,33 +131,48 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     };
     if (arg === '--quick') mode = mode === 'smoke' ? 'smoke' : 'quick';
     else if (arg === '--smoke') mode = 'smoke';
-    else if (arg === '--only') only = value().split(',').filter((s) => s !== '');
+    else if (arg === '--only')
+      only = value()
+        .split(',')
+        .filter((s) => s !== '');
     else if (arg === '--out') outPath = value();
     else if (arg === '--no-stock') withStock = false;
     else if (arg === '--stock') withStock = true;
     else if (arg === '--cpu-prof') cpuProfDir = value();
-    else if (arg === '--paths') paths = value().split(',').filter((s) => s !== '');
+    else if (arg === '--paths')
+      paths = value()
+        .split(',')
+        .filter((s) => s !== '');
     else if (arg === '--rounds') rounds = positiveInteger(arg, value());
     else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
     else if (arg === '--bulk-data') {
       const kind = value();
-      if (kind !== 'random' && kind !== 'text') throw new Error(`--bulk-data takes random or text, not ${kind}`);
+      if (kind !== 'random' && kind !== 'text')
+        throw new Error(`--bulk-data takes random or text, not ${kind}`);
       bulkData = kind;
-    }
-    else throw new Error(`unknown option ${arg}\n${USAGE}`);
+    } else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
   const base = SIZES[mode];
   const sizes: BenchSizes = {
     ...base,
     ...(bulkMib === undefined ? {} : { bulkBytes: bulkMib * MiB }),
-    ...(rounds === undefined ? {} : { bulkRounds: rounds, echoRounds: rounds, smallRounds: rounds, dbRounds: rounds, connectRuns: Math.max(rounds, base.connectRuns) }),
+    ...(rounds === undefined
+      ? {}
+      : {
+          bulkRounds: rounds,
+          echoRounds: rounds,
+          smallRounds: rounds,
+          dbRounds: rounds,
+          connectRuns: Math.max(rounds, base.connectRuns),
+        }),
   };
   return {
     sizes,
     paths,
     bulkData,
     only,
-    outPath: outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
+    outPath:
+      outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
     cpuProfDir,
     // The stock-ssh2 Gatehouse is a second server to start: smoke runs leave it out unless asked.
     withStock: withStock ?? mode !== 'smoke',
@@ -121,7 +181,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
 
 /** True when the workload (or group of workloads) `id` was asked for: one is a prefix of the other. */
 export function isSelected(options: BenchOptions, id: string): boolean {
-  return options.only.length === 0 || options.only.some((o) => id.startsWith(o) || o.startsWith(id));
+  return (
+    options.only.length === 0 || options.only.some((o) => id.startsWith(o) || o.startsWith(id))
+  );
 }
 
 /** Keeps the path ids the options allow, in their order. */
@@ -131,6 +193,7 @@ export function selectPaths(options: BenchOptions, ids: readonly string[]): stri
 
 function positiveInteger(name: string, text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} takes a positive whole number, not ${text}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name} takes a positive whole number, not ${text}`);
   return n;
 }

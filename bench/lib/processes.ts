@@ -32,11 +32,19 @@ const STDOUT_HEAD_BYTES = 4096;
  * Runs `file ARGS`, counting stdout bytes without keeping them, and times the whole run and
  * the first stdout byte with the monotonic clock. Rejects on a non-zero exit.
  */
-export function runTimed(file: string, args: readonly string[], options: RunTimedOptions = {}): Promise<TimedRun> {
+export function runTimed(
+  file: string,
+  args: readonly string[],
+  options: RunTimedOptions = {},
+): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const stdin = options.stdinPath === undefined ? 'ignore' : openSync(options.stdinPath, 'r');
     const started = performance.now();
-    const proc = spawn(file, [...args], { stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, ...options.env }, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+    const proc = spawn(file, [...args], {
+      stdio: [stdin, 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     if (typeof stdin === 'number') closeSync(stdin);
     let firstByteMs = Number.NaN;
     let stdoutBytes = 0;
@@ -47,7 +55,8 @@ export function runTimed(file: string, args: readonly string[], options: RunTime
         firstByteMs = performance.now() - started;
         options.onFirstByte?.();
       }
-      if (head.length < STDOUT_HEAD_BYTES) head += chunk.subarray(0, STDOUT_HEAD_BYTES - head.length).toString('latin1');
+      if (head.length < STDOUT_HEAD_BYTES)
+        head += chunk.subarray(0, STDOUT_HEAD_BYTES - head.length).toString('latin1');
       stdoutBytes += chunk.length;
     });
     proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -58,9 +67,21 @@ export function runTimed(file: string, args: readonly string[], options: RunTime
     });
     proc.once('close', (code) => {
       clearTimeout(timer);
-      const run = { code, stderr, wallMs: performance.now() - started, firstByteMs, stdoutBytes, stdoutHead: head };
+      const run = {
+        code,
+        stderr,
+        wallMs: performance.now() - started,
+        firstByteMs,
+        stdoutBytes,
+        stdoutHead: head,
+      };
       if (code === 0) resolve(run);
-      else reject(new Error(`${file} ${args.slice(-2).join(' ')} exited ${code}: ${stderr.trim() || head.trim()}`));
+      else
+        reject(
+          new Error(
+            `${file} ${args.slice(-2).join(' ')} exited ${code}: ${stderr.trim() || head.trim()}`,
+          ),
+        );
     });
   });
 }

@@ -12,12 +12,22 @@ export interface RelayProcess extends AsyncDisposable {
 }
 
 /** Starts the bare relay in front of `host:port` and waits until it listens. */
-export async function startBareRelay(target: { host: string; port: number }): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [LAUNCH, BARE_RELAY, '--to', `${target.host}:${target.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startBareRelay(target: {
+  host: string;
+  port: number;
+}): Promise<RelayProcess> {
+  const child = spawn(
+    process.execPath,
+    [LAUNCH, BARE_RELAY, '--to', `${target.host}:${target.port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`bare relay did not start: ${err}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`bare relay did not start: ${err}`)),
+      START_TIMEOUT_MS,
+    );
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;

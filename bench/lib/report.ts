@@ -50,7 +50,10 @@ export function summarize(workload: Workload): WorkloadSummary {
 }
 
 /** The Markdown table of every workload, one row per path. */
-export function markdownTable(summaries: readonly WorkloadSummary[], skipped: readonly SkippedWorkload[]): string {
+export function markdownTable(
+  summaries: readonly WorkloadSummary[],
+  skipped: readonly SkippedWorkload[],
+): string {
   const lines = [
     '| workload | path | median | p95 | spread (min–max of rounds) | n | vs direct (paired) | vs bare relay (paired) |',
     '| --- | --- | ---: | ---: | --- | ---: | --- | --- |',
@@ -70,12 +73,16 @@ export function markdownTable(summaries: readonly WorkloadSummary[], skipped: re
           comparison(w.compare, w.unit, s.vsDirect),
           comparison(w.compare, w.unit, s.vsBareRelay),
           '',
-        ].join(' | ').trim(),
+        ]
+          .join(' | ')
+          .trim(),
       );
     }
   }
   const out = [lines.join('\n')];
-  const notes = summaries.filter((w) => w.note !== undefined).map((w) => `- ${w.title}: ${w.note ?? ''}`);
+  const notes = summaries
+    .filter((w) => w.note !== undefined)
+    .map((w) => `- ${w.title}: ${w.note ?? ''}`);
   if (notes.length > 0) out.push(notes.join('\n'));
   if (skipped.length > 0) out.push(skipped.map((s) => `- skipped ${s.id}: ${s.reason}`).join('\n'));
   return `${out.join('\n\n')}\n`;

@@ -54,7 +54,9 @@ export async function alternate(
       const value = await measure(path, round);
       samples[path]?.push(value);
     }
-    progress(`${what}: round ${round + 1}/${rounds} ${paths.map((p) => `${p}=${format(samples[p]?.at(-1))}`).join(' ')}`);
+    progress(
+      `${what}: round ${round + 1}/${rounds} ${paths.map((p) => `${p}=${format(samples[p]?.at(-1))}`).join(' ')}`,
+    );
   }
   return samples;
 }

@@ -17,7 +17,9 @@ export function median(values: readonly number[]): number {
 
 /** Smallest and largest value. */
 export function spread(values: readonly number[]): { min: number; max: number } {
-  return values.length === 0 ? { min: Number.NaN, max: Number.NaN } : { min: Math.min(...values), max: Math.max(...values) };
+  return values.length === 0
+    ? { min: Number.NaN, max: Number.NaN }
+    : { min: Math.min(...values), max: Math.max(...values) };
 }
 
 /**
@@ -30,7 +32,8 @@ export function pairedRatios(a: readonly number[], b: readonly number[]): number
   for (let i = 0; i < n; i++) {
     const x = a[i];
     const y = b[i];
-    if (x !== undefined && y !== undefined && y !== 0 && Number.isFinite(x) && Number.isFinite(y)) out.push(x / y);
+    if (x !== undefined && y !== undefined && y !== 0 && Number.isFinite(x) && Number.isFinite(y))
+      out.push(x / y);
   }
   return out;
 }

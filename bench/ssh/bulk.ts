@@ -27,7 +27,13 @@ export async function measureBulk(
   const mib = sizes.bulkBytes / MiB;
   const out: Workload[] = [];
   const directions = [
-    { id: 'ssh.upload', isOn: which.up, title: 'upload', command: 'printf x; exec cat > /dev/null', stdinPath: file },
+    {
+      id: 'ssh.upload',
+      isOn: which.up,
+      title: 'upload',
+      command: 'printf x; exec cat > /dev/null',
+      stdinPath: file,
+    },
     { id: 'ssh.download', isOn: which.down, title: 'download', command: `exec cat ${file}` },
   ];
   for (const direction of directions) {
@@ -36,31 +42,61 @@ export async function measureBulk(
     // less swayed by other load than wall time (though batching still varies with scheduling).
     const cpu: Record<string, number[]> = {};
     const writes: Record<string, number[]> = {};
-    const samples = await alternate(ids, sizes.bulkRounds, async (id) => {
-      const path = pathOf(bench, id);
-      const pid = path.pid?.() ?? -1;
-      // From the first byte on, as the throughput: the login's CPU is not the relay's.
-      let cpuBefore = Number.NaN;
-      let writesBefore = Number.NaN;
-      const onFirstByte = (): void => {
-        cpuBefore = cpuTimeMs(pid);
-        writesBefore = writeSyscalls(pid);
-      };
-      const run = await runTimed('ssh', [...bench.sshArgs(path), direction.command], { onFirstByte, ...(direction.stdinPath === undefined ? {} : { stdinPath: direction.stdinPath }) });
-      if (path.pid !== undefined) {
-        (cpu[id] ??= []).push((cpuTimeMs(pid) - cpuBefore) / mib);
-        (writes[id] ??= []).push((writeSyscalls(pid) - writesBefore) / mib);
-      }
-      dropRecordings(path);
-      // A recording may still be flushing: let it finish before the next path is timed.
-      if (path.pid !== undefined) await quiesce(pid);
-      if (direction.stdinPath === undefined && run.stdoutBytes !== sizes.bulkBytes) throw new Error(`${id}: downloaded ${run.stdoutBytes} of ${sizes.bulkBytes} bytes`);
-      return mib / ((run.wallMs - run.firstByteMs) / 1000);
-    }, direction.id);
+    const samples = await alternate(
+      ids,
+      sizes.bulkRounds,
+      async (id) => {
+        const path = pathOf(bench, id);
+        const pid = path.pid?.() ?? -1;
+        // From the first byte on, as the throughput: the login's CPU is not the relay's.
+        let cpuBefore = Number.NaN;
+        let writesBefore = Number.NaN;
+        const onFirstByte = (): void => {
+          cpuBefore = cpuTimeMs(pid);
+          writesBefore = writeSyscalls(pid);
+        };
+        const run = await runTimed('ssh', [...bench.sshArgs(path), direction.command], {
+          onFirstByte,
+          ...(direction.stdinPath === undefined ? {} : { stdinPath: direction.stdinPath }),
+        });
+        if (path.pid !== undefined) {
+          (cpu[id] ??= []).push((cpuTimeMs(pid) - cpuBefore) / mib);
+          (writes[id] ??= []).push((writeSyscalls(pid) - writesBefore) / mib);
+        }
+        dropRecordings(path);
+        // A recording may still be flushing: let it finish before the next path is timed.
+        if (path.pid !== undefined) await quiesce(pid);
+        if (direction.stdinPath === undefined && run.stdoutBytes !== sizes.bulkBytes)
+          throw new Error(`${id}: downloaded ${run.stdoutBytes} of ${sizes.bulkBytes} bytes`);
+        return mib / ((run.wallMs - run.firstByteMs) / 1000);
+      },
+      direction.id,
+    );
     const title = `SSH ${direction.title} ${mib} MiB${which.data === 'text' ? ' of text' : ''} (ssh … cat)`;
-    out.push({ id: direction.id, title, unit: 'MiB/s', better: 'higher', compare: 'ratio', samples });
-    out.push({ id: `${direction.id}-cpu`, title: `${title}: CPU of the middle process`, unit: 'ms/MiB', better: 'lower', compare: 'ratio', samples: cpu });
-    out.push({ id: `${direction.id}-writes`, title: `${title}: write syscalls of the middle process`, unit: '/MiB', better: 'lower', compare: 'ratio', samples: writes });
+    out.push({
+      id: direction.id,
+      title,
+      unit: 'MiB/s',
+      better: 'higher',
+      compare: 'ratio',
+      samples,
+    });
+    out.push({
+      id: `${direction.id}-cpu`,
+      title: `${title}: CPU of the middle process`,
+      unit: 'ms/MiB',
+      better: 'lower',
+      compare: 'ratio',
+      samples: cpu,
+    });
+    out.push({
+      id: `${direction.id}-writes`,
+      title: `${title}: write syscalls of the middle process`,
+      unit: '/MiB',
+      better: 'lower',
+      compare: 'ratio',
+      samples: writes,
+    });
   }
   return out;
 }
@@ -70,7 +106,7 @@ function writeBulkFile(path: string, bytes: number, data: 'random' | 'text'): vo
   const fd = openSync(path, 'w', 0o644);
   try {
     const chunk = Buffer.allocUnsafe(Math.min(bytes, 16 * MiB));
-    for (let written = 0; written < bytes; ) {
+    for (let written = 0; written < bytes;) {
       const n = Math.min(chunk.length, bytes - written);
       randomFillSync(chunk, 0, n);
       if (data === 'text') toTextLines(chunk, n);

@@ -16,19 +16,46 @@ const KEYS = 'abcdefghijklmnopqrstuvwxyz0123456789';
  * its terminal in raw mode (each key goes up and comes straight back, as with a shell's line
  * editor). A round is one session; its value is the median of `echoKeys` keystrokes.
  */
-export async function measureEcho(bench: SshBench, sizes: BenchSizes, pathIds: readonly string[]): Promise<Workload> {
+export async function measureEcho(
+  bench: SshBench,
+  sizes: BenchSizes,
+  pathIds: readonly string[],
+): Promise<Workload> {
   const observations: Record<string, number[]> = Object.fromEntries(pathIds.map((id) => [id, []]));
-  const samples = await alternate(pathIds, sizes.echoRounds, async (id) => {
-    const latencies = await echoSession(bench, id, sizes.echoKeys);
-    observations[id]?.push(...latencies);
-    return median(latencies);
-  }, 'ssh.echo');
-  return { id: 'ssh.echo', title: 'SSH interactive echo (pty, raw cat)', unit: 'µs', better: 'lower', compare: 'difference', samples, observations };
+  const samples = await alternate(
+    pathIds,
+    sizes.echoRounds,
+    async (id) => {
+      const latencies = await echoSession(bench, id, sizes.echoKeys);
+      observations[id]?.push(...latencies);
+      return median(latencies);
+    },
+    'ssh.echo',
+  );
+  return {
+    id: 'ssh.echo',
+    title: 'SSH interactive echo (pty, raw cat)',
+    unit: 'µs',
+    better: 'lower',
+    compare: 'difference',
+    samples,
+    observations,
+  };
 }
 
 async function echoSession(bench: SshBench, id: string, keys: number): Promise<number[]> {
-  const args = ['-tt', ...bench.sshArgs(pathOf(bench, id)), `stty raw -echo; echo ${READY}; exec cat`];
-  const proc = pty.spawn('ssh', args, { name: 'xterm', cols: 80, rows: 24, cwd: process.cwd(), env: process.env });
+  const args = [
+    '-tt',
+    ...bench.sshArgs(pathOf(bench, id)),
+    `stty raw -echo; echo ${READY}; exec cat`,
+  ];
+  const proc = pty.spawn('ssh', args, {
+    name: 'xterm',
+    cols: 80,
+    rows: 24,
+    cwd: process.cwd(),
+    env: process.env,
+  });
   let output = '';
   let waiter: (() => void) | undefined;
   proc.onData((data) => {
@@ -42,7 +69,15 @@ async function echoSession(bench: SshBench, id: string, keys: number): Promise<n
   });
   const waitFor = (text: string, from: number, timeoutMs: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`${id}: no "${text}" within ${timeoutMs} ms; output: ${JSON.stringify(output.slice(-300))}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(
+              `${id}: no "${text}" within ${timeoutMs} ms; output: ${JSON.stringify(output.slice(-300))}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const finish = (err?: Error): void => {
         clearTimeout(timer);
         waiter = undefined;
@@ -51,7 +86,8 @@ async function echoSession(bench: SshBench, id: string, keys: number): Promise<n
       };
       waiter = () => {
         if (output.indexOf(text, from) !== -1) finish();
-        else if (hasExited) finish(new Error(`${id}: ssh exited; output: ${JSON.stringify(output.slice(-300))}`));
+        else if (hasExited)
+          finish(new Error(`${id}: ssh exited; output: ${JSON.stringify(output.slice(-300))}`));
       };
       waiter();
     });

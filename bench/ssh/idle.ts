@@ -10,14 +10,31 @@ import type { SshBench, SshPath } from './world.js';
  * this process: the middle process's resident memory per session, and sessions opened per
  * second. Direct has no middle process: it gives the rate of sshd itself.
  */
-export async function measureIdle(bench: SshBench, sizes: BenchSizes, pathIds: readonly string[]): Promise<Workload[]> {
+export async function measureIdle(
+  bench: SshBench,
+  sizes: BenchSizes,
+  pathIds: readonly string[],
+): Promise<Workload[]> {
   const out: Workload[] = [];
   for (const count of sizes.idleSessions) {
     const paths = pathIds.map((id) => {
       const path = pathOf(bench, id);
-      return { id, ...(path.pid === undefined ? {} : { pid: path.pid }), ...(path.restart === undefined ? {} : { restart: path.restart }), open: () => openSession(bench, path) };
+      return {
+        id,
+        ...(path.pid === undefined ? {} : { pid: path.pid }),
+        ...(path.restart === undefined ? {} : { restart: path.restart }),
+        open: () => openSession(bench, path),
+      };
     });
-    out.push(...(await measureIdleConnections({ prefix: 'ssh', what: 'SSH sessions (pty + shell)', count, paths, settleMs: sizes.settleMs })));
+    out.push(
+      ...(await measureIdleConnections({
+        prefix: 'ssh',
+        what: 'SSH sessions (pty + shell)',
+        count,
+        paths,
+        settleMs: sizes.settleMs,
+      })),
+    );
   }
   return out;
 }
@@ -52,6 +69,12 @@ function openSession(bench: SshBench, path: SshPath): Promise<() => Promise<void
         });
       });
     });
-    client.connect({ host: '127.0.0.1', port: path.port, username: path.login, privateKey: bench.key.privateKey, readyTimeout: 60_000 });
+    client.connect({
+      host: '127.0.0.1',
+      port: path.port,
+      username: path.login,
+      privateKey: bench.key.privateKey,
+      readyTimeout: 60_000,
+    });
   });
 }

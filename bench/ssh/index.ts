@@ -8,27 +8,63 @@ import { measureIdle } from './idle.js';
 import { startSshBench } from './world.js';
 
 /** Ids of the SSH workloads (idle ones carry their session count). */
-export const SSH_WORKLOADS = ['ssh.upload', 'ssh.download', 'ssh.connect', 'ssh.echo', 'ssh.small-commands', 'ssh.small-copies', 'ssh.idle'] as const;
+export const SSH_WORKLOADS = [
+  'ssh.upload',
+  'ssh.download',
+  'ssh.connect',
+  'ssh.echo',
+  'ssh.small-commands',
+  'ssh.small-copies',
+  'ssh.idle',
+] as const;
 
 /** Runs the selected SSH workloads against one sshd, the bare relay and Gatehouse. */
 export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
   const wants = (id: string): boolean => isSelected(options, id);
   if (!SSH_WORKLOADS.some(wants)) return [];
   progress('ssh: starting sshd, bare relay and Gatehouse');
-  const bench = await startSshBench({ withStock: options.withStock, cpuProfDir: options.cpuProfDir });
+  const bench = await startSshBench({
+    withStock: options.withStock,
+    cpuProfDir: options.cpuProfDir,
+  });
   try {
     const { sizes } = options;
     const stock = options.withStock ? ['gatehouse-stock'] : [];
-    const bulkPaths = selectPaths(options, ['direct', 'bare-relay', 'gatehouse', 'gatehouse-norec', ...stock, ...stock.map((s) => `${s}-norec`)]);
+    const bulkPaths = selectPaths(options, [
+      'direct',
+      'bare-relay',
+      'gatehouse',
+      'gatehouse-norec',
+      ...stock,
+      ...stock.map((s) => `${s}-norec`),
+    ]);
     const hopPaths = selectPaths(options, ['direct', 'bare-relay', 'gatehouse']);
     const results: Workload[] = [];
     if (wants('ssh.upload') || wants('ssh.download')) {
-      results.push(...(await measureBulk(bench, sizes, bulkPaths, { up: wants('ssh.upload'), down: wants('ssh.download'), data: options.bulkData })));
+      results.push(
+        ...(await measureBulk(bench, sizes, bulkPaths, {
+          up: wants('ssh.upload'),
+          down: wants('ssh.download'),
+          data: options.bulkData,
+        })),
+      );
     }
     if (wants('ssh.connect')) results.push(await measureConnect(bench, sizes, hopPaths));
-    if (wants('ssh.echo')) results.push(await measureEcho(bench, sizes, selectPaths(options, ['direct', 'bare-relay', 'gatehouse', ...stock])));
+    if (wants('ssh.echo'))
+      results.push(
+        await measureEcho(
+          bench,
+          sizes,
+          selectPaths(options, ['direct', 'bare-relay', 'gatehouse', 'gatehouse-norec', ...stock]),
+        ),
+      );
     if (wants('ssh.small-commands') || wants('ssh.small-copies')) {
-      results.push(...(await measureSmall(bench, sizes, hopPaths, { commands: wants('ssh.small-commands'), copies: wants('ssh.small-copies') })));
+      results.push(
+        ...(await measureSmall(bench, sizes, hopPaths, {
+          commands: wants('ssh.small-commands'),
+          copies: wants('ssh.small-copies'),
+        })),
+      );
     }
     if (wants('ssh.idle')) results.push(...(await measureIdle(bench, sizes, hopPaths)));
     return results;

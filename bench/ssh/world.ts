@@ -2,7 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGatehouse, type GatehouseOptions, type RunningGatehouse } from '../../test/support/gatehouse.js';
+import {
+  startGatehouse,
+  type GatehouseOptions,
+  type RunningGatehouse,
+} from '../../test/support/gatehouse.js';
 import { createSshKeyPair, type SshKeyPair } from '../../test/support/ssh-keys.js';
 import { startSshd, type Sshd } from '../../test/support/sshd.js';
 import { Cleanup } from '../lib/cleanup.js';
@@ -68,10 +72,21 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
     const gatehouseIds: [string, GatehouseOptions][] = [['gatehouse', {}]];
     if (options.withStock) gatehouseIds.push(['gatehouse-stock', { serveEnv: STOCK_SSH2_ENV }]);
     const profArgs = (id: string): string[] =>
-      options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${id}.cpuprofile`];
+      options.cpuProfDir === undefined
+        ? []
+        : [
+            '--cpu-prof',
+            `--cpu-prof-dir=${options.cpuProfDir}`,
+            `--cpu-prof-name=${id}.cpuprofile`,
+          ];
     // Everything starts at once: each CLI call is a Node start-up, seconds on a loaded machine.
-    starting = gatehouseIds.map(([id, o]) => startGatehouse({ ...o, nodeArgs: profArgs(id) }).then((g) => stack.use(g)));
-    const [sshd, key] = await Promise.all([startSshd().then((d) => stack.use(d)), createSshKeyPair({ type: 'ed25519', comment: 'bench@client' }).then((k) => stack.use(k))]);
+    starting = gatehouseIds.map(([id, o]) =>
+      startGatehouse({ ...o, nodeArgs: profArgs(id) }).then((g) => stack.use(g)),
+    );
+    const [sshd, key] = await Promise.all([
+      startSshd().then((d) => stack.use(d)),
+      createSshKeyPair({ type: 'ed25519', comment: 'bench@client' }).then((k) => stack.use(k)),
+    ]);
     const gatehouses = await Promise.all(starting);
     sshd.authorizeKey(key.publicLine); // the direct and bare-relay paths log in as the leased account
     const relay = stack.use(await startBareRelay({ host: sshd.host, port: sshd.port }));
@@ -85,7 +100,12 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
 
     const paths = new Map<string, SshPath>();
     paths.set('direct', { id: 'direct', port: sshd.port, login: sshd.account });
-    paths.set('bare-relay', { id: 'bare-relay', port: relay.port, login: sshd.account, pid: () => relay.pid });
+    paths.set('bare-relay', {
+      id: 'bare-relay',
+      port: relay.port,
+      login: sshd.account,
+      pid: () => relay.pid,
+    });
     await Promise.all(gatehouses.map((g) => addTargets(g, sshd, key)));
     gatehouseIds.forEach(([id], i) => {
       const gatehouse = gatehouses[i];
@@ -95,7 +115,12 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
         await gatehouse.stop();
         await gatehouse.restart();
       };
-      const common = { port: gatehouse.sshPort, pid: () => gatehouse.pid, gatehouseDir: gatehouse.dir, restart };
+      const common = {
+        port: gatehouse.sshPort,
+        pid: () => gatehouse.pid,
+        gatehouseDir: gatehouse.dir,
+        restart,
+      };
       paths.set(id, { id, login: 'alice+web-1', ...common });
       paths.set(`${id}-norec`, { id: `${id}-norec`, login: 'alice+web-1-norec', ...common });
     });
@@ -106,8 +131,26 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
       key,
       paths,
       scratch,
-      sshArgs: (path) => ['-F', '/dev/null', '-i', key.privatePath, ...optionArgs, '-p', String(path.port), `${path.login}@127.0.0.1`],
-      scpArgs: (path) => ['-q', '-F', '/dev/null', '-i', key.privatePath, ...optionArgs, '-P', String(path.port)],
+      sshArgs: (path) => [
+        '-F',
+        '/dev/null',
+        '-i',
+        key.privatePath,
+        ...optionArgs,
+        '-p',
+        String(path.port),
+        `${path.login}@127.0.0.1`,
+      ],
+      scpArgs: (path) => [
+        '-q',
+        '-F',
+        '/dev/null',
+        '-i',
+        key.privatePath,
+        ...optionArgs,
+        '-P',
+        String(path.port),
+      ],
       [Symbol.asyncDispose]: () => stack[Symbol.asyncDispose](),
     };
   } catch (err) {
@@ -120,18 +163,38 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
 /** alice (the bench key), web-1 (recorded) and web-1-norec (`--no-recording`), both granted. */
 async function addTargets(gatehouse: RunningGatehouse, sshd: Sshd, key: SshKeyPair): Promise<void> {
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', key.publicPath]);
-  const targets = [['web-1', []], ['web-1-norec', ['--no-recording']]] as const;
+  const targets = [
+    ['web-1', []],
+    ['web-1-norec', ['--no-recording']],
+  ] as const;
   await Promise.all(
     targets.map(async ([name, flags]) => {
-      await gatehouse.cli(['target', 'add', name, '--kind', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--username', sshd.account, ...flags]);
+      await gatehouse.cli([
+        'target',
+        'add',
+        name,
+        '--kind',
+        'ssh',
+        '--host',
+        sshd.host,
+        '--port',
+        String(sshd.port),
+        '--username',
+        sshd.account,
+        ...flags,
+      ]);
       const generated = await gatehouse.cli(['credential', 'set', name, '--generate-ssh-key']);
       sshd.authorizeKey(generated.stdout.trim());
-      await Promise.all([gatehouse.cli(['target', 'trust', name]), gatehouse.cli(['grant', 'alice', name, '--for', '24h'])]);
+      await Promise.all([
+        gatehouse.cli(['target', 'trust', name]),
+        gatehouse.cli(['grant', 'alice', name, '--for', '24h']),
+      ]);
     }),
   );
 }
 
 /** Deletes the recordings a Gatehouse kept so far (bulk downloads leave gigabytes). */
 export function dropRecordings(path: SshPath): void {
-  if (path.gatehouseDir !== undefined) rmSync(join(path.gatehouseDir, 'recordings'), { recursive: true, force: true });
+  if (path.gatehouseDir !== undefined)
+    rmSync(join(path.gatehouseDir, 'recordings'), { recursive: true, force: true });
 }

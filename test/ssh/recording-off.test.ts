@@ -16,12 +16,20 @@ describe('a target with recording turned off', () => {
     const run = await world.ssh('web-1 echo gh-not-recorded');
     expect(run.stdout).toBe('gh-not-recorded\n');
     expect(run.code).toBe(0);
-    const exec = world.auditAfter().find((e) => e.type === 'ssh.exec' && e.data['command'] === 'echo gh-not-recorded');
+    const exec = world
+      .auditAfter()
+      .find((e) => e.type === 'ssh.exec' && e.data['command'] === 'echo gh-not-recorded');
     expect(exec?.user).toBe('alice');
-    const end = await waitUntil(() => world.auditAfter().find((e) => e.type === 'session.end' && e.sid === exec?.sid), { what: 'session.end' });
+    const end = await waitUntil(
+      () => world.auditAfter().find((e) => e.type === 'session.end' && e.sid === exec?.sid),
+      { what: 'session.end' },
+    );
     expect(end.user).toBe('alice');
     expect(world.recordingFiles()).toEqual([]);
     const target = await world.gatehouse.cli(['target', 'list', '--json']);
-    expect(JSON.parse(target.stdout.trim().split('\n')[0] ?? '{}')).toMatchObject({ name: 'web-1', options: { recordSessions: false, recordInput: true } });
+    expect(JSON.parse(target.stdout.trim().split('\n')[0] ?? '{}')).toMatchObject({
+      name: 'web-1',
+      options: { recordSessions: false, recordInput: true },
+    });
   });
 });
