@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatehouseRejection } from '../../test/support/errors.js';
 import { GatehouseError } from '../core/errors.js';
 import {
   credentialContext,
@@ -34,17 +35,6 @@ beforeEach(async () => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Awaits `promise` and returns the GatehouseError it rejects with. */
-async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
-}
 
 describe('credential envelope', () => {
   it('credential-round-trips-and-has-the-design-shape', async () => {
@@ -80,10 +70,10 @@ describe('credential envelope', () => {
   it('decryption-with-another-context-fails', async () => {
     const envelope = await sealCredential(kms, SECRET, ROW);
     for (const other of [OTHER_ROW, { ...ROW, targetId: 'tgt_other' }, { ...ROW, version: 2 }]) {
-      const err = await failure(openCredential(kms, envelope, other));
+      const err = await gatehouseRejection(openCredential(kms, envelope, other));
       expect(err.code).toBe('GH_CRYPTO_FAILED');
     }
-    const err = await failure(
+    const err = await gatehouseRejection(
       openEnvelope(kms, envelope, { ...credentialContext(ROW), purpose: 'gatehouse-secret' }),
     );
     expect(err.code).toBe('GH_CRYPTO_FAILED');
@@ -94,7 +84,7 @@ describe('credential envelope', () => {
     // edits the stored context to match: the wrapped key and the AAD still bind the original.
     const envelope = await sealCredential(kms, SECRET, ROW);
     const forged: Envelope = { ...envelope, context: credentialContext(OTHER_ROW) };
-    const err = await failure(openCredential(kms, forged, OTHER_ROW));
+    const err = await gatehouseRejection(openCredential(kms, forged, OTHER_ROW));
     expect(err.code).toBe('GH_CRYPTO_FAILED');
   });
 
@@ -102,9 +92,13 @@ describe('credential envelope', () => {
     const a = await sealCredential(kms, Buffer.from('secret-a'), ROW);
     const b = await sealCredential(kms, Buffer.from('secret-b'), ROW);
     const swapped: Envelope = { ...a, ciphertext: b.ciphertext };
-    expect((await failure(openCredential(kms, swapped, ROW))).code).toBe('GH_CRYPTO_FAILED');
+    expect((await gatehouseRejection(openCredential(kms, swapped, ROW))).code).toBe(
+      'GH_CRYPTO_FAILED',
+    );
     const swappedAll: Envelope = { ...a, iv: b.iv, ciphertext: b.ciphertext, tag: b.tag };
-    expect((await failure(openCredential(kms, swappedAll, ROW))).code).toBe('GH_CRYPTO_FAILED');
+    expect((await gatehouseRejection(openCredential(kms, swappedAll, ROW))).code).toBe(
+      'GH_CRYPTO_FAILED',
+    );
   });
 
   it('a-corrupted-tag-fails', async () => {
@@ -112,7 +106,9 @@ describe('credential envelope', () => {
     const tag = Buffer.from(envelope.tag, 'base64');
     tag[0] = (tag[0] ?? 0) ^ 0x01;
     const corrupted: Envelope = { ...envelope, tag: tag.toString('base64') };
-    expect((await failure(openCredential(kms, corrupted, ROW))).code).toBe('GH_CRYPTO_FAILED');
+    expect((await gatehouseRejection(openCredential(kms, corrupted, ROW))).code).toBe(
+      'GH_CRYPTO_FAILED',
+    );
   });
 
   it('a-truncated-tag-fails', async () => {
@@ -121,7 +117,9 @@ describe('credential envelope', () => {
       ...envelope,
       tag: Buffer.from(envelope.tag, 'base64').subarray(0, 4).toString('base64'),
     };
-    expect((await failure(openCredential(kms, truncated, ROW))).code).toBe('GH_CRYPTO_FAILED');
+    expect((await gatehouseRejection(openCredential(kms, truncated, ROW))).code).toBe(
+      'GH_CRYPTO_FAILED',
+    );
   });
 
   it('a-flipped-ciphertext-bit-fails', async () => {
@@ -129,8 +127,11 @@ describe('credential envelope', () => {
     const ct = Buffer.from(envelope.ciphertext, 'base64');
     ct[3] = (ct[3] ?? 0) ^ 0x80;
     expect(
-      (await failure(openCredential(kms, { ...envelope, ciphertext: ct.toString('base64') }, ROW)))
-        .code,
+      (
+        await gatehouseRejection(
+          openCredential(kms, { ...envelope, ciphertext: ct.toString('base64') }, ROW),
+        )
+      ).code,
     ).toBe('GH_CRYPTO_FAILED');
   });
 
@@ -140,17 +141,22 @@ describe('credential envelope', () => {
     const otherRow = await sealCredential(kms, SECRET, OTHER_ROW);
     // Same context: the other data key unwraps, but GCM under it does not authenticate.
     expect(
-      (await failure(openCredential(kms, { ...a, wrappedKey: sameRow.wrappedKey }, ROW))).code,
+      (await gatehouseRejection(openCredential(kms, { ...a, wrappedKey: sameRow.wrappedKey }, ROW)))
+        .code,
     ).toBe('GH_CRYPTO_FAILED');
     // Other context: the wrapped key does not even unwrap.
     expect(
-      (await failure(openCredential(kms, { ...a, wrappedKey: otherRow.wrappedKey }, ROW))).code,
+      (
+        await gatehouseRejection(
+          openCredential(kms, { ...a, wrappedKey: otherRow.wrappedKey }, ROW),
+        )
+      ).code,
     ).toBe('GH_CRYPTO_FAILED');
   });
 
   it('failures-say-nothing-secret', async () => {
     const envelope = await sealCredential(kms, SECRET, ROW);
-    const err = await failure(
+    const err = await gatehouseRejection(
       openCredential(kms, { ...envelope, tag: Buffer.alloc(16).toString('base64') }, ROW),
     );
     expect(err.message).toBe('decryption failed');
@@ -177,7 +183,7 @@ describe('credential envelope', () => {
     };
     const envelope = await sealCredential(spy, SECRET, ROW);
     expect(await openCredential(spy, envelope, ROW)).toEqual(SECRET);
-    await failure(
+    await gatehouseRejection(
       openCredential(spy, { ...envelope, tag: Buffer.alloc(16).toString('base64') }, ROW),
     );
     expect(handed).toHaveLength(3);
@@ -196,7 +202,7 @@ describe('credential envelope', () => {
       { ...envelope, iv: 'not base64!' },
     ];
     for (const value of bad) {
-      const err = await failure(openCredential(kms, value as Envelope, ROW));
+      const err = await gatehouseRejection(openCredential(kms, value as Envelope, ROW));
       expect(err.code).toBe('GH_CRYPTO_FAILED');
     }
     expect(() => parseEnvelope({ ...envelope, keyId: '' })).toThrow(GatehouseError);
@@ -204,7 +210,7 @@ describe('credential envelope', () => {
 
   it('an-envelope-from-another-provider-is-refused-clearly', async () => {
     const envelope = await sealCredential(kms, SECRET, ROW);
-    const err = await failure(openCredential(kms, { ...envelope, kms: 'aws' }, ROW));
+    const err = await gatehouseRejection(openCredential(kms, { ...envelope, kms: 'aws' }, ROW));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
   });
 

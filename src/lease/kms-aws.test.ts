@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatehouseRejection } from '../../test/support/errors.js';
 import {
   FAKE_AWS_CREDENTIALS,
   startFakeKmsEndpoint,
   type FakeKmsEndpoint,
 } from '../../test/support/kms-fake-endpoint.js';
-import { GatehouseError } from '../core/errors.js';
 import { openCredential, rewrapEnvelope, sealCredential, type CredentialRef } from './envelope.js';
 import { openAwsKms, type AwsKmsOptions } from './kms-aws.js';
 import { openKms } from './kms-open.js';
@@ -37,16 +37,6 @@ function open(overrides: Partial<AwsKmsOptions> = {}): KmsProvider {
   });
   opened.push(kms);
   return kms;
-}
-
-async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
 }
 
 describe('aws kms through the real sdk', () => {
@@ -93,7 +83,7 @@ describe('aws kms through the real sdk', () => {
     const envelope = await sealCredential(kms, SECRET, ROW);
     // Rewrite the stored context too, so the check reaches KMS itself.
     const moved = { ...envelope, context: { ...envelope.context, version: '2' } };
-    const err = await failure(openCredential(kms, moved, { ...ROW, version: 2 }));
+    const err = await gatehouseRejection(openCredential(kms, moved, { ...ROW, version: 2 }));
     expect(err.code).toBe('GH_CRYPTO_FAILED');
     expect(err.detail).toContain('InvalidCiphertextException');
     expect(endpoint.requests.at(-1)?.operation).toBe('Decrypt');
@@ -103,7 +93,7 @@ describe('aws kms through the real sdk', () => {
     const kms = open();
     const envelope = await sealCredential(kms, SECRET, ROW);
     const otherKey = endpoint.createKey();
-    const err = await failure(
+    const err = await gatehouseRejection(
       openCredential(kms, { ...envelope, keyId: endpoint.arnOf(otherKey) }, ROW),
     );
     expect(err.code).toBe('GH_CRYPTO_FAILED');
@@ -114,7 +104,7 @@ describe('aws kms through the real sdk', () => {
     const url = endpoint.url;
     await endpoint.close();
     const kms = open({ endpoint: url, maxAttempts: 2 });
-    const err = await failure(sealCredential(kms, SECRET, ROW));
+    const err = await gatehouseRejection(sealCredential(kms, SECRET, ROW));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
     expect(err.message).toBe('the key management service is unavailable');
   });
@@ -123,21 +113,21 @@ describe('aws kms through the real sdk', () => {
     endpoint.setStalled(true);
     const kms = open({ timeoutMs: 200, maxAttempts: 1 });
     const started = Date.now();
-    const err = await failure(sealCredential(kms, SECRET, ROW));
+    const err = await gatehouseRejection(sealCredential(kms, SECRET, ROW));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('an-unknown-key-is-kms-unavailable', async () => {
     const kms = open({ keyId: 'alias/does-not-exist' });
-    const err = await failure(sealCredential(kms, SECRET, ROW));
+    const err = await gatehouseRejection(sealCredential(kms, SECRET, ROW));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
     expect(err.detail).toContain('NotFoundException');
   });
 
   it('credentials-the-endpoint-does-not-know-are-kms-unavailable', async () => {
     const kms = open({ accessKeyId: 'AKIAOTHER', maxAttempts: 1 });
-    const err = await failure(sealCredential(kms, SECRET, ROW));
+    const err = await gatehouseRejection(sealCredential(kms, SECRET, ROW));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
     expect(err.detail).toContain('UnrecognizedClientException');
   });

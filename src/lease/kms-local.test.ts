@@ -10,7 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GatehouseError } from '../core/errors.js';
+import { gatehouseRejection } from '../../test/support/errors.js';
 import { openCredential, rewrapEnvelope, sealCredential, type CredentialRef } from './envelope.js';
 import { createLocalKeyFile, openLocalKms, rotateLocalKey } from './kms-local.js';
 import { openKms } from './kms-open.js';
@@ -29,16 +29,6 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function failure(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
-}
 
 function readKeyFile(): { v: number; activeKeyId: string; keys: Record<string, string> } {
   return JSON.parse(readFileSync(keyFile, 'utf8')) as {
@@ -115,13 +105,13 @@ describe('local kms', () => {
     const envelope = await sealCredential(kms, SECRET, ROW);
     rotateLocalKey(keyFile);
     const forged = { ...envelope, context: { ...envelope.context, targetId: 'tgt_other' } };
-    expect((await failure(rewrapEnvelope(kms, forged))).code).toBe('GH_CRYPTO_FAILED');
+    expect((await gatehouseRejection(rewrapEnvelope(kms, forged))).code).toBe('GH_CRYPTO_FAILED');
   });
 
   it('a-world-readable-key-file-is-refused', async () => {
     createLocalKeyFile(keyFile);
     chmodSync(keyFile, 0o644);
-    const err = await failure(openLocalKms(keyFile));
+    const err = await gatehouseRejection(openLocalKms(keyFile));
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
     expect(err.message).toBe('the master key file is accessible by other users');
     expect(err.hint).toContain('chmod 600');
@@ -133,14 +123,14 @@ describe('local kms', () => {
   it('a-group-readable-key-file-is-refused', async () => {
     createLocalKeyFile(keyFile);
     chmodSync(keyFile, 0o640);
-    expect((await failure(openLocalKms(keyFile))).code).toBe('GH_KMS_UNAVAILABLE');
+    expect((await gatehouseRejection(openLocalKms(keyFile))).code).toBe('GH_KMS_UNAVAILABLE');
   });
 
   it('a-key-file-opened-to-others-after-startup-is-refused', async () => {
     createLocalKeyFile(keyFile);
     const kms = await openLocalKms(keyFile);
     chmodSync(keyFile, 0o604);
-    const err = await failure(sealCredential(kms, SECRET, ROW));
+    const err = await gatehouseRejection(sealCredential(kms, SECRET, ROW));
     expect(err.message).toBe('the master key file is accessible by other users');
   });
 
@@ -148,7 +138,9 @@ describe('local kms', () => {
     createLocalKeyFile(keyFile);
     const kms = await openLocalKms(keyFile);
     const envelope = await sealCredential(kms, SECRET, ROW);
-    const err = await failure(openCredential(kms, { ...envelope, keyId: 'mk_missing' }, ROW));
+    const err = await gatehouseRejection(
+      openCredential(kms, { ...envelope, keyId: 'mk_missing' }, ROW),
+    );
     expect(err.code).toBe('GH_KMS_UNAVAILABLE');
   });
 
@@ -163,14 +155,14 @@ describe('local kms', () => {
       rmSync(keyFile, { force: true });
       createLocalKeyFile(keyFile);
       writeFileSync(keyFile, text);
-      const err = await failure(openLocalKms(keyFile));
+      const err = await gatehouseRejection(openLocalKms(keyFile));
       expect(err.code).toBe('GH_KMS_UNAVAILABLE');
       expect(err.message).toBe('the master key file is not valid');
     }
   });
 
   it('a-missing-key-file-is-reported-as-unavailable', async () => {
-    expect((await failure(openLocalKms(keyFile))).code).toBe('GH_KMS_UNAVAILABLE');
+    expect((await gatehouseRejection(openLocalKms(keyFile))).code).toBe('GH_KMS_UNAVAILABLE');
   });
 
   it('a-concurrent-rotation-is-refused-and-the-lock-is-released-after', () => {

@@ -1,18 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createServer } from 'node:net';
 import mysql from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { createMariadbAccount, type MariadbAccount } from '../../test/support/mariadb-account.js';
-import { MemoryAudit } from '../../test/support/memory-audit.js';
+import { gatehouseRejection } from '../../test/support/errors.js';
+import {
+  openRotationWorld,
+  startRecordingTcpProxy,
+  type RotationWorld,
+} from '../../test/support/rotation-world.js';
 import { openScratchStore } from '../../test/support/stores.js';
-import { GatehouseError } from '../core/errors.js';
-import { Targets } from '../policy/targets.js';
-import type { Store } from '../store/index.js';
-import { Credentials, decryptCredential, findCredentialForUnlock } from './credentials.js';
-import { createLocalKeyFile, openLocalKms } from './kms-local.js';
-import type { KmsProvider } from './kms.js';
 import { mysqlPasswordApplier, nativePasswordHash } from './rotate-mysql.js';
 import { rotateCredential, type RotationDeps } from './rotation.js';
 
@@ -42,40 +38,25 @@ async function tryLogin(
   }
 }
 
-interface World extends AsyncDisposable {
-  readonly store: Store;
-  readonly kms: KmsProvider;
-  readonly audit: MemoryAudit;
-  readonly targets: Targets;
-  readonly credentials: Credentials;
+interface World extends Omit<RotationWorld, 'deps'> {
   readonly deps: RotationDeps;
   /** A target for `account` (reached on `port`, default the server's) with `credential` as v1. */
   addTarget(
     account: MariadbAccount,
     options?: { readonly port?: number; readonly credential?: string },
   ): Promise<string>;
-  activePassword(target: string): Promise<string>;
 }
 
 async function openWorld(): Promise<World> {
-  const store = await openScratchStore('sqlite');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-rot-my-'));
-  const keyFile = join(dir, 'master.key');
-  createLocalKeyFile(keyFile);
-  const kms = await openLocalKms(keyFile);
-  const audit = new MemoryAudit();
-  const targets = new Targets({ db: store.db, audit });
-  const credentials = new Credentials({ db: store.db, kms, audit });
-  return {
-    store,
-    kms,
-    audit,
-    targets,
-    credentials,
-    deps: { db: store.db, kms, audit, targets, appliers: { mysql: mysqlPasswordApplier } },
-    async addTarget(account, options = {}) {
+  const world = await openRotationWorld(await openScratchStore('sqlite'));
+  return Object.assign(world, {
+    deps: world.deps({ mysql: mysqlPasswordApplier }),
+    async addTarget(
+      account: MariadbAccount,
+      options: { readonly port?: number; readonly credential?: string } = {},
+    ) {
       const name = `maria-${++targetCount}`;
-      await targets.add(
+      await world.targets.add(
         {
           name,
           kind: 'mysql',
@@ -85,38 +66,14 @@ async function openWorld(): Promise<World> {
         },
         { actor: 'admin' },
       );
-      await credentials.set(
+      await world.credentials.set(
         name,
         { kind: 'password', password: Buffer.from(options.credential ?? account.password) },
         { actor: 'admin' },
       );
       return name;
     },
-    async activePassword(target) {
-      const stored = await findCredentialForUnlock(store.db, (await targets.get(target)).id);
-      if (stored === undefined) throw new Error('no active version');
-      const plaintext = await decryptCredential(kms, stored);
-      try {
-        return plaintext.toString('utf8');
-      } finally {
-        plaintext.fill(0);
-      }
-    },
-    async [Symbol.asyncDispose]() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
+  });
 }
 
 describe('rotation on mariadb', () => {
@@ -145,24 +102,13 @@ describe('rotation on mariadb', () => {
   it('new-password-never-crosses-the-wire-nor-reaches-the-audit', async () => {
     await using world = await openWorld();
     await using account = await createMariadbAccount({ password: 'Old-maria-2' });
-    const sent: Buffer[] = [];
-    const proxy = createServer((client) => {
-      const upstream = connectTcp(account.port, account.host);
-      client.on('data', (chunk: Buffer) => sent.push(Buffer.from(chunk)));
-      client.pipe(upstream).pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxy = await startRecordingTcpProxy(account.host, account.port);
     try {
-      const address = proxy.address();
-      const target = await world.addTarget(account, {
-        port: typeof address === 'object' && address !== null ? address.port : 0,
-      });
+      const target = await world.addTarget(account, { port: proxy.port });
       await rotateCredential(target, { actor: 'alice' }, world.deps);
       const next = await world.activePassword(target);
 
-      const wire = Buffer.concat(sent);
+      const wire = proxy.sent();
       // What was sent is the native hash (SHA1(SHA1(pw))), which alone does not log in.
       expect(
         wire.includes(Buffer.from(`SET PASSWORD = '${nativePasswordHash(Buffer.from(next))}'`)),
@@ -170,7 +116,7 @@ describe('rotation on mariadb', () => {
       expect(wire.includes(Buffer.from(next))).toBe(false);
       expect(JSON.stringify(world.audit.events)).not.toContain(next);
     } finally {
-      proxy.close();
+      proxy.server.close();
     }
   });
 
@@ -179,7 +125,7 @@ describe('rotation on mariadb', () => {
     await using account = await createMariadbAccount({ password: 'Real-maria-3' });
     const target = await world.addTarget(account, { credential: 'Wrong-maria-3' });
 
-    const err = await rejection(rotateCredential(target, { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(rotateCredential(target, { actor: 'alice' }, world.deps));
 
     expect(err.code).toBe('GH_ROTATION_FAILED');
     expect(err.message).toBe('credential rotation failed: the target refused the current password');
@@ -203,7 +149,7 @@ describe('rotation on mariadb', () => {
       port: typeof address === 'object' && address !== null ? address.port : 0,
     });
 
-    const err = await rejection(rotateCredential(target, { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(rotateCredential(target, { actor: 'alice' }, world.deps));
 
     expect(err.code).toBe('GH_ROTATION_FAILED');
     expect(err.message).toBe('credential rotation failed: the target cannot be reached');

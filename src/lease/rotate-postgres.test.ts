@@ -1,20 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as connectTcp, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryAudit } from '../../test/support/memory-audit.js';
 import { startPgCluster, type PgCluster } from '../../test/support/pg-cluster.js';
+import { gatehouseRejection } from '../../test/support/errors.js';
+import {
+  openRotationWorld,
+  startRecordingTcpProxy,
+  type RecordingTcpProxy,
+  type RotationWorld,
+} from '../../test/support/rotation-world.js';
 import { openScratchStore } from '../../test/support/stores.js';
 import { GatehouseError } from '../core/errors.js';
-import { Targets } from '../policy/targets.js';
-import type { Store } from '../store/index.js';
-import { Credentials, decryptCredential, findCredentialForUnlock } from './credentials.js';
-import { createLocalKeyFile, openLocalKms } from './kms-local.js';
-import type { KmsProvider } from './kms.js';
+import { decryptCredential, findCredentialForUnlock } from './credentials.js';
 import { postgresPasswordApplier } from './rotate-postgres.js';
-import { rotateCredential, type PasswordApplier, type RotationDeps } from './rotation.js';
+import {
+  rotateCredential,
+  type PasswordApplier,
+  type PasswordAppliers,
+  type RotationDeps,
+} from './rotation.js';
 
 const SUPER_PASSWORD = 'super-Secret-4-tests';
 const START_MS = 1_800_000_000_000;
@@ -57,53 +60,29 @@ async function tryLogin(user: string, password: string, port = cluster.port): Pr
   }
 }
 
-interface World extends AsyncDisposable {
-  readonly store: Store;
-  readonly kms: KmsProvider;
-  readonly audit: MemoryAudit;
-  readonly targets: Targets;
-  readonly credentials: Credentials;
-  readonly clock: { now: number };
+interface World extends Omit<RotationWorld, 'deps'> {
   deps(appliers?: { postgres: PasswordApplier }): RotationDeps;
   /** A fresh LOGIN role with `password`, a target for it and that password as credential v1. */
   seed(
     password: string,
     options?: { readonly port?: number; readonly credential?: string },
   ): Promise<{ role: string; target: string }>;
-  /** The password of the active version, decrypted. */
-  activePassword(target: string): Promise<string>;
 }
 
 async function openWorld(): Promise<World> {
-  const store = await openScratchStore('sqlite');
-  const dir = mkdtempSync(join(tmpdir(), 'gh-rot-pg-'));
-  const keyFile = join(dir, 'master.key');
-  createLocalKeyFile(keyFile);
-  const kms = await openLocalKms(keyFile);
-  const audit = new MemoryAudit();
-  const clock = { now: START_MS };
-  const targets = new Targets({ db: store.db, audit, clock: () => clock.now });
-  const credentials = new Credentials({ db: store.db, kms, audit, clock: () => clock.now });
-  return {
-    store,
-    kms,
-    audit,
-    targets,
-    credentials,
-    clock,
-    deps: (appliers = { postgres: postgresPasswordApplier }) => ({
-      db: store.db,
-      kms,
-      audit,
-      targets,
-      appliers,
-      clock: () => clock.now,
-    }),
-    async seed(password, options = {}) {
+  const world = await openRotationWorld(await openScratchStore('sqlite'), START_MS);
+  const depsWith = world.deps.bind(world);
+  return Object.assign(world, {
+    deps: (appliers: PasswordAppliers = { postgres: postgresPasswordApplier }) =>
+      depsWith(appliers),
+    async seed(
+      password: string,
+      options: { readonly port?: number; readonly credential?: string } = {},
+    ) {
       const role = `leased_${++roleCount}`;
       await asSuper(`create role ${role} login password '${password}'`);
       const target = role.replaceAll('_', '-');
-      await targets.add(
+      await world.targets.add(
         {
           name: target,
           kind: 'postgres',
@@ -114,58 +93,19 @@ async function openWorld(): Promise<World> {
         },
         { actor: 'admin' },
       );
-      await credentials.set(
+      await world.credentials.set(
         target,
         { kind: 'password', password: Buffer.from(options.credential ?? password) },
         { actor: 'admin' },
       );
       return { role, target };
     },
-    async activePassword(target) {
-      const stored = await findCredentialForUnlock(store.db, (await targets.get(target)).id);
-      if (stored === undefined) throw new Error('no active version');
-      const plaintext = await decryptCredential(kms, stored);
-      try {
-        return plaintext.toString('utf8');
-      } finally {
-        plaintext.fill(0);
-      }
-    },
-    async [Symbol.asyncDispose]() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
+  });
 }
 
 /** A TCP relay in front of the cluster that keeps every byte the client sent. */
-async function startRecordingProxy(): Promise<{
-  port: number;
-  sent: () => Buffer;
-  server: Server;
-}> {
-  const chunks: Buffer[] = [];
-  const server = createServer((client) => {
-    const upstream = connectTcp(cluster.port, cluster.host);
-    client.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  return { port, sent: () => Buffer.concat(chunks), server };
+function startRecordingProxy(): Promise<RecordingTcpProxy> {
+  return startRecordingTcpProxy(cluster.host, cluster.port);
 }
 
 describe('rotation on postgresql', () => {
@@ -214,7 +154,9 @@ describe('rotation on postgresql', () => {
     // Every transaction of the role is read-only: it logs in, but ALTER ROLE fails (25006).
     await asSuper(`alter role ${role} set default_transaction_read_only = on`);
 
-    const err = await rejection(rotateCredential(target, { actor: 'alice' }, world.deps()));
+    const err = await gatehouseRejection(
+      rotateCredential(target, { actor: 'alice' }, world.deps()),
+    );
 
     expect(err.code).toBe('GH_ROTATION_FAILED');
     expect(err.message).toBe('credential rotation failed: the target refused the password change');
@@ -239,7 +181,9 @@ describe('rotation on postgresql', () => {
     await using world = await openWorld();
     const { role, target } = await world.seed('Real-pass-4', { credential: 'Wrong-pass-4' });
 
-    const err = await rejection(rotateCredential(target, { actor: 'alice' }, world.deps()));
+    const err = await gatehouseRejection(
+      rotateCredential(target, { actor: 'alice' }, world.deps()),
+    );
 
     expect(err.code).toBe('GH_ROTATION_FAILED');
     expect(err.message).toBe('credential rotation failed: the target refused the current password');
@@ -263,7 +207,9 @@ describe('rotation on postgresql', () => {
     closed.server.close();
     const { target } = await world.seed('Old-pass-5', { port: closed.port });
 
-    const err = await rejection(rotateCredential(target, { actor: 'alice' }, world.deps()));
+    const err = await gatehouseRejection(
+      rotateCredential(target, { actor: 'alice' }, world.deps()),
+    );
 
     expect(err.code).toBe('GH_ROTATION_FAILED');
     expect(err.message).toBe('credential rotation failed: the target cannot be reached');
@@ -315,7 +261,7 @@ describe('rotation on postgresql', () => {
           : postgresPasswordApplier.connect(t, password),
     };
 
-    const err = await rejection(
+    const err = await gatehouseRejection(
       rotateCredential(target, { actor: 'alice' }, world.deps({ postgres: flaky })),
     );
 
@@ -352,7 +298,7 @@ describe('rotation on postgresql', () => {
         };
       },
     };
-    const err = await rejection(
+    const err = await gatehouseRejection(
       rotateCredential(target, { actor: 'alice' }, world.deps({ postgres: cut })),
     );
     expect(err.message).toMatch(/may hold a password that is not active yet/);
@@ -364,7 +310,8 @@ describe('rotation on postgresql', () => {
 
     // While fresh, the pending row means "a rotation is running".
     expect(
-      (await rejection(rotateCredential(target, { actor: 'alice' }, world.deps()))).message,
+      (await gatehouseRejection(rotateCredential(target, { actor: 'alice' }, world.deps())))
+        .message,
     ).toMatch(/in progress/);
     world.clock.now += 10 * 60_000;
     const result = await rotateCredential(target, { actor: 'alice' }, world.deps());

@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openAuditScratchStore } from '../../test/support/audit-stores.js';
 import { MemoryAudit } from '../../test/support/memory-audit.js';
+import { gatehouseRejection } from '../../test/support/errors.js';
+import { openRotationWorld } from '../../test/support/rotation-world.js';
 import { STORE_DRIVERS } from '../../test/support/stores.js';
 import { validateAuditEvent } from '../audit/validate.js';
 import { GatehouseError } from '../core/errors.js';
@@ -11,7 +10,6 @@ import type { Target } from '../core/types.js';
 import { Targets } from '../policy/targets.js';
 import type { Store } from '../store/index.js';
 import { Credentials } from './credentials.js';
-import { createLocalKeyFile, openLocalKms } from './kms-local.js';
 import {
   findActiveCredentialCreatedAt,
   generateRotationPassword,
@@ -68,17 +66,9 @@ interface World extends AsyncDisposable {
 }
 
 async function openWorld(driver: (typeof STORE_DRIVERS)[number]): Promise<World> {
-  const store = await openAuditScratchStore(driver);
-  const dir = mkdtempSync(join(tmpdir(), 'gh-rot-'));
-  const keyFile = join(dir, 'master.key');
-  createLocalKeyFile(keyFile);
-  const kms = await openLocalKms(keyFile);
-  const audit = new MemoryAudit();
-  const clock = { now: START_MS };
-  const targets = new Targets({ db: store.db, audit, clock: () => clock.now });
-  const credentials = new Credentials({ db: store.db, kms, audit, clock: () => clock.now });
+  const world = await openRotationWorld(await openAuditScratchStore(driver), START_MS);
   const account = new FakeAccount('Old-pass');
-  await targets.add(
+  await world.targets.add(
     {
       name: 'orders',
       kind: 'postgres',
@@ -89,44 +79,18 @@ async function openWorld(driver: (typeof STORE_DRIVERS)[number]): Promise<World>
     },
     { actor: 'admin' },
   );
-  await credentials.set(
+  await world.credentials.set(
     'orders',
     { kind: 'password', password: Buffer.from('Old-pass') },
     { actor: 'admin' },
   );
-  return {
-    store,
-    audit,
-    targets,
-    credentials,
-    clock,
+  return Object.assign(world, {
     account,
-    deps: {
-      db: store.db,
-      kms,
-      audit,
-      targets,
-      appliers: { postgres: account, mysql: account },
-      clock: () => clock.now,
+    deps: world.deps({ postgres: account, mysql: account }),
+    async statuses(target = 'orders'): Promise<[number, string][]> {
+      return (await world.credentials.show(target)).map((v) => [v.version, v.status]);
     },
-    async statuses(target = 'orders') {
-      return (await credentials.show(target)).map((v) => [v.version, v.status]);
-    },
-    async [Symbol.asyncDispose]() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatehouseError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof GatehouseError))
-    throw new Error(`expected a GatehouseError, got ${String(err)}`);
-  return err;
+  });
 }
 
 describe('rotation password', () => {
@@ -172,7 +136,7 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
       { actor: 'admin' },
     );
 
-    const err = await rejection(rotateCredential('web', { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(rotateCredential('web', { actor: 'alice' }, world.deps));
 
     expect(err).toMatchObject({
       code: 'GH_INVALID_ARGUMENT',
@@ -184,9 +148,9 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
 
   it('unknown-target-is-not-found', async () => {
     await using world = await openWorld(driver);
-    expect((await rejection(rotateCredential('nope', { actor: 'alice' }, world.deps))).code).toBe(
-      'GH_NOT_FOUND',
-    );
+    expect(
+      (await gatehouseRejection(rotateCredential('nope', { actor: 'alice' }, world.deps))).code,
+    ).toBe('GH_NOT_FOUND');
   });
 
   it('target-without-a-credential-fails-with-no-credential', async () => {
@@ -196,7 +160,7 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
       { actor: 'admin' },
     );
 
-    const err = await rejection(rotateCredential('empty', { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(rotateCredential('empty', { actor: 'alice' }, world.deps));
 
     expect(err.code).toBe('GH_NO_CREDENTIAL');
     expect(world.audit.ofType('admin.credential.rotate_failed')[0]?.data).toMatchObject({
@@ -214,7 +178,7 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
     const first = rotateCredential('orders', { actor: 'alice' }, world.deps);
     await expect.poll(() => world.account.logins).toBe(1); // the first holds its pending row
 
-    const err = await rejection(rotateCredential('orders', { actor: 'bob' }, world.deps));
+    const err = await gatehouseRejection(rotateCredential('orders', { actor: 'bob' }, world.deps));
     release();
 
     expect(err.message).toBe(
@@ -244,7 +208,9 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
       };
     };
 
-    const err = await rejection(rotateCredential('orders', { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(
+      rotateCredential('orders', { actor: 'alice' }, world.deps),
+    );
 
     expect(err.detail).toMatch(/near '\[redacted\]'/);
     expect(await world.statuses()).toEqual([
@@ -263,7 +229,9 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
     await using world = await openWorld(driver);
     world.audit.failNext = true;
 
-    const err = await rejection(rotateCredential('orders', { actor: 'alice' }, world.deps));
+    const err = await gatehouseRejection(
+      rotateCredential('orders', { actor: 'alice' }, world.deps),
+    );
 
     expect(err.code).toBe('GH_AUDIT_WRITE_FAILED');
     expect(world.account.password).toBe('Old-pass');
@@ -333,7 +301,7 @@ describe.each(STORE_DRIVERS)('rotation on a %s store', (driver) => {
     );
     release();
 
-    const err = await rejection(rotation);
+    const err = await gatehouseRejection(rotation);
 
     expect(err.message).toBe('credential rotation failed: the new version could not be stored');
     expect(err.detail).toMatch(/changed during the rotation/);
