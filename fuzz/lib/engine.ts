@@ -114,13 +114,19 @@ export async function fuzzRange(
     readonly from?: number;
     readonly to: number;
     readonly corpus?: readonly FuzzInput[];
+    /** Per-input limit (default {@link CASE_TIMEOUT_MS}). */
+    readonly timeoutMs?: number;
   },
 ): Promise<IterationFinding[]> {
   const corpus = options.corpus ?? loadCorpus(target);
   const findings: IterationFinding[] = [];
   for (let i = options.from ?? 0; i < options.to; i++) {
     const generated = generateInput(target, corpus, options.seed, i);
-    const finding = await runCase(target, generated.input);
+    const finding = await runCase(
+      target,
+      generated.input,
+      options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+    );
     if (finding !== undefined) findings.push({ iteration: i, finding, generated });
   }
   return findings;

@@ -42,7 +42,7 @@ export function inputToJson(input: FuzzInput, extra: Record<string, unknown> = {
     variant: input.variant,
     segments: input.segments.map((s) => ({ dir: s.dir, base64: s.data.toString('base64') })),
   };
-  return `${JSON.stringify(file, null, 1)}\n`;
+  return `${JSON.stringify(file, null, 2)}\n`;
 }
 
 /** Reads every `*.json` input in `dir` (sorted by name); none when the folder is missing. */

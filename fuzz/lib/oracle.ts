@@ -76,14 +76,10 @@ export function installAllocationGuard(): () => void {
       throw new RangeError(`fuzz allocation guard: ${what}(${size})`);
     }
   };
-  Buffer.alloc = ((
-    size: number,
-    fill?: string | Uint8Array | number,
-    encoding?: BufferEncoding,
-  ) => {
+  Buffer.alloc = (size: number, fill?: string | Uint8Array | number, encoding?: BufferEncoding) => {
     check(size, 'Buffer.alloc');
     return alloc(size, fill, encoding);
-  });
+  };
   Buffer.allocUnsafe = (size: number) => {
     check(size, 'Buffer.allocUnsafe');
     return allocUnsafe(size);
@@ -92,7 +88,7 @@ export function installAllocationGuard(): () => void {
     check(size, 'Buffer.allocUnsafeSlow');
     return allocUnsafeSlow(size);
   };
-  Buffer.concat = ((list: readonly Uint8Array[], totalLength?: number) => {
+  Buffer.concat = (list: readonly Uint8Array[], totalLength?: number) => {
     let size = totalLength;
     if (size === undefined) {
       size = 0;
@@ -100,7 +96,7 @@ export function installAllocationGuard(): () => void {
     }
     check(size, 'Buffer.concat');
     return totalLength === undefined ? concat(list) : concat(list, totalLength);
-  });
+  };
   return () => {
     for (const [name, descriptor] of saved)
       if (descriptor !== undefined) Object.defineProperty(Buffer, name, descriptor);
