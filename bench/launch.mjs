@@ -10,4 +10,5 @@ if (file === undefined) {
   process.stderr.write('usage: node bench/launch.mjs FILE.ts [ARGS...]\n');
   process.exit(2);
 }
-await runnerImport(resolve(file));
+// Node 20 has no `using` declarations (src/ uses `await using`): lower them like tsc does.
+await runnerImport(resolve(file), { oxc: { target: 'es2022' } });

@@ -314,7 +314,8 @@ export class MysqlRelay<C> {
         this.#serverHead = head.isComplete ? head.bytes : Buffer.from(head.bytes);
         const next = this.#pending[0];
         // A LOCAL INFILE request is never shown to the client (we did not offer CLIENT_LOCAL_FILES).
-        if (next?.kind === 'target' && next.tracker.isAtResultStart && head.bytes.readUInt8(0) === Header.LOCAL_INFILE) this.#serverMode = 'drop';
+        // (An empty packet has no header byte: the tracker refuses it as a protocol error.)
+        if (next?.kind === 'target' && next.tracker.isAtResultStart && head.bytes[0] === Header.LOCAL_INFILE) this.#serverMode = 'drop';
       },
       end: (offset, info) => {
         if (this.#serverMode === 'forward' && offset > from) toClient.push(chunk.subarray(from, offset));
