@@ -3,7 +3,7 @@
 # Idempotent; run as root (CI and the development machines are root).
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client rsync git postgresql-client mariadb-client chromium fonts-dejavu-core)
+PACKAGES=(openssh-server openssh-client rsync git postgresql-client mariadb-client chromium fonts-dejavu-core sudo)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

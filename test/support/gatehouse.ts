@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GATEHOUSE_BIN, gatehouseOk, runGatehouse, type CliRun } from './cli.js';
@@ -16,6 +16,8 @@ export interface RunningGatehouse extends AsyncDisposable {
   readonly mysqlPort: number;
   /** Port of the PostgreSQL front end (TLS with the init certificate; CA in `tls/ca.crt`). */
   readonly pgPort: number;
+  /** What `gatehouse init` printed (it shows the admin password once). */
+  readonly initOutput: string;
   /** Everything the server logged so far (JSON lines). */
   logs(): string;
   /** Runs a CLI command against this setup; throws on a non-zero exit. */
@@ -38,7 +40,12 @@ export interface GatehouseOptions {
   readonly serveEnv?: Readonly<Record<string, string>>;
   /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
   readonly nodeArgs?: readonly string[];
+  /** YAML appended to the config init wrote, before the first start (top-level keys init leaves out, e.g. `log`, `auth`). */
+  readonly extraConfig?: string;
 }
+
+/** How long `serve` may take to open every listener. */
+const START_TIMEOUT_MS = 90_000;
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
 export async function startGatehouse(options: GatehouseOptions = {}): Promise<RunningGatehouse> {
@@ -59,7 +66,7 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   const webPort = await freePort();
   const mysqlPort = await freePort();
   const pgPort = await freePort();
-  await gatehouseOk([
+  const init = await gatehouseOk([
     'init',
     '--data-dir',
     dir,
@@ -75,6 +82,8 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     String(pgPort),
   ]);
   const configPath = join(dir, 'gatehouse.yaml');
+  if (options.extraConfig !== undefined)
+    appendFileSync(configPath, `\n${options.extraConfig.trim()}\n`);
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
   let child: ChildProcess;
@@ -121,6 +130,7 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     webPort,
     mysqlPort,
     pgPort,
+    initOutput: init.stdout,
     get pid() {
       return child.pid ?? -1;
     },
@@ -144,7 +154,8 @@ async function waitFor(
   child: ChildProcess,
   output: () => string,
 ): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  // Generous: on a loaded machine a start (or a restart after a crash) can take half a minute.
+  const deadline = Date.now() + START_TIMEOUT_MS;
   while (!condition()) {
     if (child.exitCode !== null)
       throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
