@@ -122,6 +122,10 @@ export async function runMysqlBench(
     const byId = new Map(paths.map((p) => [p.id, p]));
     const out: Workload[] = [];
     if (which.sysbench) {
+      // Warm the fresh Gatehouse up (lazy imports, JIT) before the measured rounds.
+      const gatehousePath = byId.get('gatehouse');
+      if (gatehousePath !== undefined)
+        await sysbench(gatehousePath, ['--threads=2', `--time=${sizes.dbSeconds}`, 'run']);
       for (const threads of sizes.dbClients) {
         const cpu: Record<string, number[]> = {};
         const samples = await alternate(
