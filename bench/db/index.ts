@@ -32,7 +32,17 @@ export async function runDbBench(
   if (!runPg && !runMy) return { workloads: [], skipped };
 
   progress('db: starting Gatehouse');
-  const gatehouse = await startGatehouse();
+  const gatehouse = await startGatehouse(
+    options.cpuProfDir === undefined
+      ? {}
+      : {
+          nodeArgs: [
+            '--cpu-prof',
+            `--cpu-prof-dir=${options.cpuProfDir}`,
+            '--cpu-prof-name=gatehouse-db.cpuprofile',
+          ],
+        },
+  );
   try {
     const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
     await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], {

@@ -9,7 +9,8 @@ import { createMariadbAccount, TEST_MYSQL_URL } from '../../test/support/mariadb
 import { Cleanup } from '../lib/cleanup.js';
 import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
-import { runTimed } from '../lib/processes.js';
+import { cpuTimeMs, runTimed } from '../lib/processes.js';
+import { cpuWorkload } from './postgres.js';
 import { startBareRelay } from '../lib/relay-process.js';
 import { alternate, type Workload } from '../lib/results.js';
 
@@ -121,11 +122,18 @@ export async function runMysqlBench(
     const byId = new Map(paths.map((p) => [p.id, p]));
     const out: Workload[] = [];
     if (which.sysbench) {
+      // Warm the fresh Gatehouse up (lazy imports, JIT) before the measured rounds.
+      const gatehousePath = byId.get('gatehouse');
+      if (gatehousePath !== undefined)
+        await sysbench(gatehousePath, ['--threads=2', `--time=${sizes.dbSeconds}`, 'run']);
       for (const threads of sizes.dbClients) {
+        const cpu: Record<string, number[]> = {};
         const samples = await alternate(
           paths.map((p) => p.id),
           sizes.dbRounds,
           async (id) => {
+            const pid = byId.get(id)?.pid?.();
+            const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
             const run = await sysbench(byId.get(id) ?? direct, [
               `--threads=${threads}`,
               `--time=${sizes.dbSeconds}`,
@@ -135,6 +143,9 @@ export async function runMysqlBench(
             const perSecond = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(run.stdoutHead)?.[1];
             if (perSecond === undefined)
               throw new Error(`${id}: no rate in sysbench output: ${run.stdoutHead}`);
+            const done = Number(/transactions:\s+(\d+)/.exec(run.stdoutHead)?.[1] ?? Number.NaN);
+            if (pid !== undefined && done > 0)
+              (cpu[id] ??= []).push(((cpuTimeMs(pid) - cpuBefore) * 1000) / done);
             return Number(perSecond);
           },
           `my.point-select-${threads}`,
@@ -148,6 +159,13 @@ export async function runMysqlBench(
           samples,
           note: 'prepared statements (sysbench default); Gatehouse: TLS from the client (required), audit and transcript',
         });
+        out.push(
+          cpuWorkload(
+            `my.point-select-${threads}`,
+            `sysbench oltp_point_select, ${threads} threads`,
+            cpu,
+          ),
+        );
       }
     }
     if (which.idle) {

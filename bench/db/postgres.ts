@@ -7,7 +7,7 @@ import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { Cleanup } from '../lib/cleanup.js';
 import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
-import { runTimed } from '../lib/processes.js';
+import { cpuTimeMs, runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
 import { alternate, type Workload } from '../lib/results.js';
 import { startPgbouncer } from './pgbouncer.js';
@@ -117,23 +117,36 @@ export async function runPostgresBench(
     const ids = paths.map((p) => p.id);
     const byId = new Map(paths.map((p) => [p.id, p]));
     const pathOf = (id: string): PgPath => byId.get(id) ?? direct;
+    // CPU of the process in the middle per transaction (logins included), per path id.
+    let cpu: Record<string, number[]> = {};
     const pgbench = async (id: string, args: readonly string[]): Promise<number> => {
+      const pid = pathOf(id).pid?.();
+      const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
       const run = await runTimed(
         join(bin, 'pgbench'),
         ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE],
         { env: pgEnv(pathOf(id)), timeoutMs: (sizes.dbSeconds + 60) * 1000 },
       );
       const tps = /tps = ([\d.]+)/.exec(run.stdoutHead)?.[1];
+      const done = Number(/actually processed: (\d+)/.exec(run.stdoutHead)?.[1] ?? Number.NaN);
+      // No transaction at all: the logins took the whole run (a loaded machine), a rate of 0.
+      if (done === 0) return 0;
       if (tps === undefined) throw new Error(`${id}: no tps in pgbench output: ${run.stdoutHead}`);
+      if (pid !== undefined && done > 0)
+        (cpu[id] ??= []).push(((cpuTimeMs(pid) - cpuBefore) * 1000) / done);
       return Number(tps);
     };
 
+    // A fresh Gatehouse's first logins and statements run cold (lazy imports, JIT): one
+    // discarded run through it first, so the rounds compare steady states.
+    await pgbench('gatehouse', ['-S', '-c', '2', '-j', '2']);
     const out: Workload[] = [];
     const note =
       'Gatehouse: TLS from the client (required), SCRAM for alice, audit and transcript; the other paths plain TCP';
     if (which.pgbench) {
       for (const mode of ['simple', 'prepared'] as const) {
         for (const clients of sizes.dbClients) {
+          cpu = {};
           const args = [
             '-S',
             '-M',
@@ -158,11 +171,19 @@ export async function runPostgresBench(
             samples,
             note,
           });
+          out.push(
+            cpuWorkload(
+              `pg.pgbench-${mode}-${clients}`,
+              `pgbench -S ${mode}, ${clients} clients`,
+              cpu,
+            ),
+          );
         }
       }
     }
     if (which.connect) {
       // -C: a new connection for every transaction, so tps is connections per second.
+      cpu = {};
       const samples = await alternate(
         ids,
         sizes.dbRounds,
@@ -178,6 +199,7 @@ export async function runPostgresBench(
         samples,
         note,
       });
+      out.push(cpuWorkload('pg.connect', 'pgbench -S -C, 4 clients', cpu, 'connection'));
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
@@ -202,6 +224,26 @@ export async function runPostgresBench(
   } finally {
     await cleanup[Symbol.asyncDispose]();
   }
+}
+
+/**
+ * CPU time of the middle process (bare relay, pgbouncer, Gatehouse) per transaction, from
+ * /proc/PID/stat around each run: what the hop costs, less swayed by other load than rates.
+ */
+export function cpuWorkload(
+  id: string,
+  title: string,
+  samples: Record<string, number[]>,
+  per = 'transaction',
+): Workload {
+  return {
+    id: `${id}-cpu`,
+    title: `${title}: CPU of the middle process per ${per} (logins included)`,
+    unit: per === 'transaction' ? 'µs/txn' : 'µs/conn',
+    better: 'lower',
+    compare: 'ratio',
+    samples,
+  };
 }
 
 function pgEnv(path: PgPath): Record<string, string> {

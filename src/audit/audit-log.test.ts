@@ -245,4 +245,36 @@ describe.each(STORE_DRIVERS)('audit log on %s', (driver) => {
     await expectRefused(fx.log.close());
     expect(await fx.store.db.selectFrom('audit_checkpoints').selectAll().execute()).toEqual([]);
   });
+  it('batches-from-several-callers-share-one-commit-in-order-and-verify', async () => {
+    await using fx = await openAuditFixture(driver, { groupCommitMs: 20, checkpointEvery: 1000 });
+    await fx.log.append({ type: 'admin.init', user: 'root', data: { by: 'cli' } });
+    const query = (sid: string, n: number) => ({
+      type: 'db.query' as const,
+      user: 'alice',
+      sid,
+      data: { sql: `SELECT ${n}` },
+    });
+    // Two sessions hand in batches within one window, a third after it was committed.
+    await Promise.all([
+      fx.log.appendBatch([query('s1', 1), query('s1', 2)]),
+      fx.log.appendBatch([query('s2', 1)]),
+    ]);
+    await fx.log.appendBatch([query('s1', 3)]);
+    await expectRefused(fx.log.appendBatch([{ type: 'db.query', data: { password: 'x' } }]));
+    await fx.log.close();
+    const rows = await fx.store.db
+      .selectFrom('audit_events')
+      .select(['seq', 'sid', 'data'])
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => [r.seq, r.sid, (JSON.parse(r.data) as { sql?: string }).sql])).toEqual([
+      [1, null, undefined],
+      [2, 's1', 'SELECT 1'],
+      [3, 's1', 'SELECT 2'],
+      [4, 's2', 'SELECT 1'],
+      [5, 's1', 'SELECT 3'],
+    ]);
+    const report = await verifyAuditChain(fx.verifyOptions);
+    expect(report).toMatchObject({ ok: true, eventCount: 5, coveredUpToSeq: 5, problems: [] });
+  });
 });

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
 import type { Signer } from '../crypto/key-files.js';
 import type { Database } from '../store/schema.js';
-import { appendToChain } from './chain.js';
+import { appendManyToChain, appendToChain } from './chain.js';
 import { writeCheckpoint } from './checkpoint.js';
 import type {
   AuditAppendOptions,
@@ -12,12 +12,14 @@ import type {
   AuditRecord,
   AuditWriter,
 } from './types.js';
-import { validateAuditEvent } from './validate.js';
+import { validateAuditEvent, type ValidAuditEvent } from './validate.js';
 
 /** Default number of events between automatic checkpoints. */
 export const CHECKPOINT_EVERY_EVENTS = 100;
 /** Default period of the checkpoint timer started by {@link AuditLog.start}. */
 export const CHECKPOINT_INTERVAL_MS = 5_000;
+/** Longest time events given to {@link AuditLog.appendBatch} wait to share a commit. */
+export const GROUP_COMMIT_MS = 50;
 
 /** What an {@link AuditLog} needs. */
 export interface AuditLogDeps {
@@ -37,6 +39,15 @@ export interface AuditLogDeps {
    * warning.
    */
   readonly onCheckpointError?: (err: GatehouseError) => void;
+  /** Window of the group commit of {@link AuditLog.appendBatch} (default 50 ms). */
+  readonly groupCommitMs?: number;
+}
+
+/** Events of one `appendBatch` call waiting for the group commit. */
+interface GroupedBatch {
+  readonly events: readonly ValidAuditEvent[];
+  readonly resolve: () => void;
+  readonly reject: (err: GatehouseError) => void;
 }
 
 /**
@@ -54,6 +65,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
   #sinceCheckpoint = 0;
   #timer: NodeJS.Timeout | undefined;
   #isClosed = false;
+  #group: GroupedBatch[] = [];
+  #groupTimer: NodeJS.Timeout | undefined;
+  #groupCommit: Promise<void> | undefined;
 
   constructor(deps: AuditLogDeps) {
     this.#deps = deps;
@@ -83,6 +97,34 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     return appending;
   }
 
+  /**
+   * Appends events that need not be durable at once (e.g. the statements of database
+   * sessions), in order, with a group commit: every batch handed in within
+   * `groupCommitMs`, from any caller, goes into one transaction, so one disk sync serves
+   * them all instead of one per caller. Resolves once committed; rejects with
+   * GH_AUDIT_WRITE_FAILED (then none of the batch is in the chain).
+   */
+  appendBatch(events: readonly AuditEventInput[]): Promise<void> {
+    if (this.#isClosed)
+      return Promise.reject(
+        new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: 'the audit log is closed' }),
+      );
+    if (events.length === 0) return Promise.resolve();
+    let valid: ValidAuditEvent[];
+    try {
+      valid = events.map(validateAuditEvent);
+    } catch (err) {
+      return Promise.reject(
+        err instanceof Error ? err : new GatehouseError('GH_AUDIT_WRITE_FAILED', { cause: err }),
+      );
+    }
+    const queued = new Promise<void>((resolve, reject) =>
+      this.#group.push({ events: valid, resolve, reject }),
+    );
+    this.#scheduleGroupCommit();
+    return queued;
+  }
+
   /** Writes a checkpoint of the current head unless the newest one already covers it. */
   checkpoint(): Promise<AuditCheckpoint | undefined> {
     // One at a time per instance; the store tolerates other processes doing the same.
@@ -106,6 +148,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     this.#isClosed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#groupTimer);
+    while (this.#groupCommit !== undefined || this.#group.length > 0)
+      await (this.#groupCommit ?? this.#commitGroup());
     await Promise.allSettled([...this.#inflight]);
     await this.checkpoint();
   }
@@ -141,6 +186,51 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       await this.#checkpointQuietly();
     }
     return record;
+  }
+
+  #scheduleGroupCommit(): void {
+    if (
+      this.#groupCommit !== undefined ||
+      this.#groupTimer !== undefined ||
+      this.#group.length === 0
+    )
+      return;
+    this.#groupTimer = setTimeout(
+      () => void this.#commitGroup(),
+      this.#deps.groupCommitMs ?? GROUP_COMMIT_MS,
+    );
+    this.#groupTimer.unref();
+  }
+
+  // One transaction for everything queued; what arrives meanwhile waits for the next one.
+  #commitGroup(): Promise<void> {
+    clearTimeout(this.#groupTimer);
+    this.#groupTimer = undefined;
+    const batches = this.#group;
+    this.#group = [];
+    const events = batches.flatMap((b) => b.events);
+    const run = (async () => {
+      try {
+        await this.#deps.db
+          .transaction()
+          .execute((trx) => appendManyToChain(trx, events, this.#clock));
+      } catch (err) {
+        const error = new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+          detail: `${events.length} events: ${describe(err)}`,
+          cause: err,
+        });
+        for (const b of batches) b.reject(error);
+        return;
+      }
+      for (const b of batches) b.resolve();
+      this.#sinceCheckpoint += events.length;
+      if (this.#sinceCheckpoint >= this.#checkpointEvery) await this.#checkpointQuietly();
+    })();
+    this.#groupCommit = run.finally(() => {
+      this.#groupCommit = undefined;
+      this.#scheduleGroupCommit();
+    });
+    return this.#groupCommit;
   }
 
   async #writeCheckpoint(): Promise<AuditCheckpoint | undefined> {

@@ -118,6 +118,12 @@ export interface AuditAppendOptions {
  */
 export interface AuditWriter {
   append(event: AuditEventInput, options?: AuditAppendOptions): Promise<AuditRecord>;
+  /**
+   * Appends several events in order, committed together with other callers' batches (a
+   * group commit); resolves once durable. Optional: writers without it get one `append`
+   * per event inside one transaction.
+   */
+  appendBatch?(events: readonly AuditEventInput[]): Promise<void>;
 }
 
 /** A signed statement that the chain's event `seq` has hash `hash` (DESIGN.md §5). */

@@ -39,9 +39,10 @@ export interface ControlPlane extends AsyncDisposable {
 }
 
 /** Opens every control-plane service for `config`. */
-export async function openControlPlane(config: Config, options: { logger?: Logger } = {}): Promise<ControlPlane> {
+export async function openControlPlane(config: Config, options: { logger?: Logger; isServing?: boolean } = {}): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
-  const store = await openStore(config.store);
+  // A server keeps SQLite's disk syncs off its event loop (relayed sessions go on meanwhile).
+  const store = await openStore(config.store.driver === 'sqlite' && options.isServing === true ? { ...config.store, inWorker: true } : config.store);
   let kms: KmsProvider | undefined;
   try {
     kms = await openKms(config.kms);

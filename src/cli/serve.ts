@@ -17,7 +17,7 @@ import { startWeb } from './web.js';
 export async function runServe(cmd: Command, _io: CliIo, configPath: string | undefined): Promise<void> {
   const config = configPath === undefined ? configFromCommand(cmd) : loadConfig(configPath);
   const logger = createLogger({ level: config.log.level });
-  await using cp = await openControlPlane(config, { logger });
+  await using cp = await openControlPlane(config, { logger, isServing: true });
   cp.audit.start();
   await using _rotations = startRotationScheduler(cp);
   await using _gateway = await startEmbeddedGateway(cp, logger);

@@ -17,6 +17,10 @@ export const MAX_PARAMS = 100;
 const MAX_ERROR_CHARS = 1000;
 /** Command tags kept per simple-query message. */
 const MAX_COMMANDS = 20;
+/** Statement texts whose redaction and fingerprint are remembered (prepared statements repeat). */
+const TEXT_CACHE_ENTRIES = 512;
+/** Longer texts are not remembered. */
+const TEXT_CACHE_MAX_CHARS = 2048;
 
 /** One statement as the relay saw it run, before redaction. */
 export interface DbStatement {
@@ -130,7 +134,7 @@ export class QueryAuditor {
     this.#stats.statements += 1;
     if (statement.sqlstate !== undefined) this.#stats.errors += 1;
     const text = this.#text(statement.sql, statement.isSqlCut);
-    const hidesParams = text.isRedacted || (statement.sql !== undefined && mentionsSecret(statement.sql, this.#o.dialect));
+    const hidesParams = text.isRedacted || text.mentionsSecret;
     const data: Record<string, unknown> = {
       protocol: this.#o.protocol,
       mode: statement.mode,
@@ -182,12 +186,34 @@ export class QueryAuditor {
     await this.#tail;
   }
 
-  #text(sql: string | undefined, isCut: boolean | undefined): { sql: string | null; fingerprint: string | null; isRedacted: boolean; isTruncated: boolean } {
-    if (sql === undefined) return { sql: null, fingerprint: null, isRedacted: false, isTruncated: false };
+  #text(sql: string | undefined, isCut: boolean | undefined): AuditedText {
+    if (sql === undefined) return NO_TEXT;
+    // The same text gives the same result: prepared statements (and ORMs) repeat theirs.
+    const isCached = isCut !== true && sql.length <= TEXT_CACHE_MAX_CHARS;
+    const cache = textCacheFor(this.#o.fingerprint);
+    const key = isCached ? `${this.#o.dialect}:${sql}` : '';
+    const cached = isCached ? cache.get(key) : undefined;
+    if (cached !== undefined) {
+      // Least recently used goes first: move this one to the end.
+      cache.delete(key);
+      cache.set(key, cached);
+      return cached;
+    }
     const redacted = redactSql(sql, { dialect: this.#o.dialect, ...(isCut === true ? { isCut } : {}) });
     // A fingerprint of a cut text would name another statement; libpg-query ignores literals.
     const fingerprint = redacted.isTruncated ? null : safeFingerprint(this.#o.fingerprint, sql);
-    return { sql: redacted.text, fingerprint, isRedacted: redacted.isRedacted, isTruncated: redacted.isTruncated };
+    const text: AuditedText = {
+      sql: redacted.text,
+      fingerprint,
+      isRedacted: redacted.isRedacted,
+      isTruncated: redacted.isTruncated,
+      mentionsSecret: !redacted.isRedacted && mentionsSecret(sql, this.#o.dialect),
+    };
+    if (isCached) {
+      if (cache.size >= TEXT_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+      cache.set(key, text);
+    }
+    return text;
   }
 
   #emit(type: AuditEventType, transcriptType: string, data: Record<string, unknown>): void {
@@ -230,6 +256,31 @@ export class QueryAuditor {
       }
     });
   }
+}
+
+/** A statement's text as audited, and what it tells about secrets. */
+interface AuditedText {
+  readonly sql: string | null;
+  readonly fingerprint: string | null;
+  readonly isRedacted: boolean;
+  readonly isTruncated: boolean;
+  /** The text names a password (its parameters are hidden) though no literal was replaced. */
+  readonly mentionsSecret: boolean;
+}
+
+const NO_TEXT: AuditedText = { sql: null, fingerprint: null, isRedacted: false, isTruncated: false, mentionsSecret: false };
+// Process-wide and bounded, one per fingerprint function (the result depends on it).
+const textCaches = new WeakMap<object, Map<string, AuditedText>>();
+const WITHOUT_FINGERPRINT = {};
+
+function textCacheFor(fingerprint: ((sql: string) => string | null) | undefined): Map<string, AuditedText> {
+  const owner = fingerprint ?? WITHOUT_FINGERPRINT;
+  let cache = textCaches.get(owner);
+  if (cache === undefined) {
+    cache = new Map();
+    textCaches.set(owner, cache);
+  }
+  return cache;
 }
 
 function formatParams(params: readonly (string | null)[]): (string | null)[] {

@@ -6,10 +6,19 @@ import pg from 'pg';
 import { GatehouseError } from '../core/errors.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+import { WorkerSqliteDialect } from './sqlite-worker.js';
 
 /** Where the store lives. */
 export type StoreConfig =
-  | { readonly driver: 'sqlite'; readonly path: string }
+  | {
+      readonly driver: 'sqlite';
+      readonly path: string;
+      /**
+       * Run the connection in a worker thread (src/store/sqlite-worker.ts), so commits do
+       * not stop the event loop while the disk syncs: for `gatehouse serve`.
+       */
+      readonly inWorker?: boolean | undefined;
+    }
   | {
       readonly driver: 'postgres';
       readonly url: string;
@@ -30,7 +39,7 @@ const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
 /** Opens the store named in `config` and applies pending migrations. */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  const db = config.driver === 'sqlite' ? openSqlite(config.path) : await openPostgres(config);
+  const db = config.driver === 'sqlite' ? openSqlite(config.path, config.inWorker === true) : await openPostgres(config);
   try {
     // On PostgreSQL, name the schema: Kysely's migrator otherwise finds the bookkeeping
     // tables of another schema on the same server and skips creating its own.
@@ -48,13 +57,14 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   return { db, driver: config.driver, close, [Symbol.asyncDispose]: close };
 }
 
-function openSqlite(path: string): Kysely<Database> {
+/** How every SQLite connection of the store is set up. */
+const SQLITE_PRAGMAS = ['journal_mode = WAL', `busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`, 'foreign_keys = ON', 'synchronous = FULL'];
+
+function openSqlite(path: string, inWorker: boolean): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (inWorker) return new Kysely<Database>({ dialect: new WorkerSqliteDialect({ path, pragmas: SQLITE_PRAGMAS }) });
   const sqlite = new SqliteDatabase(path);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('synchronous = FULL');
+  for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
