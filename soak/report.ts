@@ -12,6 +12,7 @@ export function summarizeSoak(result: SoakResult): string {
     `Ramp-up ${result.phases.rampS} s (${Object.entries(result.openRates)
       .map(([g, r]) => `${g} ${r}/s`)
       .join(', ')}), full load ${result.phases.loadS} s, closing ${result.phases.closeS} s.`,
+    `Gatehouse CPU: ${result.gatehouseCpu.rampS} s while opening (${result.gatehouseCpu.perOpenMs} ms per session), ${result.gatehouseCpu.loadS} s under load (${result.gatehouseCpu.perOperationMs} ms per operation).`,
     '',
     '| sessions | planned | opened |',
     '| --- | ---: | ---: |',
@@ -40,7 +41,7 @@ export function summarizeSoak(result: SoakResult): string {
       )
       .join(', ')}.`,
     '',
-    `Memory (RSS; heap used after a forced GC): start ${fmtMem(result.memory.start)}, warm ${fmtMem(result.memory.warm)}, peak RSS ${result.memory.peakRssMiB} MiB, end ${fmtMem(result.memory.end)}; ${Math.round(result.memory.rssReleasedShare * 100)}% of the load's RSS growth given back.`,
+    `Memory (RSS; heap used after a forced GC): start ${fmtMem(result.memory.start)}, warm ${fmtMem(result.memory.warm)}, all open ${result.memory.openRssMiB} MiB, peak RSS ${result.memory.peakRssMiB} MiB, end ${fmtMem(result.memory.end)}; ${Math.round(result.memory.rssReleasedShare * 100)}% of the load's RSS growth given back.`,
     '',
   );
   if (result.failures.length > 0) {

@@ -12,6 +12,8 @@ if (process.argv.includes('--help')) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
+// Ctrl-C: exit normally, so the fixtures' exit hooks stop sshd and the PostgreSQL cluster.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const options = parseSoakOptions(process.argv.slice(3));
 const result = await runSoak(options);
 if (options.outPath !== undefined) {

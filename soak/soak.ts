@@ -1,5 +1,5 @@
 import { loadavg } from 'node:os';
-import { rssKiB, sleep } from '../bench/lib/processes.js';
+import { cpuTimeMs, rssKiB, sleep } from '../bench/lib/processes.js';
 import { lastAuditSeq } from '../test/support/gatehouse-store.js';
 import { checkAudit, waitForQuietAudit, type AuditCheck } from './audit-check.js';
 import { mysqlWorker, pgWorker, type DbWrites } from './db-load.js';
@@ -31,6 +31,17 @@ export interface SoakResult {
   readonly openRates: Readonly<Record<string, number>>;
   /** Seconds: ramp-up, full-load phase, closing. */
   readonly phases: { readonly rampS: number; readonly loadS: number; readonly closeS: number };
+  /**
+   * CPU time Gatehouse used (user + system, from /proc): while opening the sessions (idle
+   * otherwise) and per session opened; during the load and per operation. Unlike rates, these
+   * hardly depend on how busy the machine is.
+   */
+  readonly gatehouseCpu: {
+    readonly rampS: number;
+    readonly perOpenMs: number;
+    readonly loadS: number;
+    readonly perOperationMs: number;
+  };
   readonly operations: Readonly<Record<string, OperationCount>>;
   readonly totals: {
     readonly attempted: number;
@@ -49,7 +60,9 @@ export interface SoakResult {
     readonly start: MemoryPoint;
     /** After the warm-up sessions closed, a settle and a GC: the baseline. */
     readonly warm: MemoryPoint;
-    /** Highest RSS sampled during the load (no GC). */
+    /** With every session open, before the load (no GC). */
+    readonly openRssMiB: number;
+    /** Highest RSS sampled during the ramp-up and the load (no GC). */
     readonly peakRssMiB: number;
     /** After every session closed, a settle and a GC. */
     readonly end: MemoryPoint;
@@ -107,9 +120,11 @@ async function soakIn(
   let peakRss = rssKiB(pid);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssKiB(pid))), 1_000);
 
-  let stopAt = Number.POSITIVE_INFINITY;
+  // Ramp-up: open every session (each protocol `openConcurrency` at a time), idle; then all
+  // work at once. Opening while the others work would slow both and mix their costs.
   const rampStarted = performance.now();
-  const running: Promise<void>[] = [];
+  const cpuAtRamp = cpuTimeMs(pid);
+  const ready: LoadWorker[] = [];
   const opened: Record<string, number> = {};
   const openRates: Record<string, number> = {};
   const openGroup = async (group: string, workers: readonly LoadWorker[]): Promise<void> => {
@@ -121,7 +136,7 @@ async function soakIn(
         const worker = workers[i];
         if (worker === undefined || !(await worker.open())) continue;
         count += 1;
-        running.push(loop(worker, () => Date.now() >= stopAt, options.pauseMs));
+        ready.push(worker);
       }
     };
     await Promise.all(
@@ -134,22 +149,31 @@ async function soakIn(
   progress(
     `ramp-up: ${options.ssh} SSH, ${options.db} database sessions, ${options.openConcurrency} at a time per protocol`,
   );
-  await Promise.all([...plan.groups].map(([group, workers]) => openGroup(group, workers)));
-  const rampS = (performance.now() - rampStarted) / 1000;
-  progress(`all open after ${rampS.toFixed(1)} s; load for ${options.durationS} s`);
-  const loadStarted = performance.now();
-  stopAt = Date.now() + options.durationS * 1000;
   const ticker = setInterval(() => {
     const t = tally.totals();
     progress(
-      `${t.succeeded} operations ok, ${t.failed} failed; RSS ${Math.round(rssKiB(pid) / 1024)} MiB`,
+      `${ready.length} sessions open; ${t.succeeded} operations ok, ${t.failed} failed; RSS ${Math.round(rssKiB(pid) / 1024)} MiB`,
     );
   }, 15_000);
+  await Promise.all([...plan.groups].map(([group, workers]) => openGroup(group, workers)));
+  const rampS = (performance.now() - rampStarted) / 1000;
+  const cpuRampMs = cpuTimeMs(pid) - cpuAtRamp;
+  const openRssMiB = Math.round(rssKiB(pid) / 1024);
+  progress(
+    `${ready.length} open after ${rampS.toFixed(1)} s (RSS ${openRssMiB} MiB); load for ${options.durationS} s`,
+  );
+
+  const loadStarted = performance.now();
+  const cpuAtLoad = cpuTimeMs(pid);
+  const stopAt = Date.now() + options.durationS * 1000;
   // Loops end at stopAt after their current round, and close their session.
-  await Promise.all(running);
+  await Promise.all(
+    ready.map((worker) => loop(worker, () => Date.now() >= stopAt, options.pauseMs)),
+  );
   clearInterval(ticker);
   clearInterval(sampler);
   const loadS = (performance.now() - loadStarted) / 1000;
+  const cpuLoadMs = cpuTimeMs(pid) - cpuAtLoad;
   progress('all sessions closed by their clients; waiting for the audit chain to settle');
   const closeStarted = performance.now();
   await waitForQuietAudit(world.gatehouse);
@@ -201,6 +225,12 @@ async function soakIn(
     ),
     openRates,
     phases: { rampS: round(rampS, 1), loadS: round(loadS, 1), closeS: round(closeS, 1) },
+    gatehouseCpu: {
+      rampS: round(cpuRampMs / 1000, 1),
+      perOpenMs: round(cpuRampMs / Math.max(1, ready.length), 1),
+      loadS: round(cpuLoadMs / 1000, 1),
+      perOperationMs: round(cpuLoadMs / Math.max(1, totals.succeeded), 2),
+    },
     operations: Object.fromEntries(tally.operations),
     totals,
     failures: tally.failures,
@@ -210,6 +240,7 @@ async function soakIn(
     memory: {
       start,
       warm,
+      openRssMiB,
       peakRssMiB,
       end,
       rssReleasedShare: grown <= 0 ? 1 : round((peakRssMiB - end.rssMiB) / grown, 2),

@@ -68,6 +68,17 @@ export async function startSoakWorld(options: { readonly db: number }): Promise<
       }).then((c) => cleanup.use(c)),
       createMariadbAccount({ password: myLeased, prefix: 'gh_soak_' }).then((a) => cleanup.use(a)),
     ]);
+    // An interrupted run (Ctrl-C) must not leave the server behind; sshd and the cluster have
+    // exit hooks of their own.
+    const killGatehouse = (): void => {
+      try {
+        process.kill(gatehouse.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    process.once('exit', killGatehouse);
+    cleanup.defer(() => process.removeListener('exit', killGatehouse));
     const inspector = await connectInspector(() => gatehouse.logs());
     cleanup.defer(() => inspector.close());
 
