@@ -14,6 +14,8 @@ export interface SoakOptions {
   readonly settleMs: number;
   /** Where the JSON result goes (none: not written). */
   readonly outPath: string | undefined;
+  /** Run Gatehouse under `node --cpu-prof`, writing its profile to this directory. */
+  readonly cpuProfDir?: string | undefined;
 }
 
 /** The full soak of issue #8: 200 SSH sessions and 500 database connections for two minutes. */
@@ -27,7 +29,7 @@ export const DEFAULT_SOAK: SoakOptions = {
   outPath: 'soak/results/latest.json',
 };
 
-export const USAGE = `usage: npm run soak -- [--ssh N] [--db N] [--duration S] [--open-concurrency N] [--pause-ms MS] [--settle-ms MS] [--out FILE]
+export const USAGE = `usage: npm run soak -- [--ssh N] [--db N] [--duration S] [--open-concurrency N] [--pause-ms MS] [--settle-ms MS] [--out FILE] [--cpu-prof DIR]
 
   --ssh N               concurrent SSH sessions (default 200; a few are real OpenSSH clients)
   --db N                concurrent database connections, half PostgreSQL, half MySQL (default 500)
@@ -36,6 +38,7 @@ export const USAGE = `usage: npm run soak -- [--ssh N] [--db N] [--duration S] [
   --pause-ms MS         pause between two operations of one session (default 100)
   --settle-ms MS        quiet time after closing, before memory is measured (default 10000)
   --out FILE            JSON results (default soak/results/latest.json)
+  --cpu-prof DIR        run Gatehouse under node --cpu-prof, writing gatehouse.cpuprofile to DIR
 `;
 
 /** Parses `argv` (the arguments after the script). */
@@ -56,6 +59,7 @@ export function parseSoakOptions(argv: readonly string[]): SoakOptions {
     else if (arg === '--pause-ms') options.pauseMs = count(arg, value());
     else if (arg === '--settle-ms') options.settleMs = count(arg, value());
     else if (arg === '--out') options.outPath = value();
+    else if (arg === '--cpu-prof') options.cpuProfDir = value();
     else throw new Error(`unknown option ${String(arg)}\n${USAGE}`);
   }
   return options;

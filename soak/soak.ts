@@ -90,7 +90,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const startedAt = new Date();
   const loadBefore = loadavg();
   // Not `await using`: Vite's module runner (bench/launch.mjs) leaves it to Node 20, which lacks it.
-  const world = await startSoakWorld({ db: options.db });
+  const world = await startSoakWorld({ db: options.db, cpuProfDir: options.cpuProfDir });
   try {
     return await soakIn(world, options, { startedAt, loadBefore });
   } finally {

@@ -49,7 +49,10 @@ export interface SoakWorld extends AsyncDisposable {
  * and database (the machine's server: its `max_connections` is raised when too low, never
  * lowered), and `gatehouse serve` with the inspector on (for a forced GC before reading memory).
  */
-export async function startSoakWorld(options: { readonly db: number }): Promise<SoakWorld> {
+export async function startSoakWorld(options: {
+  readonly db: number;
+  readonly cpuProfDir?: string | undefined;
+}): Promise<SoakWorld> {
   const cleanup = new Cleanup();
   try {
     const alicePassword = randomBytes(12).toString('hex');
@@ -59,7 +62,18 @@ export async function startSoakWorld(options: { readonly db: number }): Promise<
     progress('starting gatehouse, sshd, PostgreSQL cluster, MariaDB account');
     const [gatehouse, sshd, key, cluster, account] = await Promise.all([
       // `--inspect=…:0`: a free port, announced on stderr (the soak reads it from the logs).
-      startGatehouse({ nodeArgs: ['--inspect=127.0.0.1:0'] }).then((g) => cleanup.use(g)),
+      startGatehouse({
+        nodeArgs: [
+          '--inspect=127.0.0.1:0',
+          ...(options.cpuProfDir === undefined
+            ? []
+            : [
+                '--cpu-prof',
+                `--cpu-prof-dir=${options.cpuProfDir}`,
+                '--cpu-prof-name=gatehouse.cpuprofile',
+              ]),
+        ],
+      }).then((g) => cleanup.use(g)),
       startSshd({ account: SSH_ACCOUNT }).then((d) => cleanup.use(d)),
       createSshKeyPair({ type: 'ed25519', comment: 'alice@soak' }).then((k) => cleanup.use(k)),
       startPgCluster({
