@@ -144,7 +144,7 @@ async function waitFor(
   child: ChildProcess,
   output: () => string,
 ): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   while (!condition()) {
     if (child.exitCode !== null)
       throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
