@@ -8,7 +8,7 @@ import type { SoakWorld } from './world.js';
 const STEP_TIMEOUT_MS = 120_000;
 /** Bytes of each file copied up and back over SFTP. */
 const COPY_BYTES = 16 * 1024;
-/** Every how many rounds a session copies a file. */
+/** Every how many rounds a session copies a file (from its first round on: short runs copy too). */
 const COPY_EVERY = 4;
 
 /** One worker of the load: opens its session, works until told to stop, closes. */
@@ -106,7 +106,7 @@ export function sshSessionWorker(world: SoakWorld, tally: Tally, id: number): Lo
         await typeCommand(round + 1);
         return { 'ssh.command': 1 };
       });
-      if (round % COPY_EVERY === COPY_EVERY - 1) {
+      if (round % COPY_EVERY === 1) {
         await tally.run('ssh.sftp-copy', async () => {
           await copyRoundTrip(client, `soak-${id}-${round}.bin`);
           return { 'ssh.subsystem': 1, 'sftp.open': 2, 'sftp.close': 2, 'sftp.remove': 1 };
