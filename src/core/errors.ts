@@ -104,6 +104,7 @@ export const ERROR_CATALOGUE = {
     message: 'too many connections',
     hint: 'try again in a moment',
   },
+  GH_CLIENT_GONE: { message: 'the client left before its session started' },
   GH_INTERNAL: { message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -57,7 +57,8 @@ function fakeControl(options: { failOpen?: GatehouseError } = {}) {
 }
 
 /** A transport that records the steps and relays one statement. */
-function fakeTransport(loginName: string, steps: string[], options: { failConnect?: GatehouseError; stopped?: boolean } = {}): DbTransport<string> {
+function fakeTransport(loginName: string, steps: string[], options: { failConnect?: GatehouseError; stopped?: boolean; leavesWhileConnecting?: boolean } = {}): DbTransport<string> {
+  let isGone = false;
   return {
     protocol: 'postgres',
     dialect: 'postgres',
@@ -69,6 +70,7 @@ function fakeTransport(loginName: string, steps: string[], options: { failConnec
     },
     connectUpstream: (session) => {
       steps.push(`connect ${session.credential.secret.toString()}`);
+      if (options.leavesWhileConnecting === true) isGone = true;
       return options.failConnect === undefined ? Promise.resolve('upstream') : Promise.reject(options.failConnect);
     },
     makeReady: () => {
@@ -85,6 +87,7 @@ function fakeTransport(loginName: string, steps: string[], options: { failConnec
       return Promise.resolve();
     },
     close: () => void steps.push('close'),
+    isClientGone: () => isGone,
   };
 }
 
@@ -131,6 +134,16 @@ describe('database session flow', () => {
     expect(steps.slice(-2)).toEqual(['error GH_UPSTREAM_UNREACHABLE', 'close']);
     expect(fx.secret.every((b) => b === 0)).toBe(true);
     expect(fx.ends).toEqual([{ status: 'failed', reason: 'GH_UPSTREAM_UNREACHABLE' }]);
+  });
+
+  it('a-client-that-left-while-the-session-opened-gets-no-session-start-and-a-failed-end', async () => {
+    const fx = fakeControl();
+    const steps: string[] = [];
+    await runDbSession(fakeTransport('alice#orders-db', steps, { leavesWhileConnecting: true }), { control: fx.control, transcripts: transcripts(), log });
+    expect(steps).toEqual(['authenticate alice', 'connect leased-secret', 'error GH_CLIENT_GONE', 'close']);
+    expect(fx.events).toEqual([]);
+    expect(fx.ends).toEqual([{ status: 'failed', reason: 'GH_CLIENT_GONE' }]);
+    expect(fx.secret.every((b) => b === 0)).toBe(true);
   });
 
   it('a-dedicated-listener-takes-the-plain-user-name', async () => {

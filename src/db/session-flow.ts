@@ -64,6 +64,11 @@ export interface DbTransport<Upstream> {
   sendError(error: GatehouseError): Promise<void>;
   /** Closes the client connection and the upstream one, if any. */
   close(): void;
+  /**
+   * True once the client connection is closed. The client can leave (its own connect timeout)
+   * or be dropped by the login timeout while the gateway is still opening its session.
+   */
+  isClientGone(): boolean;
   /** Fingerprint of a statement (libpg-query for PostgreSQL); null when it does not parse. */
   readonly fingerprint?: (sql: string) => string | null;
 }
@@ -115,6 +120,10 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
     } finally {
       session.credential.secret.fill(0);
     }
+
+    // A client that left meanwhile gets no session: without this its session would be
+    // audited as started, then as ended normally by a relay that finds no client.
+    if (transport.isClientGone()) throw new GatehouseError('GH_CLIENT_GONE', { detail: 'the client left while its session was being opened' });
 
     // 5. Record: a session that cannot be recorded or audited does not start.
     const stop = new AbortController();

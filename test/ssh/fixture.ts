@@ -1,23 +1,13 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
+import { join } from 'node:path';
 import pty from 'node-pty';
-import { parse as parseYaml } from 'yaml';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import { readAuditEvents, type AuditLine } from '../support/gatehouse-store.js';
 
-/** One audit event, with the fields `gatehouse audit tail --json` prints. */
-export interface AuditLine {
-  readonly seq: number;
-  readonly type: string;
-  readonly user: string | null;
-  readonly sid: string | null;
-  readonly target: string | null;
-  readonly clientAddr: string | null;
-  readonly data: Record<string, unknown>;
-}
+export type { AuditLine };
 
 /** Options of {@link SshWorld.sshPty}. */
 export interface SshPtyOptions {
@@ -123,7 +113,7 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
       return client;
     },
     clientOptions,
-    auditAfter: (afterSeq = 0) => readAuditRows(storePath(gatehouse), afterSeq),
+    auditAfter: (afterSeq = 0) => readAuditEvents(gatehouse, afterSeq),
     recordingFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.cast')),
     [Symbol.asyncDispose]: async () => {
       for (const client of ptys) client.kill();
@@ -241,26 +231,6 @@ export function spawnPty(file: string, args: readonly string[], options: { cols:
       if (!hasExited) proc.kill('SIGKILL');
     },
   };
-}
-
-/** The SQLite store of a running Gatehouse, from its config (`store.path`, relative to the data dir). */
-function storePath(gatehouse: RunningGatehouse): string {
-  const config = parseYaml(readFileSync(gatehouse.configPath, 'utf8')) as { store?: { driver?: string; path?: string } };
-  if (config.store?.driver !== 'sqlite') throw new Error('auditAfter reads a SQLite store only');
-  return resolve(gatehouse.dir, config.store.path ?? 'gatehouse.db');
-}
-
-function readAuditRows(path: string, afterSeq: number): AuditLine[] {
-  // WAL mode: a reader never blocks the server's writes.
-  const db = new SqliteDatabase(path, { readonly: true, fileMustExist: true });
-  try {
-    const rows = db
-      .prepare('select seq, type, user_name, sid, target, client_addr, data from audit_events where seq > ? order by seq')
-      .all(afterSeq) as { seq: number; type: string; user_name: string | null; sid: string | null; target: string | null; client_addr: string | null; data: string }[];
-    return rows.map((r) => ({ seq: r.seq, type: r.type, user: r.user_name, sid: r.sid, target: r.target, clientAddr: r.client_addr, data: JSON.parse(r.data) as Record<string, unknown> }));
-  } finally {
-    db.close();
-  }
 }
 
 function listFiles(dir: string): string[] {

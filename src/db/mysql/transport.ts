@@ -182,6 +182,10 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
     return Promise.resolve();
   }
 
+  isClientGone(): boolean {
+    return this.#o.login.socket.destroyed;
+  }
+
   close(): void {
     this.#o.connections.delete(this.#o.connectionId);
     this.#relay?.close('closed');

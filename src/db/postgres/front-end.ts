@@ -14,7 +14,7 @@ import { loadSqlParser } from './sql-parser.js';
 import { readClientStartup } from './startup-params.js';
 import { loginError, PgTransport } from './transport.js';
 
-/** A client that is not logged in by then is disconnected (PostgreSQL's authentication_timeout). */
+/** A client that has not authenticated by then is disconnected (PostgreSQL's authentication_timeout). */
 export const LOGIN_TIMEOUT_MS = 60_000;
 /** Connections still logging in at once; more are refused with 53300. */
 export const MAX_PENDING_LOGINS = 256;
@@ -146,7 +146,7 @@ export class PostgresFrontEnd {
       return;
     }
     // 3. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
-    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onReady: endLogin });
+    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onAuthenticated: endLogin });
     await runDbSession(transport, { control: this.#o.control, transcripts: this.#o.transcripts, log: this.#o.log, fixedTarget: this.#o.fixedTarget });
   }
 

@@ -45,8 +45,12 @@ export interface PgTransportOptions {
   /** Where relative paths in target labels (`sslrootcert`) start: the data dir. */
   readonly baseDir: string;
   readonly log: Logger;
-  /** Called once the client is ready (the login phase is over: its timeout stops). */
-  readonly onReady: () => void;
+  /**
+   * Called once the client has authenticated: its part of the login is over and the login
+   * timeout stops (like PostgreSQL's authentication_timeout). What follows (authorize, unlock,
+   * connect upstream) is the gateway's own work, bounded by its own timeouts.
+   */
+  readonly onAuthenticated: () => void;
 }
 
 /**
@@ -74,11 +78,14 @@ export class PgTransport implements DbTransport<PgUpstream> {
   }
 
   async authenticate(user: string, control: GatewayControl): Promise<GatewayUser> {
+    let authenticated: GatewayUser;
     try {
-      return await this.#authenticate(user, control);
+      authenticated = await this.#authenticate(user, control);
     } catch (err) {
       throw loginError(err);
     }
+    this.#o.onAuthenticated();
+    return authenticated;
   }
 
   async #authenticate(user: string, control: GatewayControl): Promise<GatewayUser> {
@@ -151,7 +158,6 @@ export class PgTransport implements DbTransport<PgUpstream> {
     parts.push(serializeReadyForQuery(upstream.status));
     this.#o.socket.write(Buffer.concat(parts));
     this.#isLoggedIn = true;
-    this.#o.onReady();
     return Promise.resolve();
   }
 
@@ -176,6 +182,10 @@ export class PgTransport implements DbTransport<PgUpstream> {
     if (!socket.writable) return;
     const bytes = errorResponseFor(error, { severity: 'FATAL', ...(this.#isLoggedIn ? {} : { loginName: this.loginName }) });
     await new Promise<void>((resolve) => socket.end(bytes, () => resolve()));
+  }
+
+  isClientGone(): boolean {
+    return this.#o.socket.destroyed;
   }
 
   close(): void {
