@@ -144,7 +144,8 @@ async function waitFor(
   child: ChildProcess,
   output: () => string,
 ): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  // Generous: on a loaded machine (CI, parallel test files) a start can take a minute.
+  const deadline = Date.now() + 90_000;
   while (!condition()) {
     if (child.exitCode !== null)
       throw new Error(`gatehouse serve exited ${child.exitCode}:\n${output()}`);
