@@ -138,7 +138,7 @@ beforeAll(async () => {
   for (const user of ['nina', 'eddie', 'rita', 'dora', 'luke', 'xena', 'yuri'])
     await world.cp.users.add(user, { ...by, password: ALICE_PASSWORD });
   for (const user of ['rita', 'dora', 'luke']) await grant(user, 3_600_000);
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await world?.[Symbol.asyncDispose]();
