@@ -144,7 +144,8 @@ export async function startSshSweep(): Promise<SshSweep> {
       });
       await cp.users.addKey(name, key.publicLine.trim(), by);
       const configPath = join(tmp, `ssh_config-${name}`);
-      const clientOptions = world.clientOptions(key);
+      // A long connect timeout: the -J inner handshake is slow on a loaded machine.
+      const clientOptions = { ...world.clientOptions(key), ConnectTimeout: '60' };
       writeFileSync(
         configPath,
         `Host *\n${Object.entries(clientOptions)
@@ -176,7 +177,9 @@ export async function startSshSweep(): Promise<SshSweep> {
           port: world.gatehouse.sshPort,
           username: login,
           privateKey: user.key.privateKey,
-          readyTimeout: 20_000,
+          readyTimeout: 60_000,
+          // Gatehouse is not OpenSSH by its banner; send the openssh extensions anyway.
+          strictVendor: false,
         });
       }),
     [Symbol.asyncDispose]: async () => {
