@@ -37,6 +37,22 @@ describe('authorize', () => {
     expect(authorize(alice, web1, { at: T0, grants: [g] }).isAllowed).toBe(false);
   });
 
+  it('a-denial-says-whether-the-covering-grant-expired-or-was-revoked', () => {
+    expect(authorize(alice, web1, { at: T0, grants: [grant({ expiresAt: T0 })] })).toEqual({ isAllowed: false, reason: 'grant-expired' });
+    expect(authorize(alice, web1, { at: T0, grants: [grant({ revokedAt: T0 - 5 })] })).toEqual({ isAllowed: false, reason: 'grant-revoked' });
+    // The grant that ended last explains the denial; one revoked after it expired had expired.
+    const expiredLater = [grant({ revokedAt: T0 - 20 }), grant({ expiresAt: T0 - 10 })];
+    expect(authorize(alice, web1, { at: T0, grants: expiredLater })).toEqual({ isAllowed: false, reason: 'grant-expired' });
+    const revokedLater = [grant({ revokedAt: T0 - 10 }), grant({ expiresAt: T0 - 20 })];
+    expect(authorize(alice, web1, { at: T0, grants: revokedLater })).toEqual({ isAllowed: false, reason: 'grant-revoked' });
+    expect(authorize(alice, web1, { at: T0, grants: [grant({ expiresAt: T0 - 20, revokedAt: T0 - 10 })] })).toEqual({ isAllowed: false, reason: 'grant-expired' });
+    // Ended grants for someone else or another target, or one not started yet, explain nothing.
+    const unrelated = [grant({ subject: { kind: 'user', name: 'bob' }, revokedAt: T0 - 1 }), grant({ scope: { kind: 'target', name: 'db-1' }, expiresAt: T0 - 1 }), grant({ createdAt: T0 + 1 })];
+    expect(authorize(alice, web1, { at: T0, grants: unrelated })).toEqual({ isAllowed: false, reason: 'no-grant' });
+    // A disabled user is denied as disabled, whatever the grants.
+    expect(authorize({ ...alice, isDisabled: true }, web1, { at: T0, grants: [grant({ expiresAt: T0 })] })).toEqual({ isAllowed: false, reason: 'user-disabled' });
+  });
+
   it('a-disabled-user-is-denied-even-with-a-grant', () => {
     const d = authorize({ ...alice, isDisabled: true }, web1, { at: T0, grants: [grant({})] });
     expect(d).toEqual({ isAllowed: false, reason: 'user-disabled' });

@@ -159,7 +159,7 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
     );
     expect(deniedReasons(world)).toEqual(['access-denied']);
     expect(world.audit.ofType('access.denied').at(-1)?.data).toMatchObject({
-      reason: 'no-grant',
+      reason: 'grant-revoked',
       via: 'unlock',
     });
     expect(await world.db.selectFrom('leases').selectAll().execute()).toEqual([]);

@@ -71,7 +71,8 @@ export class AccessPolicy {
     else
       decision = authorize(user, target, {
         at,
-        grants: await this.#deps.grants.forSubjects(user.name, user.roles),
+        // Revoked grants too: they do not allow anything, but say why access was denied.
+        grants: await this.#deps.grants.forSubjects(user.name, user.roles, { includeRevoked: true }),
       });
     if (!decision.isAllowed || user === undefined || target === undefined) {
       await this.#deps.audit.append({

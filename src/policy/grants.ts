@@ -148,8 +148,15 @@ export class Grants {
       .filter((g) => options.includeInactive === true || isGrantActive(g, now));
   }
 
-  /** Every grant that could apply to a user with these roles (active or not; authorize decides). */
-  async forSubjects(userName: string, roles: readonly string[]): Promise<Grant[]> {
+  /**
+   * Every grant that could apply to a user with these roles (active or not; authorize decides).
+   * Revoked grants only with `includeRevoked` (to say why access was denied).
+   */
+  async forSubjects(
+    userName: string,
+    roles: readonly string[],
+    options: { readonly includeRevoked?: boolean } = {},
+  ): Promise<Grant[]> {
     const rows = await this.#db
       .selectFrom('grants')
       .selectAll()
@@ -161,7 +168,7 @@ export class Grants {
             : [eb.and([eb('subject_kind', '=', 'role'), eb('subject', 'in', [...roles])])]),
         ]),
       )
-      .where('revoked_at', 'is', null)
+      .$if(options.includeRevoked !== true, (qb) => qb.where('revoked_at', 'is', null))
       .execute();
     return rows.map(fromRow);
   }

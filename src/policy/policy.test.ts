@@ -79,7 +79,7 @@ describe.each(STORE_DRIVERS)('policy on %s', (driver) => {
     await expect(policy.check('alice', 'web-1')).rejects.toSatisfy((e) =>
       isGatehouseError(e, 'GH_ACCESS_DENIED'),
     );
-    expect(audit.ofType('access.denied').at(-1)?.data).toMatchObject({ reason: 'no-grant' });
+    expect(audit.ofType('access.denied').at(-1)?.data).toMatchObject({ reason: 'grant-expired' });
     expect(audit.ofType('grant.create')).toHaveLength(1);
   });
 
@@ -108,6 +108,7 @@ describe.each(STORE_DRIVERS)('policy on %s', (driver) => {
     await expect(policy.check('bob', 'db-1')).rejects.toSatisfy((e) =>
       isGatehouseError(e, 'GH_ACCESS_DENIED'),
     );
+    expect(audit.ofType('access.denied').at(-1)?.data).toMatchObject({ reason: 'grant-revoked' });
     expect(audit.ofType('grant.revoke')[0]?.data).toMatchObject({ grantId: g.id, by: 'admin' });
     expect(await grants.list()).toHaveLength(0);
     expect(await grants.list({ includeInactive: true })).toHaveLength(1);

@@ -16,6 +16,11 @@ export interface LoginName {
 const USER_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
 const TARGET_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
+/** True when `name` has the shape of a target name (so it may be written to audit events). */
+export function isTargetName(name: string): boolean {
+  return TARGET_RE.test(name);
+}
+
 /** Splits `alice`, `alice+web-1` or `alice:web-1`; undefined when malformed. */
 export function parseLoginName(login: string): LoginName | undefined {
   if (login.length === 0 || login.length > MAX_LOGIN_NAME_LENGTH) return undefined;

@@ -98,7 +98,8 @@ export function handleGlobalRequest(
         release();
         return reject?.();
       }
-      forwards.set(`${info.bindAddr ?? ''}:${info.bindPort ?? 0}`, link);
+      // RFC 4254 §7.1: a cancel names the port actually bound (the one chosen for port 0).
+      forwards.set(`${info.bindAddr ?? ''}:${port}`, link);
       conn.once('close', release);
       void scope.audit(link, 'ssh.port_forward', { kind: 'tcpip-forward', bind, port }).catch(() => undefined);
       accept?.(port);

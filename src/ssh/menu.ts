@@ -1,4 +1,5 @@
 import type { ServerChannel } from 'ssh2';
+import { isTargetName } from './addressing.js';
 import type { ConnectionScope } from './connection-scope.js';
 
 const MAX_MENU_LINE = 256;
@@ -32,6 +33,9 @@ export async function runTargetMenu(scope: ConnectionScope, channel: ServerChann
   const byNumber = /^\d+$/.test(choice) ? reachable[Number(choice) - 1] : undefined;
   const chosen = byNumber?.target.name ?? reachable.find((r) => r.target.name === choice)?.target.name;
   if (chosen === undefined) {
+    // A name typed here is an attempt like `ssh alice@bastion web-1`: audited. Text that is not
+    // a target name is left out (people type passwords at the wrong prompt).
+    if (choice !== '') scope.denyRequest('menu', { choice: isTargetName(choice) ? choice : null, reason: 'not-reachable' });
     channel.write(`${eol}gatehouse: no such target${eol}`);
     channel.exit(1);
     channel.end();

@@ -242,7 +242,8 @@ async function openRecorder(
       channel: channelNo,
       user: session.user.name,
       target: session.target.name,
-      term: { cols: setup.pty?.cols ?? 80, rows: setup.pty?.rows ?? 24, ...(setup.pty?.term === undefined ? {} : { type: setup.pty.term }) },
+      // RFC 4254 §6.2: zero dimensions are to be ignored (`ssh -tt` without a terminal sends 0x0).
+      term: { cols: setup.pty?.cols || 80, rows: setup.pty?.rows || 24, ...(setup.pty?.term === undefined ? {} : { type: setup.pty.term }) },
       title: command === undefined ? `${session.user.name} on ${session.target.name}` : `${session.target.name}: ${command.slice(0, 200)}`,
     },
     {

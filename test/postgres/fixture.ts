@@ -73,10 +73,10 @@ export interface PgWorld extends AsyncDisposable {
 }
 
 /** Starts the cluster and Gatehouse with targets, credentials and grants. */
-export async function startPgWorld(): Promise<PgWorld> {
+export async function startPgWorld(options: { readonly clusterSettings?: Readonly<Record<string, string>> } = {}): Promise<PgWorld> {
   const upstreamTls = await makeUpstreamTls();
   const [cluster, gatehouse] = await Promise.all([
-    startPgCluster({ superPassword: `super-${randomBytes(6).toString('hex')}`, settings: { ssl: 'on', ssl_cert_file: upstreamTls.certPath, ssl_key_file: upstreamTls.keyPath } }),
+    startPgCluster({ superPassword: `super-${randomBytes(6).toString('hex')}`, settings: { ...options.clusterSettings, ssl: 'on', ssl_cert_file: upstreamTls.certPath, ssl_key_file: upstreamTls.keyPath } }),
     startGatehouse(),
   ]);
   const superClient = new pg.Client({ connectionString: cluster.url });
