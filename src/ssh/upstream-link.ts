@@ -1,5 +1,5 @@
 import type ssh2 from 'ssh2';
-import { isGatehouseError } from '../core/errors.js';
+import { isGatehouseError, namingTarget } from '../core/errors.js';
 import type { ClientContext, GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
 import { HostKeyMismatchError } from './host-keys.js';
@@ -71,7 +71,7 @@ export async function openUpstreamLink(
     }
     const reason = isGatehouseError(err) ? err.code : 'upstream-error';
     await session.end({ status: 'failed', reason }).catch(() => undefined);
-    throw err;
+    throw isGatehouseError(err) ? namingTarget(err, target) : err;
   }
   const link = makeLink(session, client, log);
   try {

@@ -6,7 +6,7 @@ import pty from 'node-pty';
 import { parse as parseYaml } from 'yaml';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
-import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import { startGatehouse, type GatehouseOptions, type RunningGatehouse } from '../support/gatehouse.js';
 
 /** One audit event, with the fields `gatehouse audit tail --json` prints. */
 export interface AuditLine {
@@ -68,9 +68,9 @@ export interface SshWorld extends AsyncDisposable {
 }
 
 /** Starts sshd + Gatehouse, adds alice (ed25519 key) and web-1 with a generated leased key, pinned. */
-export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions } = {}): Promise<SshWorld> {
+export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions; gatehouse?: GatehouseOptions } = {}): Promise<SshWorld> {
   const sshd = await startSshd(options.sshd);
-  const gatehouse = await startGatehouse();
+  const gatehouse = await startGatehouse(options.gatehouse);
   const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', alice.publicPath]);
   await gatehouse.cli(['target', 'add', 'web-1', '--kind', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--username', sshd.account, ...(options.targetFlags ?? [])]);

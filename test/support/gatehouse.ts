@@ -38,6 +38,10 @@ export interface GatehouseOptions {
   readonly serveEnv?: Readonly<Record<string, string>>;
   /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
   readonly nodeArgs?: readonly string[];
+  /** Extra `gatehouse init` arguments, e.g. `['--store-url', url]`. */
+  readonly initArgs?: readonly string[];
+  /** Runs after `init`, before the first `serve` (e.g. to mount a small disk on `recordings`). */
+  readonly beforeServe?: (dir: string) => Promise<void> | void;
 }
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
@@ -73,7 +77,9 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     String(mysqlPort),
     '--pg-port',
     String(pgPort),
+    ...(options.initArgs ?? []),
   ]);
+  await options.beforeServe?.(dir);
   const configPath = join(dir, 'gatehouse.yaml');
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
