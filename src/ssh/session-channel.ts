@@ -180,6 +180,7 @@ function startChannel(
     const started = Date.now();
     bridgeChannels(channel, upstreamChannel, {
       exitOf: opened.exitOf,
+      lossMessage: () => link.lossMessage(),
       ...(tap === undefined ? {} : { tap }),
       onClose: (exit, stats) => {
         if (exit.kind === 'status') recorder?.exit(exit.code);

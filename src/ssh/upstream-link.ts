@@ -1,6 +1,11 @@
 import type ssh2 from 'ssh2';
 import { isGatehouseError, namingTarget } from '../core/errors.js';
-import type { ClientContext, GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
+import type {
+  ClientContext,
+  GatewayControl,
+  GatewayUser,
+  TargetSession,
+} from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
 import { HostKeyMismatchError } from './host-keys.js';
 import { connectUpstream, type UpstreamCredential } from './upstream.js';
@@ -20,6 +25,11 @@ export interface UpstreamLink {
   closeWhenIdle(reason: string): void;
   /** Notes activity on a channel (for the target's idle timeout). */
   touch(): void;
+  /**
+   * Why the client should hear that the target went away (`the connection to target "web-1"
+   * was lost`), once the connection closed without Gatehouse closing it; else undefined.
+   */
+  lossMessage(): string | undefined;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -113,14 +123,39 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
     closeReason ??= { reason, status };
     client.end();
   };
+  // The target went away (restarted, crashed, network): the connection ended before Gatehouse
+  // closed it. ssh2 emits the client's `end`/`close` before closing its channels, so the
+  // channels' bridges see this when they tell their clients why.
+  let isLost = false;
+  const noteLoss = (): void => {
+    if (closeReason === undefined && !isLost) {
+      isLost = true;
+      log.warn('the connection to the target was lost');
+    }
+  };
+  client.once('end', noteLoss);
+  // Channels finish their recordings after the connection closed; session.end carries the hashes.
+  const idleWaiters: (() => void)[] = [];
+  const channelsReleased = (): Promise<void> =>
+    holders === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          idleWaiters.push(resolve);
+          setTimeout(resolve, CLOSE_GRACE_MS).unref();
+        });
   client.once('close', () => {
-    const final = closeReason ?? { reason: 'target-closed', status: 'ended' as const };
-    void session
-      .end({ status: final.status, reason: final.reason, recordings })
+    noteLoss();
+    const final = closeReason ?? { reason: 'target-disconnected', status: 'failed' as const };
+    void channelsReleased()
+      .then(() => session.end({ status: final.status, reason: final.reason, recordings }))
       .catch((err: unknown) => log.error({ err: String(err) }, 'ending the session failed'))
       .finally(() => resolveClosed(final.reason));
   });
-  session.signal.addEventListener('abort', () => close(String(session.signal.reason), 'terminated'), { once: true });
+  session.signal.addEventListener(
+    'abort',
+    () => close(String(session.signal.reason), 'terminated'),
+    { once: true },
+  );
   let idleReason: string | undefined;
   let lastActivity = Date.now();
   const startedAt = lastActivity;
@@ -128,8 +163,10 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
   if (idleTimeoutS > 0 || maxSessionS > 0) {
     const timer = setInterval(() => {
       const now = Date.now();
-      if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000) close('max-session-duration', 'terminated');
-      else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000) close('idle-timeout', 'terminated');
+      if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000)
+        close('max-session-duration', 'terminated');
+      else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000)
+        close('idle-timeout', 'terminated');
     }, LIMIT_CHECK_MS);
     timer.unref();
     client.once('close', () => clearInterval(timer));
@@ -147,6 +184,8 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
       idleReason = reason;
       setTimeout(() => close(reason), CLOSE_GRACE_MS).unref();
     },
+    lossMessage: () =>
+      isLost ? `the connection to target "${session.target.name}" was lost` : undefined,
     addRecording: (recording) => recordings.push(recording),
     hold: () => {
       holders += 1;
@@ -155,7 +194,10 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
         if (isReleased) return;
         isReleased = true;
         holders -= 1;
-        if (holders === 0) close(idleReason ?? 'channels-closed');
+        if (holders === 0) {
+          for (const wake of idleWaiters.splice(0)) wake();
+          close(idleReason ?? 'channels-closed');
+        }
       };
     },
   };
@@ -163,5 +205,7 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
 
 function toUpstreamCredential(session: TargetSession): UpstreamCredential {
   const secret = session.credential.secret;
-  return session.credential.kind === 'ssh-key' ? { kind: 'ssh-key', privateKey: secret } : { kind: 'password', password: secret };
+  return session.credential.kind === 'ssh-key'
+    ? { kind: 'ssh-key', privateKey: secret }
+    : { kind: 'password', password: secret };
 }
