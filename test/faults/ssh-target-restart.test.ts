@@ -6,7 +6,7 @@ import { readCast } from '../ssh/fixture.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import {
   eventually,
-  expectClosedRecord,
+  waitClosedRecord,
   startFaultWorld,
   type FaultWorld,
   type PtyShell,
@@ -78,7 +78,7 @@ describe('faults: ssh target restarted mid-session', () => {
       (await world.sessions()).find((s) => s.sid === sid && s.status !== 'active'),
     );
     expect(row.status).toBe('failed');
-    const end = expectClosedRecord(await world.audit(), sid, 'failed');
+    const end = await waitClosedRecord(world, sid, 'failed');
     expect(end.data['reason']).toBe('target-disconnected');
     expect(row.recordings).toHaveLength(1);
     const path = join(world.gatehouse.dir, 'recordings', row.recordings[0] ?? '');

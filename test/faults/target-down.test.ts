@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startSshd, type Sshd } from '../support/sshd.js';
 import {
   eventually,
-  expectClosedRecord,
+  waitClosedRecord,
   startFaultWorld,
   type FaultWorld,
   type PtyShell,
@@ -101,10 +101,10 @@ describe('faults: target down at connect', () => {
       const mine = (await world.sessions()).filter((s) => s.target === target);
       return mine.length === count && mine.every((s) => s.status !== 'active') ? mine : undefined;
     });
-    const events = await world.audit();
     for (const row of rows) {
       expect(row.status).toBe('failed');
-      const end = expectClosedRecord(events, row.sid, 'failed');
+      const end = await waitClosedRecord(world, row.sid, 'failed');
+      const events = await world.audit();
       expect(end.data['reason']).toBe('GH_UPSTREAM_UNREACHABLE');
       expect(events.some((e) => e.sid === row.sid && e.type === 'credential.unlock')).toBe(true);
     }

@@ -411,3 +411,19 @@ export function expectClosedRecord(
   if (mine.at(-1) !== end) throw new Error(`session ${sid}: events after session.end`);
   return end;
 }
+
+/**
+ * Waits for the session's `session.end` (the row's status changes a moment before it is
+ * appended), then checks its record with {@link expectClosedRecord}.
+ */
+export async function waitClosedRecord(
+  world: Pick<FaultWorld, 'audit'>,
+  sid: string,
+  status: string,
+): Promise<AuditEvent> {
+  const events = await eventually(async () => {
+    const all = await world.audit();
+    return all.some((e) => e.sid === sid && e.type === 'session.end') ? all : undefined;
+  });
+  return expectClosedRecord(events, sid, status);
+}
