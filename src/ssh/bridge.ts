@@ -38,8 +38,8 @@ export function bridgeChannels(
     readonly exitOf: () => ChannelExit;
     readonly tap?: ChannelTap;
     readonly onClose?: (exit: ChannelExit, stats: BridgeStats) => void;
-    /** Why the target side ended without an exit status, when it was lost; told to the client. */
-    readonly lossMessage?: () => string | undefined;
+    /** Why the target side ended without an exit status (target lost, recording failed); told to the client. */
+    readonly endNotice?: () => string | undefined;
   },
 ): BridgeStats {
   const tap = options.tap ?? {};
@@ -69,7 +69,7 @@ export function bridgeChannels(
     isClosed = true;
     const exit = options.exitOf();
     try {
-      const lost = exit.kind === 'none' ? options.lossMessage?.() : undefined;
+      const lost = exit.kind === 'none' ? options.endNotice?.() : undefined;
       if (exit.kind === 'status') client.exit(exit.code);
       else if (exit.kind === 'signal') client.exit(exit.signal.replace(/^SIG/, ''), exit.coreDumped, exit.message);
       else if (lost !== undefined) {

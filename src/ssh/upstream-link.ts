@@ -17,7 +17,7 @@ export interface UpstreamLink {
   /** Resolves once the link is closed (by the target, a kill, or `close`). */
   readonly closed: Promise<string>;
   /** Closes the upstream connection; the session ends with `reason`. */
-  close(reason: string, status?: 'ended' | 'terminated' | 'failed'): void;
+  close(reason: string, status?: 'ended' | 'terminated' | 'failed', notice?: string): void;
   /**
    * Closes once no channel holds the link any more (their recordings finished), or after a
    * grace period: for a client connection that ended.
@@ -26,10 +26,11 @@ export interface UpstreamLink {
   /** Notes activity on a channel (for the target's idle timeout). */
   touch(): void;
   /**
-   * Why the client should hear that the target went away (`the connection to target "web-1"
-   * was lost`), once the connection closed without Gatehouse closing it; else undefined.
+   * What the client should hear when its channel ends without an exit status: the `notice`
+   * given to `close`, or `the connection to target "web-1" was lost` once the connection closed
+   * without Gatehouse closing it; else undefined.
    */
-  lossMessage(): string | undefined;
+  endNotice(): string | undefined;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -119,8 +120,16 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
   let closeReason: { reason: string; status: 'ended' | 'terminated' | 'failed' } | undefined;
   let resolveClosed: (reason: string) => void = () => undefined;
   const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
-  const close = (reason: string, status: 'ended' | 'terminated' | 'failed' = 'ended'): void => {
-    closeReason ??= { reason, status };
+  let notice: string | undefined;
+  const close = (
+    reason: string,
+    status: 'ended' | 'terminated' | 'failed' = 'ended',
+    why?: string,
+  ): void => {
+    if (closeReason === undefined) {
+      closeReason = { reason, status };
+      notice = why;
+    }
     client.end();
   };
   // The target went away (restarted, crashed, network): the connection ended before Gatehouse
@@ -184,8 +193,8 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
       idleReason = reason;
       setTimeout(() => close(reason), CLOSE_GRACE_MS).unref();
     },
-    lossMessage: () =>
-      isLost ? `the connection to target "${session.target.name}" was lost` : undefined,
+    endNotice: () =>
+      notice ?? (isLost ? `the connection to target "${session.target.name}" was lost` : undefined),
     addRecording: (recording) => recordings.push(recording),
     hold: () => {
       holders += 1;

@@ -92,7 +92,7 @@ describe('faults: database target restarted mid-session', () => {
     await expectCutRecord(sid, 'before-restart');
     await cluster.resume();
     await expectNewPgSessionWorks();
-  });
+  }, 180_000);
 
   it('a-postgres-backend-killed-under-a-session-tells-the-client-which-target-was-lost', async () => {
     const client = world.pgClient('orders');
@@ -113,7 +113,7 @@ describe('faults: database target restarted mid-session', () => {
     expect(err?.code).toBe('08006');
     await expectCutRecord(sid, 'before-kill');
     await expectNewPgSessionWorks();
-  });
+  }, 180_000);
 
   it('a-mariadb-connection-killed-on-the-server-ends-the-session-failed-and-the-next-works', async () => {
     const conn = await world.mysqlConnect('shop');
@@ -135,11 +135,11 @@ describe('faults: database target restarted mid-session', () => {
     const again = await world.mariadb('shop', ['-N', '-e', "select 'shop-back'"]);
     expect(again.stderr).toBe('');
     expect(again.stdout.trim()).toBe('shop-back');
-  });
+  }, 180_000);
 
   it('the-audit-chain-verifies-after-the-faults', async () => {
     expect((await world.verify()).stdout).toContain('audit chain OK');
-  });
+  }, 180_000);
 
   async function liveSid(target: string): Promise<string> {
     const row = await eventually(async () =>

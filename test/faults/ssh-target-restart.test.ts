@@ -44,7 +44,7 @@ describe('faults: ssh target restarted mid-session', () => {
     await client.waitFor('the connection to target "web-2" was lost', { timeoutMs: 60_000 });
     expect(await client.waitExit(30_000)).toBe(255);
     await expectCutRecord(sid, 'tick-3');
-  });
+  }, 180_000);
 
   it('an-interactive-shell-cut-by-a-target-restart-ends-the-same-way', async () => {
     const shell = await world.shell('web-2');
@@ -54,14 +54,14 @@ describe('faults: ssh target restarted mid-session', () => {
     await shell.pty.waitFor('the connection to target "web-2" was lost', { timeoutMs: 60_000 });
     expect(await shell.pty.waitExit(30_000)).toBe(255);
     await expectCutRecord(sid, 'before-restart-42');
-  });
+  }, 180_000);
 
   it('after-the-restart-new-sessions-work-bob-carried-on-and-the-chain-verifies', async () => {
     const run = await world.ssh('web-2 echo back-again');
     expect(run.stdout.trim()).toBe('back-again');
     await bobShell.run('echo bob-unaffected-$((6*7))', 'bob-unaffected-42');
     expect((await world.verify()).stdout).toContain('audit chain OK');
-  });
+  }, 180_000);
 
   async function liveSid(target: string): Promise<string> {
     const row = await eventually(async () =>

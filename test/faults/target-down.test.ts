@@ -56,13 +56,13 @@ describe('faults: target down at connect', () => {
     expect(run.stderr).toContain('hint: the target may be down');
     expect(run.stderr).not.toMatch(/at .*\.js:\d+|Error:/);
     await expectFailedSession('web-down');
-  });
+  }, 180_000);
 
   it('an-interactive-ssh-login-to-a-down-target-is-told-the-same-and-exits', async () => {
     const client = world.sshPty(['web-down']);
     await client.waitFor('target "web-down" cannot be reached', { timeoutMs: 30_000 });
     expect(await client.waitExit(30_000)).toBe(255);
-  });
+  }, 180_000);
 
   it('psql-to-a-down-target-gets-08006-naming-the-target', async () => {
     const run = await world.psql('pg-down', ['-c', 'select 1']);
@@ -77,14 +77,14 @@ describe('faults: target down at connect', () => {
     expect(err.code).toBe('08006');
     expect(err.message).toBe('target "pg-down" cannot be reached');
     await expectFailedSession('pg-down', 2);
-  });
+  }, 180_000);
 
   it('mariadb-to-a-down-target-gets-error-1105-naming-the-target', async () => {
     const run = await world.mariadb('my-down', ['-e', 'select 1']);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/ERROR 1105 \(08S01\): target "my-down" cannot be reached/);
     await expectFailedSession('my-down');
-  });
+  }, 180_000);
 
   it('bob-carries-on-and-new-sessions-work-after-the-failures', async () => {
     await bobShell.run('echo bob-still-here-$((6*7))', 'bob-still-here-42');
@@ -92,7 +92,7 @@ describe('faults: target down at connect', () => {
     expect(run.stdout.trim()).toBe('alice-ok');
     const verify = await world.verify();
     expect(verify.stdout).toContain('audit chain OK');
-  });
+  }, 180_000);
 
   /** Every session on `target` is `failed` in the list and closed in the chain (lease released). */
   async function expectFailedSession(target: string, count = 1): Promise<void> {

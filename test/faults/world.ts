@@ -184,6 +184,8 @@ export async function startFaultWorld(
       LogLevel: 'ERROR',
       ConnectTimeout: '30',
     });
+    // The database each target serves: clients must ask for it.
+    const databases = new Map<string, string>();
     const ptys = new Set<PtySsh>();
     disposers.push(() => {
       for (const pty of ptys) pty.kill();
@@ -252,6 +254,7 @@ export async function startFaultWorld(
           },
           BY,
         );
+        databases.set(name, spec.database);
         await cp.credentials.set(
           name,
           { kind: 'password', password: Buffer.from(spec.password) },
@@ -291,7 +294,7 @@ export async function startFaultWorld(
           port: gatehouse.pgPort,
           user: `alice#${target}`,
           password: ALICE_PASSWORD,
-          database: 'app',
+          database: databases.get(target) ?? 'app',
           ssl: { ca: caPem },
           connectionTimeoutMillis: 30_000,
         }),
@@ -311,7 +314,7 @@ export async function startFaultWorld(
             '-X',
             '-v',
             'ON_ERROR_STOP=1',
-            `host=127.0.0.1 port=${gatehouse.pgPort} user=alice#${target} dbname=app sslmode=verify-full sslrootcert=${caPath}`,
+            `host=127.0.0.1 port=${gatehouse.pgPort} user=alice#${target} dbname=${databases.get(target) ?? 'app'} sslmode=verify-full sslrootcert=${caPath}`,
             ...args,
           ],
           { env: { PGPASSWORD: ALICE_PASSWORD, PGCONNECT_TIMEOUT: '30' }, input },
