@@ -44,6 +44,9 @@ export interface GatehouseOptions {
   readonly beforeServe?: (dir: string) => Promise<void> | void;
 }
 
+/** `init` generates keys and a CA: on a loaded machine it takes well over the CLI's default 30 s. */
+const INIT_TIMEOUT_MS = 120_000;
+
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
 export async function startGatehouse(options: GatehouseOptions = {}): Promise<RunningGatehouse> {
   // Free ports are picked before `serve` binds them; another test process may take one in
@@ -78,7 +81,7 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     '--pg-port',
     String(pgPort),
     ...(options.initArgs ?? []),
-  ]);
+  ], { timeoutMs: INIT_TIMEOUT_MS });
   await options.beforeServe?.(dir);
   const configPath = join(dir, 'gatehouse.yaml');
   const env = { GATEHOUSE_CONFIG: configPath };
