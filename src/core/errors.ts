@@ -130,7 +130,10 @@ export class GatehouseError extends Error {
 
   constructor(code: ErrorCode, options: GatehouseErrorOptions = {}) {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
-    super(options.message ?? spec.message, options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      options.message ?? spec.message,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.name = 'GatehouseError';
     this.code = code;
     this.hint = options.hint ?? spec.hint;
@@ -156,5 +159,21 @@ export function toGatehouseError(err: unknown): GatehouseError {
   return new GatehouseError('GH_INTERNAL', {
     detail: err instanceof Error ? err.message : String(err),
     cause: err,
+  });
+}
+
+/**
+ * The error with its public message naming the target: "the target cannot be reached" becomes
+ * `target "web-1" cannot be reached`. Messages that do not start with "the target" stay as they
+ * are. For errors of the upstream connection, where a user with several sessions open must see
+ * which target failed.
+ */
+export function namingTarget(err: GatehouseError, target: string): GatehouseError {
+  if (!err.message.startsWith('the target ')) return err;
+  return new GatehouseError(err.code, {
+    message: `target "${target}" ${err.message.slice('the target '.length)}`,
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+    ...(err.detail === undefined ? {} : { detail: err.detail }),
+    cause: err.cause ?? err,
   });
 }

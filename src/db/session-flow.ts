@@ -1,4 +1,4 @@
-import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { GatehouseError, namingTarget, toGatehouseError } from '../core/errors.js';
 import type { TargetKind } from '../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
@@ -117,6 +117,8 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
     let upstream: Upstream;
     try {
       upstream = await transport.connectUpstream(session, log);
+    } catch (err) {
+      throw namingTarget(toGatehouseError(err), session.target.name);
     } finally {
       session.credential.secret.fill(0);
     }

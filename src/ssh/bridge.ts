@@ -38,6 +38,8 @@ export function bridgeChannels(
     readonly exitOf: () => ChannelExit;
     readonly tap?: ChannelTap;
     readonly onClose?: (exit: ChannelExit, stats: BridgeStats) => void;
+    /** Why the target side ended without an exit status (target lost, recording failed); told to the client. */
+    readonly endNotice?: () => string | undefined;
   },
 ): BridgeStats {
   const tap = options.tap ?? {};
@@ -67,8 +69,13 @@ export function bridgeChannels(
     isClosed = true;
     const exit = options.exitOf();
     try {
+      const lost = exit.kind === 'none' ? options.endNotice?.() : undefined;
       if (exit.kind === 'status') client.exit(exit.code);
       else if (exit.kind === 'signal') client.exit(exit.signal.replace(/^SIG/, ''), exit.coreDumped, exit.message);
+      else if (lost !== undefined) {
+        client.stderr.write(`\r\ngatehouse: ${lost}\r\n`);
+        client.exit(255);
+      }
       // Not close(): ssh2 sends CHANNEL_CLOSE at once and drops output still queued for the
       // client's window (a slow reader lost the last few hundred KiB of a download). end()
       // flushes and then sends EOF and, on a server channel, CLOSE. stderr ends first so that

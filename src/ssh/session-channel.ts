@@ -163,6 +163,10 @@ function startChannel(
       const recording = await openRecorder(scope.recordings, link, setup, channelNo, command, (line) => {
         recorder?.marker(line);
         void scope.audit(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo }).catch(() => undefined);
+      }).catch((err: unknown) => {
+        // Fail closed: a session that cannot be recorded does not go on (the channel says why).
+        link.close('recording-failed', 'failed');
+        throw err;
       });
       recorder = recording.writer;
       const relPath = recording.relPath;
@@ -180,6 +184,7 @@ function startChannel(
     const started = Date.now();
     bridgeChannels(channel, upstreamChannel, {
       exitOf: opened.exitOf,
+      endNotice: () => link.endNotice(),
       ...(tap === undefined ? {} : { tap }),
       onClose: (exit, stats) => {
         if (exit.kind === 'status') recorder?.exit(exit.code);
@@ -251,7 +256,8 @@ async function openRecorder(
       // that nothing echoes: the echo tracker would mask all of it as `*`, one token per character
       // (a 256 MiB upload took 93 s instead of 3 s and left a 400 MB recording of asterisks).
       recordInput: session.target.options.recordInput && setup.pty !== undefined,
-      onError: () => link.close('recording-failed', 'failed'),
+      // Existing sessions end when their recording cannot be written, telling the client why.
+      onError: (error: GatehouseError) => link.close('recording-failed', 'failed', error.message),
       ...(command === undefined && setup.pty !== undefined ? { onCommandLine: (line: { text: string }) => onCommand(line.text) } : {}),
     },
   );

@@ -1,6 +1,11 @@
 import type ssh2 from 'ssh2';
-import { isGatehouseError } from '../core/errors.js';
-import type { ClientContext, GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
+import { isGatehouseError, namingTarget } from '../core/errors.js';
+import type {
+  ClientContext,
+  GatewayControl,
+  GatewayUser,
+  TargetSession,
+} from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
 import { HostKeyMismatchError } from './host-keys.js';
 import { connectUpstream, type UpstreamCredential } from './upstream.js';
@@ -12,7 +17,7 @@ export interface UpstreamLink {
   /** Resolves once the link is closed (by the target, a kill, or `close`). */
   readonly closed: Promise<string>;
   /** Closes the upstream connection; the session ends with `reason`. */
-  close(reason: string, status?: 'ended' | 'terminated' | 'failed'): void;
+  close(reason: string, status?: 'ended' | 'terminated' | 'failed', notice?: string): void;
   /**
    * Closes once no channel holds the link any more (their recordings finished), or after a
    * grace period: for a client connection that ended.
@@ -20,6 +25,12 @@ export interface UpstreamLink {
   closeWhenIdle(reason: string): void;
   /** Notes activity on a channel (for the target's idle timeout). */
   touch(): void;
+  /**
+   * What the client should hear when its channel ends without an exit status: the `notice`
+   * given to `close`, or `the connection to target "web-1" was lost` once the connection closed
+   * without Gatehouse closing it; else undefined.
+   */
+  endNotice(): string | undefined;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -71,7 +82,7 @@ export async function openUpstreamLink(
     }
     const reason = isGatehouseError(err) ? err.code : 'upstream-error';
     await session.end({ status: 'failed', reason }).catch(() => undefined);
-    throw err;
+    throw isGatehouseError(err) ? namingTarget(err, target) : err;
   }
   const link = makeLink(session, client, log);
   try {
@@ -109,18 +120,51 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
   let closeReason: { reason: string; status: 'ended' | 'terminated' | 'failed' } | undefined;
   let resolveClosed: (reason: string) => void = () => undefined;
   const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
-  const close = (reason: string, status: 'ended' | 'terminated' | 'failed' = 'ended'): void => {
-    closeReason ??= { reason, status };
+  let notice: string | undefined;
+  const close = (
+    reason: string,
+    status: 'ended' | 'terminated' | 'failed' = 'ended',
+    why?: string,
+  ): void => {
+    if (closeReason === undefined) {
+      closeReason = { reason, status };
+      notice = why;
+    }
     client.end();
   };
+  // The target went away (restarted, crashed, network): the connection ended before Gatehouse
+  // closed it. ssh2 emits the client's `end`/`close` before closing its channels, so the
+  // channels' bridges see this when they tell their clients why.
+  let isLost = false;
+  const noteLoss = (): void => {
+    if (closeReason === undefined && !isLost) {
+      isLost = true;
+      log.warn('the connection to the target was lost');
+    }
+  };
+  client.once('end', noteLoss);
+  // Channels finish their recordings after the connection closed; session.end carries the hashes.
+  const idleWaiters: (() => void)[] = [];
+  const channelsReleased = (): Promise<void> =>
+    holders === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          idleWaiters.push(resolve);
+          setTimeout(resolve, CLOSE_GRACE_MS).unref();
+        });
   client.once('close', () => {
-    const final = closeReason ?? { reason: 'target-closed', status: 'ended' as const };
-    void session
-      .end({ status: final.status, reason: final.reason, recordings })
+    noteLoss();
+    const final = closeReason ?? { reason: 'target-disconnected', status: 'failed' as const };
+    void channelsReleased()
+      .then(() => session.end({ status: final.status, reason: final.reason, recordings }))
       .catch((err: unknown) => log.error({ err: String(err) }, 'ending the session failed'))
       .finally(() => resolveClosed(final.reason));
   });
-  session.signal.addEventListener('abort', () => close(String(session.signal.reason), 'terminated'), { once: true });
+  session.signal.addEventListener(
+    'abort',
+    () => close(String(session.signal.reason), 'terminated'),
+    { once: true },
+  );
   let idleReason: string | undefined;
   let lastActivity = Date.now();
   const startedAt = lastActivity;
@@ -128,8 +172,10 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
   if (idleTimeoutS > 0 || maxSessionS > 0) {
     const timer = setInterval(() => {
       const now = Date.now();
-      if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000) close('max-session-duration', 'terminated');
-      else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000) close('idle-timeout', 'terminated');
+      if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000)
+        close('max-session-duration', 'terminated');
+      else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000)
+        close('idle-timeout', 'terminated');
     }, LIMIT_CHECK_MS);
     timer.unref();
     client.once('close', () => clearInterval(timer));
@@ -147,6 +193,8 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
       idleReason = reason;
       setTimeout(() => close(reason), CLOSE_GRACE_MS).unref();
     },
+    endNotice: () =>
+      notice ?? (isLost ? `the connection to target "${session.target.name}" was lost` : undefined),
     addRecording: (recording) => recordings.push(recording),
     hold: () => {
       holders += 1;
@@ -155,7 +203,10 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
         if (isReleased) return;
         isReleased = true;
         holders -= 1;
-        if (holders === 0) close(idleReason ?? 'channels-closed');
+        if (holders === 0) {
+          for (const wake of idleWaiters.splice(0)) wake();
+          close(idleReason ?? 'channels-closed');
+        }
       };
     },
   };
@@ -163,5 +214,7 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
 
 function toUpstreamCredential(session: TargetSession): UpstreamCredential {
   const secret = session.credential.secret;
-  return session.credential.kind === 'ssh-key' ? { kind: 'ssh-key', privateKey: secret } : { kind: 'password', password: secret };
+  return session.credential.kind === 'ssh-key'
+    ? { kind: 'ssh-key', privateKey: secret }
+    : { kind: 'password', password: secret };
 }

@@ -98,9 +98,9 @@ describe('errors', () => {
   it('target-down-is-a-clear-connection-error', async () => {
     const down = await errnoOf(world.connect({ login: 'alice#down-db' }));
     expect(down.errno).toBe(1105);
-    expect(down.message).toMatch(/the target cannot be reached/);
+    expect(down.message).toMatch(/target "down-db" cannot be reached/);
     const cli = await world.cli(['--ssl', `--ssl-ca=${world.caPath}`, '-e', 'select 1'], { login: 'alice#down-db' });
-    expect(cli.stderr).toMatch(/ERROR 1105 \(08S01\): the target cannot be reached \(the target may be down/);
+    expect(cli.stderr).toMatch(/ERROR 1105 \(08S01\): target "down-db" cannot be reached \(the target may be down/);
   });
 
   it('a-wrong-password-from-a-driver-is-1045', async () => {

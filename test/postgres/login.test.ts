@@ -137,7 +137,7 @@ describe('postgres login through the gateway', () => {
   it('a-target-that-is-down-is-08006-with-a-hint', async () => {
     const err = await loginError({ login: 'alice#down-db' });
     expect(err.code).toBe('08006');
-    expect(err.message).toBe('the target cannot be reached');
+    expect(err.message).toBe('target "down-db" cannot be reached');
     expect(err.hint).toMatch(/the target may be down/);
   });
 

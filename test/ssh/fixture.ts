@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pty from 'node-pty';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
-import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import { startGatehouse, type GatehouseOptions, type RunningGatehouse } from '../support/gatehouse.js';
 import { readAuditEvents, type AuditLine } from '../support/gatehouse-store.js';
 
 export type { AuditLine };
@@ -58,9 +58,9 @@ export interface SshWorld extends AsyncDisposable {
 }
 
 /** Starts sshd + Gatehouse, adds alice (ed25519 key) and web-1 with a generated leased key, pinned. */
-export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions } = {}): Promise<SshWorld> {
+export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions; gatehouse?: GatehouseOptions } = {}): Promise<SshWorld> {
   const sshd = await startSshd(options.sshd);
-  const gatehouse = await startGatehouse();
+  const gatehouse = await startGatehouse(options.gatehouse);
   const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', alice.publicPath]);
   await gatehouse.cli(['target', 'add', 'web-1', '--kind', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--username', sshd.account, ...(options.targetFlags ?? [])]);

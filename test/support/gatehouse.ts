@@ -42,10 +42,17 @@ export interface GatehouseOptions {
   readonly nodeArgs?: readonly string[];
   /** YAML appended to the config init wrote, before the first start (top-level keys init leaves out, e.g. `log`, `auth`). */
   readonly extraConfig?: string;
+  /** Extra `gatehouse init` arguments, e.g. `['--store-url', url]`. */
+  readonly initArgs?: readonly string[];
+  /** Runs after `init`, before the first `serve` (e.g. to mount a small disk on `recordings`). */
+  readonly beforeServe?: (dir: string) => Promise<void> | void;
 }
 
 /** How long `serve` may take to open every listener. */
 const START_TIMEOUT_MS = 90_000;
+
+/** `init` generates keys and a CA: on a loaded machine it takes well over the CLI's default 30 s. */
+const INIT_TIMEOUT_MS = 120_000;
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
 export async function startGatehouse(options: GatehouseOptions = {}): Promise<RunningGatehouse> {
@@ -80,7 +87,9 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     String(mysqlPort),
     '--pg-port',
     String(pgPort),
-  ]);
+    ...(options.initArgs ?? []),
+  ], { timeoutMs: INIT_TIMEOUT_MS });
+  await options.beforeServe?.(dir);
   const configPath = join(dir, 'gatehouse.yaml');
   if (options.extraConfig !== undefined)
     appendFileSync(configPath, `\n${options.extraConfig.trim()}\n`);

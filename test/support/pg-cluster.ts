@@ -54,6 +54,13 @@ export interface PgCluster extends AsyncDisposable {
   readonly logPath: string;
   /** The server log so far. */
   readLog(): string;
+  /**
+   * Stops the server, keeping its files and port (`pg_ctl stop`; `fast` ends sessions with
+   * 57P01, `immediate` drops them as a crash would). `resume` starts it again.
+   */
+  pause(options?: { readonly mode?: 'fast' | 'immediate' }): Promise<void>;
+  /** Starts a paused server again on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +159,17 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
     }
     const host = '127.0.0.1';
     const url = `postgres://${SUPERUSER}:${encodeURIComponent(options.superPassword)}@${host}:${port}/postgres`;
+    const pgCtl = async (args: readonly string[]): Promise<void> => {
+      await asOwner(join(bin, 'pg_ctl'), ['-D', dataDir, ...args]);
+    };
+    const pause = async (o: { readonly mode?: 'fast' | 'immediate' } = {}): Promise<void> => {
+      await pgCtl(['-m', o.mode ?? 'fast', '-w', 'stop']);
+      isStarted = false;
+    };
+    const resume = async (): Promise<void> => {
+      isStarted = true;
+      await pgCtl(['-l', logPath, '-w', '-t', String(START_TIMEOUT_S), 'start']);
+    };
     const stop = (): Promise<void> => {
       process.removeListener('exit', stopNow);
       stopNow();
@@ -165,6 +183,8 @@ export async function startPgCluster(options: PgClusterOptions): Promise<PgClust
       url,
       logPath,
       readLog: () => readFileSync(logPath, 'utf8'),
+      pause,
+      resume,
       stop,
       [Symbol.asyncDispose]: stop,
     };

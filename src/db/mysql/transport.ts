@@ -225,6 +225,8 @@ export function upstreamTlsOf(target: Target, baseDir: string): NonNullable<Upst
 function statusOf(reason: string): DbRelayEnd['status'] {
   if (reason === 'gateway-shutdown') return 'terminated';
   if (reason === 'protocol-error' || reason === 'target-requested-local-file') return 'failed';
+  // The target closed a session the client had not quit (restart, crash, KILL): abnormal.
+  if (reason === 'target-closed' || reason === 'target-error') return 'failed';
   return 'ended';
 }
 

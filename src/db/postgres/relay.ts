@@ -200,15 +200,19 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
     client.once('close', () => finish('client-closed', 'ended'));
     client.once('end', () => finish('client-closed', 'ended'));
     client.on('error', (err: Error) => o.log.debug({ err: err.message }, 'client connection error'));
-    upstream.once('close', () => finish(hasTerminated ? 'client-closed' : 'target-closed', 'ended'));
+    // The target closing a session the client did not end (restart, crash, a killed backend) is
+    // a failure; the client hears which target went away.
+    const lost = (detail?: string): Buffer =>
+      fatal(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { message: `the connection to target "${o.targetName}" was lost`, ...(detail === undefined ? {} : { detail }) }));
+    upstream.once('close', () => (hasTerminated ? finish('client-closed', 'ended') : finish('target-closed', 'failed', lost())));
     upstream.on('error', (err: Error) => {
       o.log.info({ err: err.message }, 'target connection error');
-      finish('target-error', 'failed', fatal(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { message: 'the connection to the target was lost', detail: err.message })));
+      finish('target-error', 'failed', lost(err.message));
     });
     if (o.signal.aborted) return onStop();
     // Either side may have gone while the session was being set up.
     if (client.destroyed) return finish('client-closed', 'ended');
-    if (upstream.destroyed) return finish('target-closed', 'ended');
+    if (upstream.destroyed) return finish('target-closed', 'failed', lost());
     o.signal.addEventListener('abort', onStop, { once: true });
     if (o.upstreamLeftover.length > 0) onUpstreamData(o.upstreamLeftover);
     if (o.clientLeftover.length > 0) onClientData(o.clientLeftover);
