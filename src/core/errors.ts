@@ -104,6 +104,10 @@ export const ERROR_CATALOGUE = {
     message: 'too many connections',
     hint: 'try again in a moment',
   },
+  GH_LOGIN_TIMEOUT: {
+    message: 'login timed out',
+    hint: 'finish logging in sooner, or ask the operator to raise limits.loginTimeoutMs',
+  },
   GH_INTERNAL: { message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { GATEHOUSE_BIN, gatehouseOk, runGatehouse, type CliRun } from './cli.js';
 import { freePort } from './sshd.js';
 
@@ -38,6 +39,8 @@ export interface GatehouseOptions {
   readonly serveEnv?: Readonly<Record<string, string>>;
   /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
   readonly nodeArgs?: readonly string[];
+  /** Top-level config sections set in the init config before `serve` starts, e.g. `{ limits: {…} }`. */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
@@ -75,6 +78,10 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     String(pgPort),
   ]);
   const configPath = join(dir, 'gatehouse.yaml');
+  if (options.config !== undefined) {
+    const config = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configPath, stringifyYaml({ ...config, ...options.config }));
+  }
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
   let child: ChildProcess;
