@@ -184,6 +184,14 @@ export class ConnectionGate {
     };
   }
 
+  /**
+   * Logs an error of a listening socket at a bounded rate: failed accepts (EMFILE when file
+   * descriptors run out) come once per connection attempt.
+   */
+  reportListenerError(listener: string, err: Error): void {
+    this.#events.record({ listener, what: 'listener-error', clientAddr: '-', fields: { err: err.message } }, 'listener error');
+  }
+
   #refusalFor(source: SourceCount): RefusalReason | undefined {
     const l = this.limits;
     if (this.#open >= l.maxConnections) return 'too-many-connections';
@@ -219,4 +227,9 @@ export function refusalError(reason: RefusalReason): GatehouseError {
     ...(isPerSource ? { message: 'too many connections from your address' } : {}),
     detail: reason,
   });
+}
+
+/** `GH_PROTOCOL_VIOLATION` → `protocol-violation`: an error code as an event name in connection logs. */
+export function eventNameOf(code: string): string {
+  return code.replace(/^GH_/, '').toLowerCase().replaceAll('_', '-');
 }

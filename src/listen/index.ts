@@ -3,6 +3,7 @@ export {
   CLOSE_GRACE_MS,
   DEFAULT_CONNECTION_LIMITS,
   closeSoon,
+  eventNameOf,
   refusalError,
   type Admission,
   type AdmitOptions,

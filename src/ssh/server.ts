@@ -65,7 +65,7 @@ export class SshFrontEnd {
     this.#o = options;
     this.#ssh = this.#newServer((info) => ({ clientAddr: clientAddressOf(info.ip), admission: this.#takeAdmission(info.ip, info.port) }));
     this.#listener = createServer({ noDelay: true }, (socket) => this.#accept(socket));
-    this.#listener.on('error', (err: Error) => options.log.error({ err: err.message }, 'ssh listener error'));
+    this.#listener.on('error', (err: Error) => options.gate.reportListenerError('ssh', err));
   }
 
   /** Starts listening; resolves with the bound address. */

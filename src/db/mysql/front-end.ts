@@ -4,7 +4,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import type { GatewayControl } from '../../lease/gateway-control.js';
-import { refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
+import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
@@ -66,7 +66,7 @@ export class MysqlFrontEnd {
     // Gateway connection ids live far above a target's thread ids, so a KILL naming one is unambiguous.
     this.#nextConnectionId = 0x8000_0000 + randomInt(0x0100_0000);
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
-    this.#server.on('error', (err: Error) => options.log.error({ err: err.message }, 'mysql listener error'));
+    this.#server.on('error', (err: Error) => options.gate.reportListenerError('mysql', err));
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -141,7 +141,13 @@ export class MysqlFrontEnd {
       log,
       onReady: () => admission.established(),
     });
-    const running = runDbSession(transport, { control: this.#o.control, transcripts: this.#o.transcripts, log, fixedTarget: this.#o.fixedTarget });
+    const running = runDbSession(transport, {
+      control: this.#o.control,
+      transcripts: this.#o.transcripts,
+      log,
+      fixedTarget: this.#o.fixedTarget,
+      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: transport.loginName.slice(0, 128) }),
+    });
     this.#sessions.set(transport, running);
     try {
       await running;

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { GatewayControl } from '../../lease/gateway-control.js';
-import { refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
+import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
@@ -65,7 +65,7 @@ export class PostgresFrontEnd {
     this.#o = options;
     this.#secureContext = createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
-    this.#server.on('error', (err) => options.log.error({ err: err.message }, 'postgres listener error'));
+    this.#server.on('error', (err: Error) => options.gate.reportListenerError('postgres', err));
   }
 
   /** Loads the SQL parser, then listens; resolves with the bound address. */
@@ -113,7 +113,7 @@ export class PostgresFrontEnd {
     } catch (err) {
       const error = toGatehouseError(loginError(err));
       // Garbage and half-open connections come by the thousand in an attack: logged at a bounded rate.
-      if (error.code !== 'GH_AUTH_FAILED') admission.report(kebab(error.code), 'postgres connection refused', { detail: error.detail });
+      if (error.code !== 'GH_AUTH_FAILED') admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
       if (socket.writable) socket.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
@@ -128,14 +128,20 @@ export class PostgresFrontEnd {
         throw new GatehouseError('GH_TLS_REQUIRED', { detail: 'a cleartext password was asked for without TLS' });
     } catch (err) {
       const error = toGatehouseError(err);
-      admission.report(kebab(error.code), 'postgres connection refused', { detail: error.detail });
+      admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
       reader.detach();
       stream.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
     // 3. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
     const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onReady: () => admission.established() });
-    await runDbSession(transport, { control: this.#o.control, transcripts: this.#o.transcripts, log: this.#o.log, fixedTarget: this.#o.fixedTarget });
+    await runDbSession(transport, {
+      control: this.#o.control,
+      transcripts: this.#o.transcripts,
+      log: this.#o.log,
+      fixedTarget: this.#o.fixedTarget,
+      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: startup.loginName.slice(0, 128) }),
+    });
   }
 
   async #negotiate(socket: Socket, clientAddr: string, setCurrent: (s: Socket | TLSSocket | undefined) => void): Promise<Negotiated | undefined> {
@@ -190,9 +196,4 @@ export class PostgresFrontEnd {
     }
     throw new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: 'too many negotiation packets', message: 'protocol violation' });
   }
-}
-
-/** `GH_PROTOCOL_VIOLATION` → `protocol-violation`: the event name in connection logs. */
-function kebab(code: string): string {
-  return code.replace(/^GH_/, '').toLowerCase().replaceAll('_', '-');
 }
