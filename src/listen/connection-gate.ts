@@ -189,7 +189,10 @@ export class ConnectionGate {
    * descriptors run out) come once per connection attempt.
    */
   reportListenerError(listener: string, err: Error): void {
-    this.#events.record({ listener, what: 'listener-error', clientAddr: '-', fields: { err: err.message } }, 'listener error');
+    this.#events.record(
+      { listener, what: 'listener-error', clientAddr: '-', fields: { err: err.message } },
+      'listener error',
+    );
   }
 
   #refusalFor(source: SourceCount): RefusalReason | undefined {
