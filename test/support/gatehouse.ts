@@ -62,21 +62,25 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   const webPort = await freePort();
   const mysqlPort = await freePort();
   const pgPort = await freePort();
-  await gatehouseOk([
-    'init',
-    '--data-dir',
-    dir,
-    '--listen-host',
-    '127.0.0.1',
-    '--ssh-port',
-    String(sshPort),
-    '--web-port',
-    String(webPort),
-    '--mysql-port',
-    String(mysqlPort),
-    '--pg-port',
-    String(pgPort),
-  ]);
+  await gatehouseOk(
+    [
+      'init',
+      '--data-dir',
+      dir,
+      '--listen-host',
+      '127.0.0.1',
+      '--ssh-port',
+      String(sshPort),
+      '--web-port',
+      String(webPort),
+      '--mysql-port',
+      String(mysqlPort),
+      '--pg-port',
+      String(pgPort),
+      // Key generation takes well over 30 s when the machine is saturated.
+    ],
+    { timeoutMs: 120_000 },
+  );
   const configPath = join(dir, 'gatehouse.yaml');
   if (options.config !== undefined) {
     const config = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
