@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ConnectionGate } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import {
   GatewayClient,
@@ -31,7 +32,11 @@ export interface RunningGateway extends AsyncDisposable {
  * gateway uses (grants, signed unlock requests, sealed credentials), then starts the
  * configured front ends.
  */
-export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promise<RunningGateway> {
+export async function startEmbeddedGateway(
+  cp: ControlPlane,
+  log: Logger,
+  gate: ConnectionGate,
+): Promise<RunningGateway> {
   const { config } = cp;
   const identity = loadGatewayIdentity(config.gateway.name, config.gateway);
   const gatewayId = await cp.gateways.enrollEmbedded(config.gateway.name, identity);
@@ -76,6 +81,7 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
         allowPassword: config.ssh.allowPassword,
         control,
         recordings,
+        gate,
         log: log.child({ frontEnd: 'ssh' }),
       });
       const address = await ssh.listen();
@@ -99,6 +105,7 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
           baseDir: config.dataDir,
           allowPlaintext: config.mysql.allowPlaintext,
           control,
+          gate,
           transcripts: new DbTranscriptStore(config.recordings.dir),
           connections,
           log: log.child({
@@ -135,6 +142,7 @@ export async function startEmbeddedGateway(cp: ControlPlane, log: Logger): Promi
           tls,
           allowPlaintext: config.postgres.allowPlaintext,
           control,
+          gate,
           transcripts: new DbTranscriptStore(config.recordings.dir),
           cancelKeys,
           baseDir: config.dataDir,

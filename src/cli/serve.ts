@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
+import { ConnectionGate } from '../listen/index.js';
 import { createLogger } from '../log/index.js';
 import { configFromCommand, openControlPlane } from './context.js';
 import type { CliIo } from './output.js';
@@ -20,8 +21,10 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   await using cp = await openControlPlane(config, { logger, isServing: true });
   cp.audit.start();
   await using _rotations = startRotationScheduler(cp);
-  await using _gateway = await startEmbeddedGateway(cp, logger);
-  await using _web = config.web.enabled ? await startWeb(cp, logger) : undefined;
+  // One gate for every listener: the limits on connections still logging in are the process's.
+  const gate = new ConnectionGate({ limits: config.limits, log: logger });
+  await using _gateway = await startEmbeddedGateway(cp, logger, gate);
+  await using _web = config.web.enabled ? await startWeb(cp, logger, gate) : undefined;
   logger.info({ dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider }, 'gatehouse control plane ready');
 
   const stop = new AbortController();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_CONNECTION_LIMITS } from '../listen/index.js';
 
 const port = z.number().int().min(0).max(65535);
 const relPath = z.string().min(1);
@@ -92,6 +93,17 @@ export const configSchema = z.strictObject({
     .prefault({}),
   recordings: z.strictObject({ dir: relPath.default('recordings') }).prefault({}),
   auth: z.strictObject({ lockout: lockoutSchema.prefault({}) }).prefault({}),
+  /** Connection limits of every listener together (src/listen/connection-gate.ts). */
+  limits: z
+    .strictObject({
+      /** From TCP accept to a finished login; slower clients are told (where the protocol can) and closed. */
+      loginTimeoutMs: z.number().int().min(100).max(3_600_000).default(DEFAULT_CONNECTION_LIMITS.loginTimeoutMs),
+      maxConnections: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxConnections),
+      maxUnauthenticated: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticated),
+      maxUnauthenticatedPerSource: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticatedPerSource),
+      maxConnectionsPerSource: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -105,6 +105,10 @@ export const ERROR_CATALOGUE = {
     hint: 'try again in a moment',
   },
   GH_CLIENT_GONE: { message: 'the client left before its session started' },
+  GH_LOGIN_TIMEOUT: {
+    message: 'login timed out',
+    hint: 'finish logging in sooner, or ask the operator to raise limits.loginTimeoutMs',
+  },
   GH_INTERNAL: { message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

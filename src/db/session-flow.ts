@@ -80,6 +80,11 @@ export interface DbFlowDeps {
   readonly log: Logger;
   /** The one target of a dedicated listener, where the login is a plain user name. */
   readonly fixedTarget?: string | undefined;
+  /**
+   * Logs a login refused before any session opened (wrong name, failed proof, a client that
+   * left) at a bounded rate, since anyone can cause one per connection; default: one info line.
+   */
+  readonly reportRefusal?: (error: GatehouseError) => void;
 }
 
 /**
@@ -207,6 +212,7 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
   } catch (err) {
     const error = toGatehouseError(err);
     if (error.code === 'GH_INTERNAL') log.error({ err: error.detail, stack: err instanceof Error ? err.stack : undefined }, 'database session failed');
+    else if (session === undefined && deps.reportRefusal !== undefined) deps.reportRefusal(error);
     else log.info({ code: error.code, detail: error.detail }, 'database session refused');
     await transport.sendError(error).catch(() => undefined);
     await transcript?.close().catch(() => undefined);

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
 import type { GatewayControl } from '../lease/gateway-control.js';
+import { clientAddressOf, refusalError, type Admission, type ConnectionGate, type RefusalReason } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import type { RecordingStore } from '../recording/index.js';
 import type { LoginName } from './addressing.js';
@@ -12,8 +13,6 @@ import { forwardDirectTcpip, handleGlobalRequest } from './forwarding.js';
 import { handleSessionChannel } from './session-channel.js';
 import type { UpstreamLink } from './upstream-link.js';
 
-/** A client that has not authenticated by then is disconnected. */
-export const AUTH_TIMEOUT_MS = 60_000;
 /** Channels one connection may open over its life (sessions and forwards). */
 const MAX_CHANNELS_PER_CONNECTION = 10_000;
 
@@ -27,12 +26,15 @@ export interface SshFrontEndOptions {
   readonly control: GatewayControl;
   readonly recordings: RecordingStore;
   readonly log: Logger;
-  readonly authTimeoutMs?: number;
+  /** Admits connections and gives each its login deadline (limits shared by every listener). */
+  readonly gate: ConnectionGate;
 }
 
 /** How a connection reached us: directly, or as the inner hop of `ssh -J`. */
 interface ConnectionOrigin {
   readonly clientAddr: string;
+  /** The gate's record of a direct connection (a `-J` inner one has none: its outer one is logged in). */
+  readonly admission?: Admission | undefined;
   /** The target a `-J` jump asked for (the inner login may not name one). */
   readonly jumpTarget?: string;
 }
@@ -53,27 +55,54 @@ const ALGORITHMS: ssh2.Algorithms = {
  */
 export class SshFrontEnd {
   readonly #o: SshFrontEndOptions;
-  readonly #server: ssh2.Server;
+  /** Accepts TCP connections; the admitted ones are handed to {@link #ssh}. */
+  readonly #listener: Server;
+  readonly #ssh: ssh2.Server;
+  /** Admitted sockets by `address:port` until ssh2 reports them (after the client's version line). */
+  readonly #admissions = new Map<string, Admission>();
 
   constructor(options: SshFrontEndOptions) {
     this.#o = options;
-    this.#server = this.#newServer((info) => ({ clientAddr: info.ip }));
-    this.#server.on('error', (err: Error) => options.log.error({ err: err.message }, 'ssh listener error'));
+    this.#ssh = this.#newServer((info) => ({ clientAddr: clientAddressOf(info.ip), admission: this.#takeAdmission(info.ip, info.port) }));
+    this.#listener = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.#listener.on('error', (err: Error) => options.gate.reportListenerError('ssh', err));
   }
 
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
-    this.#server.listen(this.#o.port, this.#o.host);
-    await once(this.#server, 'listening');
-    return this.#server.address() as AddressInfo;
+    this.#listener.listen(this.#o.port, this.#o.host);
+    await once(this.#listener, 'listening');
+    return this.#listener.address() as AddressInfo;
   }
 
   /** Stops accepting connections (open ones are ended by their sessions' close). */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#listener.close(() => resolve()));
+  }
+
+  /**
+   * The gate's deadline runs from accept, so a client that never sends its version line (ssh2
+   * reports a connection only after it) is closed on time too.
+   */
+  #accept(socket: Socket): void {
+    const admission = this.#o.gate.admit(socket, { listener: 'ssh', refusal: refusalLine });
+    if (admission === undefined) return;
+    const key = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+    this.#admissions.set(key, admission);
+    socket.once('close', () => this.#admissions.delete(key));
+    admission.onExpired(() => socket.destroy());
+    this.#ssh.injectSocket(socket);
+  }
+
+  #takeAdmission(ip: string, port: number): Admission | undefined {
+    const key = `${ip}:${port}`;
+    const admission = this.#admissions.get(key);
+    this.#admissions.delete(key);
+    return admission;
   }
 
   #newServer(originOf: (info: ssh2.ClientInfo) => ConnectionOrigin): ssh2.Server {
+    // Never listens itself: sockets come through injectSocket (the gate, or a `-J` channel).
     return new ssh2.Server(
       { hostKeys: [...this.#o.hostKeys], algorithms: ALGORITHMS, ident: 'Gatehouse' },
       (conn, info) => this.#onConnection(conn, originOf(info)),
@@ -83,8 +112,10 @@ export class SshFrontEnd {
   #onConnection(conn: Connection, origin: ConnectionOrigin): void {
     const log = this.#o.log.child({ clientAddr: origin.clientAddr, ...(origin.jumpTarget === undefined ? {} : { jump: origin.jumpTarget }) });
     let scope: ConnectionScope | undefined;
-    const authTimer = setTimeout(() => conn.end(), this.#o.authTimeoutMs ?? AUTH_TIMEOUT_MS);
-    authTimer.unref();
+    // SSH_MSG_DISCONNECT, then the gate closes the socket. An inner `-J` connection has no
+    // admission: it gets the same deadline here.
+    origin.admission?.onExpired(() => conn.end());
+    const authTimer = origin.admission === undefined ? setTimeout(() => conn.end(), this.#o.gate.limits.loginTimeoutMs).unref() : undefined;
     const auth = new SshAuthenticator({
       control: this.#o.control,
       clientAddr: origin.clientAddr,
@@ -112,6 +143,7 @@ export class SshFrontEnd {
     });
     conn.on('ready', () => {
       clearTimeout(authTimer);
+      origin.admission?.established();
       if (scope !== undefined) this.#serve(conn, scope, origin);
       else conn.end();
     });
@@ -165,4 +197,13 @@ export class SshFrontEnd {
       () => reject(),
     );
   }
+}
+
+/**
+ * A refused client is told in a text line before the version exchange, which RFC 4253 §4.2
+ * allows a server to send (OpenSSH prints it when it gives up).
+ */
+function refusalLine(reason: RefusalReason): Buffer {
+  const error = refusalError(reason);
+  return Buffer.from(`Gatehouse: ${error.message}; ${error.hint ?? 'try again later'}\r\n`);
 }

@@ -7,6 +7,8 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { GatehouseError } from '../core/errors.js';
+import type { ConnectionGate } from '../listen/index.js';
+import { admitWebConnections } from './admit-connections.js';
 import type { WebDeps } from './deps.js';
 import { buildOpenApi } from './openapi.js';
 import { sendProblem } from './problem.js';
@@ -36,6 +38,8 @@ export interface WebConsoleOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Where the built console is (default {@link CONSOLE_DIR}). */
   readonly consoleDir?: string;
+  /** Connection limits and the login deadline shared with the other listeners (`gatehouse serve`). */
+  readonly gate?: ConnectionGate | undefined;
 }
 
 /** The running web console and API. */
@@ -68,6 +72,7 @@ export async function buildWebApp(deps: WebDeps, options: WebConsoleOptions): Pr
     trustProxy: false,
     return503OnClosing: true,
   });
+  if (options.gate !== undefined) admitWebConnections(app.server, options.gate);
   const sessions = new WebSessionStore({ db: deps.store.db, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
   const auth = new WebAuth({ db: deps.store.db, sessions, authenticator: deps.authenticator, tokens: deps.tokens, users: deps.users, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
   const log = deps.logger.child({ component: 'web' });

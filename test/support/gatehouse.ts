@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { GATEHOUSE_BIN, gatehouseOk, runGatehouse, type CliRun } from './cli.js';
 import { freePort } from './sshd.js';
 
@@ -46,6 +47,8 @@ export interface GatehouseOptions {
   readonly initArgs?: readonly string[];
   /** Runs after `init`, before the first `serve` (e.g. to mount a small disk on `recordings`). */
   readonly beforeServe?: (dir: string) => Promise<void> | void;
+  /** Top-level config sections set in the init config before `serve` starts, e.g. `{ limits: {…} }`. */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /** How long `serve` may take to open every listener. */
@@ -93,6 +96,10 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   const configPath = join(dir, 'gatehouse.yaml');
   if (options.extraConfig !== undefined)
     appendFileSync(configPath, `\n${options.extraConfig.trim()}\n`);
+  if (options.config !== undefined) {
+    const config = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configPath, stringifyYaml({ ...config, ...options.config }));
+  }
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
   let child: ChildProcess;

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { ChannelClosedError, PacketChannel } from './packet-channel.js';
+import { ChannelClosedError, PacketChannel, ReadTimeoutError } from './packet-channel.js';
 import { gatehouseErr } from './errors.js';
 import {
   AuthPlugin,
@@ -203,6 +203,11 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
   } catch (err) {
     if (err instanceof ClientLoginError) throw err;
     if (err instanceof MysqlProtocolError) throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'Bad handshake'), err.message);
+    if (err instanceof ReadTimeoutError) {
+      // The answer to the packet the client owes: one past its sequence id.
+      seq = (seq + 1) & 0xff;
+      throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'login timed out'), 'login-timeout');
+    }
     current.destroy();
     throw new ClientLoginError(err instanceof ChannelClosedError ? err.message : `login failed: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -4,18 +4,15 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import type { GatewayControl } from '../../lease/gateway-control.js';
+import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
 import { acceptClientLogin, ClientLoginError } from './client-login.js';
-import { gatehouseErr } from './errors.js';
-import { ErrorCode, encodeErr, encodePacket } from './protocol/index.js';
+import { errPacketFor } from './errors.js';
+import { encodeErr, encodePacket } from './protocol/index.js';
 import { MysqlTransport, type LiveConnection } from './transport.js';
 
-/** A client that has not finished the connection phase by then is disconnected. */
-export const MYSQL_LOGIN_TIMEOUT_MS = 30_000;
-/** Connections served at once; more are refused with "Too many connections". */
-export const MAX_MYSQL_CONNECTIONS = 4096;
 /** How long shutdown waits for open sessions to record their end. */
 const SHUTDOWN_WAIT_MS = 5_000;
 
@@ -36,8 +33,8 @@ export interface MysqlFrontEndOptions {
   readonly fixedTarget?: string | undefined;
   /** Where a target's `sslrootcert` label is read from (the data dir). */
   readonly baseDir: string;
-  readonly loginTimeoutMs?: number;
-  readonly maxConnections?: number;
+  /** Admits connections and gives each its login deadline (limits shared by every listener). */
+  readonly gate: ConnectionGate;
   /**
    * Live connections by gateway connection id, shared by every MySQL listener of the gateway
    * so that a KILL sent to one finds a session on another (Ctrl-C in `mysql`).
@@ -69,7 +66,7 @@ export class MysqlFrontEnd {
     // Gateway connection ids live far above a target's thread ids, so a KILL naming one is unambiguous.
     this.#nextConnectionId = 0x8000_0000 + randomInt(0x0100_0000);
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
-    this.#server.on('error', (err: Error) => options.log.error({ err: err.message }, 'mysql listener error'));
+    this.#server.on('error', (err: Error) => options.gate.reportListenerError('mysql', err));
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -90,24 +87,31 @@ export class MysqlFrontEnd {
   }
 
   #accept(socket: Socket): void {
+    const admission = this.#o.gate.admit(socket, {
+      listener: 'mysql',
+      // In place of the greeting, as a server at max_connections does.
+      refusal: (reason) => encodePacket(encodeErr(errPacketFor(refusalError(reason))), 0),
+    });
+    if (admission === undefined) return;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined); // reported where the socket is read
-    if (this.#sockets.size > (this.#o.maxConnections ?? MAX_MYSQL_CONNECTIONS)) {
-      socket.end(encodePacket(encodeErr(gatehouseErr(ErrorCode.TOO_MANY_CONNECTIONS, 'Too many connections')), 0));
-      return;
-    }
     const connectionId = this.#nextConnectionId;
     this.#nextConnectionId = this.#nextConnectionId >= 0xffff_fff0 ? 0x8000_0000 : this.#nextConnectionId + 1;
-    const clientAddr = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
-    const log = this.#o.log.child({ clientAddr, conn: connectionId });
-    void this.#serve(socket, connectionId, clientAddr, log).catch((err: unknown) => {
+    const log = this.#o.log.child({ clientAddr: admission.clientAddr, conn: connectionId });
+    void this.#serve(socket, connectionId, admission, log).catch((err: unknown) => {
       log.error({ err: err instanceof Error ? err.stack : String(err) }, 'mysql connection failed');
       socket.destroy();
     });
   }
 
-  async #serve(socket: Socket, connectionId: number, clientAddr: string, log: Logger): Promise<void> {
+  async #serve(socket: Socket, connectionId: number, admission: Admission, log: Logger): Promise<void> {
+    const { clientAddr } = admission;
+    // During the connection phase the login's own deadline (the same) answers with an ERR packet
+    // in sequence; later (authenticating, reaching the target) the gate just closes the socket.
+    let isConnectionPhase = true;
+    admission.onExpired(() => {
+      if (!isConnectionPhase) socket.destroy();
+    });
     // 1. The connection phase: greeting, TLS, the login name and the password.
     let login;
     try {
@@ -117,12 +121,14 @@ export class MysqlFrontEnd {
         tls: this.#secureContext,
         allowPlaintext: this.#o.allowPlaintext,
         rsa: this.#rsa,
-        timeoutMs: this.#o.loginTimeoutMs ?? MYSQL_LOGIN_TIMEOUT_MS,
+        timeoutMs: this.#o.gate.limits.loginTimeoutMs,
       });
     } catch (err) {
-      log.info({ err: err instanceof Error ? err.message : String(err) }, 'mysql login not completed');
+      admission.report('login-not-completed', 'mysql login not completed', { err: err instanceof Error ? err.message : String(err) });
       if (!(err instanceof ClientLoginError) || err.err === undefined) socket.destroy();
       return;
+    } finally {
+      isConnectionPhase = false;
     }
     // 2. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
     const transport = new MysqlTransport({
@@ -133,8 +139,15 @@ export class MysqlFrontEnd {
       connections: this.#connections,
       fixedTarget: this.#o.fixedTarget,
       log,
+      onReady: () => admission.established(),
     });
-    const running = runDbSession(transport, { control: this.#o.control, transcripts: this.#o.transcripts, log, fixedTarget: this.#o.fixedTarget });
+    const running = runDbSession(transport, {
+      control: this.#o.control,
+      transcripts: this.#o.transcripts,
+      log,
+      fixedTarget: this.#o.fixedTarget,
+      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: transport.loginName.slice(0, 128) }),
+    });
     this.#sessions.set(transport, running);
     try {
       await running;

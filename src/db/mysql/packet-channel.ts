@@ -9,6 +9,14 @@ export class ChannelClosedError extends Error {
   }
 }
 
+/** Raised by {@link PacketChannel.read} when the peer sent nothing whole in time. */
+export class ReadTimeoutError extends ChannelClosedError {
+  constructor() {
+    super('timed out waiting for the peer');
+    this.name = 'ReadTimeoutError';
+  }
+}
+
 /**
  * Whole-packet reads and writes on a socket, for the connection phase (greeting, TLS upgrade,
  * authentication) where packets are small and strictly alternate. The relay does not use it:
@@ -43,7 +51,7 @@ export class PacketChannel {
     return new Promise<Packet>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;
-        reject(new ChannelClosedError('timed out waiting for the peer'));
+        reject(new ReadTimeoutError());
       }, timeoutMs);
       timer.unref();
       this.#waiter = {

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { GatewayControl } from '../../lease/gateway-control.js';
+import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
@@ -14,10 +15,6 @@ import { loadSqlParser } from './sql-parser.js';
 import { readClientStartup } from './startup-params.js';
 import { loginError, PgTransport } from './transport.js';
 
-/** A client that has not authenticated by then is disconnected (PostgreSQL's authentication_timeout). */
-export const LOGIN_TIMEOUT_MS = 60_000;
-/** Connections still logging in at once; more are refused with 53300. */
-export const MAX_PENDING_LOGINS = 256;
 /** SSLRequest/GSSENCRequest rounds before the StartupMessage must come. */
 const MAX_NEGOTIATION_ROUNDS = 3;
 const SSL_YES = Buffer.from('S');
@@ -40,8 +37,8 @@ export interface PostgresFrontEndOptions {
   readonly log: Logger;
   /** A listener dedicated to one target: users log in with their plain name. */
   readonly fixedTarget?: string;
-  readonly loginTimeoutMs?: number;
-  readonly maxPendingLogins?: number;
+  /** Admits connections and gives each its login deadline (limits shared by every listener). */
+  readonly gate: ConnectionGate;
 }
 
 /** A client connection after the first packets: its stream (TLS or not), reader and StartupMessage. */
@@ -63,13 +60,12 @@ export class PostgresFrontEnd {
   readonly #server: Server;
   readonly #secureContext: SecureContext;
   readonly #sockets = new Set<Socket>();
-  #pendingLogins = 0;
 
   constructor(options: PostgresFrontEndOptions) {
     this.#o = options;
     this.#secureContext = createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
-    this.#server.on('error', (err) => options.log.error({ err: err.message }, 'postgres listener error'));
+    this.#server.on('error', (err: Error) => options.gate.reportListenerError('postgres', err));
   }
 
   /** Loads the SQL parser, then listens; resolves with the bound address. */
@@ -88,44 +84,36 @@ export class PostgresFrontEnd {
   }
 
   #accept(socket: Socket): void {
+    const admission = this.#o.gate.admit(socket, {
+      listener: 'postgres',
+      refusal: (reason) => errorResponseFor(refusalError(reason), { severity: 'FATAL' }),
+    });
+    if (admission === undefined) return;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined); // reported where the socket is read
-    const clientAddr = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
-    const log = this.#o.log.child({ clientAddr });
-    if (this.#pendingLogins >= (this.#o.maxPendingLogins ?? MAX_PENDING_LOGINS)) {
-      socket.end(errorResponseFor(new GatehouseError('GH_TOO_MANY_CONNECTIONS'), { severity: 'FATAL' }));
-      return;
-    }
-    this.#pendingLogins += 1;
-    let current: Socket | TLSSocket = socket;
-    let isLoginOver = false;
-    const endLogin = (): void => {
-      if (isLoginOver) return;
-      isLoginOver = true;
-      this.#pendingLogins -= 1;
-      clearTimeout(timer);
-    };
-    const timer = setTimeout(() => {
-      log.info('login timed out');
-      current.destroy();
-      socket.destroy();
-    }, this.#o.loginTimeoutMs ?? LOGIN_TIMEOUT_MS);
-    socket.once('close', endLogin);
-    void this.#serve(socket, clientAddr, log, endLogin, (s) => (current = s)).catch((err: unknown) => {
+    const log = this.#o.log.child({ clientAddr: admission.clientAddr });
+    // The stream to answer on: the socket, then TLS once its handshake is done (none meanwhile).
+    let current: Socket | TLSSocket | undefined = socket;
+    admission.onExpired(() => {
+      if (current === undefined || !current.writable) socket.destroy();
+      else current.end(errorResponseFor(new GatehouseError('GH_LOGIN_TIMEOUT'), { severity: 'FATAL' }));
+    });
+    void this.#serve(socket, admission, log, (s) => (current = s)).catch((err: unknown) => {
       log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres connection failed');
       socket.destroy();
     });
   }
 
-  async #serve(socket: Socket, clientAddr: string, log: Logger, endLogin: () => void, setCurrent: (s: Socket | TLSSocket) => void): Promise<void> {
+  async #serve(socket: Socket, admission: Admission, log: Logger, setCurrent: (s: Socket | TLSSocket | undefined) => void): Promise<void> {
+    const { clientAddr } = admission;
     // 1. Negotiate: TLS, GSS encryption (declined), cancel, or the StartupMessage.
     let negotiated: Negotiated | undefined;
     try {
       negotiated = await this.#negotiate(socket, clientAddr, setCurrent);
     } catch (err) {
       const error = toGatehouseError(loginError(err));
-      if (error.code !== 'GH_AUTH_FAILED') log.info({ code: error.code, detail: error.detail }, 'postgres connection refused');
+      // Garbage and half-open connections come by the thousand in an attack: logged at a bounded rate.
+      if (error.code !== 'GH_AUTH_FAILED') admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
       if (socket.writable) socket.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
@@ -140,17 +128,23 @@ export class PostgresFrontEnd {
         throw new GatehouseError('GH_TLS_REQUIRED', { detail: 'a cleartext password was asked for without TLS' });
     } catch (err) {
       const error = toGatehouseError(err);
-      log.info({ code: error.code, detail: error.detail }, 'postgres connection refused');
+      admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
       reader.detach();
       stream.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
     // 3. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
-    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onAuthenticated: endLogin });
-    await runDbSession(transport, { control: this.#o.control, transcripts: this.#o.transcripts, log: this.#o.log, fixedTarget: this.#o.fixedTarget });
+    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onAuthenticated: () => admission.established() });
+    await runDbSession(transport, {
+      control: this.#o.control,
+      transcripts: this.#o.transcripts,
+      log: this.#o.log,
+      fixedTarget: this.#o.fixedTarget,
+      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: startup.loginName.slice(0, 128) }),
+    });
   }
 
-  async #negotiate(socket: Socket, clientAddr: string, setCurrent: (s: Socket | TLSSocket) => void): Promise<Negotiated | undefined> {
+  async #negotiate(socket: Socket, clientAddr: string, setCurrent: (s: Socket | TLSSocket | undefined) => void): Promise<Negotiated | undefined> {
     let stream: Socket | TLSSocket = socket;
     let reader = new PacketReader(socket);
     let isTls = false;
@@ -164,13 +158,14 @@ export class PostgresFrontEnd {
           // Wrap in the same tick as the answer: the socket reads no byte of the handshake first.
           socket.write(SSL_YES);
           const tls = new TLSSocket(socket, { isServer: true, secureContext: this.#secureContext });
-          setCurrent(tls);
+          setCurrent(undefined);
           await new Promise<void>((resolve, reject) => {
             tls.once('secure', resolve);
             tls.once('error', reject);
             tls.once('close', () => reject(new GatehouseError('GH_AUTH_FAILED', { detail: 'the client left during the TLS handshake' })));
           });
           tls.on('error', () => undefined);
+          setCurrent(tls);
           stream = tls;
           reader = new PacketReader(tls);
           isTls = true;

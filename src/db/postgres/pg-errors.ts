@@ -33,6 +33,7 @@ const SQLSTATE_OF: Partial<Record<ErrorCode, string>> = {
   GH_SESSION_TERMINATED: SQLSTATE.adminShutdown,
   GH_PROTOCOL_VIOLATION: SQLSTATE.protocolViolation,
   GH_TOO_MANY_CONNECTIONS: SQLSTATE.tooManyConnections,
+  GH_LOGIN_TIMEOUT: SQLSTATE.connectionFailure,
   GH_AUDIT_WRITE_FAILED: SQLSTATE.systemError,
   GH_RECORDING_FAILED: SQLSTATE.systemError,
   GH_STORE_UNAVAILABLE: SQLSTATE.systemError,
