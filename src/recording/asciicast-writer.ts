@@ -248,11 +248,12 @@ export class AsciicastWriter implements AsyncDisposable {
     this.#outputBytes += data.byteLength;
     if (this.#isOutputCapped) return !this.needsDrain;
     const text = this.#outputDecoder.write(asBuffer(data));
-    if (text === '') return !this.needsDrain;
-    const atMs = this.#now();
-    if (this.#echo !== undefined) this.#settled(this.#echo.output(text));
-    this.#event(atMs, EVENT_CODES.output, text);
-    if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(atMs);
+    if (text !== '') {
+      const atMs = this.#now();
+      if (this.#echo !== undefined) this.#settled(this.#echo.output(text));
+      this.#event(atMs, EVENT_CODES.output, text);
+    }
+    if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(this.#now());
     return !this.needsDrain;
   }
 
