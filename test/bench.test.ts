@@ -25,6 +25,7 @@ const SSH_WORKLOADS = [
   'ssh.download-cpu',
   'ssh.connect',
   'ssh.echo',
+  'ssh.echo-cpu',
   'ssh.small-commands',
   'ssh.small-copies',
   'ssh.idle-memory-2',

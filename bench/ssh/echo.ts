@@ -1,6 +1,6 @@
 import pty from 'node-pty';
 import type { BenchSizes } from '../lib/options.js';
-import { sleep } from '../lib/processes.js';
+import { cpuTimeUs, sleep } from '../lib/processes.js';
 import { median } from '../lib/stats.js';
 import { alternate, type Workload } from '../lib/results.js';
 import { pathOf } from './commands.js';
@@ -20,30 +20,51 @@ export async function measureEcho(
   bench: SshBench,
   sizes: BenchSizes,
   pathIds: readonly string[],
-): Promise<Workload> {
+): Promise<Workload[]> {
   const observations: Record<string, number[]> = Object.fromEntries(pathIds.map((id) => [id, []]));
+  // CPU of the process in the middle per keystroke (all its threads, from the first key to the
+  // last echo): what the relay's path costs, much less swayed by other load than the latency.
+  const cpu: Record<string, number[]> = {};
   const samples = await alternate(
     pathIds,
     sizes.echoRounds,
     async (id) => {
-      const latencies = await echoSession(bench, id, sizes.echoKeys);
-      observations[id]?.push(...latencies);
-      return median(latencies);
+      const pid = pathOf(bench, id).pid?.();
+      const session = await echoSession(bench, id, sizes.echoKeys, pid);
+      observations[id]?.push(...session.latencies);
+      if (pid !== undefined) (cpu[id] ??= []).push(session.cpuUs / sizes.echoKeys);
+      return median(session.latencies);
     },
     'ssh.echo',
   );
-  return {
-    id: 'ssh.echo',
-    title: 'SSH interactive echo (pty, raw cat)',
-    unit: 'µs',
-    better: 'lower',
-    compare: 'difference',
-    samples,
-    observations,
-  };
+  const title = 'SSH interactive echo (pty, raw cat)';
+  return [
+    {
+      id: 'ssh.echo',
+      title,
+      unit: 'µs',
+      better: 'lower',
+      compare: 'difference',
+      samples,
+      observations,
+    },
+    {
+      id: 'ssh.echo-cpu',
+      title: `${title}: CPU of the middle process per key`,
+      unit: 'µs',
+      better: 'lower',
+      compare: 'ratio',
+      samples: cpu,
+    },
+  ];
 }
 
-async function echoSession(bench: SshBench, id: string, keys: number): Promise<number[]> {
+async function echoSession(
+  bench: SshBench,
+  id: string,
+  keys: number,
+  pid: number | undefined,
+): Promise<{ latencies: number[]; cpuUs: number }> {
   const args = [
     '-tt',
     ...bench.sshArgs(pathOf(bench, id)),
@@ -95,6 +116,7 @@ async function echoSession(bench: SshBench, id: string, keys: number): Promise<n
     await waitFor(READY, 0, 20_000);
     await sleep(50);
     const latencies: number[] = [];
+    const cpuBefore = pid === undefined ? Number.NaN : cpuTimeUs(pid);
     for (let i = 0; i < keys; i++) {
       const key = KEYS[i % KEYS.length] ?? 'a';
       const from = output.length;
@@ -104,7 +126,7 @@ async function echoSession(bench: SshBench, id: string, keys: number): Promise<n
       latencies.push((performance.now() - started) * 1000);
       await sleep(KEY_GAP_MS);
     }
-    return latencies;
+    return { latencies, cpuUs: pid === undefined ? Number.NaN : cpuTimeUs(pid) - cpuBefore };
   } finally {
     if (!hasExited) proc.kill('SIGKILL');
   }

@@ -52,11 +52,11 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
     if (wants('ssh.connect')) results.push(await measureConnect(bench, sizes, hopPaths));
     if (wants('ssh.echo'))
       results.push(
-        await measureEcho(
+        ...(await measureEcho(
           bench,
           sizes,
           selectPaths(options, ['direct', 'bare-relay', 'gatehouse', 'gatehouse-norec', ...stock]),
-        ),
+        )),
       );
     if (wants('ssh.small-commands') || wants('ssh.small-copies')) {
       results.push(

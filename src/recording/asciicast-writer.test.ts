@@ -186,6 +186,28 @@ describe('asciicast writer', () => {
     expect(await writer.close()).toBe(result); // idempotent
   });
 
+  it('output-past-max-output-bytes-is-counted-and-marked-not-recorded', async () => {
+    const writer = await AsciicastWriter.create(scratchDir(), META, { maxOutputBytes: 10 });
+    writer.output(Buffer.from('12345678'));
+    writer.output(Buffer.from('9\u00e9XY')); // crosses the limit: this chunk is still recorded
+    writer.output(Buffer.from('not kept'));
+    writer.output(Buffer.alloc(1000, 0x41));
+    writer.exit(0);
+    const result = await writer.close();
+    const { events } = await readBack(result.path);
+    const data = (code: string): string[] =>
+      (events as { code: string; data: string }[])
+        .filter((e) => e.code === code)
+        .map((e) => e.data);
+    expect(data('o').join('')).toBe('123456789\u00e9XY');
+    expect(data('m')).toEqual([
+      'output past 13 bytes is not recorded',
+      'output not recorded: 1008 bytes (1021 in all)',
+    ]);
+    expect(data('x')).toEqual(['0']);
+    expect(readFileSync(result.path, 'utf8')).not.toContain('not kept');
+  });
+
   it('existing-recording-is-never-overwritten', async () => {
     const dir = scratchDir();
     writeFileSync(join(dir, 'ses_0123abcd-2.cast'), 'precious');

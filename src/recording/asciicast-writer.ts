@@ -55,6 +55,12 @@ export interface AsciicastWriterOptions {
   /** How long typed characters wait for their echo (default 250 ms). */
   readonly echoWindowMs?: number;
   /**
+   * Output bytes to record (default: all). Past it, output is counted, not recorded: a
+   * marker says where recording stopped and `close()` adds one with the byte count. For
+   * channels without a terminal, whose output is a data stream (`ssh host 'tar c dir'`).
+   */
+  readonly maxOutputBytes?: number;
+  /**
    * Told once when the recording fails (disk full, I/O error, backpressure ignored). The
    * session should then end: it can no longer be recorded. Must not throw.
    */
@@ -73,6 +79,24 @@ export interface RecordingResult {
   readonly path: string;
   readonly sha256: string;
   readonly bytes: number;
+}
+
+/** An event waiting to be encoded: its interval to the previous event, code and data. */
+interface PendingEvent {
+  readonly intervalMs: number;
+  readonly code: string;
+  readonly data: string;
+}
+
+/** What a line adds to its data in the estimate of buffered bytes (`[0.123, "o", ""]\n`). */
+const EVENT_OVERHEAD_BYTES = 16;
+
+/** Encodes queued events as asciicast lines, in one buffer. */
+function encodeEvents(events: readonly PendingEvent[]): Buffer {
+  return Buffer.from(
+    events.map((e) => encodeEventLine(e.intervalMs, e.code, e.data)).join(''),
+    'utf8',
+  );
 }
 
 interface DrainWaiter {
@@ -102,6 +126,7 @@ export class AsciicastWriter implements AsyncDisposable {
   readonly #flushThresholdBytes: number;
   readonly #maxBufferedBytes: number;
   readonly #recordInput: boolean;
+  readonly #maxOutputBytes: number;
   readonly #onError: ((err: GatehouseError) => void) | undefined;
   readonly #onCommandLine: ((line: CommandLine) => void) | undefined;
   readonly #echo: EchoTracker | undefined;
@@ -110,9 +135,16 @@ export class AsciicastWriter implements AsyncDisposable {
   readonly #inputDecoder = new StringDecoder('utf8');
   readonly #hash: Hash = createHash('sha256');
   #bytesWritten = 0;
+  /** Output bytes seen (recorded or not). */
+  #outputBytes = 0;
+  /** Output bytes recorded before the limit stopped it. */
+  #recordedOutputBytes = 0;
+  #isOutputCapped = false;
   #lastAbsMs = 0;
   #lastSyncMs: number;
-  #pending: Buffer[] = [];
+  /** Events not encoded yet: encoding waits for the flush, off the keystroke's path. */
+  #pending: PendingEvent[] = [];
+  /** Estimated bytes of `#pending` (characters plus line overhead). */
   #pendingBytes = 0;
   #inflightBytes = 0;
   #flushing: Promise<void> | undefined;
@@ -143,6 +175,10 @@ export class AsciicastWriter implements AsyncDisposable {
       'maxBufferedBytes',
     );
     this.#recordInput = options.recordInput ?? true;
+    this.#maxOutputBytes =
+      options.maxOutputBytes === undefined
+        ? Number.POSITIVE_INFINITY
+        : positive(options.maxOutputBytes, 'maxOutputBytes');
     this.#onError = options.onError;
     this.#onCommandLine = options.onCommandLine;
     if (this.#recordInput || this.#onCommandLine !== undefined) {
@@ -209,22 +245,23 @@ export class AsciicastWriter implements AsyncDisposable {
   /** Records output from the target; multibyte characters may be split across chunks. */
   output(data: Uint8Array): boolean {
     if (!this.#isOpen) return false;
-    const text = this.#outputDecoder.write(
-      Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-    );
-    if (text === '') return !this.needsDrain;
-    const atMs = this.#now();
-    if (this.#echo !== undefined) this.#settled(this.#echo.output(text));
-    return this.#event(atMs, EVENT_CODES.output, text);
+    this.#outputBytes += data.byteLength;
+    if (this.#isOutputCapped) return !this.needsDrain;
+    const text = this.#outputDecoder.write(asBuffer(data));
+    if (text !== '') {
+      const atMs = this.#now();
+      if (this.#echo !== undefined) this.#settled(this.#echo.output(text));
+      this.#event(atMs, EVENT_CODES.output, text);
+    }
+    if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(this.#now());
+    return !this.needsDrain;
   }
 
   /** Records keys typed by the user, masked while the terminal does not echo them. */
   input(data: Uint8Array): boolean {
     if (!this.#isOpen) return false;
     if (this.#echo === undefined) return !this.needsDrain; // recordInput: false, no tracking
-    const text = this.#inputDecoder.write(
-      Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-    );
+    const text = this.#inputDecoder.write(asBuffer(data));
     if (text === '') return !this.needsDrain;
     this.#settled(this.#echo.input(text, this.#now()));
     this.#armEchoTimer();
@@ -289,8 +326,19 @@ export class AsciicastWriter implements AsyncDisposable {
 
   async #close(): Promise<RecordingResult> {
     if (this.#isOpen) {
-      const tail = this.#outputDecoder.end();
-      if (tail !== '') this.#event(this.#now(), EVENT_CODES.output, tail);
+      const unrecorded = this.#outputBytes - this.#recordedOutputBytes;
+      if (this.#isOutputCapped) {
+        if (unrecorded > 0) {
+          this.#event(
+            this.#now(),
+            EVENT_CODES.marker,
+            `output not recorded: ${unrecorded} bytes (${this.#outputBytes} in all)`,
+          );
+        }
+      } else {
+        const tail = this.#outputDecoder.end();
+        if (tail !== '') this.#event(this.#now(), EVENT_CODES.output, tail);
+      }
       if (this.#echo !== undefined) {
         const typed = this.#inputDecoder.end();
         if (typed !== '') this.#settled(this.#echo.input(typed, this.#now()));
@@ -321,6 +369,20 @@ export class AsciicastWriter implements AsyncDisposable {
     return { path: this.#sink.path, sha256: this.#hash.digest('hex'), bytes: this.#bytesWritten };
   }
 
+  // Stops recording output (the limit is reached): ends a character cut by the limit, and
+  // marks the place.
+  #capOutput(atMs: number): void {
+    this.#isOutputCapped = true;
+    this.#recordedOutputBytes = this.#outputBytes;
+    const tail = this.#outputDecoder.end();
+    if (tail !== '') this.#event(atMs, EVENT_CODES.output, tail);
+    this.#event(
+      atMs,
+      EVENT_CODES.marker,
+      `output past ${this.#recordedOutputBytes} bytes is not recorded`,
+    );
+  }
+
   get #isOpen(): boolean {
     return !this.#isClosed && this.#failure === undefined;
   }
@@ -335,17 +397,13 @@ export class AsciicastWriter implements AsyncDisposable {
     return Math.max(this.#lastAbsMs, Math.round(this.#clock() - this.#startMs));
   }
 
+  // Queues an event; its line is encoded when the batch is written (#runFlush).
   #event(atMs: number, code: string, data: string): boolean {
-    const absMs = Math.max(atMs, this.#lastAbsMs);
-    const line = encodeEventLine(absMs - this.#lastAbsMs, code, data);
-    this.#lastAbsMs = absMs;
-    return this.#append(Buffer.from(line, 'utf8'));
-  }
-
-  #append(line: Buffer): boolean {
     if (this.#failure !== undefined) return false;
-    this.#pending.push(line);
-    this.#pendingBytes += line.length;
+    const absMs = Math.max(atMs, this.#lastAbsMs);
+    this.#pending.push({ intervalMs: absMs - this.#lastAbsMs, code, data });
+    this.#lastAbsMs = absMs;
+    this.#pendingBytes += data.length + EVENT_OVERHEAD_BYTES;
     if (this.#bufferedBytes > this.#maxBufferedBytes * HARD_LIMIT_FACTOR) {
       this.#fail(
         undefined,
@@ -385,12 +443,16 @@ export class AsciicastWriter implements AsyncDisposable {
     }
   }
 
+  // One timer at a time, not one per keystroke: it is armed for the oldest held token's
+  // deadline, and later tokens only have later deadlines, so it never fires late; firing
+  // early settles nothing and arms it again for what is then the oldest.
   #armEchoTimer(): void {
-    clearTimeout(this.#echoTimer);
+    if (this.#echoTimer !== undefined) return;
     const deadline = this.#echo?.nextDeadlineMs;
     if (deadline === undefined) return;
     const delay = Math.max(0, deadline - (this.#clock() - this.#startMs));
     this.#echoTimer = setTimeout(() => {
+      this.#echoTimer = undefined;
       if (this.#echo === undefined || !this.#isOpen) return;
       this.#settled(this.#echo.settleDue(this.#now()));
       this.#armEchoTimer();
@@ -409,10 +471,7 @@ export class AsciicastWriter implements AsyncDisposable {
     while (this.#pending.length > 0 && this.#failure === undefined) {
       clearTimeout(this.#flushTimer);
       this.#flushTimer = undefined;
-      const chunk =
-        this.#pending.length === 1
-          ? (this.#pending[0] ?? Buffer.alloc(0))
-          : Buffer.concat(this.#pending);
+      const chunk = encodeEvents(this.#pending);
       this.#pending = [];
       this.#pendingBytes = 0;
       this.#inflightBytes = chunk.length;
@@ -467,13 +526,20 @@ export class AsciicastWriter implements AsyncDisposable {
   }
 }
 
+// The relay hands Buffers already; other views are wrapped, not copied.
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 function checkTuning(options: AsciicastWriterOptions): void {
-  const { flushIntervalMs, flushThresholdBytes, maxBufferedBytes, echoWindowMs } = options;
+  const { flushIntervalMs, flushThresholdBytes, maxBufferedBytes, echoWindowMs, maxOutputBytes } =
+    options;
   for (const [name, value] of Object.entries({
     flushIntervalMs,
     flushThresholdBytes,
     maxBufferedBytes,
     echoWindowMs,
+    maxOutputBytes,
   })) {
     if (value !== undefined) positive(value, name);
   }

@@ -4,6 +4,7 @@ import type { ClientContext, GatewayControl, GatewayUser } from '../lease/gatewa
 import type { Logger } from '../log/index.js';
 import type { RecordingStore } from '../recording/index.js';
 import type { LoginName } from './addressing.js';
+import { noDelayWhileHeld } from './no-delay.js';
 import { openUpstreamLink, type UpstreamLink } from './upstream-link.js';
 
 /**
@@ -18,6 +19,11 @@ export class ConnectionScope {
   readonly ctx: ClientContext;
   readonly recordings: RecordingStore;
   readonly log: Logger;
+  /**
+   * Keeps the client connection sending small writes at once (TCP_NODELAY) while a terminal
+   * channel runs on it; returns the release function.
+   */
+  readonly holdInteractive: () => () => void;
   readonly #links = new Map<string, Promise<UpstreamLink>>();
 
   constructor(options: {
@@ -27,6 +33,8 @@ export class ConnectionScope {
     ctx: ClientContext;
     recordings: RecordingStore;
     log: Logger;
+    /** Turns TCP_NODELAY on the client connection on or off (default: not changed). */
+    setNoDelay?: (isOn: boolean) => void;
   }) {
     this.control = options.control;
     this.user = options.user;
@@ -34,6 +42,7 @@ export class ConnectionScope {
     this.ctx = options.ctx;
     this.recordings = options.recordings;
     this.log = options.log;
+    this.holdInteractive = noDelayWhileHeld(options.setNoDelay ?? (() => undefined));
   }
 
   /** The open link to `target`, opening it (authorize, unlock, connect) when there is none. */

@@ -130,6 +130,8 @@ export class SshFrontEnd {
           ctx: { clientAddr: origin.clientAddr, via: 'ssh' },
           recordings: this.#o.recordings,
           log: log.child({ user: user.user.name }),
+          // ssh2's server connection has setNoDelay (lib/server.js); its typings leave it out.
+          setNoDelay: (isOn) => (conn as Connection & { setNoDelay(isOn: boolean): unknown }).setNoDelay(isOn),
         });
       },
       onGiveUp: () => conn.end(),

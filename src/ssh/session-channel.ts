@@ -29,6 +29,13 @@ type ChannelRequest =
   | { readonly kind: 'sftp' };
 
 const MAX_ENV_VARS = 64;
+/**
+ * Output recorded of a channel without a terminal; the rest is counted. Such output is a data
+ * stream (`ssh host 'tar c dir' > dir.tar`, `ssh host cat big.log`), not a screen: recording all
+ * of it as terminal text cost 4–45 ms of CPU per MiB on the relay's event loop (half or more of
+ * a download's throughput, docs/performance.md) and a second copy of the data on disk.
+ */
+export const DATA_STREAM_RECORD_BYTES = 256 * 1024;
 // The server side of scp, rsync and sftp. Clients let the user change how it is started
 // (`rsync --rsync-path=/usr/bin/rsync` or `'sudo rsync'`, `sftp -s /usr/libexec/sftp-server`), so
 // the program is looked for as a word anywhere in the command, after a path or a wrapper too.
@@ -179,6 +186,15 @@ function startChannel(
         );
       });
     }
+    if (setup.pty !== undefined) {
+      // A keystroke and its echo are single small packets: send them at once on both legs.
+      const releaseClient = scope.holdInteractive();
+      const releaseTarget = link.holdInteractive();
+      channel.once('close', () => {
+        releaseClient();
+        releaseTarget();
+      });
+    }
     const sftp = request.kind === 'sftp' ? (tap as ChannelTap & { end(): void }) : undefined;
     tap = withActivity(tap, () => link.touch());
     const started = Date.now();
@@ -256,6 +272,7 @@ async function openRecorder(
       // that nothing echoes: the echo tracker would mask all of it as `*`, one token per character
       // (a 256 MiB upload took 93 s instead of 3 s and left a 400 MB recording of asterisks).
       recordInput: session.target.options.recordInput && setup.pty !== undefined,
+      ...(setup.pty === undefined ? { maxOutputBytes: DATA_STREAM_RECORD_BYTES } : {}),
       // Existing sessions end when their recording cannot be written, telling the client why.
       onError: (error: GatehouseError) => link.close('recording-failed', 'failed', error.message),
       ...(command === undefined && setup.pty !== undefined ? { onCommandLine: (line: { text: string }) => onCommand(line.text) } : {}),

@@ -8,6 +8,7 @@ import type {
 } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
 import { HostKeyMismatchError } from './host-keys.js';
+import { noDelayWhileHeld } from './no-delay.js';
 import { connectUpstream, type UpstreamCredential } from './upstream.js';
 
 /** An open session on one target: the control-plane session and the SSH connection to it. */
@@ -35,6 +36,11 @@ export interface UpstreamLink {
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
   hold(): () => void;
+  /**
+   * Keeps the connection to the target sending small writes at once (TCP_NODELAY) while a
+   * terminal channel runs on it; returns the release function.
+   */
+  holdInteractive(): () => void;
 }
 
 /**
@@ -196,6 +202,7 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
     endNotice: () =>
       notice ?? (isLost ? `the connection to target "${session.target.name}" was lost` : undefined),
     addRecording: (recording) => recordings.push(recording),
+    holdInteractive: noDelayWhileHeld((isOn) => client.setNoDelay(isOn)),
     hold: () => {
       holders += 1;
       let isReleased = false;

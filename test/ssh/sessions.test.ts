@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshWorld, type SshWorld } from './fixture.js';
+import { DATA_STREAM_RECORD_BYTES } from '../../src/ssh/session-channel.js';
+import { readCast, startSshWorld, type SshWorld } from './fixture.js';
 
 interface SessionRow {
   sid: string;
@@ -61,6 +65,30 @@ describe('ssh sessions: list, kill, recordings', () => {
     const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
     const end = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; sid: string; data: Record<string, unknown> }).find((e) => e.type === 'session.end' && e.sid === row.sid);
     expect(end?.data['recordingSha256']).toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('a-command-without-a-pty-records-the-head-of-its-output-and-counts-the-rest', async () => {
+    const before = new Set((await sessions(world)).map((s) => s.sid));
+    // 1 MiB of `a`, then a last line: all of it reaches the client, only the head is recorded.
+    const run = await world.ssh(`web-1 head -c 1048576 /dev/zero | tr '\\0' a; echo; echo tail-line-5678`);
+    expect(run.code).toBe(0);
+    expect(run.stdout.length).toBe(1048576 + 1 + 'tail-line-5678\n'.length);
+    expect(run.stdout.endsWith('\ntail-line-5678\n')).toBe(true);
+    const row = await waitUntil(async () => (await sessions(world)).find((s) => !before.has(s.sid) && s.status === 'ended' && s.recordings.length > 0));
+    const file = join(world.gatehouse.dir, 'recordings', row.recordings[0] ?? '');
+    const cast = readCast(file);
+    const of = (code: string): string[] => cast.events.filter((e) => e[1] === code).map((e) => e[2]);
+    const recorded = of('o').join('');
+    expect(recorded.length).toBeGreaterThanOrEqual(DATA_STREAM_RECORD_BYTES);
+    expect(recorded.length).toBeLessThan(DATA_STREAM_RECORD_BYTES + 64 * 1024); // the head, and at most one chunk more
+    expect(recorded).toMatch(/^a+$/);
+    expect(cast.events.some((e) => e[2].includes('tail-line-5678'))).toBe(false); // (the title names the command)
+    const notRecorded = of('m').find((m) => m.startsWith('output not recorded: '));
+    expect(notRecorded).toBe(`output not recorded: ${run.stdout.length - recorded.length} bytes (${run.stdout.length} in all)`);
+    expect(of('x')).toEqual(['0']);
+    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
+    const end = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; sid: string; data: Record<string, unknown> }).find((e) => e.type === 'session.end' && e.sid === row.sid);
+    expect(JSON.parse(String(end?.data['recordingSha256']))).toEqual([createHash('sha256').update(readFileSync(file)).digest('hex')]);
   });
 
   it('the-targets-idle-timeout-and-maximum-duration-end-sessions', async () => {

@@ -25,8 +25,9 @@ export function runGatehouse(
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // Generous: a CLI run is a Node start plus a store open, slow on a loaded machine.
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    // Generous: a CLI run is a Node start plus a store open, slow on a loaded machine
+    // (GH_CLI_TIMEOUT_MS for one loaded far beyond its cores, e.g. during benchmarks).
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? (Number(process.env['GH_CLI_TIMEOUT_MS']) || 120_000));
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -52,7 +52,7 @@ export interface GatehouseOptions {
 }
 
 /** How long `serve` may take to open every listener. */
-const START_TIMEOUT_MS = 90_000;
+const START_TIMEOUT_MS = Number(process.env['GH_SERVE_START_TIMEOUT_MS']) || 90_000;
 
 /** `init` generates keys and a CA: on a loaded machine it takes well over the CLI's default 30 s. */
 const INIT_TIMEOUT_MS = 120_000;
