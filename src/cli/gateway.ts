@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ConnectionGate } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -12,6 +13,7 @@ import { DirRecordingStore } from '../recording/index.js';
 import { SshFrontEnd } from '../ssh/index.js';
 import { MysqlFrontEnd, type LiveConnection } from '../db/mysql/index.js';
 import { DbTranscriptStore } from '../recording/db-transcript.js';
+import { findSessionFiles, sha256OfFile } from '../recording/session-files.js';
 import { CancelKeyRegistry, PostgresFrontEnd } from '../db/postgres/index.js';
 import type { ControlPlane } from './context.js';
 
@@ -185,12 +187,23 @@ async function endAbandonedSessions(
 ): Promise<void> {
   const stale = await cp.store.db
     .selectFrom('sessions')
-    .select('sid')
+    .select(['sid', 'started_at'])
     .where('gateway_id', '=', gatewayId)
     .where('status', '=', 'active')
     .execute();
-  for (const { sid } of stale) {
-    await service.endSession(sid, { status: 'abandoned', reason: 'gateway-restarted' });
+  const root = cp.config.recordings.dir;
+  for (const { sid, started_at } of stale) {
+    // What the recorders wrote up to the crash is pinned by the end event's hashes from now on.
+    const files = await findSessionFiles(root, sid, started_at, Date.now()).catch(() => []);
+    const hashes = await Promise.all(
+      files.map((relPath) => sha256OfFile(join(root, ...relPath.split('/'))).catch(() => null)),
+    );
+    await service.endSession(sid, {
+      status: 'abandoned',
+      reason: 'gateway-restarted',
+      recording: files.length === 0 ? null : JSON.stringify(files),
+      recordingSha256: files.length === 0 ? null : JSON.stringify(hashes),
+    });
   }
   if (stale.length > 0)
     log.warn({ count: stale.length }, 'ended sessions left open by the previous run as abandoned');

@@ -1,7 +1,6 @@
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { assertRecordingRelPath, assertSafeSid } from '../recording/index.js';
-import { recordingDayDir } from '../recording/recording-names.js';
+import { resolve } from 'node:path';
+import { assertRecordingRelPath } from '../recording/index.js';
+import { findSessionFiles } from '../recording/session-files.js';
 
 /** One channel's recording of a session. */
 export interface RecordingRef {
@@ -18,10 +17,6 @@ export interface SessionFiles {
   readonly recording: string | null;
 }
 
-const DAY_MS = 86_400_000;
-/** How many UTC days after its start a live session's recordings are looked for. */
-const MAX_SCAN_DAYS = 31;
-
 /**
  * The recordings of a session. An ended session lists them in its `recording` column; a live
  * one does not yet, so its files are found where the writer puts them: the UTC day folder of
@@ -33,23 +28,12 @@ export async function findRecordings(root: string, session: SessionFiles, now: n
     return channel === undefined ? [] : [{ channel, relPath }];
   });
   if (listed.length > 0) return sortByChannel(listed);
-  assertSafeSid(session.sid);
-  const found: RecordingRef[] = [];
-  const last = Math.min(session.ended_at ?? now, session.started_at + MAX_SCAN_DAYS * DAY_MS);
-  const pattern = new RegExp(`^${session.sid}-(\\d{1,10})\\.cast$`);
-  for (let day = session.started_at - (session.started_at % DAY_MS); day <= last; day += DAY_MS) {
-    const dayDir = recordingDayDir(day);
-    let names: string[];
-    try {
-      names = await readdir(join(root, ...dayDir.split('/')));
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const m = pattern.exec(name);
-      if (m !== null) found.push({ channel: Number(m[1]), relPath: `${dayDir}/${name}` });
-    }
-  }
+  const found = (await findSessionFiles(root, session.sid, session.started_at, session.ended_at ?? now))
+    .filter((relPath) => relPath.endsWith('.cast'))
+    .flatMap((relPath) => {
+      const channel = channelOf(relPath);
+      return channel === undefined ? [] : [{ channel, relPath }];
+    });
   return sortByChannel(found);
 }
 

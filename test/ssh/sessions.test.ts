@@ -119,6 +119,13 @@ describe('ssh sessions: list, kill, recordings', () => {
     await world.gatehouse.restart();
     const row = (await sessions(world)).find((s) => s.sid === live.sid);
     expect(row?.status).toBe('abandoned');
+    // The end event names what was recorded up to the crash and pins it with its hash.
+    const end = world.auditAfter().find((e) => e.type === 'session.end' && e.sid === live.sid);
+    const files = JSON.parse(String(end?.data['recording'])) as string[];
+    const hashes = JSON.parse(String(end?.data['recordingSha256'])) as string[];
+    expect(files).toEqual([expect.stringMatching(new RegExp(`/${live.sid}-\\d+\\.cast$`))]);
+    const cast = readFileSync(join(world.gatehouse.dir, 'recordings', ...String(files[0]).split('/')));
+    expect(hashes).toEqual([createHash('sha256').update(cast).digest('hex')]);
     const verify = await world.gatehouse.cli(['audit', 'verify']);
     expect(verify.stdout).toContain('audit chain OK');
     expect((await world.ssh('web-1 whoami')).stdout.trim()).toBe(world.sshd.account);
