@@ -22,13 +22,19 @@ export interface SessionFiles {
  * one does not yet, so its files are found where the writer puts them: the UTC day folder of
  * each channel's start, `<root>/YYYY/MM/DD/<sid>-<channel>.cast`.
  */
-export async function findRecordings(root: string, session: SessionFiles, now: number): Promise<RecordingRef[]> {
+export async function findRecordings(
+  root: string,
+  session: SessionFiles,
+  now: number,
+): Promise<RecordingRef[]> {
   const listed = parseRecordingColumn(session.recording).flatMap((relPath) => {
     const channel = channelOf(relPath);
     return channel === undefined ? [] : [{ channel, relPath }];
   });
   if (listed.length > 0) return sortByChannel(listed);
-  const found = (await findSessionFiles(root, session.sid, session.started_at, session.ended_at ?? now))
+  const found = (
+    await findSessionFiles(root, session.sid, session.started_at, session.ended_at ?? now)
+  )
     .filter((relPath) => relPath.endsWith('.cast'))
     .flatMap((relPath) => {
       const channel = channelOf(relPath);
