@@ -84,7 +84,7 @@ describe.each(['sqlite', 'postgres'] as const)('gatehouse CLI on %s', (driver) =
 
     const verify = await gatehouseOk(['audit', 'verify'], { env });
     expect(verify.stdout).toMatch(/audit chain OK/);
-  });
+  }, 180_000); // a dozen CLI processes: slow when the suite runs files side by side
 
   it('bad-input-gets-a-clear-error-naming-it', async () => {
     const badPort = await runGatehouse(['target', 'add', 'x', '--kind', 'ssh', '--host', 'h', '--port', 'abc', '--username', 'u'], { env });
