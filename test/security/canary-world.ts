@@ -268,7 +268,7 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
         `--import=${crashHook}`,
       ],
       // Failed logins are made on purpose; lockout is tested elsewhere.
-      extraConfig: 'log:\n  level: trace\nauth:\n  lockout:\n    threshold: 100\n',
+      config: { log: { level: 'trace' }, auth: { lockout: { threshold: 100 } } },
     });
     cleanups.push(async () => await gatehouse[Symbol.asyncDispose]());
     const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });

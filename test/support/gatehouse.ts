@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -41,8 +41,6 @@ export interface GatehouseOptions {
   readonly serveEnv?: Readonly<Record<string, string>>;
   /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
   readonly nodeArgs?: readonly string[];
-  /** YAML appended to the config init wrote, before the first start (top-level keys init leaves out, e.g. `log`, `auth`). */
-  readonly extraConfig?: string;
   /** Extra `gatehouse init` arguments, e.g. `['--store-url', url]`. */
   readonly initArgs?: readonly string[];
   /** Runs after `init`, before the first `serve` (e.g. to mount a small disk on `recordings`). */
@@ -94,8 +92,6 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   ], { timeoutMs: INIT_TIMEOUT_MS });
   await options.beforeServe?.(dir);
   const configPath = join(dir, 'gatehouse.yaml');
-  if (options.extraConfig !== undefined)
-    appendFileSync(configPath, `\n${options.extraConfig.trim()}\n`);
   if (options.config !== undefined) {
     const config = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
     writeFileSync(configPath, stringifyYaml({ ...config, ...options.config }));
