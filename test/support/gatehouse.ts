@@ -74,22 +74,25 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   const webPort = await freePort();
   const mysqlPort = await freePort();
   const pgPort = await freePort();
-  const init = await gatehouseOk([
-    'init',
-    '--data-dir',
-    dir,
-    '--listen-host',
-    '127.0.0.1',
-    '--ssh-port',
-    String(sshPort),
-    '--web-port',
-    String(webPort),
-    '--mysql-port',
-    String(mysqlPort),
-    '--pg-port',
-    String(pgPort),
-    ...(options.initArgs ?? []),
-  ], { timeoutMs: INIT_TIMEOUT_MS });
+  const init = await gatehouseOk(
+    [
+      'init',
+      '--data-dir',
+      dir,
+      '--listen-host',
+      '127.0.0.1',
+      '--ssh-port',
+      String(sshPort),
+      '--web-port',
+      String(webPort),
+      '--mysql-port',
+      String(mysqlPort),
+      '--pg-port',
+      String(pgPort),
+      ...(options.initArgs ?? []),
+    ],
+    { timeoutMs: INIT_TIMEOUT_MS },
+  );
   await options.beforeServe?.(dir);
   const configPath = join(dir, 'gatehouse.yaml');
   if (options.config !== undefined) {
