@@ -546,6 +546,9 @@ async function ensureSudoAccount(password: string): Promise<void> {
     `Defaults:${LEASED_ACCOUNT} targetpw`,
     `Defaults:${LEASED_ACCOUNT} !lecture`,
     `Defaults:${LEASED_ACCOUNT} passwd_tries=1`,
+    // Every sudo asks: a later session must not ride on an earlier one's cached credentials
+    // (sudo's tty tickets can match when a pts number is reused).
+    `Defaults:${LEASED_ACCOUNT} timestamp_timeout=0`,
     `${LEASED_ACCOUNT} ALL=(${SUDO_ACCOUNT}) ALL`,
     '',
   ].join('\n');

@@ -81,22 +81,22 @@ describe('canary secrets never reach logs, audit, recordings, store or crash out
     await term.waitFor('$ ', { timeoutMs: 30_000 });
     // Markers are computed by the shell, so the output (not the echo) shows them.
     term.write('echo "MARK-PTY-$((40 + 2))"\r');
-    await term.waitFor('MARK-PTY-42', { timeoutMs: 20_000 });
+    await term.waitFor('MARK-PTY-42', { timeoutMs: 60_000 });
     // sudo asks for the password of SUDO_ACCOUNT (targetpw), with echo off.
     let from = term.output().length;
     term.write(
       `sudo -p "$(printf 'SUDO-%s:' prompt)" -u ${SUDO_ACCOUNT} sh -c 'echo "who=$(id -un)"'\r`,
     );
-    await term.waitFor('SUDO-prompt:', { from, timeoutMs: 20_000 });
+    await term.waitFor('SUDO-prompt:', { from, timeoutMs: 60_000 });
     from = term.output().length;
     term.write(`${canaryText(world.secrets.sudoPassword)}\r`);
-    await term.waitFor(`who=${SUDO_ACCOUNT}`, { from, timeoutMs: 20_000 });
+    await term.waitFor(`who=${SUDO_ACCOUNT}`, { from, timeoutMs: 60_000 });
     from = term.output().length;
     term.write(`read -s -p "$(printf 'READ-%s:' secret)" v; echo; echo "len=\${#v}"\r`);
-    await term.waitFor('READ-secret:', { from, timeoutMs: 20_000 });
+    await term.waitFor('READ-secret:', { from, timeoutMs: 60_000 });
     from = term.output().length;
     term.write(`${canaryText(world.secrets.readSecret)}\r`);
-    await term.waitFor(`len=${world.secrets.readSecret.value.length}`, { from, timeoutMs: 20_000 });
+    await term.waitFor(`len=${world.secrets.readSecret.value.length}`, { from, timeoutMs: 60_000 });
     return term;
   };
 
