@@ -51,6 +51,7 @@ export class SshAuthenticator {
   handle(ctx: AuthContext): void {
     void this.#handle(ctx).catch((err: unknown) => {
       this.#o.log.error({ err: errorText(err) }, 'ssh authentication handler failed');
+      this.#tellUnavailable(ctx, err);
       this.#reject(ctx);
     });
   }
@@ -139,6 +140,7 @@ export class SshAuthenticator {
     } catch (err) {
       if (!isGatehouseError(err)) this.#o.log.error({ err: errorText(err) }, 'ssh authentication failed unexpectedly');
       this.#hasAuditedFailure = true;
+      this.#tellUnavailable(ctx, err);
       this.#fail(ctx);
     }
   }
@@ -171,6 +173,16 @@ export class SshAuthenticator {
     if (this.#failures >= MAX_AUTH_ATTEMPTS) this.#o.onGiveUp();
   }
 
+  /**
+   * A login that failed because Gatehouse could not decide (store down, internal fault), not
+   * because the proof was wrong: say so in a banner, which OpenSSH prints, before the refusal.
+   * Wrong proofs keep the plain "Permission denied".
+   */
+  #tellUnavailable(ctx: AuthContext, err: unknown): void {
+    if (isGatehouseError(err) && err.code !== 'GH_STORE_UNAVAILABLE') return;
+    sendAuthBanner(ctx, UNAVAILABLE_BANNER);
+  }
+
   #reject(ctx: AuthContext): void {
     try {
       ctx.reject(this.#methods());
@@ -181,6 +193,19 @@ export class SshAuthenticator {
 
   #methods(): ('publickey' | 'password' | 'keyboard-interactive')[] {
     return this.#o.allowPassword ? ['publickey', 'password', 'keyboard-interactive'] : ['publickey', 'keyboard-interactive'];
+  }
+}
+
+const UNAVAILABLE_BANNER =
+  "gatehouse: sign-in is temporarily unavailable; try again shortly (the reason is in Gatehouse's log)\r\n";
+
+/** USERAUTH_BANNER through the method our ssh2 patch adds (patches/ssh2+1.17.0.patch). */
+function sendAuthBanner(ctx: AuthContext, text: string): void {
+  const protocol = (ctx as unknown as { _protocol?: { authBanner?: (message: string) => void } })._protocol;
+  try {
+    protocol?.authBanner?.(text);
+  } catch {
+    // The client went away meanwhile.
   }
 }
 

@@ -26,9 +26,16 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
   it('while-the-store-is-down-new-logins-are-refused-and-gatehouse-keeps-running', async () => {
     await cluster.pause({ mode: 'fast' });
     try {
-      const run = await world.ssh('web-1 echo should-not-run');
+      // LogLevel INFO: OpenSSH prints authentication banners only from that level up.
+      const run = await world.ssh('web-1 echo should-not-run', {
+        sshOptions: { LogLevel: 'INFO' },
+      });
       expect(run.code).toBe(255);
       expect(run.stdout).not.toContain('should-not-run');
+      // Not "your password is wrong": the user learns the failure is Gatehouse's, and passing.
+      expect(run.stderr).toContain(
+        'gatehouse: sign-in is temporarily unavailable; try again shortly',
+      );
       expect(run.stderr).not.toMatch(/at .*\.js:\d+/);
       expect(() => process.kill(world.gatehouse.pid, 0)).not.toThrow();
     } finally {

@@ -81,7 +81,12 @@ export interface FaultWorld extends AsyncDisposable {
   /** Runs the real `ssh` client through Gatehouse (as alice unless `key` is bob's). */
   ssh(
     command: string,
-    options?: { readonly key?: SshKeyPair; readonly timeoutMs?: number },
+    options?: {
+      readonly key?: SshKeyPair;
+      readonly timeoutMs?: number;
+      /** Client options (`-o`) over the defaults, e.g. `{ LogLevel: 'INFO' }` to see banners. */
+      readonly sshOptions?: Readonly<Record<string, string>>;
+    },
   ): Promise<SshClientResult>;
   /** Starts `ssh -tt alice@gatehouse ARGS…` in a pty. */
   sshPty(args: readonly string[], options?: { readonly key?: SshKeyPair }): PtySsh;
@@ -217,7 +222,7 @@ export async function startFaultWorld(
           user: loginOf(o.key),
           identityPath: (o.key ?? alice).privatePath,
           command,
-          sshOptions: { ConnectTimeout: '30' },
+          sshOptions: { ConnectTimeout: '30', ...o.sshOptions },
           timeoutMs: o.timeoutMs ?? 60_000,
         }),
       sshPty,
