@@ -85,6 +85,12 @@ export interface DbFlowDeps {
    * left) at a bounded rate, since anyone can cause one per connection; default: one info line.
    */
   readonly reportRefusal?: (error: GatehouseError) => void;
+  /**
+   * The client proved who it is (step 2): its part of the login is over, so the listener's
+   * login timeout stops (like PostgreSQL's authentication_timeout; SSH does the same). What
+   * follows (authorize, unlock, connect upstream) is the gateway's work, with its own timeouts.
+   */
+  readonly onAuthenticated?: () => void;
 }
 
 /**
@@ -113,6 +119,7 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
 
     // 2. Authenticate: the control plane verifies the proof; the gateway only carries it.
     const user = await transport.authenticate(login.user, control);
+    deps.onAuthenticated?.();
 
     // 3. Authorize and unlock: grant for this gateway, credential sealed to it.
     session = await control.openSession(user, login.target, ctx);

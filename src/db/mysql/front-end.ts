@@ -139,13 +139,13 @@ export class MysqlFrontEnd {
       connections: this.#connections,
       fixedTarget: this.#o.fixedTarget,
       log,
-      onReady: () => admission.established(),
     });
     const running = runDbSession(transport, {
       control: this.#o.control,
       transcripts: this.#o.transcripts,
       log,
       fixedTarget: this.#o.fixedTarget,
+      onAuthenticated: () => admission.established(),
       reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: transport.loginName.slice(0, 128) }),
     });
     this.#sessions.set(transport, running);

@@ -38,8 +38,6 @@ export interface MysqlTransportOptions {
   /** The one target of a dedicated listener. */
   readonly fixedTarget?: string | undefined;
   readonly log: Logger;
-  /** Called once the client is logged in (its login deadline stops). */
-  readonly onReady?: () => void;
 }
 
 /** How much of each client command is looked at before it is forwarded (audit text and params). */
@@ -119,7 +117,6 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
   makeReady(upstream: UpstreamConnection, session: TargetSession): Promise<void> {
     this.#o.login.reply({ ok: true, statusFlags: upstream.statusFlags });
     this.#isReady = true;
-    this.#o.onReady?.();
     this.#o.connections.set(this.#o.connectionId, { user: session.user.name, target: session.target.name, upstreamId: upstream.connectionId });
     return Promise.resolve();
   }

@@ -134,12 +134,13 @@ export class PostgresFrontEnd {
       return;
     }
     // 3. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
-    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log, onAuthenticated: () => admission.established() });
+    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log });
     await runDbSession(transport, {
       control: this.#o.control,
       transcripts: this.#o.transcripts,
       log: this.#o.log,
       fixedTarget: this.#o.fixedTarget,
+      onAuthenticated: () => admission.established(),
       reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: startup.loginName.slice(0, 128) }),
     });
   }

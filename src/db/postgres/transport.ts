@@ -45,12 +45,6 @@ export interface PgTransportOptions {
   /** Where relative paths in target labels (`sslrootcert`) start: the data dir. */
   readonly baseDir: string;
   readonly log: Logger;
-  /**
-   * Called once the client has authenticated: its part of the login is over and the login
-   * timeout stops (like PostgreSQL's authentication_timeout). What follows (authorize, unlock,
-   * connect upstream) is the gateway's own work, bounded by its own timeouts.
-   */
-  readonly onAuthenticated: () => void;
 }
 
 /**
@@ -84,7 +78,6 @@ export class PgTransport implements DbTransport<PgUpstream> {
     } catch (err) {
       throw loginError(err);
     }
-    this.#o.onAuthenticated();
     return authenticated;
   }
 
