@@ -1,6 +1,17 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { chownSync, closeSync, createReadStream, ftruncateSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  createReadStream,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,13 +49,21 @@ describe('large transfers through gatehouse', () => {
   });
 
   /** `ssh alice+web-1@127.0.0.1 COMMAND` with stdin from `stdinPath` (or nothing), stdout to `onStdout`. */
-  const ssh = (command: string, options: { stdinPath?: string; onStdout?: (chunk: Buffer) => void } = {}): Promise<{ code: number | null; stderr: string }> =>
+  const ssh = (
+    command: string,
+    options: { stdinPath?: string; onStdout?: (chunk: Buffer) => void } = {},
+  ): Promise<{ code: number | null; stderr: string }> =>
     new Promise((resolve, reject) => {
       const stdin = options.stdinPath === undefined ? 'ignore' : openSync(options.stdinPath, 'r');
-      const proc = spawn('ssh', [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), command], { stdio: [stdin, 'pipe', 'pipe'] });
+      const proc = spawn(
+        'ssh',
+        [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), command],
+        { stdio: [stdin, 'pipe', 'pipe'] },
+      );
       if (typeof stdin === 'number') closeSync(stdin); // ssh has its own copy: it reads the file itself
       // A file descriptor in `stdio` makes TypeScript pick the overload whose pipes may be null.
-      if (proc.stdout === null || proc.stderr === null) throw new Error('ssh was spawned without pipes');
+      if (proc.stdout === null || proc.stderr === null)
+        throw new Error('ssh was spawned without pipes');
       let stderr = '';
       proc.stdout.on('data', (chunk: Buffer) => options.onStdout?.(chunk));
       proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -85,8 +104,23 @@ describe('large transfers through gatehouse', () => {
     // The target's command finishes while its last megabytes still wait in Gatehouse for the
     // client's window: closing the channel then must not drop them.
     const bytes = 4 * MiB;
-    const received = await new Promise<{ code: number | null; stderr: string; bytes: number; sha256: string }>((resolve, reject) => {
-      const proc = spawn('ssh', [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), `head -c ${bytes} /dev/urandom | tee ${join(remote, 'stalled.bin')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const received = await new Promise<{
+      code: number | null;
+      stderr: string;
+      bytes: number;
+      sha256: string;
+    }>((resolve, reject) => {
+      const proc = spawn(
+        'ssh',
+        [
+          ...sshArgs(world),
+          '-p',
+          String(world.gatehouse.sshPort),
+          loginFor('web-1'),
+          `head -c ${bytes} /dev/urandom | tee ${join(remote, 'stalled.bin')}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       const hash = createHash('sha256');
       let count = 0;
       let stderr = '';
@@ -99,13 +133,62 @@ describe('large transfers through gatehouse', () => {
         });
       }, 2_000);
       proc.once('error', reject);
-      proc.once('close', (code) => resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') }));
+      proc.once('close', (code) =>
+        resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') }),
+      );
     });
     expect(received.stderr).toBe('');
     expect(received.code).toBe(0);
     expect(received.bytes).toBe(bytes);
     expect(received.sha256).toBe(await sha256File(join(remote, 'stalled.bin')));
   }, 30_000);
+
+  it('stderr-written-while-the-client-window-is-full-arrives-and-stdout-is-not-repeated', async () => {
+    // stdout fills the client's window (the reader stalls), then the command writes to stderr,
+    // then more stdout: every stream must arrive whole and once. ssh2 1.17.0 resumed only
+    // stdout on a window adjust and kept a stale stdout chunk that it sent again later, so the
+    // stderr line never came and the channel never closed (patches/ssh2+1.17.0.patch).
+    const bytes = 4 * MiB;
+    const file = join(remote, 'interleaved.bin');
+    const command = [
+      `head -c ${bytes} /dev/urandom | tee ${file}`,
+      'echo first-stderr-line >&2',
+      `head -c 65536 /dev/urandom | tee -a ${file}`,
+      'echo second-stderr-line >&2',
+    ].join('; ');
+    const received = await new Promise<{
+      code: number | null;
+      stderr: string;
+      bytes: number;
+      sha256: string;
+    }>((resolve, reject) => {
+      const proc = spawn(
+        'ssh',
+        [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), command],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const hash = createHash('sha256');
+      let count = 0;
+      let stderr = '';
+      proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      setTimeout(() => {
+        proc.stdout.on('data', (chunk: Buffer) => {
+          count += chunk.length;
+          hash.update(chunk);
+        });
+      }, 2_000);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+      proc.once('error', reject);
+      proc.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') });
+      });
+    });
+    expect(received.stderr).toBe('first-stderr-line\nsecond-stderr-line\n');
+    expect(received.code).toBe(0);
+    expect(received.bytes).toBe(bytes + 65_536);
+    expect(received.sha256).toBe(await sha256File(file));
+  }, 90_000);
 
   it('a-slow-reader-keeps-gatehouse-memory-bounded-while-1-gib-streams-down', async () => {
     // A 1 GiB sparse file on the target, fetched with legacy scp (a plain exec channel, no
@@ -122,7 +205,18 @@ describe('large transfers through gatehouse', () => {
 
     const memory = watchMemory(world.gatehouse.pid);
     const scp = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const proc = spawn('scp', [...sshArgs(world), '-O', '-P', String(world.gatehouse.sshPort), `${loginFor('web-1')}:${remotePath}`, fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const proc = spawn(
+        'scp',
+        [
+          ...sshArgs(world),
+          '-O',
+          '-P',
+          String(world.gatehouse.sshPort),
+          `${loginFor('web-1')}:${remotePath}`,
+          fifo,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       let stderr = '';
       proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       proc.once('error', reject);
@@ -137,7 +231,10 @@ describe('large transfers through gatehouse', () => {
     expect(read.bytes).toBe(SLOW_READ_BYTES);
     expect(read.isAllZero).toBe(true);
     expect(read.stalls).toBeGreaterThanOrEqual(3);
-    expect(usage.growthMiB, `RSS ${usage.baselineMiB.toFixed(0)} → peak ${usage.peakMiB.toFixed(0)} MiB`).toBeLessThan(MAX_RSS_GROWTH_MIB);
+    expect(
+      usage.growthMiB,
+      `RSS ${usage.baselineMiB.toFixed(0)} → peak ${usage.peakMiB.toFixed(0)} MiB`,
+    ).toBeLessThan(MAX_RSS_GROWTH_MIB);
   }, 60_000);
 });
 
@@ -160,7 +257,10 @@ function writeRandomFile(path: string, bytes: number): string {
 }
 
 /** Reads `path` (a FIFO) to its end, stopping for `stallMs` after every `stallEveryBytes`. */
-async function readSlowly(path: string, options: { stallEveryBytes: number; stallMs: number }): Promise<{ bytes: number; stalls: number; isAllZero: boolean }> {
+async function readSlowly(
+  path: string,
+  options: { stallEveryBytes: number; stallMs: number },
+): Promise<{ bytes: number; stalls: number; isAllZero: boolean }> {
   const stream = createReadStream(path, { highWaterMark: MiB });
   let bytes = 0;
   let stalls = 0;
@@ -194,9 +294,12 @@ function isZero(data: Buffer, zeros: Buffer): boolean {
  * Samples a process's resident memory every 50 ms and, where the kernel allows, resets and
  * reads its high-water mark (`clear_refs` 5, `VmHWM`) so a peak between samples counts too.
  */
-function watchMemory(pid: number): { stop(): { baselineMiB: number; peakMiB: number; growthMiB: number } } {
+function watchMemory(pid: number): {
+  stop(): { baselineMiB: number; peakMiB: number; growthMiB: number };
+} {
   const statusOf = (): string => readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (status: string, name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  const field = (status: string, name: string): number =>
+    Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
   let canResetPeak = true;
   try {
     writeFileSync(`/proc/${pid}/clear_refs`, '5');
@@ -212,7 +315,11 @@ function watchMemory(pid: number): { stop(): { baselineMiB: number; peakMiB: num
     stop: () => {
       clearInterval(timer);
       const status = statusOf();
-      peakMiB = Math.max(peakMiB, field(status, 'VmRSS'), canResetPeak ? field(status, 'VmHWM') : 0);
+      peakMiB = Math.max(
+        peakMiB,
+        field(status, 'VmRSS'),
+        canResetPeak ? field(status, 'VmHWM') : 0,
+      );
       return { baselineMiB, peakMiB, growthMiB: peakMiB - baselineMiB };
     },
   };
