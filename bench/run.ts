@@ -28,10 +28,26 @@ if (options.sizes.mode === 'smoke') {
   workloads.push(...ssh, ...db.workloads);
   skipped.push(...db.skipped);
 } else {
-  workloads.push(...(await runSshBench(options)));
-  const db = await runDbBench(options);
-  workloads.push(...db.workloads);
-  skipped.push(...db.skipped);
+  // A suite that fails (a reference server's limit, a crash) is reported as skipped: the
+  // other suite's numbers of a long run are not lost with it.
+  await orSkipped('ssh.', async () => {
+    workloads.push(...(await runSshBench(options)));
+  });
+  await orSkipped('db', async () => {
+    const db = await runDbBench(options);
+    workloads.push(...db.workloads);
+    skipped.push(...db.skipped);
+  });
+}
+
+async function orSkipped(id: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    const reason = `failed: ${err instanceof Error ? err.message : String(err)}`;
+    progress(`${id} ${reason}`);
+    skipped.push({ id, reason });
+  }
 }
 
 const summaries = workloads.map(summarize);

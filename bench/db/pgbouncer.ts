@@ -44,7 +44,8 @@ export async function startPgbouncer(upstream: {
       `auth_file = ${users}`,
       'pool_mode = session',
       'max_client_conn = 2000',
-      'default_pool_size = 100',
+      // Session mode holds a server connection per client: the idle workload opens 1000.
+      'default_pool_size = 2000',
       'ignore_startup_parameters = extra_float_digits',
       `logfile = ${join(dir, 'pgbouncer.log')}`,
       `pidfile = ${join(dir, 'pgbouncer.pid')}`,

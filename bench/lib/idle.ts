@@ -46,7 +46,17 @@ export async function measureIdleConnections(options: {
     }
     const before = path.pid === undefined ? Number.NaN : rssKiB(path.pid());
     const started = performance.now();
-    const closers = await openMany(path, count);
+    let closers: (() => Promise<void>)[];
+    try {
+      closers = await openMany(path, count);
+    } catch (err) {
+      // One path failing (a reference's own limit) must not lose the rest of the run.
+      progress(
+        `${options.prefix}.idle ${count} ${path.id}: failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      await sleep(settleMs);
+      continue;
+    }
     const perSecond = count / ((performance.now() - started) / 1000);
     await sleep(settleMs);
     const after = path.pid === undefined ? Number.NaN : rssKiB(path.pid());
