@@ -5,7 +5,11 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { Cleanup } from '../bench/lib/cleanup.js';
 import { startGatehouse, type RunningGatehouse } from '../test/support/gatehouse.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../test/support/mariadb-account.js';
+import {
+  createMariadbAccount,
+  raiseMaxConnections,
+  TEST_MYSQL_URL,
+} from '../test/support/mariadb-account.js';
 import { startPgCluster } from '../test/support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../test/support/ssh-keys.js';
 import { startSshd, type Sshd } from '../test/support/sshd.js';
@@ -208,18 +212,8 @@ export async function startSoakWorld(options: {
   }
 }
 
-/**
- * The machine's MariaDB allows 151 connections by default, shared with every other test: raise
- * `max_connections` (until the server restarts) to what the soak needs on top of those in use.
- */
 async function raiseMysqlMaxConnections(root: mysql.Connection, needed: number): Promise<void> {
-  const [rows] = await root.query<mysql.RowDataPacket[]>(
-    "SELECT @@max_connections AS max, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED') AS used",
-  );
-  const max = Number(rows[0]?.['max']);
-  const used = Number(rows[0]?.['used']);
-  const wanted = used + needed;
-  if (max >= wanted) return;
-  progress(`MariaDB max_connections ${max} → ${wanted} (${used} in use)`);
-  await root.query(`SET GLOBAL max_connections = ${wanted}`);
+  const raised = await raiseMaxConnections(root, needed);
+  if (raised !== undefined)
+    progress(`MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`);
 }

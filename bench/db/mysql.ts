@@ -5,11 +5,15 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../../test/support/mariadb-account.js';
+import {
+  createMariadbAccount,
+  raiseMaxConnections,
+  TEST_MYSQL_URL,
+} from '../../test/support/mariadb-account.js';
 import { Cleanup } from '../lib/cleanup.js';
 import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
-import { cpuTimeMs, runTimed } from '../lib/processes.js';
+import { cpuTimeMs, progress, runTimed } from '../lib/processes.js';
 import { cpuWorkload } from './postgres.js';
 import { startBareRelay } from '../lib/relay-process.js';
 import { alternate, type Workload } from '../lib/results.js';
@@ -49,6 +53,12 @@ export async function runMysqlBench(
     const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
     await root.query(`CREATE DATABASE \`${database}\``);
     await root.query(`GRANT ALL ON \`${database}\`.* TO ?@'%'`, [account.user]);
+    if (which.idle) {
+      // Idle connections through Gatehouse or the relay each hold one on the server too.
+      const raised = await raiseMaxConnections(root, Math.max(0, ...sizes.dbIdle) + 64);
+      if (raised !== undefined)
+        progress(`MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`);
+    }
     cleanup.defer(async () => {
       const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
       await again.query(`DROP DATABASE IF EXISTS \`${database}\``);

@@ -62,3 +62,23 @@ async function withRoot(work: (root: mysql.Connection) => Promise<void>): Promis
     await root.end();
   }
 }
+
+/**
+ * The machine's MariaDB allows 151 connections by default, shared with every other test:
+ * raises `max_connections` (until the server restarts) to `needed` on top of those in use.
+ * Returns the change made, or undefined when the limit was high enough.
+ */
+export async function raiseMaxConnections(
+  root: mysql.Connection,
+  needed: number,
+): Promise<{ readonly from: number; readonly to: number; readonly inUse: number } | undefined> {
+  const [rows] = await root.query<mysql.RowDataPacket[]>(
+    "SELECT @@max_connections AS max, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'THREADS_CONNECTED') AS used",
+  );
+  const max = Number(rows[0]?.['max']);
+  const used = Number(rows[0]?.['used']);
+  const wanted = used + needed;
+  if (max >= wanted) return undefined;
+  await root.query(`SET GLOBAL max_connections = ${wanted}`);
+  return { from: max, to: wanted, inUse: used };
+}
