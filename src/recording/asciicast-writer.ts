@@ -480,11 +480,12 @@ export class AsciicastWriter implements AsyncDisposable {
         this.#hash.update(chunk);
         this.#bytesWritten += chunk.length;
         this.#inflightBytes = 0;
-        // fsync at most once per interval: enough for "a crash loses at most a second"
-        // without an fsync per 64 KiB under heavy output.
+        // Ask for an fsync at most once per interval: "a crash loses about a second" without
+        // an fsync per 64 KiB under heavy output. The process-wide pacer runs it without
+        // holding up the next write (src/recording/sync-pacer.ts).
         if (this.#clock() - this.#lastSyncMs >= this.#flushIntervalMs) {
           this.#lastSyncMs = this.#clock();
-          await this.#sink.sync();
+          this.#sink.requestSync();
         }
       } catch (err) {
         this.#inflightBytes = 0;

@@ -86,6 +86,7 @@ describe('db transcripts', () => {
       path: '/virtual',
       write: () => (++writes > 1 ? Promise.reject(Object.assign(new Error('no space'), { code: 'ENOSPC' })) : Promise.resolve()),
       sync: () => Promise.resolve(),
+      requestSync: () => undefined,
       close: () => Promise.resolve(),
     };
     const writer = await DbTranscriptWriter.create('/virtual', META, { openSink: () => Promise.resolve(sink), flushThresholdBytes: 1, onError: (e) => errors.push(e) });
@@ -102,6 +103,7 @@ describe('db transcripts', () => {
       // The header goes through; then the disk hangs.
       write: () => (++writes === 1 ? Promise.resolve() : new Promise<void>(() => undefined)),
       sync: () => Promise.resolve(),
+      requestSync: () => undefined,
       close: () => Promise.resolve(),
     };
     const errors: unknown[] = [];

@@ -236,9 +236,10 @@ export class DbTranscriptWriter implements AsyncDisposable {
         this.#hash.update(chunk);
         this.#bytes += chunk.length;
         this.#inflightBytes = 0;
+        // Paced like a recording's (src/recording/sync-pacer.ts): does not hold up the next write.
         if (this.#clock() - this.#lastSyncMs >= this.#flushIntervalMs) {
           this.#lastSyncMs = this.#clock();
-          await this.#sink.sync();
+          this.#sink.requestSync();
         }
       } catch (err) {
         this.#inflightBytes = 0;

@@ -78,6 +78,11 @@ export class MemorySink implements RecordingSink {
     return Promise.resolve();
   }
 
+  /** Counted with `sync` (the pacer is the file sink's business). */
+  requestSync(): void {
+    this.syncCalls += 1;
+  }
+
   close(): Promise<void> {
     this.isClosed = true;
     return Promise.resolve();
