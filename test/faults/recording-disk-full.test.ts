@@ -75,7 +75,9 @@ describe('faults: recording disk full', () => {
     fillDisk({ leaveKiB: 64 });
     // A screenful of output fills the client's window before the notice goes out on stderr:
     // this hung until ssh2's window-adjust resume was patched (the stderr write never resumed).
-    const run = await world.ssh('web-1 head -c 3000000 /dev/zero | base64 -w 200', {
+    // `sleep`: the command must still run when the failed write is noticed, else the client
+    // rightly gets the command's own exit status.
+    const run = await world.ssh('web-1 head -c 3000000 /dev/zero | base64 -w 200; sleep 20', {
       timeoutMs: 120_000,
     });
     freeSpace();
