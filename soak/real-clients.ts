@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTimed } from '../bench/lib/processes.js';
+import { sshClientArgs } from '../test/support/sshd.js';
 import type { DbWrites } from './db-load.js';
 import type { LoadWorker } from './ssh-load.js';
 import { SESSION_EVENTS, type Tally } from './tally.js';
@@ -15,23 +16,7 @@ const REAL_WORKER_BASE = 1_000_000;
 
 /** OpenSSH options: alice's key only, no agent, no known_hosts, no system config. */
 function sshOptions(world: SoakWorld): string[] {
-  const options: Record<string, string> = {
-    BatchMode: 'yes',
-    StrictHostKeyChecking: 'no',
-    UserKnownHostsFile: '/dev/null',
-    GlobalKnownHostsFile: '/dev/null',
-    IdentitiesOnly: 'yes',
-    IdentityAgent: 'none',
-    LogLevel: 'ERROR',
-    ConnectTimeout: '120',
-  };
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    world.key.privatePath,
-    ...Object.entries(options).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
-  ];
+  return sshClientArgs(world.key.privatePath, { ConnectTimeout: '120' });
 }
 
 /**
