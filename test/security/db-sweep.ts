@@ -155,7 +155,7 @@ export function describeDbSweep(options: DbSweepOptions): void {
     const endedHow = options.endedHow === undefined ? '' : `-${options.endedHow}`;
 
     it(`revoking-the-grant-ends-a-live-session${endedHow}`, async () => {
-      const id = await sweep.grant('xena', HOUR_MS);
+      const { id } = await sweep.grant('xena', HOUR_MS);
       const sid = await sweep.liveSessionEndedBy('xena', async () => {
         await sweep.world.cp.grants.revoke(id, BY);
       });
@@ -163,16 +163,9 @@ export function describeDbSweep(options: DbSweepOptions): void {
     }, 120_000);
 
     it('a-grant-that-expires-during-a-live-session-ends-it', async () => {
-      const created = await sweep.world.cp.grants.create(
-        {
-          subject: { kind: 'user', name: 'yuri' },
-          scope: { kind: 'target', name: sweep.world.target },
-          durationMs: 20_000,
-        },
-        BY,
-      );
+      const { expiresAt } = await sweep.grant('yuri', 20_000);
       const sid = await sweep.liveSessionEndedBy('yuri', () => Promise.resolve());
-      expect(Date.now()).toBeGreaterThanOrEqual(created.expiresAt ?? Infinity);
+      expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
       await sweep.expectEnded(sid);
     }, 120_000);
   });
@@ -194,8 +187,8 @@ class DbSweep {
     return (await this.events(1)).at(-1)?.seq ?? 0;
   }
 
-  /** Grants `user` the target for `durationMs`; returns the grant id. */
-  async grant(user: string, durationMs: number): Promise<string> {
+  /** Grants `user` the target for `durationMs`; returns the grant id and its end. */
+  async grant(user: string, durationMs: number): Promise<{ id: string; expiresAt: number }> {
     const created = await this.world.cp.grants.create(
       {
         subject: { kind: 'user', name: user },
@@ -205,7 +198,7 @@ class DbSweep {
       BY,
     );
     this.grantIds[user] = created.id;
-    return created.id;
+    return { id: created.id, expiresAt: created.expiresAt ?? Number.POSITIVE_INFINITY };
   }
 
   /** Every client as `user`: refused, nothing upstream, no unlock, audited as `expected`. */
