@@ -10,10 +10,11 @@ import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { createTlsMaterial } from '../../src/tls/certificates.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import type { AuditLine } from '../support/gatehouse-store.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { runProcess } from '../support/process.js';
 
-export { runProcess };
+export { runProcess, type AuditLine };
 
 /** Alice's Gatehouse password (her SCRAM verifier is derived from it). */
 export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
@@ -21,17 +22,6 @@ export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
 export const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
 /** The leased role on the target. */
 export const LEASED_ROLE = 'leased';
-
-/** One audit event as `gatehouse audit tail --json` prints it. */
-export interface AuditLine {
-  readonly seq: number;
-  readonly type: string;
-  readonly user: string | null;
-  readonly sid: string | null;
-  readonly target: string | null;
-  readonly clientAddr: string | null;
-  readonly data: Record<string, unknown>;
-}
 
 /** What a `psql` run printed. */
 export interface PsqlResult {
