@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTimed } from '../bench/lib/processes.js';
+import { sshClientArgs } from '../test/support/sshd.js';
 import type { DbWrites } from './db-load.js';
 import type { LoadWorker } from './ssh-load.js';
 import { SESSION_EVENTS, type Tally } from './tally.js';
@@ -15,23 +16,7 @@ const REAL_WORKER_BASE = 1_000_000;
 
 /** OpenSSH options: alice's key only, no agent, no known_hosts, no system config. */
 function sshOptions(world: SoakWorld): string[] {
-  const options: Record<string, string> = {
-    BatchMode: 'yes',
-    StrictHostKeyChecking: 'no',
-    UserKnownHostsFile: '/dev/null',
-    GlobalKnownHostsFile: '/dev/null',
-    IdentitiesOnly: 'yes',
-    IdentityAgent: 'none',
-    LogLevel: 'ERROR',
-    ConnectTimeout: '120',
-  };
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    world.key.privatePath,
-    ...Object.entries(options).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
-  ];
+  return sshClientArgs(world.key.privatePath, { ConnectTimeout: '120' });
 }
 
 /**
@@ -91,11 +76,71 @@ export function realSshWorker(world: SoakWorld, tally: Tally, id: number): LoadW
   };
 }
 
+/** A real database command-line client: its transaction word and how it runs statements. */
+interface RealDbClient {
+  /** The tally's name for one run. */
+  readonly op: string;
+  /** The statement that opens a transaction. */
+  readonly begin: string;
+  /** `file ARGS` and the environment (the password) that run `statements` as one connection. */
+  command(
+    world: SoakWorld,
+    statements: readonly string[],
+  ): { file: string; args: string[]; env: Record<string, string> };
+}
+
+/** The real `psql`: one statement per `-c` (each sent as its own simple query). */
+const PSQL: RealDbClient = {
+  op: 'psql.run',
+  begin: 'BEGIN',
+  command: (world, statements) => ({
+    file: 'psql',
+    args: [
+      '-X',
+      '-q',
+      '-At',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-d',
+      `host=127.0.0.1 port=${world.gatehouse.pgPort} user=alice#${world.targets.pg} dbname=soak sslmode=verify-full sslrootcert=${world.caPath} connect_timeout=120`,
+      ...statements.flatMap((s) => ['-c', s]),
+    ],
+    env: { PGPASSWORD: world.alicePassword },
+  }),
+};
+
+/** The real `mariadb` client in batch mode: `-e` with several statements, sent one by one. */
+const MARIADB: RealDbClient = {
+  op: 'mariadb.run',
+  begin: 'START TRANSACTION',
+  command: (world, statements) => ({
+    file: 'mariadb',
+    args: [
+      '--no-defaults',
+      '-h',
+      '127.0.0.1',
+      '-P',
+      String(world.gatehouse.mysqlPort),
+      '-u',
+      `alice#${world.targets.mysql}`,
+      '--ssl',
+      `--ssl-ca=${world.caPath}`,
+      '--connect-timeout=120',
+      '-N',
+      '-B',
+      '-e',
+      statements.join('; '),
+    ],
+    env: { MYSQL_PWD: world.alicePassword },
+  }),
+};
+
 /**
- * The real `psql`, one connection per round, one statement per `-c` (each sent as its own
- * simple query): a select, an insert, a committed transaction, and a count it checks.
+ * A real database client, one connection per round: a select, an insert, a committed
+ * transaction, and a count it checks.
  */
-export function realPsqlWorker(
+function realDbWorker(
+  client: RealDbClient,
   world: SoakWorld,
   tally: Tally,
   id: number,
@@ -103,38 +148,25 @@ export function realPsqlWorker(
 ): LoadWorker {
   const worker = REAL_WORKER_BASE + id;
   let n = 0;
-  const conninfo = `host=127.0.0.1 port=${world.gatehouse.pgPort} user=alice#${world.targets.pg} dbname=soak sslmode=verify-full sslrootcert=${world.caPath} connect_timeout=120`;
   return {
     open: () => Promise.resolve(true),
     work: async () => {
-      await tally.run('psql.run', async () => {
+      await tally.run(client.op, async () => {
         const a = ++n;
         const b = ++n;
         const statements = [
           'SELECT 1',
           `INSERT INTO soak_items (worker, n) VALUES (${worker}, ${a})`,
-          'BEGIN',
+          client.begin,
           `INSERT INTO soak_items (worker, n, touched) VALUES (${worker}, ${b}, 1)`,
           'COMMIT',
           `SELECT count(*) FROM soak_items WHERE worker = ${worker}`,
         ];
-        const run = await runTimed(
-          'psql',
-          [
-            '-X',
-            '-q',
-            '-At',
-            '-v',
-            'ON_ERROR_STOP=1',
-            '-d',
-            conninfo,
-            ...statements.flatMap((s) => ['-c', s]),
-          ],
-          { timeoutMs: RUN_TIMEOUT_MS, env: { PGPASSWORD: world.alicePassword } },
-        );
+        const { file, args, env } = client.command(world, statements);
+        const run = await runTimed(file, args, { timeoutMs: RUN_TIMEOUT_MS, env });
         const lines = run.stdoutHead.trim().split('\n');
         if (lines[0] !== '1' || lines.at(-1) !== String(b))
-          throw new Error(`psql: ${JSON.stringify(run.stdoutHead.slice(0, 200))}`);
+          throw new Error(`${file}: ${JSON.stringify(run.stdoutHead.slice(0, 200))}`);
         writes.rows += 2;
         writes.touched += 1;
         return { ...SESSION_EVENTS, 'db.query': statements.length };
@@ -144,60 +176,22 @@ export function realPsqlWorker(
   };
 }
 
-/**
- * The real `mariadb` client in batch mode, one connection per round: `-e` with several
- * statements, which the client sends one by one.
- */
+/** The real `psql` as a soak worker ({@link realDbWorker}). */
+export function realPsqlWorker(
+  world: SoakWorld,
+  tally: Tally,
+  id: number,
+  writes: DbWrites,
+): LoadWorker {
+  return realDbWorker(PSQL, world, tally, id, writes);
+}
+
+/** The real `mariadb` client as a soak worker ({@link realDbWorker}). */
 export function realMariadbWorker(
   world: SoakWorld,
   tally: Tally,
   id: number,
   writes: DbWrites,
 ): LoadWorker {
-  const worker = REAL_WORKER_BASE + id;
-  let n = 0;
-  return {
-    open: () => Promise.resolve(true),
-    work: async () => {
-      await tally.run('mariadb.run', async () => {
-        const a = ++n;
-        const b = ++n;
-        const statements = [
-          'SELECT 1',
-          `INSERT INTO soak_items (worker, n) VALUES (${worker}, ${a})`,
-          'START TRANSACTION',
-          `INSERT INTO soak_items (worker, n, touched) VALUES (${worker}, ${b}, 1)`,
-          'COMMIT',
-          `SELECT COUNT(*) FROM soak_items WHERE worker = ${worker}`,
-        ];
-        const run = await runTimed(
-          'mariadb',
-          [
-            '--no-defaults',
-            '-h',
-            '127.0.0.1',
-            '-P',
-            String(world.gatehouse.mysqlPort),
-            '-u',
-            `alice#${world.targets.mysql}`,
-            '--ssl',
-            `--ssl-ca=${world.caPath}`,
-            '--connect-timeout=120',
-            '-N',
-            '-B',
-            '-e',
-            statements.join('; '),
-          ],
-          { timeoutMs: RUN_TIMEOUT_MS, env: { MYSQL_PWD: world.alicePassword } },
-        );
-        const lines = run.stdoutHead.trim().split('\n');
-        if (lines[0] !== '1' || lines.at(-1) !== String(b))
-          throw new Error(`mariadb: ${JSON.stringify(run.stdoutHead.slice(0, 200))}`);
-        writes.rows += 2;
-        writes.touched += 1;
-        return { ...SESSION_EVENTS, 'db.query': statements.length };
-      });
-    },
-    close: () => Promise.resolve(),
-  };
+  return realDbWorker(MARIADB, world, tally, id, writes);
 }

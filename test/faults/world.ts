@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
@@ -8,12 +7,13 @@ import { openControlPlane, type ControlPlane } from '../../src/cli/context.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { TargetOptions } from '../../src/core/types.js';
 import { createLogger } from '../../src/log/index.js';
-import { sshOptionArgs, spawnPty, type PtySsh } from '../ssh/fixture.js';
+import { spawnSshPty, type PtySsh } from '../ssh/fixture.js';
 import {
   startGatehouse,
   type GatehouseOptions,
   type RunningGatehouse,
 } from '../support/gatehouse.js';
+import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
 
@@ -178,17 +178,8 @@ export async function startFaultWorld(
     await addSshTarget('web-1');
     const caPath = join(gatehouse.dir, 'tls', 'ca.crt');
     const caPem = readFileSync(caPath, 'utf8');
-    const clientOptions = (key: SshKeyPair): Record<string, string> => ({
-      IdentityFile: key.privatePath,
-      BatchMode: 'yes',
-      StrictHostKeyChecking: 'no',
-      UserKnownHostsFile: '/dev/null',
-      GlobalKnownHostsFile: '/dev/null',
-      IdentitiesOnly: 'yes',
-      IdentityAgent: 'none',
-      LogLevel: 'ERROR',
-      ConnectTimeout: '30',
-    });
+    // 30 s to connect (the clients' default is 10 s): fault tests load the machine.
+    const connectOptions = { ConnectTimeout: '30' };
     // The database each target serves: clients must ask for it.
     const databases = new Map<string, string>();
     const ptys = new Set<PtySsh>();
@@ -198,13 +189,14 @@ export async function startFaultWorld(
     });
     const loginOf = (key: SshKeyPair | undefined): string => (key === bob ? 'bob' : 'alice');
     const sshPty = (args: readonly string[], o: { readonly key?: SshKeyPair } = {}): PtySsh => {
-      const argv = ['-tt', '-F', '/dev/null', '-p', String(gatehouse.sshPort)];
-      argv.push(
-        ...sshOptionArgs(clientOptions(o.key ?? alice)),
-        `${loginOf(o.key)}@127.0.0.1`,
-        ...args,
-      );
-      const client = spawnPty('ssh', argv, { cols: 100, rows: 30 });
+      const client = spawnSshPty(args, {
+        port: gatehouse.sshPort,
+        login: loginOf(o.key),
+        identityPath: (o.key ?? alice).privatePath,
+        sshOptions: connectOptions,
+        cols: 100,
+        rows: 30,
+      });
       ptys.add(client);
       void client.exited.then(() => ptys.delete(client));
       return client;
@@ -222,7 +214,7 @@ export async function startFaultWorld(
           user: loginOf(o.key),
           identityPath: (o.key ?? alice).privatePath,
           command,
-          sshOptions: { ConnectTimeout: '30', ...o.sshOptions },
+          sshOptions: { ...connectOptions, ...o.sshOptions },
           timeoutMs: o.timeoutMs ?? 60_000,
         }),
       sshPty,
@@ -322,7 +314,7 @@ export async function startFaultWorld(
             `host=127.0.0.1 port=${gatehouse.pgPort} user=alice#${target} dbname=${databases.get(target) ?? 'app'} sslmode=verify-full sslrootcert=${caPath}`,
             ...args,
           ],
-          { env: { PGPASSWORD: ALICE_PASSWORD, PGCONNECT_TIMEOUT: '30' }, input },
+          { env: { PGPASSWORD: ALICE_PASSWORD, PGconnectOptions: '30' }, input },
         ),
       mariadb: (target, args, input) =>
         runClient(
@@ -355,26 +347,7 @@ export function runClient(
   args: readonly string[],
   options: { readonly env?: Record<string, string>; readonly input?: string | undefined } = {},
 ): Promise<ClientRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  return runProcess(file, args, { ...options, timeoutMs: 60_000 });
 }
 
 /** Polls `probe` every 200 ms until it returns something other than undefined. */

@@ -4,23 +4,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import type { AuditLine } from '../support/gatehouse-store.js';
 import { createMariadbAccount, TEST_MYSQL_URL, type MariadbAccount } from '../support/mariadb-account.js';
+
+export type { AuditLine };
 
 /** Alice's Gatehouse password. */
 export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
 /** The leased account's password (only Gatehouse holds it). */
 export const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
-
-/** One audit event as `gatehouse audit tail --json` prints it. */
-export interface AuditLine {
-  readonly seq: number;
-  readonly type: string;
-  readonly user: string | null;
-  readonly sid: string | null;
-  readonly target: string | null;
-  readonly clientAddr: string | null;
-  readonly data: Record<string, unknown>;
-}
 
 /** Output of the mariadb/mysql command-line client. */
 export interface CliResult {

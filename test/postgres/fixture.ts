@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,11 @@ import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { createTlsMaterial } from '../../src/tls/certificates.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
+import type { AuditLine } from '../support/gatehouse-store.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { runProcess } from '../support/process.js';
+
+export { runProcess, type AuditLine };
 
 /** Alice's Gatehouse password (her SCRAM verifier is derived from it). */
 export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
@@ -18,17 +22,6 @@ export const ALICE_PASSWORD = 'alice-Gatehouse-pw-1';
 export const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
 /** The leased role on the target. */
 export const LEASED_ROLE = 'leased';
-
-/** One audit event as `gatehouse audit tail --json` prints it. */
-export interface AuditLine {
-  readonly seq: number;
-  readonly type: string;
-  readonly user: string | null;
-  readonly sid: string | null;
-  readonly target: string | null;
-  readonly clientAddr: string | null;
-  readonly data: Record<string, unknown>;
-}
 
 /** What a `psql` run printed. */
 export interface PsqlResult {
@@ -185,27 +178,6 @@ async function makeUpstreamTls(): Promise<{ dir: string; certPath: string; keyPa
     for (const path of [certPath, keyPath]) chownSync(path, uid, gid);
   }
   return { dir, certPath, keyPath, caPath };
-}
-
-/** Runs a program, feeding `input`, with `env` added; kills it after `timeoutMs`. */
-export function runProcess(file: string, args: readonly string[], options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<PsqlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
 }
 
 /** Waits until `check` holds (polling), or throws after `timeoutMs`. */

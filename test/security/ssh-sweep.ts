@@ -208,22 +208,6 @@ const requestDenied = (
   data: Record<string, unknown> = {},
 ): ExpectedEvent => ({ type: 'ssh.request_denied', user, data: { request, ...data } });
 
-/** Runs `work` on an ssh2 connection; a refused login is an attempt that got nothing. */
-async function withSsh2(
-  sweep: SshSweep,
-  user: SweepUser,
-  login: string,
-  work: (client: ssh2.Client) => Promise<Attempt>,
-): Promise<Attempt> {
-  const client = await sweep.ssh2Connect(user, login);
-  if (client === undefined) return { isGranted: false, detail: 'login refused' };
-  try {
-    return await work(client);
-  } finally {
-    client.end();
-  }
-}
-
 /** Execs `command` with a pty; `onOutput` sees everything so far and may act on the channel. */
 function execCollect(
   client: ssh2.Client,
@@ -259,65 +243,107 @@ function fromRun(
   };
 }
 
+/** What an OpenSSH column says: its `ssh` arguments and how to tell it got through. */
+interface OpensshColumnSpec {
+  /** Names this attempt's marker (the unique text the target must send back). */
+  readonly tag: string;
+  /** `ssh` arguments after `-F <user config> -p <bastion port>`; `m` is the marker. */
+  args(user: SweepUser, m: string, sweep: SshSweep): string[];
+  /** What the client types, given the marker. */
+  readonly input?: (m: string) => string;
+  readonly env?: Record<string, string>;
+  /** Granted when this holds of what the client printed; by default, the marker came back. */
+  readonly isGranted?: (stdout: string, m: string) => boolean;
+  /** By default the access denial alone. */
+  readonly deniedEvents?: SshColumn['deniedEvents'];
+  readonly byDesignEvents?: SshColumn['byDesignEvents'];
+}
+
+/** A column run with the real `ssh` client ({@link SshSweep.openssh}). */
+function opensshColumn(name: string, spec: OpensshColumnSpec): SshColumn {
+  const isGranted = spec.isGranted ?? ((stdout, m) => stdout.includes(m));
+  return {
+    name,
+    client: 'openssh',
+    deniedEvents: spec.deniedEvents ?? ((u, r) => [accessDenied(u, r)]),
+    ...(spec.byDesignEvents === undefined ? {} : { byDesignEvents: spec.byDesignEvents }),
+    run: async (s, u) => {
+      const m = mark(spec.tag);
+      const run = await s.openssh(u, spec.args(u, m, s), {
+        ...(spec.input === undefined ? {} : { input: spec.input(m) }),
+        ...(spec.env === undefined ? {} : { env: spec.env }),
+      });
+      return fromRun(run, isGranted(run.stdout, m));
+    },
+  };
+}
+
+/** What an ssh2 column says: how it logs in and what it asks for once in. */
+interface Ssh2ColumnSpec {
+  /** `user`: the target goes in the command; `user+target`: the login names it. */
+  readonly login: 'user' | 'user+target';
+  /** Asks for the channel or request on the logged-in connection. */
+  work(client: ssh2.Client, sweep: SshSweep): Promise<Attempt>;
+  /** Refused even with a valid grant; the event its refusal leaves, granted or not. */
+  readonly refusedByDesign?: (user: string) => ExpectedEvent;
+}
+
+/** A column run with the ssh2 client; a refused login is an attempt that got nothing. */
+function ssh2Column(name: string, spec: Ssh2ColumnSpec): SshColumn {
+  const { refusedByDesign } = spec;
+  return {
+    name,
+    client: 'ssh2',
+    ...(refusedByDesign === undefined
+      ? { deniedEvents: (u: string, r: string) => [accessDenied(u, r)] }
+      : {
+          isRefusedByDesign: true,
+          deniedEvents: (u: string) => [refusedByDesign(u)],
+          byDesignEvents: (u: string) => [refusedByDesign(u)],
+        }),
+    run: async (s, u) => {
+      const login = spec.login === 'user' ? u.name : `${u.name}+${TARGET}`;
+      const client = await s.ssh2Connect(u, login);
+      if (client === undefined) return { isGranted: false, detail: 'login refused' };
+      try {
+        return await spec.work(client, s);
+      } finally {
+        client.end();
+      }
+    },
+  };
+}
+
 /** Every SSH channel and request type (RFC 4254 and the OpenSSH extensions), one column each. */
 export const SSH_COLUMNS: readonly SshColumn[] = [
-  {
-    name: 'shell (no pty)',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('shell');
-      const run = await s.openssh(u, ['-T', `${u.name}+${TARGET}@127.0.0.1`], {
-        input: `echo ${m}\nexit\n`,
-      });
-      return fromRun(run, run.stdout.includes(m));
-    },
-  },
-  {
-    name: 'exec (target in the command)',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('exec');
-      const run = await s.openssh(u, [`${u.name}@127.0.0.1`, `${TARGET} echo ${m}`]);
-      return fromRun(run, run.stdout.includes(m));
-    },
-  },
-  {
-    name: 'exec (target in the login)',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('exec-login');
-      const run = await s.openssh(u, [`${u.name}+${TARGET}@127.0.0.1`, `echo ${m}`]);
-      return fromRun(run, run.stdout.includes(m));
-    },
-  },
-  {
-    name: 'pty-req + exec',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('pty');
-      const run = await s.openssh(u, ['-tt', `${u.name}@127.0.0.1`, `${TARGET} tty; echo ${m}`]);
-      return fromRun(run, run.stdout.includes(m) && run.stdout.includes('/dev/pts/'));
-    },
-  },
-  {
-    name: 'env + exec',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('env');
-      const run = await s.openssh(u, [
-        '-o',
-        `SetEnv=LC_GATEHOUSE=${m}`,
-        `${u.name}@127.0.0.1`,
-        `${TARGET} echo "[$LC_GATEHOUSE]"`,
-      ]);
-      return fromRun(run, run.stdout.includes(`[${m}]`));
-    },
-  },
+  opensshColumn('shell (no pty)', {
+    tag: 'shell',
+    args: (u) => ['-T', `${u.name}+${TARGET}@127.0.0.1`],
+    input: (m) => `echo ${m}\nexit\n`,
+  }),
+  opensshColumn('exec (target in the command)', {
+    tag: 'exec',
+    args: (u, m) => [`${u.name}@127.0.0.1`, `${TARGET} echo ${m}`],
+  }),
+  opensshColumn('exec (target in the login)', {
+    tag: 'exec-login',
+    args: (u, m) => [`${u.name}+${TARGET}@127.0.0.1`, `echo ${m}`],
+  }),
+  opensshColumn('pty-req + exec', {
+    tag: 'pty',
+    args: (u, m) => ['-tt', `${u.name}@127.0.0.1`, `${TARGET} tty; echo ${m}`],
+    isGranted: (out, m) => out.includes(m) && out.includes('/dev/pts/'),
+  }),
+  opensshColumn('env + exec', {
+    tag: 'env',
+    args: (u, m) => [
+      '-o',
+      `SetEnv=LC_GATEHOUSE=${m}`,
+      `${u.name}@127.0.0.1`,
+      `${TARGET} echo "[$LC_GATEHOUSE]"`,
+    ],
+    isGranted: (out, m) => out.includes(`[${m}]`),
+  }),
   {
     name: 'subsystem sftp',
     client: 'openssh',
@@ -339,215 +365,145 @@ export const SSH_COLUMNS: readonly SshColumn[] = [
       return fromRun(run, run.stdout.includes('Remote working directory: /'));
     },
   },
-  {
-    name: 'window-change',
-    client: 'ssh2',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: (s, u) =>
-      withSsh2(s, u, u.name, async (client) => {
-        let isResized = false;
-        const text = await execCollect(
-          client,
-          `${TARGET} for i in 1 2 3 4 5 6 7 8 9 10; do stty size; sleep 0.3; done`,
-          (_t, stream) => {
-            if (isResized) return;
-            isResized = true;
-            stream.setWindow(41, 101, 0, 0);
-          },
-        );
-        return { isGranted: text.includes('41 101'), detail: text.slice(0, 300) };
-      }),
-  },
-  {
-    name: 'signal',
-    client: 'ssh2',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: (s, u) =>
-      withSsh2(s, u, u.name, async (client) => {
-        const m = mark('signal');
-        let isSent = false;
-        const text = await execCollect(
-          client,
-          `${TARGET} trap 'echo got-${m}; exit 3' TERM; echo ready; while :; do sleep 0.1; done`,
-          (t, stream) => {
-            if (isSent || !t.includes('ready')) return;
-            isSent = true;
-            stream.signal('TERM');
-          },
-        );
-        return { isGranted: text.includes(`got-${m}`), detail: text.slice(0, 300) };
-      }),
-  },
-  {
-    name: 'direct-tcpip (ssh -W)',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('forward');
-      const run = await s.openssh(
-        u,
-        ['-W', `127.0.0.1:${s.echoPort}`, `${u.name}+${TARGET}@127.0.0.1`],
-        { input: `${m}\n` },
+  ssh2Column('window-change', {
+    login: 'user',
+    work: async (client) => {
+      let isResized = false;
+      const text = await execCollect(
+        client,
+        `${TARGET} for i in 1 2 3 4 5 6 7 8 9 10; do stty size; sleep 0.3; done`,
+        (_t, stream) => {
+          if (isResized) return;
+          isResized = true;
+          stream.setWindow(41, 101, 0, 0);
+        },
       );
-      return fromRun(run, run.stdout === `${m}\n`);
+      return { isGranted: text.includes('41 101'), detail: text.slice(0, 300) };
     },
-  },
-  {
-    name: 'direct-tcpip (ssh2 forwardOut, as -L)',
-    client: 'ssh2',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: (s, u) =>
-      withSsh2(
-        s,
-        u,
-        `${u.name}+${TARGET}`,
-        (client) =>
-          new Promise((resolve) => {
-            const m = mark('forward-out');
-            client.forwardOut('127.0.0.1', 40000, '127.0.0.1', s.echoPort, (err, stream) => {
-              if (err !== undefined) return resolve({ isGranted: false, detail: err.message });
-              let back = '';
-              stream.on('data', (chunk: Buffer) => {
-                back += chunk.toString();
-                if (back.includes(m)) stream.end();
-              });
-              stream.on('close', () => resolve({ isGranted: back.includes(m), detail: back }));
-              stream.write(m);
-            });
-          }),
-      ),
-  },
-  {
-    name: 'tcpip-forward (ssh -R)',
-    client: 'openssh',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: async (s, u) => {
-      const m = mark('remote');
-      const run = await s.openssh(u, [
-        '-o',
-        'ExitOnForwardFailure=yes',
-        '-R',
-        `0:127.0.0.1:${s.echoPort}`,
-        `${u.name}+${TARGET}@127.0.0.1`,
-        `echo ${m}`,
-      ]);
-      return fromRun(run, run.stdout.includes(m));
+  }),
+  ssh2Column('signal', {
+    login: 'user',
+    work: async (client) => {
+      const m = mark('signal');
+      let isSent = false;
+      const text = await execCollect(
+        client,
+        `${TARGET} trap 'echo got-${m}; exit 3' TERM; echo ready; while :; do sleep 0.1; done`,
+        (t, stream) => {
+          if (isSent || !t.includes('ready')) return;
+          isSent = true;
+          stream.signal('TERM');
+        },
+      );
+      return { isGranted: text.includes(`got-${m}`), detail: text.slice(0, 300) };
     },
-  },
-  {
-    name: 'tcpip-forward + cancel-tcpip-forward',
-    client: 'ssh2',
-    deniedEvents: (u, r) => [accessDenied(u, r)],
-    run: (s, u) =>
-      withSsh2(
-        s,
-        u,
-        `${u.name}+${TARGET}`,
-        (client) =>
-          new Promise((resolve) => {
-            client.forwardIn('127.0.0.1', 0, (err, port) => {
-              if (err !== undefined) {
-                // Nothing is bound, so there is nothing to cancel either.
-                client.unforwardIn('127.0.0.1', 40001, (cancelErr) =>
-                  resolve({
-                    isGranted: cancelErr === undefined,
-                    detail: `forward: ${err.message}`,
-                  }),
-                );
-                return;
-              }
-              client.unforwardIn('127.0.0.1', port, (cancelErr) =>
-                resolve({
-                  isGranted: cancelErr === undefined,
-                  detail: `cancel: ${cancelErr?.message ?? 'ok'}`,
-                }),
-              );
-            });
-          }),
-      ),
-  },
-  {
-    name: 'direct-streamlocal@openssh.com',
-    client: 'ssh2',
-    isRefusedByDesign: true,
-    deniedEvents: (u) => [requestDenied(u, 'direct-streamlocal@openssh.com')],
-    byDesignEvents: (u) => [requestDenied(u, 'direct-streamlocal@openssh.com')],
-    run: (s, u) =>
-      withSsh2(
-        s,
-        u,
-        `${u.name}+${TARGET}`,
-        (client) =>
-          new Promise((resolve) => {
-            client.openssh_forwardOutStreamLocal(s.agentSocket, (err) =>
-              resolve({ isGranted: err === undefined, detail: err?.message ?? 'opened' }),
-            );
-          }),
-      ),
-  },
-  {
-    name: 'streamlocal-forward@openssh.com',
-    client: 'ssh2',
-    isRefusedByDesign: true,
-    deniedEvents: (u) => [
-      requestDenied(u, 'streamlocal-forward@openssh.com', { reason: 'unsupported' }),
+  }),
+  opensshColumn('direct-tcpip (ssh -W)', {
+    tag: 'forward',
+    args: (u, _m, s) => ['-W', `127.0.0.1:${s.echoPort}`, `${u.name}+${TARGET}@127.0.0.1`],
+    input: (m) => `${m}\n`,
+    isGranted: (out, m) => out === `${m}\n`,
+  }),
+  ssh2Column('direct-tcpip (ssh2 forwardOut, as -L)', {
+    login: 'user+target',
+    work: (client, s) =>
+      new Promise((resolve) => {
+        const m = mark('forward-out');
+        client.forwardOut('127.0.0.1', 40000, '127.0.0.1', s.echoPort, (err, stream) => {
+          if (err !== undefined) return resolve({ isGranted: false, detail: err.message });
+          let back = '';
+          stream.on('data', (chunk: Buffer) => {
+            back += chunk.toString();
+            if (back.includes(m)) stream.end();
+          });
+          stream.on('close', () => resolve({ isGranted: back.includes(m), detail: back }));
+          stream.write(m);
+        });
+      }),
+  }),
+  opensshColumn('tcpip-forward (ssh -R)', {
+    tag: 'remote',
+    args: (u, m, s) => [
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-R',
+      `0:127.0.0.1:${s.echoPort}`,
+      `${u.name}+${TARGET}@127.0.0.1`,
+      `echo ${m}`,
     ],
-    byDesignEvents: (u) => [
-      requestDenied(u, 'streamlocal-forward@openssh.com', { reason: 'unsupported' }),
-    ],
-    run: (s, u) =>
-      withSsh2(
-        s,
-        u,
-        `${u.name}+${TARGET}`,
-        (client) =>
-          new Promise((resolve) => {
-            client.openssh_forwardInStreamLocal(
-              `/tmp/gh-sweep-${randomBytes(4).toString('hex')}.sock`,
-              (err) => resolve({ isGranted: err === undefined, detail: err?.message ?? 'bound' }),
+  }),
+  ssh2Column('tcpip-forward + cancel-tcpip-forward', {
+    login: 'user+target',
+    work: (client) =>
+      new Promise((resolve) => {
+        client.forwardIn('127.0.0.1', 0, (err, port) => {
+          if (err !== undefined) {
+            // Nothing is bound, so there is nothing to cancel either.
+            client.unforwardIn('127.0.0.1', 40001, (cancelErr) =>
+              resolve({
+                isGranted: cancelErr === undefined,
+                detail: `forward: ${err.message}`,
+              }),
             );
-          }),
-      ),
-  },
-  {
-    name: 'x11-req + exec',
-    client: 'openssh',
+            return;
+          }
+          client.unforwardIn('127.0.0.1', port, (cancelErr) =>
+            resolve({
+              isGranted: cancelErr === undefined,
+              detail: `cancel: ${cancelErr?.message ?? 'ok'}`,
+            }),
+          );
+        });
+      }),
+  }),
+  ssh2Column('direct-streamlocal@openssh.com', {
+    login: 'user+target',
+    refusedByDesign: (u) => requestDenied(u, 'direct-streamlocal@openssh.com'),
+    work: (client, s) =>
+      new Promise((resolve) => {
+        client.openssh_forwardOutStreamLocal(s.agentSocket, (err) =>
+          resolve({ isGranted: err === undefined, detail: err?.message ?? 'opened' }),
+        );
+      }),
+  }),
+  ssh2Column('streamlocal-forward@openssh.com', {
+    login: 'user+target',
+    refusedByDesign: (u) =>
+      requestDenied(u, 'streamlocal-forward@openssh.com', { reason: 'unsupported' }),
+    work: (client) =>
+      new Promise((resolve) => {
+        client.openssh_forwardInStreamLocal(
+          `/tmp/gh-sweep-${randomBytes(4).toString('hex')}.sock`,
+          (err) => resolve({ isGranted: err === undefined, detail: err?.message ?? 'bound' }),
+        );
+      }),
+  }),
+  opensshColumn('x11-req + exec', {
+    tag: 'x11',
+    args: (u, m) => [
+      '-o',
+      'ForwardX11=yes',
+      '-o',
+      'ForwardX11Trusted=yes',
+      `${u.name}@127.0.0.1`,
+      `${TARGET} echo ${m}`,
+    ],
+    env: { DISPLAY: ':99' },
     deniedEvents: (u, r) => [requestDenied(u, 'x11-req'), accessDenied(u, r)],
     byDesignEvents: (u) => [requestDenied(u, 'x11-req')],
-    run: async (s, u) => {
-      const m = mark('x11');
-      const run = await s.openssh(
-        u,
-        [
-          '-o',
-          'ForwardX11=yes',
-          '-o',
-          'ForwardX11Trusted=yes',
-          `${u.name}@127.0.0.1`,
-          `${TARGET} echo ${m}`,
-        ],
-        { env: { DISPLAY: ':99' } },
-      );
-      return fromRun(run, run.stdout.includes(m));
-    },
-  },
-  {
-    name: 'auth-agent-req@openssh.com + exec',
-    client: 'openssh',
+  }),
+  opensshColumn('auth-agent-req@openssh.com + exec', {
+    tag: 'agent',
+    args: (u, m, s) => [
+      '-A',
+      '-o',
+      `IdentityAgent=${s.agentSocket}`,
+      `${u.name}@127.0.0.1`,
+      `${TARGET} echo ${m}`,
+    ],
     deniedEvents: (u, r) => [requestDenied(u, 'auth-agent-req@openssh.com'), accessDenied(u, r)],
     byDesignEvents: (u) => [requestDenied(u, 'auth-agent-req@openssh.com')],
-    run: async (s, u) => {
-      const m = mark('agent');
-      const run = await s.openssh(u, [
-        '-A',
-        '-o',
-        `IdentityAgent=${s.agentSocket}`,
-        `${u.name}@127.0.0.1`,
-        `${TARGET} echo ${m}`,
-      ]);
-      return fromRun(run, run.stdout.includes(m));
-    },
-  },
+  }),
   {
     name: 'ProxyJump (ssh -J)',
     client: 'openssh',
@@ -573,16 +529,13 @@ export const SSH_COLUMNS: readonly SshColumn[] = [
       return fromRun(run, run.stdout.includes(m));
     },
   },
-  {
-    name: 'menu (no target named)',
-    client: 'openssh',
+  opensshColumn('menu (no target named)', {
+    tag: 'menu',
+    args: (u) => ['-T', `${u.name}@127.0.0.1`],
+    isGranted: (out) => out.includes(`${TARGET}\tssh`),
     // Listing what one may reach touches no target: nothing to audit beyond the login.
     deniedEvents: () => [],
-    run: async (s, u) => {
-      const run = await s.openssh(u, ['-T', `${u.name}@127.0.0.1`]);
-      return fromRun(run, run.stdout.includes(`${TARGET}\tssh`));
-    },
-  },
+  }),
 ];
 
 /** Audit events about `user` after `mark`. */

@@ -1,13 +1,14 @@
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pty from 'node-pty';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
-import { runSshClient, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
+import { runProcess } from '../support/process.js';
+import { runSshClient, SSH_CLIENT_OPTIONS, sshClientArgs, sshOptionArgs, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
 import { startGatehouse, type GatehouseOptions, type RunningGatehouse } from '../support/gatehouse.js';
 import { readAuditEvents, type AuditLine } from '../support/gatehouse-store.js';
 
 export type { AuditLine };
+export { sshOptionArgs };
 
 /** Options of {@link SshWorld.sshPty}. */
 export interface SshPtyOptions {
@@ -69,17 +70,7 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
   await gatehouse.cli(['target', 'trust', 'web-1']);
   if (options.grant !== false) await gatehouse.cli(['grant', 'alice', 'web-1', '--for', '1h']);
   const ptys = new Set<PtySsh>();
-  const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({
-    IdentityFile: key.privatePath,
-    BatchMode: 'yes',
-    StrictHostKeyChecking: 'no',
-    UserKnownHostsFile: '/dev/null',
-    GlobalKnownHostsFile: '/dev/null',
-    IdentitiesOnly: 'yes',
-    IdentityAgent: 'none',
-    LogLevel: 'ERROR',
-    ConnectTimeout: '10',
-  });
+  const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({ IdentityFile: key.privatePath, ...SSH_CLIENT_OPTIONS });
   return {
     gatehouse,
     sshd,
@@ -96,18 +87,14 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
         ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
       }),
     sshPty: (args, o = {}) => {
-      const sshOptions = { ...clientOptions(o.key), ...o.sshOptions };
-      const argv = [
-        '-tt',
-        '-F',
-        '/dev/null',
-        '-p',
-        String(gatehouse.sshPort),
-        ...sshOptionArgs(sshOptions),
-        `${o.login ?? 'alice'}@127.0.0.1`,
-        ...args,
-      ];
-      const client = spawnPty('ssh', argv, { cols: o.cols ?? 80, rows: o.rows ?? 24 });
+      const client = spawnSshPty(args, {
+        port: gatehouse.sshPort,
+        login: o.login ?? 'alice',
+        identityPath: (o.key ?? alice).privatePath,
+        ...(o.sshOptions === undefined ? {} : { sshOptions: o.sshOptions }),
+        cols: o.cols ?? 80,
+        rows: o.rows ?? 24,
+      });
       ptys.add(client);
       void client.exited.then(() => ptys.delete(client));
       return client;
@@ -137,28 +124,13 @@ export async function waitUntil<T>(probe: () => Promise<T | undefined> | T | und
 
 /** Runs the `ssh` client with exactly `args` (no defaults), feeding `input`; kills it after `timeoutMs`. */
 export function runSsh(args: readonly string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<SshClientResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn('ssh', [...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 20_000);
-    proc.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    proc.stdin.end(options.input ?? '');
-  });
+  return runProcess('ssh', args, { ...options, timeoutMs: options.timeoutMs ?? 20_000 });
 }
 
-/** `-o Key=Value` arguments for `ssh`. */
-export function sshOptionArgs(options: Record<string, string>): string[] {
-  return Object.entries(options).flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+/** Starts the real `ssh -tt … login@127.0.0.1 ARGS…` in a pty, with the tests' client options ({@link sshClientArgs}) and `sshOptions` over them. */
+export function spawnSshPty(args: readonly string[], options: { port: number; login: string; identityPath: string; sshOptions?: Record<string, string>; cols: number; rows: number }): PtySsh {
+  const argv = ['-tt', ...sshClientArgs(options.identityPath, options.sshOptions), '-p', String(options.port), `${options.login}@127.0.0.1`, ...args];
+  return spawnPty('ssh', argv, { cols: options.cols, rows: options.rows });
 }
 
 /** Spawns `file ARGS` in a pseudo-terminal and collects what it prints. */

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { runProcess, type ProcessRun } from '../support/process.js';
+import { sshClientArgs } from '../support/sshd.js';
 import type { SshWorld } from './fixture.js';
 
 // Helpers for driving the real file-transfer clients (scp, sftp, rsync, git) through a world's
@@ -9,12 +10,7 @@ import type { SshWorld } from './fixture.js';
 // need what startSshWorld() returns.
 
 /** How a client process ended and what it printed. */
-export interface ClientRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type ClientRun = ProcessRun;
 
 /** One audit event as `gatehouse audit tail --json` prints it. */
 export interface AuditRecord {
@@ -26,36 +22,8 @@ export interface AuditRecord {
   readonly data: Record<string, unknown>;
 }
 
-/** Runs `file ARGS` (no shell), feeding `input`, and collects its output; kills it after `timeoutMs`. */
-export function runClient(
-  file: string,
-  args: readonly string[],
-  options: { readonly input?: string; readonly env?: Record<string, string>; readonly cwd?: string; readonly timeoutMs?: number } = {},
-): Promise<ClientRun> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(file, [...args], {
-      env: { ...process.env, ...options.env },
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    proc.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    // A client that exits without reading its input (git) must not fail the test with EPIPE.
-    proc.stdin.on('error', () => undefined);
-    proc.stdin.end(options.input ?? '');
-  });
-}
+/** Runs `file ARGS` (no shell), feeding `input`, and collects its output; kills it after `timeoutMs` (30 s). */
+export const runClient = runProcess;
 
 /** `user+target@127.0.0.1`: the login form that names the target (DESIGN.md §7). */
 export function loginFor(target: string, user = 'alice'): string {
@@ -67,17 +35,7 @@ export function loginFor(target: string, user = 'alice'): string {
  * prompts. Without the port: `ssh` says `-p`, `scp` and `sftp` say `-P`.
  */
 export function sshArgs(world: SshWorld): string[] {
-  const options: Record<string, string> = {
-    BatchMode: 'yes',
-    StrictHostKeyChecking: 'no',
-    UserKnownHostsFile: '/dev/null',
-    GlobalKnownHostsFile: '/dev/null',
-    IdentitiesOnly: 'yes',
-    IdentityAgent: 'none',
-    LogLevel: 'ERROR',
-    ConnectTimeout: '10',
-  };
-  return ['-F', '/dev/null', '-i', world.alice.privatePath, ...Object.entries(options).flatMap(([key, value]) => ['-o', `${key}=${value}`])];
+  return sshClientArgs(world.alice.privatePath);
 }
 
 /** `ssh <options> -p PORT` as one shell string, for `rsync -e` and `GIT_SSH_COMMAND` (paths here hold no spaces). */

@@ -14,6 +14,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { runProcess } from './process.js';
 import { fingerprintWithSshKeygen } from './ssh-keys.js';
 
 const run = promisify(execFile);
@@ -304,46 +305,56 @@ export interface SshClientResult {
   readonly code: number | null;
 }
 
-/** Runs the OpenSSH `ssh` client non-interactively (BatchMode) and collects its output. */
-export function runSshClient(options: SshClientRun): Promise<SshClientResult> {
-  const sshOptions: Record<string, string> = {
-    BatchMode: 'yes',
-    StrictHostKeyChecking: 'no',
-    UserKnownHostsFile: '/dev/null',
-    GlobalKnownHostsFile: '/dev/null',
-    IdentitiesOnly: 'yes',
-    IdentityAgent: 'none',
-    LogLevel: 'ERROR',
-    ConnectTimeout: '10',
-    ...options.sshOptions,
-  };
-  const args = [
+/**
+ * The `-o` options of every OpenSSH client in the tests: no prompts, no known_hosts, no agent,
+ * only the identity given.
+ */
+export const SSH_CLIENT_OPTIONS: Readonly<Record<string, string>> = {
+  BatchMode: 'yes',
+  StrictHostKeyChecking: 'no',
+  UserKnownHostsFile: '/dev/null',
+  GlobalKnownHostsFile: '/dev/null',
+  IdentitiesOnly: 'yes',
+  IdentityAgent: 'none',
+  LogLevel: 'ERROR',
+  ConnectTimeout: '10',
+};
+
+/** `-o Key=Value` arguments for `ssh`. */
+export function sshOptionArgs(options: Readonly<Record<string, string>>): string[] {
+  return Object.entries(options).flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+}
+
+/**
+ * The arguments an OpenSSH client (`ssh`, `scp`, `sftp`) needs before its own: no config file,
+ * the key at `identityPath` only, {@link SSH_CLIENT_OPTIONS} with `overrides` over them. Without
+ * the port: `ssh` says `-p`, `scp` and `sftp` say `-P`.
+ */
+export function sshClientArgs(
+  identityPath: string,
+  overrides: Readonly<Record<string, string>> = {},
+): string[] {
+  return [
     '-F',
     '/dev/null',
     '-i',
-    options.identityPath,
+    identityPath,
+    ...sshOptionArgs({ ...SSH_CLIENT_OPTIONS, ...overrides }),
+  ];
+}
+
+/** Runs the OpenSSH `ssh` client non-interactively (BatchMode) and collects its output. */
+export function runSshClient(options: SshClientRun): Promise<SshClientResult> {
+  const args = [
+    ...sshClientArgs(options.identityPath, options.sshOptions),
     '-p',
     String(options.port),
-    ...Object.entries(sshOptions).flatMap(([key, value]) => ['-o', `${key}=${value}`]),
     `${options.user}@${options.host}`,
   ];
   if (options.command !== undefined) args.push('--', options.command);
-  return new Promise((resolve, reject) => {
-    const proc = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 20_000);
-    proc.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    proc.stdin.end(options.input ?? '');
+  return runProcess('ssh', args, {
+    input: options.input,
+    timeoutMs: options.timeoutMs ?? 20_000,
   });
 }
 
@@ -414,19 +425,11 @@ async function hasPerSourcePenalties(): Promise<boolean> {
   return major > 9 || (major === 9 && minor >= 8);
 }
 
-/** Runs a command with `input` on stdin (for secrets: never in argv). */
-function runWithInput(file: string, args: readonly string[], input: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    proc.once('error', reject);
-    proc.once('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${file} exited with ${String(code)}: ${stderr.trim()}`));
-    });
-    proc.stdin.end(input);
-  });
+/** Runs a command with `input` on stdin (for secrets: never in argv); throws unless it exits 0. */
+async function runWithInput(file: string, args: readonly string[], input: string): Promise<void> {
+  const result = await runProcess(file, args, { input });
+  if (result.code !== 0)
+    throw new Error(`${file} exited with ${String(result.code)}: ${result.stderr.trim()}`);
 }
 
 /** Resolves once `port` accepts a connection and sends an `SSH-` banner; rejects if `proc` exits first. */

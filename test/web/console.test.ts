@@ -143,6 +143,32 @@ describe('web console in headless Chromium', () => {
     await page.context().close();
   });
 
+  it('an-admin-opens-and-closes-the-detail-cards-of-a-user-and-a-target-and-disables-then-enables-a-user', async () => {
+    const page = await signIn('admin');
+    await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/admin/users`);
+    const aliceRow = page.locator('tr', { hasText: 'alice' });
+    await aliceRow.locator('button', { hasText: 'Manage' }).click();
+    const userCard = page.locator('#user-alice');
+    await userCard.locator('h3', { hasText: 'Manage alice' }).waitFor();
+    expect(await userCard.locator('h4').allTextContents()).toEqual(['SSH keys', 'Password', 'Two-step verification (TOTP)', 'Roles', 'Personal access tokens']);
+    await userCard.locator('button', { hasText: 'Close' }).click();
+    await userCard.waitFor({ state: 'detached' });
+    // Disabling asks first; each change reloads the section and says what it did.
+    await aliceRow.locator('button', { hasText: 'Disable' }).click();
+    await page.click('dialog[open] [data-confirm]');
+    await page.locator('.flash', { hasText: 'Disabled alice.' }).waitFor();
+    await aliceRow.locator('button', { hasText: 'Enable' }).click();
+    await page.locator('.flash', { hasText: 'Enabled alice.' }).waitFor();
+    await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/admin/targets`);
+    await page.locator('tr', { hasText: 'web-1' }).locator('button', { hasText: 'Credentials' }).click();
+    const credentialsCard = page.locator('#credentials-web-1');
+    await credentialsCard.locator('h3', { hasText: 'Credentials of web-1' }).waitFor();
+    expect(await credentialsCard.locator('tbody tr').count()).toBeGreaterThanOrEqual(1);
+    await credentialsCard.locator('button', { hasText: 'Close' }).click();
+    await credentialsCard.waitFor({ state: 'detached' });
+    await page.context().close();
+  });
+
   it('no-page-broke-the-content-security-policy-or-threw', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -1,6 +1,7 @@
 /** Tiny DOM helpers: elements from tag, attributes and children; text is never parsed as HTML. */
 
-type Child = Node | string | number | null | undefined | false | readonly Child[];
+/** What `h` and `render` take as children. */
+export type Child = Node | string | number | null | undefined | false | readonly Child[];
 type Attrs = Record<string, string | number | boolean | EventListener | null | undefined>;
 
 /** Creates `<tag>` with attributes (`on…` are listeners, booleans toggle) and children. */

@@ -1,7 +1,7 @@
 import { api, errorText } from '../api.js';
-import { confirmDialog, formatTime, h, pill, relative, render, showOnce } from '../dom.js';
+import { formatTime, h, pill, relative, render, showOnce } from '../dom.js';
 import type { AdminContext } from './admin.js';
-import { actionForm, flash, table } from './admin-kit.js';
+import { actionForm, addCard, confirmThen, flash, listCard, sectionAct, smallButton, table } from './admin-kit.js';
 
 interface GrantRow {
   id: string;
@@ -31,6 +31,7 @@ export async function grantsSection(ctx: AdminContext): Promise<void> {
   const showAll = ctx.page.query.get('all') === 'true';
   const { grants } = await api<{ grants: GrantRow[] }>('GET', `/api/admin/grants?all=${showAll}`);
   const status = h('div');
+  const act = sectionAct(ctx, status);
   render(
     ctx.el,
     status,
@@ -47,21 +48,11 @@ export async function grantsSection(ctx: AdminContext): Promise<void> {
               ['reason', 'Reason (kept in the audit log)', 'INC-1234 disk full on web-1'],
             ],
             'Grant',
-            async (v) => {
-              try {
-                await api('POST', '/api/admin/grants', { subject: v['subject'], scope: v['scope'], ...(v['minutes'] === '' ? {} : { minutes: Number(v['minutes']) }), ...(v['reason'] === '' ? {} : { reason: v['reason'] }) });
-                await ctx.reload();
-                flash(ctx.el, `Granted ${v['scope'] ?? ''} to ${v['subject'] ?? ''}.`);
-              } catch (err) {
-                flash(status, errorText(err), 'bad');
-              }
-            },
+            (v) => act(() => api('POST', '/api/admin/grants', { subject: v['subject'], scope: v['scope'], ...(v['minutes'] === '' ? {} : { minutes: Number(v['minutes']) }), ...(v['reason'] === '' ? {} : { reason: v['reason'] }) }), `Granted ${v['scope'] ?? ''} to ${v['subject'] ?? ''}.`),
           ),
         )
       : null,
-    h(
-      'section',
-      { class: 'card card-flush' },
+    listCard(
       h('div', { class: 'card-head pad' }, h('h3', null, showAll ? 'All grants' : 'Grants in force'), h('a', { href: showAll ? '/admin/grants' : '/admin/grants?all=true', 'data-link': true, class: 'btn btn-small btn-ghost' }, showAll ? 'Only those in force' : 'Show expired and revoked')),
       table(
         ['Subject', 'Scope', 'Ends', 'Reason', 'Granted by', 'Status', ''],
@@ -73,22 +64,7 @@ export async function grantsSection(ctx: AdminContext): Promise<void> {
           `${g.createdBy}, ${formatTime(g.createdAt)}`,
           g.revokedAt !== null ? pill(`revoked by ${g.revokedBy ?? '?'}`, 'bad') : g.isActive ? pill('in force', 'ok') : pill('expired'),
           ctx.canWrite && g.revokedAt === null && g.isActive
-            ? h('button', {
-                class: 'btn btn-small btn-ghost-danger',
-                type: 'button',
-                'data-revoke': g.id,
-                onclick: () =>
-                  void confirmDialog(`Revoke ${g.subject} → ${g.scope}?`, h('p', null, 'New sessions are refused at once and live sessions relying on this grant end within seconds.'), { confirm: 'Revoke', danger: true }).then(async (ok) => {
-                    if (!ok) return;
-                    try {
-                      await api('DELETE', `/api/admin/grants/${g.id}`);
-                      await ctx.reload();
-                      flash(ctx.el, `Revoked ${g.subject} → ${g.scope}.`);
-                    } catch (err) {
-                      flash(status, errorText(err), 'bad');
-                    }
-                  }),
-              }, 'Revoke')
+            ? smallButton('Revoke', () => confirmThen(`Revoke ${g.subject} → ${g.scope}?`, 'New sessions are refused at once and live sessions relying on this grant end within seconds.', 'Revoke', () => act(() => api('DELETE', `/api/admin/grants/${g.id}`), `Revoked ${g.subject} → ${g.scope}.`)), { danger: true, attrs: { 'data-revoke': g.id } })
             : null,
         ]),
       ),
@@ -100,27 +76,21 @@ export async function grantsSection(ctx: AdminContext): Promise<void> {
 export async function gatewaysSection(ctx: AdminContext): Promise<void> {
   const { gateways } = await api<{ gateways: GatewayRow[] }>('GET', '/api/admin/gateways');
   const status = h('div');
+  const act = sectionAct(ctx, status);
   render(
     ctx.el,
     status,
-    ctx.canWrite
-      ? h(
-          'details',
-          { class: 'card' },
-          h('summary', { class: 'card-title' }, 'Enrol a remote gateway'),
-          actionForm([['name', 'Gateway name', 'gw-eu-1'], ['minutes', 'Token valid for', '', 'select:60=1 hour,1440=1 day,10080=7 days']], 'Create enrolment token', async (v) => {
-            try {
-              const t = await api<{ token: string; expiresAt: number }>('POST', '/api/admin/gateways/enroll-token', { name: v['name'], minutes: Number(v['minutes']) });
-              await showOnce('Enrolment token', `Run the gateway with this one-time token before ${formatTime(t.expiresAt)}. It is shown only now.`, t.token);
-            } catch (err) {
-              flash(status, errorText(err), 'bad');
-            }
-          }),
-        )
-      : null,
-    h(
-      'section',
-      { class: 'card card-flush' },
+    addCard(ctx, 'Enrol a remote gateway', () =>
+      actionForm([['name', 'Gateway name', 'gw-eu-1'], ['minutes', 'Token valid for', '', 'select:60=1 hour,1440=1 day,10080=7 days']], 'Create enrolment token', async (v) => {
+        try {
+          const t = await api<{ token: string; expiresAt: number }>('POST', '/api/admin/gateways/enroll-token', { name: v['name'], minutes: Number(v['minutes']) });
+          await showOnce('Enrolment token', `Run the gateway with this one-time token before ${formatTime(t.expiresAt)}. It is shown only now.`, t.token);
+        } catch (err) {
+          flash(status, errorText(err), 'bad');
+        }
+      }),
+    ),
+    listCard(
       table(
         ['Gateway', 'Id', 'Status', 'Signing key', 'Enrolled', ''],
         gateways.map((g) => [
@@ -130,20 +100,7 @@ export async function gatewaysSection(ctx: AdminContext): Promise<void> {
           h('span', { class: 'mono small' }, g.signKeyId),
           formatTime(g.enrolledAt),
           ctx.canWrite && g.status === 'active'
-            ? h('button', {
-                class: 'btn btn-small btn-ghost-danger',
-                type: 'button',
-                onclick: () =>
-                  void confirmDialog(`Revoke gateway ${g.name}?`, h('p', null, 'It can no longer obtain grants or unlock credentials. Sessions it holds fail at their next unlock.'), { confirm: 'Revoke', danger: true }).then(async (ok) => {
-                    if (!ok) return;
-                    try {
-                      await api('POST', `/api/admin/gateways/${g.id}/revoke`);
-                      await ctx.reload();
-                    } catch (err) {
-                      flash(status, errorText(err), 'bad');
-                    }
-                  }),
-              }, 'Revoke')
+            ? smallButton('Revoke', () => confirmThen(`Revoke gateway ${g.name}?`, 'It can no longer obtain grants or unlock credentials. Sessions it holds fail at their next unlock.', 'Revoke', () => act(() => api('POST', `/api/admin/gateways/${g.id}/revoke`))), { danger: true })
             : null,
         ]),
       ),

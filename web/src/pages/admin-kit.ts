@@ -1,4 +1,6 @@
-import { h } from '../dom.js';
+import { errorText } from '../api.js';
+import { confirmDialog, h, render, type Child } from '../dom.js';
+import type { AdminContext } from './admin.js';
 
 type Cell = Node | string | null | readonly Node[];
 
@@ -40,4 +42,46 @@ export function flash(el: HTMLElement, message: string, tone: 'ok' | 'bad' = 'ok
   const note = h('div', { class: `alert alert-${tone} flash`, role: 'status' }, message);
   el.prepend(note);
   setTimeout(() => note.remove(), tone === 'ok' ? 4_000 : 10_000);
+}
+
+/** Runs a change: on success the section is drawn again and says `done` (if given); a failure shows in `status`. */
+export type Act = (what: () => Promise<unknown>, done?: string) => Promise<void>;
+
+/** The {@link Act} of a section whose failures show in `status`. */
+export function sectionAct(ctx: AdminContext, status: HTMLElement): Act {
+  return async (what, done) => {
+    try {
+      await what();
+      await ctx.reload();
+      if (done !== undefined) flash(ctx.el, done);
+    } catch (err) {
+      flash(status, errorText(err), 'bad');
+    }
+  };
+}
+
+/** A folded card with a form to add something; nothing for those who may only read. */
+export function addCard(ctx: AdminContext, summary: string, form: () => HTMLFormElement): HTMLElement | null {
+  return ctx.canWrite ? h('details', { class: 'card' }, h('summary', { class: 'card-title' }, summary), form()) : null;
+}
+
+/** The section's list: a flush card around `children` (a table). */
+export function listCard(...children: Child[]): HTMLElement {
+  return h('section', { class: 'card card-flush' }, ...children);
+}
+
+/** Draws a card titled `title` with a Close button into `detail` and scrolls to it. */
+export function showDetail(detail: HTMLElement, id: string, title: string, ...body: Child[]): void {
+  render(detail, h('section', { class: 'card', id }, h('div', { class: 'card-head' }, h('h3', null, title), smallButton('Close', () => render(detail))), ...body));
+  detail.scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+/** A small row button; `danger` for what removes or refuses. */
+export function smallButton(label: string, onclick: () => void, options: { readonly danger?: boolean; readonly attrs?: Readonly<Record<string, string>> } = {}): HTMLButtonElement {
+  return h('button', { ...options.attrs, class: options.danger === true ? 'btn btn-small btn-ghost-danger' : 'btn btn-small btn-ghost', type: 'button', onclick }, label);
+}
+
+/** Asks for confirmation of a dangerous change (`note` says what follows), then runs `then` if confirmed. */
+export function confirmThen(title: string, note: string, confirm: string, then: () => Promise<void>): void {
+  void confirmDialog(title, h('p', null, note), { confirm, danger: true }).then((ok) => (ok ? then() : undefined));
 }

@@ -1,7 +1,7 @@
 import { api, errorText } from '../api.js';
 import { confirmDialog, formatTime, h, pill, render, showOnce } from '../dom.js';
 import type { AdminContext } from './admin.js';
-import { actionForm, flash, table } from './admin-kit.js';
+import { actionForm, addCard, confirmThen, flash, listCard, sectionAct, showDetail, smallButton, table } from './admin-kit.js';
 
 interface TargetRow {
   name: string;
@@ -31,15 +31,7 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
   const { targets } = await api<{ targets: TargetRow[] }>('GET', '/api/admin/targets');
   const status = h('div');
   const detail = h('div');
-  const act = async (what: () => Promise<unknown>, done: string): Promise<void> => {
-    try {
-      await what();
-      await ctx.reload();
-      flash(ctx.el, done);
-    } catch (err) {
-      flash(status, errorText(err), 'bad');
-    }
-  };
+  const act = sectionAct(ctx, status);
   const trust = async (t: TargetRow): Promise<void> => {
     try {
       const key = await api<{ type: string; fingerprint: string; line: string }>('POST', `/api/admin/targets/${t.name}/host-key/scan`, {});
@@ -59,79 +51,68 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
   };
   const credentials = async (t: TargetRow): Promise<void> => {
     const { credentials: versions } = await api<{ credentials: CredentialRow[] }>('GET', `/api/admin/targets/${t.name}/credentials`);
-    render(
+    showDetail(
       detail,
-      h(
-        'section',
-        { class: 'card', id: `credentials-${t.name}` },
-        h('div', { class: 'card-head' }, h('h3', null, `Credentials of ${t.name}`), h('button', { class: 'btn btn-small btn-ghost', type: 'button', onclick: () => render(detail) }, 'Close')),
-        h('p', { class: 'muted' }, 'Stored encrypted under the KMS and never displayed; sessions lease them through the gateway.'),
-        table(['Version', 'Kind', 'Status', 'KMS key', 'Fingerprint', 'Created', 'By'], versions.map((c) => [`v${c.version}`, c.kind, pill(c.status, c.status === 'active' ? 'ok' : 'muted'), `${c.kms} ${c.keyId}`, h('span', { class: 'mono small' }, c.fingerprint ?? '—'), formatTime(c.createdAt), c.createdBy])),
-        !ctx.canWrite
-          ? null
-          : t.kind === 'ssh'
-            ? h(
-                'div',
-                null,
-                h('h4', null, 'New version'),
-                h('button', {
-                  class: 'btn btn-ghost',
-                  type: 'button',
-                  onclick: () =>
-                    void api<{ publicKey: string | null }>('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'generate-ssh-key' })
-                      .then((r) => showOnce('New SSH key generated', `Add this public key to ~${t.username}/.ssh/authorized_keys on ${t.host}. The private key stays sealed in Gatehouse.`, r.publicKey ?? ''))
-                      .then(() => credentials(t))
-                      .catch((err: unknown) => flash(status, errorText(err), 'bad')),
-                }, 'Generate a new ed25519 key'),
-                actionForm([['privateKey', 'Or paste an unencrypted private key', '-----BEGIN OPENSSH PRIVATE KEY-----', 'textarea']], 'Store private key', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'ssh-key', privateKey: v['privateKey'] }), 'Private key stored.')),
-              )
-            : h(
-                'div',
-                null,
-                h('h4', null, 'New version'),
-                actionForm([['password', `Password of ${t.username}`, '', 'password']], 'Store password', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'password', password: v['password'] }), 'Password stored.')),
-                h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void act(() => api('POST', `/api/admin/targets/${t.name}/credentials/rotate`), `Rotated the password of ${t.name}.`) }, 'Rotate now (set a random password on the database)'),
-              ),
-      ),
+      `credentials-${t.name}`,
+      `Credentials of ${t.name}`,
+      h('p', { class: 'muted' }, 'Stored encrypted under the KMS and never displayed; sessions lease them through the gateway.'),
+      table(['Version', 'Kind', 'Status', 'KMS key', 'Fingerprint', 'Created', 'By'], versions.map((c) => [`v${c.version}`, c.kind, pill(c.status, c.status === 'active' ? 'ok' : 'muted'), `${c.kms} ${c.keyId}`, h('span', { class: 'mono small' }, c.fingerprint ?? '—'), formatTime(c.createdAt), c.createdBy])),
+      !ctx.canWrite
+        ? null
+        : t.kind === 'ssh'
+          ? h(
+              'div',
+              null,
+              h('h4', null, 'New version'),
+              h('button', {
+                class: 'btn btn-ghost',
+                type: 'button',
+                onclick: () =>
+                  void api<{ publicKey: string | null }>('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'generate-ssh-key' })
+                    .then((r) => showOnce('New SSH key generated', `Add this public key to ~${t.username}/.ssh/authorized_keys on ${t.host}. The private key stays sealed in Gatehouse.`, r.publicKey ?? ''))
+                    .then(() => credentials(t))
+                    .catch((err: unknown) => flash(status, errorText(err), 'bad')),
+              }, 'Generate a new ed25519 key'),
+              actionForm([['privateKey', 'Or paste an unencrypted private key', '-----BEGIN OPENSSH PRIVATE KEY-----', 'textarea']], 'Store private key', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'ssh-key', privateKey: v['privateKey'] }), 'Private key stored.')),
+            )
+          : h(
+              'div',
+              null,
+              h('h4', null, 'New version'),
+              actionForm([['password', `Password of ${t.username}`, '', 'password']], 'Store password', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'password', password: v['password'] }), 'Password stored.')),
+              h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void act(() => api('POST', `/api/admin/targets/${t.name}/credentials/rotate`), `Rotated the password of ${t.name}.`) }, 'Rotate now (set a random password on the database)'),
+            ),
     );
-    detail.scrollIntoView({ behavior: 'smooth', block: 'start' });
   };
   render(
     ctx.el,
     status,
-    ctx.canWrite
-      ? h(
-          'details',
-          { class: 'card' },
-          h('summary', { class: 'card-title' }, 'Add a target'),
-          actionForm(
-            [
-              ['name', 'Name', 'web-1'],
-              ['kind', 'Kind', '', 'select:ssh=SSH,postgres=PostgreSQL,mysql=MySQL'],
-              ['host', 'Host', '10.0.0.5'],
-              ['port', 'Port', '22'],
-              ['username', 'Leased account', 'deploy'],
-              ['database', 'Database (optional)', 'app'],
-              ['labels', 'Labels (k=v, comma-separated)', 'env=prod'],
-            ],
-            'Add target',
-            (v) => {
-              const labels: Record<string, string> = {};
-              for (const pair of (v['labels'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-                const at = pair.indexOf('=');
-                labels[pair.slice(0, at)] = pair.slice(at + 1);
-              }
-              return act(
-                () => api('POST', '/api/admin/targets', { name: v['name'], kind: v['kind'], host: v['host'], port: Number(v['port']), username: v['username'], ...(v['database'] === '' ? {} : { database: v['database'] }), labels }),
-                `Added ${v['name'] ?? ''}.`,
-              );
-            },
-          ),
-        )
-      : null,
-    h(
-      'section',
-      { class: 'card card-flush' },
+    addCard(ctx, 'Add a target', () =>
+      actionForm(
+        [
+          ['name', 'Name', 'web-1'],
+          ['kind', 'Kind', '', 'select:ssh=SSH,postgres=PostgreSQL,mysql=MySQL'],
+          ['host', 'Host', '10.0.0.5'],
+          ['port', 'Port', '22'],
+          ['username', 'Leased account', 'deploy'],
+          ['database', 'Database (optional)', 'app'],
+          ['labels', 'Labels (k=v, comma-separated)', 'env=prod'],
+        ],
+        'Add target',
+        (v) => {
+          const labels: Record<string, string> = {};
+          for (const pair of (v['labels'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+            const at = pair.indexOf('=');
+            labels[pair.slice(0, at)] = pair.slice(at + 1);
+          }
+          return act(
+            () => api('POST', '/api/admin/targets', { name: v['name'], kind: v['kind'], host: v['host'], port: Number(v['port']), username: v['username'], ...(v['database'] === '' ? {} : { database: v['database'] }), labels }),
+            `Added ${v['name'] ?? ''}.`,
+          );
+        },
+      ),
+    ),
+    listCard(
       table(
         ['Target', 'Kind', 'Address', 'Account', 'Labels', 'Host key', ''],
         targets.map((t) => [
@@ -144,9 +125,9 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
           h(
             'div',
             { class: 'row-actions' },
-            h('button', { class: 'btn btn-small btn-ghost', type: 'button', onclick: () => void credentials(t) }, 'Credentials'),
-            ctx.canWrite && t.kind === 'ssh' ? h('button', { class: 'btn btn-small btn-ghost', type: 'button', onclick: () => void trust(t) }, 'Trust host key') : null,
-            ctx.canWrite ? h('button', { class: 'btn btn-small btn-ghost-danger', type: 'button', onclick: () => void confirmDialog(`Remove ${t.name}?`, h('p', null, 'The target and its stored credentials are deleted. Past sessions and audit events stay.'), { confirm: 'Remove', danger: true }).then((ok) => (ok ? act(() => api('DELETE', `/api/admin/targets/${t.name}`), `Removed ${t.name}.`) : undefined)) }, 'Remove') : null,
+            smallButton('Credentials', () => void credentials(t)),
+            ctx.canWrite && t.kind === 'ssh' ? smallButton('Trust host key', () => void trust(t)) : null,
+            ctx.canWrite ? smallButton('Remove', () => confirmThen(`Remove ${t.name}?`, 'The target and its stored credentials are deleted. Past sessions and audit events stay.', 'Remove', () => act(() => api('DELETE', `/api/admin/targets/${t.name}`), `Removed ${t.name}.`)), { danger: true }) : null,
           ),
         ]),
       ),
