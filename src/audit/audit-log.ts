@@ -20,6 +20,12 @@ export const CHECKPOINT_EVERY_EVENTS = 100;
 export const CHECKPOINT_INTERVAL_MS = 5_000;
 /** Longest time events given to {@link AuditLog.appendBatch} wait to share a commit. */
 export const GROUP_COMMIT_MS = 50;
+/**
+ * How long an append keeps trying while the store is unavailable (GH_STORE_UNAVAILABLE: a
+ * PostgreSQL restart or failover, a SQLite file locked by another process). The actions
+ * behind the events already happened: dropping the events would leave a gap in the record.
+ */
+export const AUDIT_RETRY_MS = 30_000;
 
 /** What an {@link AuditLog} needs. */
 export interface AuditLogDeps {
@@ -41,6 +47,8 @@ export interface AuditLogDeps {
   readonly onCheckpointError?: (err: GatehouseError) => void;
   /** Window of the group commit of {@link AuditLog.appendBatch} (default 50 ms). */
   readonly groupCommitMs?: number;
+  /** How long appends keep trying while the store is unavailable (default {@link AUDIT_RETRY_MS}). */
+  readonly retryWithinMs?: number;
 }
 
 /** Events of one `appendBatch` call waiting for the group commit. */
@@ -169,9 +177,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     try {
       record =
         options.trx === undefined
-          ? await this.#deps.db
-              .transaction()
-              .execute((trx) => appendToChain(trx, valid, this.#clock))
+          ? await this.#whileUnavailable(() =>
+              this.#deps.db.transaction().execute((trx) => appendToChain(trx, valid, this.#clock)),
+            )
           : await appendToChain(options.trx, valid, this.#clock);
     } catch (err) {
       throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
@@ -211,9 +219,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     const events = batches.flatMap((b) => b.events);
     const run = (async () => {
       try {
-        await this.#deps.db
-          .transaction()
-          .execute((trx) => appendManyToChain(trx, events, this.#clock));
+        await this.#whileUnavailable(() =>
+          this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock)),
+        );
       } catch (err) {
         const error = new GatehouseError('GH_AUDIT_WRITE_FAILED', {
           detail: `${events.length} events: ${describe(err)}`,
@@ -231,6 +239,25 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       this.#scheduleGroupCommit();
     });
     return this.#groupCommit;
+  }
+
+  /**
+   * Runs a write transaction again while the store is unavailable, for up to `retryWithinMs`.
+   * A failed transaction was rolled back, so trying again adds each event once; only a commit
+   * cut off mid-way (its outcome unknown) can leave an event in the chain twice, never zero
+   * times.
+   */
+  async #whileUnavailable<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#deps.retryWithinMs ?? AUDIT_RETRY_MS);
+    for (let delayMs = 100; ; delayMs = Math.min(2_000, delayMs * 2)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isGatehouseError(err, 'GH_STORE_UNAVAILABLE') || Date.now() + delayMs > deadline)
+          throw err;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   async #writeCheckpoint(): Promise<AuditCheckpoint | undefined> {

@@ -39,6 +39,10 @@ export const ERROR_CATALOGUE = {
     message: 'the store is unavailable',
     hint: 'check that the database named in store.url is reachable',
   },
+  GH_SERVICE_UNAVAILABLE: {
+    message: 'sign-in is temporarily unavailable',
+    hint: "try again shortly (the reason is in Gatehouse's log)",
+  },
   GH_AUDIT_WRITE_FAILED: {
     message: 'the audit event could not be written',
     hint: 'the action was refused because it could not be audited',
@@ -179,5 +183,18 @@ export function namingTarget(err: GatehouseError, target: string): GatehouseErro
     ...(err.hint === undefined ? {} : { hint: err.hint }),
     ...(err.detail === undefined ? {} : { detail: err.detail }),
     cause: err.cause ?? err,
+  });
+}
+
+/**
+ * What a client of the gateway hears for a store failure during its login: "sign-in is
+ * temporarily unavailable" (GH_SERVICE_UNAVAILABLE), not the operator's hint about
+ * `store.url`. Other errors are returned as they are; the detail and cause stay for the log.
+ */
+export function forGatewayClient(err: GatehouseError): GatehouseError {
+  if (err.code !== 'GH_STORE_UNAVAILABLE') return err;
+  return new GatehouseError('GH_SERVICE_UNAVAILABLE', {
+    ...(err.detail === undefined ? {} : { detail: err.detail }),
+    cause: err,
   });
 }
