@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
+import { connectTimeoutMsOf } from '../../core/target-connect.js';
 import type { Target } from '../../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../../lease/gateway-control.js';
 import { newProofNonce, type UserProof } from '../../lease/user-proof.js';
@@ -101,6 +102,7 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
         clientCapabilities: response.capabilities,
         attributes: relayedAttributes(this.#o.login, session.user.name, session.sid),
         tls: upstreamTlsOf(target, this.#o.baseDir),
+        connectTimeoutMs: connectTimeoutMsOf(target),
         signal: session.signal,
       });
     } catch (err) {
