@@ -77,6 +77,18 @@ export class ConnectionScope {
     });
   }
 
+  /**
+   * Appends an event about something that already happened (a command typed, a file read):
+   * the audit log keeps trying while the store is briefly unavailable; if the event still
+   * cannot be written, the session ends `failed` and the client is told (fail closed).
+   */
+  auditOrEnd(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): void {
+    this.audit(link, type, data).catch((err: unknown) => {
+      this.log.error({ sid: link.session.sid, type, err: String(err) }, 'audit event could not be written; ending the session');
+      link.close('audit-failed', 'failed', 'the session ended: its audit events could not be written');
+    });
+  }
+
   /** Audits a refused channel use on a target (e.g. file transfer not allowed). */
   async auditDenied(link: UpstreamLink, what: string, data: Record<string, unknown>): Promise<void> {
     await this.audit(link, 'ssh.channel_denied', { what, ...data });

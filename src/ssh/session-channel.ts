@@ -169,7 +169,7 @@ function startChannel(
     } else if (!isTransfer && target.options.recordSessions) {
       const recording = await openRecorder(scope.recordings, link, setup, channelNo, command, (line) => {
         recorder?.marker(line);
-        void scope.audit(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo }).catch(() => undefined);
+        scope.auditOrEnd(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo });
       }).catch((err: unknown) => {
         // Fail closed: a session that cannot be recorded does not go on (the channel says why).
         link.close('recording-failed', 'failed');
@@ -313,7 +313,7 @@ function sftpTap(scope: ConnectionScope, link: UpstreamLink): ChannelTap & { end
   const tap = new SftpAuditTap({
     onEvent: (event) => {
       const { type, ...data } = event;
-      void scope.audit(link, type, data).catch(() => undefined);
+      scope.auditOrEnd(link, type, data);
     },
   });
   return {
