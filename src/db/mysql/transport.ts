@@ -11,9 +11,9 @@ import { MAX_AUDITED_SQL_BYTES } from '../redact.js';
 import type { DbRelayContext, DbRelayEnd, DbStop, DbTransport } from '../session-flow.js';
 import type { ClientLogin } from './client-login.js';
 import { MysqlCommandHandler, READ_ONLY_SQL, type CommandContext } from './command-handler.js';
-import { errPacketFor } from './errors.js';
+import { errPacketFor, gatehouseErr } from './errors.js';
 import { PacketChannel } from './packet-channel.js';
-import { Capability, decodeErr, encodeQuery, hasCapability, type ErrPacket } from './protocol/index.js';
+import { Capability, decodeErr, encodeQuery, ErrorCode as MysqlError, hasCapability, type ErrPacket } from './protocol/index.js';
 import { MysqlRelay } from './relay.js';
 import { StatementRegistry } from './statements.js';
 import { connectUpstream, UPSTREAM_TLS_MODES, UpstreamServerError, type UpstreamConnection, type UpstreamOptions, type UpstreamTlsMode } from './upstream.js';
@@ -151,6 +151,7 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
       commandHeadBytes: target.options.readOnly ? READ_ONLY_COMMAND_HEAD_BYTES : COMMAND_HEAD_BYTES,
       handler,
       onActivity: context.touch,
+      targetLostErr: gatehouseErr(MysqlError.TARGET_UNREACHABLE, `the connection to target "${target.name}" was lost`),
       onProblem: (problem, err) => context.log.warn({ err: err === undefined ? undefined : describe(err) }, problem),
     });
     this.#relay = relay;
