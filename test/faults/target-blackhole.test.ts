@@ -137,14 +137,14 @@ interface Blackhole {
 }
 
 /**
- * A listener with a one-slot accept queue in a process that never calls accept (its event
+ * A listener with a tiny accept queue in a process that never calls accept (its event
  * loop is blocked), the queue filled: Linux then drops further SYNs, so connects hang as they
  * do towards a firewall that drops packets. Checked before use: a probe must not connect.
  */
 async function startBlackhole(): Promise<Blackhole> {
   const script = `
     const s = require('node:net').createServer();
-    s.listen({ host: '127.0.0.1', port: 0, backlog: 0 }, () => {
+    s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
       process.stdout.write(s.address().port + '\\n');
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     });`;
