@@ -77,6 +77,8 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
 
   it('live-ssh-postgres-and-mysql-sessions-go-on-through-the-outage-and-lose-no-event', async () => {
     const orders: pg.Client = world.pgClient('orders');
+    const lost: string[] = [];
+    orders.on('error', (err) => lost.push(err.message));
     await orders.connect();
     await orders.query("select 'pg-before-outage' as marker");
     const shop = await world.mysqlConnect('shop');
@@ -101,8 +103,9 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
         "select 'my-during-outage' as marker",
       );
       expect(myDuring).toEqual([{ marker: 'my-during-outage' }]);
-      // The store stays down a few seconds: several rounds of the audit log's retries fail.
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // The store stays down longer than a statement waits for it (10 s, STORE_WAIT_MS): the
+      // events' first writes fail, and the audit log's retries carry them over.
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
     } finally {
       await cluster.resume();
     }
@@ -113,6 +116,7 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
     await bobShell.run('echo after-outage-$((6*7))', 'after-outage-42');
     await orders.end();
     await shop.end();
+    expect(lost).toEqual([]);
 
     // Every event is in the chain, in each session's order, and the sessions ended normally.
     const pgEnd = await waitClosedRecord(world, pgSid, 'ended');
