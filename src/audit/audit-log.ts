@@ -21,9 +21,11 @@ export const CHECKPOINT_INTERVAL_MS = 5_000;
 /** Longest time events given to {@link AuditLog.appendBatch} wait to share a commit. */
 export const GROUP_COMMIT_MS = 50;
 /**
- * How long an append keeps trying while the store is unavailable (GH_STORE_UNAVAILABLE: a
- * PostgreSQL restart or failover, a SQLite file locked by another process). The actions
- * behind the events already happened: dropping the events would leave a gap in the record.
+ * How long {@link AuditLog.appendBatch} keeps trying while the store is unavailable
+ * (GH_STORE_UNAVAILABLE: a PostgreSQL restart or failover, a SQLite file locked by another
+ * process). Its events record what already happened (statements, commands): dropping them
+ * would leave a gap. `append` does not retry: its events gate an action (a login, an unlock),
+ * which is refused at once instead (fail closed).
  */
 export const AUDIT_RETRY_MS = 30_000;
 
@@ -109,7 +111,8 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
    * Appends events that need not be durable at once (e.g. the statements of database
    * sessions), in order, with a group commit: every batch handed in within
    * `groupCommitMs`, from any caller, goes into one transaction, so one disk sync serves
-   * them all instead of one per caller. Resolves once committed; rejects with
+   * them all instead of one per caller. While the store is unavailable the commit is tried
+   * again for up to `retryWithinMs`. Resolves once committed; rejects with
    * GH_AUDIT_WRITE_FAILED (then none of the batch is in the chain).
    */
   appendBatch(events: readonly AuditEventInput[]): Promise<void> {
@@ -177,9 +180,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     try {
       record =
         options.trx === undefined
-          ? await this.#whileUnavailable(() =>
-              this.#deps.db.transaction().execute((trx) => appendToChain(trx, valid, this.#clock)),
-            )
+          ? await this.#deps.db
+              .transaction()
+              .execute((trx) => appendToChain(trx, valid, this.#clock))
           : await appendToChain(options.trx, valid, this.#clock);
     } catch (err) {
       throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {

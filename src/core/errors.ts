@@ -187,14 +187,27 @@ export function namingTarget(err: GatehouseError, target: string): GatehouseErro
 }
 
 /**
+ * True when `err` is GH_STORE_UNAVAILABLE or was caused by it (e.g. GH_AUDIT_WRITE_FAILED for
+ * an event the store could not take): Gatehouse could not decide, the client did nothing wrong.
+ */
+export function isStoreOutage(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    if (isGatehouseError(current, 'GH_STORE_UNAVAILABLE')) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/**
  * What a client of the gateway hears for a store failure during its login: "sign-in is
  * temporarily unavailable" (GH_SERVICE_UNAVAILABLE), not the operator's hint about
  * `store.url`. Other errors are returned as they are; the detail and cause stay for the log.
  */
 export function forGatewayClient(err: GatehouseError): GatehouseError {
-  if (err.code !== 'GH_STORE_UNAVAILABLE') return err;
+  if (!isStoreOutage(err)) return err;
   return new GatehouseError('GH_SERVICE_UNAVAILABLE', {
-    ...(err.detail === undefined ? {} : { detail: err.detail }),
+    detail: `${err.code}${err.detail === undefined ? '' : `: ${err.detail}`}`,
     cause: err,
   });
 }

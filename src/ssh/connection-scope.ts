@@ -89,14 +89,23 @@ export class ConnectionScope {
   }
 
   /**
-   * Appends an event about something that already happened (a command typed, a file read):
-   * the audit log keeps trying while the store is briefly unavailable; if the event still
-   * cannot be written, the session ends `failed` and the client is told (fail closed).
+   * Appends an event about something that already happened (a command typed, a file read),
+   * with the group commit of database statements: the audit log keeps trying while the store
+   * is briefly unavailable; if the event still cannot be written, the session ends `failed`
+   * and the client is told (fail closed).
    */
   auditOrEnd(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): void {
+    const event = {
+      type,
+      user: this.user.user.name,
+      sid: link.session.sid,
+      target: link.session.target.name,
+      clientAddr: this.ctx.clientAddr,
+      data,
+    };
     // One after the other: events retried through an outage stay in the order they happened.
     this.#auditTail = this.#auditTail.then(() =>
-      this.audit(link, type, data).catch((err: unknown) => {
+      this.control.auditBatch([event]).catch((err: unknown) => {
         this.log.error(
           { sid: link.session.sid, type, err: String(err) },
           'audit event could not be written; ending the session',

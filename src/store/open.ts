@@ -42,6 +42,12 @@ const PG_INT8_OID = 20;
  * the server restarts or fails over (src/store/unavailable.ts).
  */
 export const STORE_WAIT_MS = 10_000;
+/**
+ * SQLite's `busy_timeout` in `gatehouse serve`, where one worker-thread connection runs every
+ * statement in turn: a write waiting for another process's lock holds up all the others
+ * (logins too), so it waits less. Audit appends try again (src/audit/audit-log.ts).
+ */
+export const SQLITE_WORKER_BUSY_MS = 1_000;
 /** One PostgreSQL connection attempt (a server that drops packets would otherwise hang it). */
 const PG_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -70,7 +76,10 @@ const SQLITE_PRAGMAS = ['journal_mode = WAL', `busy_timeout = ${STORE_WAIT_MS}`,
 
 function openSqlite(path: string, inWorker: boolean): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  if (inWorker) return new Kysely<Database>({ dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas: SQLITE_PRAGMAS })) });
+  if (inWorker) {
+    const pragmas = SQLITE_PRAGMAS.map((p) => (p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p));
+    return new Kysely<Database>({ dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas })) });
+  }
   const sqlite = new SqliteDatabase(path);
   for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
   return new Kysely<Database>({ dialect: withStoreErrors(new SqliteDialect({ database: sqlite })) });
