@@ -20,6 +20,14 @@ export const CHECKPOINT_EVERY_EVENTS = 100;
 export const CHECKPOINT_INTERVAL_MS = 5_000;
 /** Longest time events given to {@link AuditLog.appendBatch} wait to share a commit. */
 export const GROUP_COMMIT_MS = 50;
+/**
+ * How long {@link AuditLog.appendBatch} keeps trying while the store is unavailable
+ * (GH_STORE_UNAVAILABLE: a PostgreSQL restart or failover, a SQLite file locked by another
+ * process). Its events record what already happened (statements, commands): dropping them
+ * would leave a gap. `append` does not retry: its events gate an action (a login, an unlock),
+ * which is refused at once instead (fail closed).
+ */
+export const AUDIT_RETRY_MS = 30_000;
 
 /** What an {@link AuditLog} needs. */
 export interface AuditLogDeps {
@@ -41,6 +49,8 @@ export interface AuditLogDeps {
   readonly onCheckpointError?: (err: GatehouseError) => void;
   /** Window of the group commit of {@link AuditLog.appendBatch} (default 50 ms). */
   readonly groupCommitMs?: number;
+  /** How long appends keep trying while the store is unavailable (default {@link AUDIT_RETRY_MS}). */
+  readonly retryWithinMs?: number;
 }
 
 /** Events of one `appendBatch` call waiting for the group commit. */
@@ -101,7 +111,8 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
    * Appends events that need not be durable at once (e.g. the statements of database
    * sessions), in order, with a group commit: every batch handed in within
    * `groupCommitMs`, from any caller, goes into one transaction, so one disk sync serves
-   * them all instead of one per caller. Resolves once committed; rejects with
+   * them all instead of one per caller. While the store is unavailable the commit is tried
+   * again for up to `retryWithinMs`. Resolves once committed; rejects with
    * GH_AUDIT_WRITE_FAILED (then none of the batch is in the chain).
    */
   appendBatch(events: readonly AuditEventInput[]): Promise<void> {
@@ -211,9 +222,9 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     const events = batches.flatMap((b) => b.events);
     const run = (async () => {
       try {
-        await this.#deps.db
-          .transaction()
-          .execute((trx) => appendManyToChain(trx, events, this.#clock));
+        await this.#whileUnavailable(() =>
+          this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock)),
+        );
       } catch (err) {
         const error = new GatehouseError('GH_AUDIT_WRITE_FAILED', {
           detail: `${events.length} events: ${describe(err)}`,
@@ -231,6 +242,25 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       this.#scheduleGroupCommit();
     });
     return this.#groupCommit;
+  }
+
+  /**
+   * Runs a write transaction again while the store is unavailable, for up to `retryWithinMs`.
+   * A failed transaction was rolled back, so trying again adds each event once; only a commit
+   * cut off mid-way (its outcome unknown) can leave an event in the chain twice, never zero
+   * times.
+   */
+  async #whileUnavailable<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#deps.retryWithinMs ?? AUDIT_RETRY_MS);
+    for (let delayMs = 100; ; delayMs = Math.min(2_000, delayMs * 2)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isGatehouseError(err, 'GH_STORE_UNAVAILABLE') || Date.now() + delayMs > deadline)
+          throw err;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   async #writeCheckpoint(): Promise<AuditCheckpoint | undefined> {

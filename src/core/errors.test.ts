@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, GatehouseError, namingTarget, toGatehouseError } from './errors.js';
+import {
+  ERROR_CATALOGUE,
+  forGatewayClient,
+  GatehouseError,
+  namingTarget,
+  toGatehouseError,
+} from './errors.js';
 
 describe('error catalogue', () => {
   it('every-code-is-documented-with-its-message-in-docs-errors-md-and-nothing-else', () => {
@@ -44,5 +50,27 @@ describe('error catalogue', () => {
     expect(named.detail).toBe('127.0.0.1:1: refused');
     const other = new GatehouseError('GH_ACCESS_DENIED');
     expect(namingTarget(other, 'web-1')).toBe(other);
+  });
+
+  it('a-store-outage-reaches-a-gateway-client-as-temporarily-unavailable-without-the-operator-hint', () => {
+    const store = new GatehouseError('GH_STORE_UNAVAILABLE', { detail: 'SQLITE_BUSY: locked' });
+    const audit = new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+      detail: 'auth.success',
+      cause: store,
+    });
+    for (const err of [store, audit]) {
+      const shown = forGatewayClient(err);
+      expect(shown.toPublic()).toEqual({
+        code: 'GH_SERVICE_UNAVAILABLE',
+        message: 'sign-in is temporarily unavailable',
+        hint: "try again shortly (the reason is in Gatehouse's log)",
+      });
+      expect(shown.detail).toContain(err.code);
+    }
+    // A wrong password, or an audit failure of another kind, is not an outage.
+    const denied = new GatehouseError('GH_AUTH_FAILED');
+    expect(forGatewayClient(denied)).toBe(denied);
+    const invalid = new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: 'invalid event' });
+    expect(forGatewayClient(invalid)).toBe(invalid);
   });
 });

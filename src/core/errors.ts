@@ -39,6 +39,10 @@ export const ERROR_CATALOGUE = {
     message: 'the store is unavailable',
     hint: 'check that the database named in store.url is reachable',
   },
+  GH_SERVICE_UNAVAILABLE: {
+    message: 'sign-in is temporarily unavailable',
+    hint: "try again shortly (the reason is in Gatehouse's log)",
+  },
   GH_AUDIT_WRITE_FAILED: {
     message: 'the audit event could not be written',
     hint: 'the action was refused because it could not be audited',
@@ -179,5 +183,31 @@ export function namingTarget(err: GatehouseError, target: string): GatehouseErro
     ...(err.hint === undefined ? {} : { hint: err.hint }),
     ...(err.detail === undefined ? {} : { detail: err.detail }),
     cause: err.cause ?? err,
+  });
+}
+
+/**
+ * True when `err` is GH_STORE_UNAVAILABLE or was caused by it (e.g. GH_AUDIT_WRITE_FAILED for
+ * an event the store could not take): Gatehouse could not decide, the client did nothing wrong.
+ */
+export function isStoreOutage(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    if (isGatehouseError(current, 'GH_STORE_UNAVAILABLE')) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/**
+ * What a client of the gateway hears for a store failure during its login: "sign-in is
+ * temporarily unavailable" (GH_SERVICE_UNAVAILABLE), not the operator's hint about
+ * `store.url`. Other errors are returned as they are; the detail and cause stay for the log.
+ */
+export function forGatewayClient(err: GatehouseError): GatehouseError {
+  if (!isStoreOutage(err)) return err;
+  return new GatehouseError('GH_SERVICE_UNAVAILABLE', {
+    detail: `${err.code}${err.detail === undefined ? '' : `: ${err.detail}`}`,
+    cause: err,
   });
 }

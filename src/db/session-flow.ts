@@ -1,4 +1,4 @@
-import { GatehouseError, namingTarget, toGatehouseError } from '../core/errors.js';
+import { forGatewayClient, GatehouseError, namingTarget, toGatehouseError } from '../core/errors.js';
 import type { TargetKind } from '../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
@@ -221,7 +221,7 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
     if (error.code === 'GH_INTERNAL') log.error({ err: error.detail, stack: err instanceof Error ? err.stack : undefined }, 'database session failed');
     else if (session === undefined && deps.reportRefusal !== undefined) deps.reportRefusal(error);
     else log.info({ code: error.code, detail: error.detail }, 'database session refused');
-    await transport.sendError(error).catch(() => undefined);
+    await transport.sendError(forGatewayClient(error)).catch(() => undefined);
     await transcript?.close().catch(() => undefined);
     await session?.end({ status: 'failed', reason: error.code }).catch((e: unknown) => log.error({ err: String(e) }, 'ending the session failed'));
   } finally {

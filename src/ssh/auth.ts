@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AuthContext, KeyboardAuthContext, PasswordAuthContext, PublicKeyAuthContext } from 'ssh2';
-import { isGatehouseError } from '../core/errors.js';
+import { isGatehouseError, isStoreOutage } from '../core/errors.js';
 import type { UserProof } from '../lease/user-proof.js';
 import { newProofNonce } from '../lease/user-proof.js';
 import type { Logger } from '../log/index.js';
@@ -179,7 +179,7 @@ export class SshAuthenticator {
    * Wrong proofs keep the plain "Permission denied".
    */
   #tellUnavailable(ctx: AuthContext, err: unknown): void {
-    if (isGatehouseError(err) && err.code !== 'GH_STORE_UNAVAILABLE') return;
+    if (isGatehouseError(err) && !isStoreOutage(err)) return;
     sendAuthBanner(ctx, UNAVAILABLE_BANNER);
   }
 

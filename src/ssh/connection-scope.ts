@@ -25,6 +25,7 @@ export class ConnectionScope {
    */
   readonly holdInteractive: () => () => void;
   readonly #links = new Map<string, Promise<UpstreamLink>>();
+  #auditTail: Promise<void> = Promise.resolve();
 
   constructor(options: {
     control: GatewayControl;
@@ -49,7 +50,10 @@ export class ConnectionScope {
   linkFor(target: string): Promise<UpstreamLink> {
     const existing = this.#links.get(target);
     if (existing !== undefined) return existing;
-    const opening = openUpstreamLink(this.control, this.user, target, { ctx: this.ctx, log: this.log });
+    const opening = openUpstreamLink(this.control, this.user, target, {
+      ctx: this.ctx,
+      log: this.log,
+    });
     this.#links.set(target, opening);
     opening.then(
       (link) => void link.closed.then(() => this.#forget(target, opening)),
@@ -61,12 +65,19 @@ export class ConnectionScope {
   /** Closes every link (the client connection ended). */
   closeAll(reason: string): void {
     for (const opening of this.#links.values()) {
-      opening.then((link) => link.closeWhenIdle(reason), () => undefined);
+      opening.then(
+        (link) => link.closeWhenIdle(reason),
+        () => undefined,
+      );
     }
   }
 
   /** Appends an audit event about a session on a target. */
-  async audit(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): Promise<void> {
+  async audit(
+    link: UpstreamLink,
+    type: AuditEventType,
+    data: Record<string, unknown>,
+  ): Promise<void> {
     await this.control.audit({
       type,
       user: this.user.user.name,
@@ -77,8 +88,43 @@ export class ConnectionScope {
     });
   }
 
+  /**
+   * Appends an event about something that already happened (a command typed, a file read),
+   * with the group commit of database statements: the audit log keeps trying while the store
+   * is briefly unavailable; if the event still cannot be written, the session ends `failed`
+   * and the client is told (fail closed).
+   */
+  auditOrEnd(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): void {
+    const event = {
+      type,
+      user: this.user.user.name,
+      sid: link.session.sid,
+      target: link.session.target.name,
+      clientAddr: this.ctx.clientAddr,
+      data,
+    };
+    // One after the other: events retried through an outage stay in the order they happened.
+    this.#auditTail = this.#auditTail.then(() =>
+      this.control.auditBatch([event]).catch((err: unknown) => {
+        this.log.error(
+          { sid: link.session.sid, type, err: String(err) },
+          'audit event could not be written; ending the session',
+        );
+        link.close(
+          'audit-failed',
+          'failed',
+          'the session ended: its audit events could not be written',
+        );
+      }),
+    );
+  }
+
   /** Audits a refused channel use on a target (e.g. file transfer not allowed). */
-  async auditDenied(link: UpstreamLink, what: string, data: Record<string, unknown>): Promise<void> {
+  async auditDenied(
+    link: UpstreamLink,
+    what: string,
+    data: Record<string, unknown>,
+  ): Promise<void> {
     await this.audit(link, 'ssh.channel_denied', { what, ...data });
   }
 
@@ -92,7 +138,9 @@ export class ConnectionScope {
         clientAddr: this.ctx.clientAddr,
         data: { request, ...data },
       })
-      .catch((err: unknown) => this.log.error({ err: String(err) }, 'audit of a denied request failed'));
+      .catch((err: unknown) =>
+        this.log.error({ err: String(err) }, 'audit of a denied request failed'),
+      );
   }
 
   /** An error to show the user, e.g. how to name a target. */

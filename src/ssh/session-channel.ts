@@ -1,6 +1,6 @@
 import type ssh2 from 'ssh2';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { forGatewayClient, GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { RecordingStore } from '../recording/index.js';
 import type { AsciicastWriter } from '../recording/index.js';
 import { SftpAuditTap } from './sftp/index.js';
@@ -169,7 +169,7 @@ function startChannel(
     } else if (!isTransfer && target.options.recordSessions) {
       const recording = await openRecorder(scope.recordings, link, setup, channelNo, command, (line) => {
         recorder?.marker(line);
-        void scope.audit(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo }).catch(() => undefined);
+        scope.auditOrEnd(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo });
       }).catch((err: unknown) => {
         // Fail closed: a session that cannot be recorded does not go on (the channel says why).
         link.close('recording-failed', 'failed');
@@ -313,7 +313,7 @@ function sftpTap(scope: ConnectionScope, link: UpstreamLink): ChannelTap & { end
   const tap = new SftpAuditTap({
     onEvent: (event) => {
       const { type, ...data } = event;
-      void scope.audit(link, type, data).catch(() => undefined);
+      scope.auditOrEnd(link, type, data);
     },
   });
   return {
@@ -336,7 +336,8 @@ function failChannel(scope: ConnectionScope, channel: ServerChannel, err: unknow
     // is still paused from startChannel: without this the channel never closes, so it never
     // releases its link and the session (upstream connection, lease) stays open.
     channel.resume();
-    channel.stderr.write(`gatehouse: ${error.message}\r\n${error.hint === undefined ? '' : `hint: ${error.hint}\r\n`}`);
+    const shown = forGatewayClient(error);
+    channel.stderr.write(`gatehouse: ${shown.message}\r\n${shown.hint === undefined ? '' : `hint: ${shown.hint}\r\n`}`);
     channel.exit(255);
     channel.end();
     channel.close();

@@ -1,5 +1,6 @@
 import type ssh2 from 'ssh2';
 import { isGatehouseError, namingTarget } from '../core/errors.js';
+import { connectTimeoutMsOf } from '../core/target-connect.js';
 import type {
   ClientContext,
   GatewayControl,
@@ -70,6 +71,7 @@ export async function openUpstreamLink(
         await control.pinHostKeyOnFirstUse(target, line, fingerprint);
       },
       targetName: target,
+      connectTimeoutMs: connectTimeoutMsOf(session.target),
       keepaliveIntervalMs: 15_000,
       log,
     });

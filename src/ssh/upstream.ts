@@ -21,6 +21,7 @@ import type {
   PasswordAuthMethod,
 } from 'ssh2';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { DEFAULT_TARGET_CONNECT_TIMEOUT_MS, upstreamTimeoutError } from '../core/target-connect.js';
 import type { Logger } from '../log/index.js';
 import {
   HostKeyMismatchError,
@@ -32,7 +33,7 @@ import {
 } from './host-keys.js';
 
 /** Time allowed from TCP connect to a logged-in session when none is given. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
 
 /** The leased credential, as unsealed for this session; its buffer is zeroed by {@link connectUpstream}. */
 export type UpstreamCredential =
@@ -68,8 +69,9 @@ type SshError = Error & ClientErrorExtensions & { code?: unknown };
  *
  * Only the given credential is tried (no `none` probe, no agent, no keyboard-interactive),
  * once, and only after the host key passed the pin check. Rejects with a GatehouseError:
- * - GH_UPSTREAM_UNREACHABLE: refused, unreachable, timed out, no common algorithm, closed;
- *   the hint names host:port;
+ * - GH_UPSTREAM_UNREACHABLE: refused, unreachable, timed out (`connectTimeoutMs` from the TCP
+ *   connect to a logged-in session; the message says so), no common algorithm, closed;
+ *   the detail names host:port;
  * - {@link HostKeyMismatchError} (GH_UPSTREAM_HOST_KEY_MISMATCH): the key is not the pinned
  *   one; it carries the presented fingerprint;
  * - GH_UPSTREAM_HOST_KEY_NOT_PINNED: no pin and no TOFU;
@@ -177,10 +179,11 @@ export function connectUpstream(options: ConnectUpstreamOptions): Promise<Client
       // A DISCONNECT from the server while it judges our credential (e.g. too many failures).
       if (typeof err.code === 'number' && isAuthSent)
         return authFailed(`the server disconnected: ${err.message}`);
+      // ssh2's readyTimeout runs from the TCP connect to the end of authentication.
       if (err.level === 'client-timeout') {
-        return upstreamUnreachableError(
-          host,
-          port,
+        return upstreamTimeoutError(
+          `${host}:${port}`,
+          timeoutMs,
           `no session after ${timeoutMs} ms (stuck in ${phase})`,
           err,
         );

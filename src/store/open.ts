@@ -7,6 +7,7 @@ import { GatehouseError } from '../core/errors.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import { WorkerSqliteDialect } from './sqlite-worker.js';
+import { waitingPool, withStoreErrors } from './unavailable.js';
 
 /** Where the store lives. */
 export type StoreConfig =
@@ -35,7 +36,20 @@ export interface Store extends AsyncDisposable {
 }
 
 const PG_INT8_OID = 20;
-const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+/**
+ * How long a statement waits for the store before failing with GH_STORE_UNAVAILABLE: SQLite's
+ * `busy_timeout` (the file locked by another process), PostgreSQL's connection attempts while
+ * the server restarts or fails over (src/store/unavailable.ts).
+ */
+export const STORE_WAIT_MS = 10_000;
+/**
+ * SQLite's `busy_timeout` in `gatehouse serve`, where one worker-thread connection runs every
+ * statement in turn: a write waiting for another process's lock holds up all the others
+ * (logins too), so it waits less. Audit appends try again (src/audit/audit-log.ts).
+ */
+export const SQLITE_WORKER_BUSY_MS = 1_000;
+/** One PostgreSQL connection attempt (a server that drops packets would otherwise hang it). */
+const PG_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Opens the store named in `config` and applies pending migrations. */
 export async function openStore(config: StoreConfig): Promise<Store> {
@@ -58,14 +72,17 @@ export async function openStore(config: StoreConfig): Promise<Store> {
 }
 
 /** How every SQLite connection of the store is set up. */
-const SQLITE_PRAGMAS = ['journal_mode = WAL', `busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`, 'foreign_keys = ON', 'synchronous = FULL'];
+const SQLITE_PRAGMAS = ['journal_mode = WAL', `busy_timeout = ${STORE_WAIT_MS}`, 'foreign_keys = ON', 'synchronous = FULL'];
 
 function openSqlite(path: string, inWorker: boolean): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  if (inWorker) return new Kysely<Database>({ dialect: new WorkerSqliteDialect({ path, pragmas: SQLITE_PRAGMAS }) });
+  if (inWorker) {
+    const pragmas = SQLITE_PRAGMAS.map((p) => (p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p));
+    return new Kysely<Database>({ dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas })) });
+  }
   const sqlite = new SqliteDatabase(path);
   for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: withStoreErrors(new SqliteDialect({ database: sqlite })) });
 }
 
 async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>): Promise<Kysely<Database>> {
@@ -87,6 +104,7 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize ?? 10,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
     options: `-c search_path=${schema}`,
     // Times are BIGINT ms; they fit in a double for the next 285,000 years.
     types: {
@@ -95,7 +113,7 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
     },
   });
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: withStoreErrors(new PostgresDialect({ pool: waitingPool(pool, { waitMs: STORE_WAIT_MS }) })) });
 }
 
 async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {

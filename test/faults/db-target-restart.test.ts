@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,14 +11,21 @@ import {
   type MariadbAccount,
 } from '../support/mariadb-account.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
-import { eventually, waitClosedRecord, startFaultWorld, type FaultWorld } from './world.js';
+import {
+  ALICE_PASSWORD,
+  eventually,
+  waitClosedRecord,
+  startFaultWorld,
+  type FaultWorld,
+} from './world.js';
 
 const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
 
 // A database target goes away under a live session: PostgreSQL restarted (a throwaway cluster
 // stopped and started), a PostgreSQL backend killed (the server's crash recovery), a MariaDB
 // connection killed with `KILL <id>` (the machine's shared server cannot be restarted). The
-// client is told, the transcript is complete and readable, the session ends `failed`, the
+// client is told which target it lost (MySQL: at its next statement, where an ERR is valid),
+// the transcript is complete and readable, the session ends `failed`, the
 // lease is released, and a new session works once the target is back.
 describe('faults: database target restarted mid-session', () => {
   let world: FaultWorld;
@@ -115,23 +122,69 @@ describe('faults: database target restarted mid-session', () => {
     await expectNewPgSessionWorks();
   }, 180_000);
 
-  it('a-mariadb-connection-killed-on-the-server-ends-the-session-failed-and-the-next-works', async () => {
+  it('a-mariadb-connection-killed-on-the-server-tells-mysql2-which-target-was-lost', async () => {
     const conn = await world.mysqlConnect('shop');
-    conn.on('error', () => undefined);
+    const errors: string[] = [];
+    conn.on('error', (err: Error) => errors.push(err.message));
     const [rows] = await conn.query<mysql.RowDataPacket[]>(
       "select connection_id() as id, 'before-kill' as marker",
     );
     const sid = await liveSid('shop');
     await root.query(`KILL ${Number(rows[0]?.['id'])}`);
     await expectCutRecord(sid, 'before-kill');
-    // Gatehouse closed the client's connection (an ERR packet outside a command would
-    // desynchronize the client): the driver knows it is gone.
+    // No command was pending: Gatehouse's ERR (numbered as the answer to a next command) is
+    // what the driver reads, at once, as the connection's error.
+    await eventually(() => (errors.length > 0 ? true : undefined), { what: 'a mysql2 error' });
+    expect(errors[0]).toBe('the connection to target "shop" was lost');
     const failure = await conn.query('select 1').then(
       () => undefined,
       (e: Error) => e.message,
     );
     await conn.end().catch(() => undefined);
-    expect(failure).toMatch(/closed state|Connection lost/);
+    expect(failure).toMatch(/closed state/);
+  }, 180_000);
+
+  it('the-mariadb-client-hears-at-its-next-statement-which-target-was-lost-and-the-next-session-works', async () => {
+    // A client that waits between statements, as a person at the prompt does.
+    const cli = spawn(
+      'mariadb',
+      [
+        '--no-defaults',
+        '--unbuffered',
+        '-N',
+        '-h',
+        '127.0.0.1',
+        '-P',
+        String(world.gatehouse.mysqlPort),
+        '-u',
+        'alice#shop',
+        '--ssl',
+        `--ssl-ca=${join(world.gatehouse.dir, 'tls', 'ca.crt')}`,
+      ],
+      { env: { ...process.env, MYSQL_PWD: ALICE_PASSWORD }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    cli.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => cli.once('close', resolve));
+    try {
+      cli.stdin.write("select concat('id=', connection_id(), '=before-kill');\n");
+      const id = await eventually(() => /id=(\d+)=before-kill/.exec(stdout)?.[1], {
+        what: 'the mariadb connection id',
+      });
+      const sid = await liveSid('shop');
+      await root.query(`KILL ${Number(id)}`);
+      await expectCutRecord(sid, 'before-kill');
+      cli.stdin.end("select 'after-kill';\n");
+      expect(await exited).not.toBe(0);
+    } finally {
+      cli.kill('SIGKILL');
+    }
+    expect(stdout).not.toContain('after-kill');
+    expect(stderr).toContain(
+      'ERROR 1105 (08S01) at line 2: the connection to target "shop" was lost',
+    );
     const again = await world.mariadb('shop', ['-N', '-e', "select 'shop-back'"]);
     expect(again.stderr).toBe('');
     expect(again.stdout.trim()).toBe('shop-back');

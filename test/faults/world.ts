@@ -64,6 +64,8 @@ export interface DbTargetSpec {
   readonly password: string;
   readonly database: string;
   readonly options?: Partial<TargetOptions>;
+  /** Target labels, e.g. `{ connect_timeout: '3' }`. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -94,8 +96,16 @@ export interface FaultWorld extends AsyncDisposable {
   shell(target: string, options?: { readonly key?: SshKeyPair }): Promise<PtyShell>;
   /** Adds a database target with its leased password and grants it to alice and bob. */
   addDbTarget(name: string, spec: DbTargetSpec): Promise<void>;
-  /** Adds an SSH target on `sshd` (default the world's; key generated, host key pinned), granted to alice and bob. */
-  addSshTarget(name: string, options?: Partial<TargetOptions>, sshd?: Sshd): Promise<void>;
+  /**
+   * Adds an SSH target on `sshd` (default the world's; key generated, host key pinned), granted
+   * to alice and bob. `at` puts it at another address (a blackhole) with `sshd`'s host key.
+   */
+  addSshTarget(
+    name: string,
+    options?: Partial<TargetOptions>,
+    sshd?: Sshd,
+    at?: { readonly port: number; readonly labels?: Readonly<Record<string, string>> },
+  ): Promise<void>;
   /** The sessions table (what `gatehouse sessions list` prints), newest first. */
   sessions(): Promise<SessionRow[]>;
   /** The last `lines` audit events, oldest first. */
@@ -156,15 +166,17 @@ export async function startFaultWorld(
       name: string,
       targetOptions: Partial<TargetOptions> = {},
       on: Sshd = sshd,
+      at?: { readonly port: number; readonly labels?: Readonly<Record<string, string>> },
     ): Promise<void> => {
       await cp.targets.add(
         {
           name,
           kind: 'ssh',
           host: on.host,
-          port: on.port,
+          port: at?.port ?? on.port,
           username: on.account,
           options: targetOptions,
+          ...(at?.labels === undefined ? {} : { labels: at.labels }),
         },
         BY,
       );
@@ -248,6 +260,7 @@ export async function startFaultWorld(
             username: spec.username,
             database: spec.database,
             ...(spec.options === undefined ? {} : { options: spec.options }),
+            ...(spec.labels === undefined ? {} : { labels: spec.labels }),
           },
           BY,
         );

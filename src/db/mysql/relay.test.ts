@@ -28,7 +28,12 @@ async function fakeTarget(): Promise<number> {
       for (;;) {
         const cmd = await channel.read(30_000);
         const code = cmd.payload.readUInt8(0);
-        if (code === Command.PING) socket.write(encodePacket(encodeOk(), 1));
+        if (code === Command.PING && cmd.payload.length === 1) socket.write(encodePacket(encodeOk(), 1));
+        else if (code === Command.PING) {
+          // A PING with a trailing byte: answered, then the target goes away while the client is idle.
+          socket.write(encodePacket(encodeOk(), 1));
+          setTimeout(() => socket.destroy(), 50);
+        } else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'die') socket.destroy();
         else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'infile') socket.write(encodePacket(Buffer.from('\xfb/etc/passwd', 'latin1'), 1));
         else if (code === Command.QUERY) {
           const sql = cmd.payload.subarray(1).toString();
@@ -39,6 +44,8 @@ async function fakeTarget(): Promise<number> {
     void loop().catch(() => socket.destroy());
   });
 }
+
+const LOST = { code: 1105, sqlState: '08S01', message: 'the connection to target "shop" was lost' };
 
 class TestHandler implements RelayHandler<string> {
   readonly done: { context: string; outcome: CommandOutcome }[] = [];
@@ -59,7 +66,7 @@ async function relayed(handler: TestHandler): Promise<{ client: PacketChannel; r
   const port = await listen((socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
     upstream.once('connect', () => {
-      const r = new MysqlRelay({ client: socket, upstream, isDeprecateEof: true, commandHeadBytes: 1024, handler });
+      const r = new MysqlRelay({ client: socket, upstream, isDeprecateEof: true, commandHeadBytes: 1024, handler, targetLostErr: LOST });
       r.start();
       resolveRelay(r);
     });
@@ -109,5 +116,27 @@ describe('mysql relay', () => {
     const [err] = await readN(client, 1);
     expect(decodeErr(err?.payload ?? Buffer.alloc(0))).toMatchObject({ code: 1148 });
     expect(await (await relay).closed).toBe('target-requested-local-file');
+  });
+
+  it('a-target-lost-during-a-command-answers-that-command-with-an-err-naming-the-target', async () => {
+    const { client, relay } = await relayed(new TestHandler());
+    client.write(encodeQuery('die'), 0);
+    const [err] = await readN(client, 1);
+    expect(err?.seq).toBe(1);
+    expect(decodeErr(err?.payload ?? Buffer.alloc(0))).toMatchObject(LOST);
+    expect(await (await relay).closed).toMatch(/^target-/);
+  });
+
+  it('a-target-lost-between-commands-leaves-an-err-the-client-reads-as-its-next-response', async () => {
+    const { client, relay } = await relayed(new TestHandler());
+    client.write(Buffer.from([Command.PING, 1]), 0);
+    const [ok] = await readN(client, 1);
+    expect(ok?.payload.readUInt8(0)).toBe(0);
+    // The target went away while the client was idle: the ERR waits for the client, numbered
+    // as the response to a next command (sequence 1).
+    expect(await (await relay).closed).toMatch(/^target-/);
+    const [err] = await readN(client, 1);
+    expect(err?.seq).toBe(1);
+    expect(decodeErr(err?.payload ?? Buffer.alloc(0))).toMatchObject(LOST);
   });
 });

@@ -66,6 +66,11 @@ export interface RelayOptions<C> {
   readonly onProblem?: (problem: string, err?: unknown) => void;
   /** Told whenever bytes arrive from either side (idle timeout). */
   readonly onActivity?: () => void;
+  /**
+   * What the client hears when the target goes away under it (`the connection to target "shop"
+   * was lost`), where the protocol allows an answer (see {@link MysqlRelay}); else it is closed.
+   */
+  readonly targetLostErr?: ErrPacket;
 }
 
 /** Byte and command counts of a relay. */
@@ -76,7 +81,7 @@ export interface RelayStats {
 }
 
 type Pending<C> =
-  | { readonly kind: 'target'; readonly context: C; readonly tracker: ResponseTracker; startedAt: number; commandBytes: number }
+  | { readonly kind: 'target'; readonly context: C; readonly tracker: ResponseTracker; startedAt: number; commandBytes: number; replySeq: number; hasResponse: boolean }
   | { readonly kind: 'internal'; readonly tracker: ResponseTracker }
   | { readonly kind: 'local'; readonly context: C; readonly err: ErrPacket; seq: number; isReady: boolean; commandBytes: number };
 
@@ -141,10 +146,10 @@ export class MysqlRelay<C> {
     this.#upstream.on('data', onUpstreamData);
     this.#client.on('close', () => this.close('client-closed'));
     this.#client.on('end', () => this.close('client-closed'));
-    this.#upstream.on('close', () => this.close('target-closed'));
-    this.#upstream.on('end', () => this.close('target-closed'));
+    this.#upstream.on('close', () => this.#targetLost('target-closed'));
+    this.#upstream.on('end', () => this.#targetLost('target-closed'));
     this.#client.on('error', () => this.close('client-error'));
-    this.#upstream.on('error', () => this.close('target-error'));
+    this.#upstream.on('error', () => this.#targetLost('target-error'));
     if (this.#client.destroyed) return this.close('client-closed');
     if (this.#upstream.destroyed) return this.close('target-closed');
     if (this.#o.upstreamLeftover !== undefined && this.#o.upstreamLeftover.length > 0) onUpstreamData(this.#o.upstreamLeftover);
@@ -185,6 +190,28 @@ export class MysqlRelay<C> {
     setTimeout(() => this.#client.destroy(), 1000).unref();
     this.#upstream.destroy();
     this.#resolveClosed(this.#closeReason);
+  }
+
+  /**
+   * The target went away: tell the client which target it lost, where an ERR packet is valid,
+   * then close. That is while the client waits for the response of a command of which nothing
+   * came yet (the ERR is that response), or between commands: written with sequence number 1,
+   * the ERR is what the client reads as the response to its next command (which starts at 0;
+   * mysql2 reads it at once as a connection error). Mid-packet or mid-response, it only closes.
+   */
+  #targetLost(reason: string): void {
+    if (this.#closeReason !== undefined) return;
+    const err = this.#o.targetLostErr;
+    const seq = err === undefined || this.#hasQuit ? undefined : this.#lossReplySeq();
+    if (err !== undefined && seq !== undefined) this.#client.write(encodePacket(encodeErr(err), seq));
+    this.close(reason);
+  }
+
+  #lossReplySeq(): number | undefined {
+    if (this.#clientScanner.isInPacket || this.#current !== undefined || this.#serverScanner.isInPacket) return undefined;
+    const next = this.#pending[0];
+    if (next === undefined) return 1;
+    return next.kind === 'target' && !next.hasResponse && this.#pending.length === 1 ? next.replySeq : undefined;
   }
 
   #guard(work: () => void): void {
@@ -247,7 +274,7 @@ export class MysqlRelay<C> {
     const shape = responseShapeOf(action.kind === 'rewrite' ? (action.payload.length > 0 ? action.payload.readUInt8(0) : -1) : code);
     let entry: Pending<C> | undefined;
     if (shape !== 'none') {
-      entry = { kind: 'target', context: action.context, tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }), startedAt: 0, commandBytes: 0 };
+      entry = { kind: 'target', context: action.context, tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }), startedAt: 0, commandBytes: 0, replySeq: 1, hasResponse: false };
       this.#pending.push(entry);
     }
     if (action.kind === 'rewrite') {
@@ -283,6 +310,7 @@ export class MysqlRelay<C> {
       this.#answerLocally(toClient);
     } else if (entry.kind === 'target') {
       entry.startedAt = performance.now();
+      entry.replySeq = (info.lastSeq + 1) & 0xff;
     }
   }
 
@@ -308,7 +336,9 @@ export class MysqlRelay<C> {
     this.#serverScanner.push(chunk, {
       start: (offset) => {
         from = offset;
-        this.#serverMode = this.#pending[0]?.kind === 'internal' ? 'drop' : 'forward';
+        const next = this.#pending[0];
+        this.#serverMode = next?.kind === 'internal' ? 'drop' : 'forward';
+        if (next?.kind === 'target') next.hasResponse = true;
       },
       head: (head) => {
         this.#serverHead = head.isComplete ? head.bytes : Buffer.from(head.bytes);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
+import { connectTimeoutMsOf } from '../../core/target-connect.js';
 import type { Target } from '../../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../../lease/gateway-control.js';
 import { newProofNonce, type UserProof } from '../../lease/user-proof.js';
@@ -10,9 +11,9 @@ import { MAX_AUDITED_SQL_BYTES } from '../redact.js';
 import type { DbRelayContext, DbRelayEnd, DbStop, DbTransport } from '../session-flow.js';
 import type { ClientLogin } from './client-login.js';
 import { MysqlCommandHandler, READ_ONLY_SQL, type CommandContext } from './command-handler.js';
-import { errPacketFor } from './errors.js';
+import { errPacketFor, gatehouseErr } from './errors.js';
 import { PacketChannel } from './packet-channel.js';
-import { Capability, decodeErr, encodeQuery, hasCapability, type ErrPacket } from './protocol/index.js';
+import { Capability, decodeErr, encodeQuery, ErrorCode as MysqlError, hasCapability, type ErrPacket } from './protocol/index.js';
 import { MysqlRelay } from './relay.js';
 import { StatementRegistry } from './statements.js';
 import { connectUpstream, UPSTREAM_TLS_MODES, UpstreamServerError, type UpstreamConnection, type UpstreamOptions, type UpstreamTlsMode } from './upstream.js';
@@ -101,6 +102,7 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
         clientCapabilities: response.capabilities,
         attributes: relayedAttributes(this.#o.login, session.user.name, session.sid),
         tls: upstreamTlsOf(target, this.#o.baseDir),
+        connectTimeoutMs: connectTimeoutMsOf(target),
         signal: session.signal,
       });
     } catch (err) {
@@ -149,6 +151,7 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
       commandHeadBytes: target.options.readOnly ? READ_ONLY_COMMAND_HEAD_BYTES : COMMAND_HEAD_BYTES,
       handler,
       onActivity: context.touch,
+      targetLostErr: gatehouseErr(MysqlError.TARGET_UNREACHABLE, `the connection to target "${target.name}" was lost`),
       onProblem: (problem, err) => context.log.warn({ err: err === undefined ? undefined : describe(err) }, problem),
     });
     this.#relay = relay;

@@ -1,7 +1,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
-import { ChannelClosedError, PacketChannel } from './packet-channel.js';
+import { DEFAULT_TARGET_CONNECT_TIMEOUT_MS, upstreamTimeoutError } from '../../core/target-connect.js';
+import { ChannelClosedError, PacketChannel, ReadTimeoutError } from './packet-channel.js';
 import {
   AuthPlugin,
   CachingSha2,
@@ -84,8 +85,8 @@ export class UpstreamServerError extends Error {
   }
 }
 
-/** Connect timeout when none is given. */
-export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+/** Connect timeout when none is given: one deadline from the TCP connect to the final OK. */
+export const UPSTREAM_CONNECT_TIMEOUT_MS = DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
 /** Largest packet accepted during login (greeting, auth data, public key). */
 const MAX_LOGIN_PACKET_BYTES = 64 * 1024;
 /** max_packet_size announced to the server: 1 GiB, the protocol's ceiling. */
@@ -125,7 +126,7 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
   const deadline = Date.now() + timeoutMs;
   const remaining = (): number => Math.max(1, deadline - Date.now());
   const raw = await openSocket(options.host, options.port, timeoutMs, options.signal).catch((err: unknown) => {
-    throw toUpstreamError(err, options);
+    throw toUpstreamError(err, options, timeoutMs);
   });
   let socket: Socket | TLSSocket = raw;
   const onAbort = (): void => {
@@ -164,7 +165,7 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
   } catch (err) {
     socket.destroy();
     raw.destroy();
-    throw toUpstreamError(err, options);
+    throw toUpstreamError(err, options, timeoutMs);
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
@@ -295,7 +296,7 @@ function isSupportedPlugin(name: string): boolean {
 function openSocket(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
-    const timer = setTimeout(() => fail(new ChannelClosedError(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => fail(new ConnectTimeoutError(`TCP connect timed out after ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     const onAbort = (): void => fail(new ChannelClosedError('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -333,7 +334,7 @@ function startTls(socket: Socket, options: UpstreamOptions, timeoutMs: number): 
     });
     const timer = setTimeout(() => {
       secure.destroy();
-      reject(new ChannelClosedError('TLS handshake timed out'));
+      reject(new ConnectTimeoutError('TLS handshake timed out'));
     }, timeoutMs);
     timer.unref();
     const onError = (err: Error): void => {
@@ -357,8 +358,12 @@ function unreachable(options: UpstreamOptions, detail: string): GatehouseError {
   return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${options.host}:${options.port}: ${detail}` });
 }
 
-function toUpstreamError(err: unknown, options: UpstreamOptions): Error {
+/** The connect or TLS handshake ran out of time (a read that did is a {@link ReadTimeoutError}). */
+class ConnectTimeoutError extends ChannelClosedError {}
+
+function toUpstreamError(err: unknown, options: UpstreamOptions, timeoutMs: number): Error {
   if (err instanceof GatehouseError || err instanceof UpstreamServerError) return err;
   const detail = err instanceof Error ? err.message : String(err);
+  if (err instanceof ConnectTimeoutError || err instanceof ReadTimeoutError) return upstreamTimeoutError(`${options.host}:${options.port}`, timeoutMs, detail, err);
   return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${options.host}:${options.port}: ${detail}`, cause: err });
 }

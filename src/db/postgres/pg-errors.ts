@@ -37,6 +37,7 @@ const SQLSTATE_OF: Partial<Record<ErrorCode, string>> = {
   GH_AUDIT_WRITE_FAILED: SQLSTATE.systemError,
   GH_RECORDING_FAILED: SQLSTATE.systemError,
   GH_STORE_UNAVAILABLE: SQLSTATE.systemError,
+  GH_SERVICE_UNAVAILABLE: SQLSTATE.cannotConnectNow,
   GH_KMS_UNAVAILABLE: SQLSTATE.systemError,
 };
 

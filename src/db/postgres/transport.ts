@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
+import { connectTimeoutMsOf } from '../../core/target-connect.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../../lease/gateway-control.js';
 import { newProofNonce } from '../../lease/user-proof.js';
 import type { Logger } from '../../log/index.js';
@@ -129,6 +130,7 @@ export class PgTransport implements DbTransport<PgUpstream> {
         isReadOnly: target.options.readOnly,
       }),
       tls: upstreamTlsOf(target, this.#o.baseDir),
+      timeoutMs: connectTimeoutMsOf(target),
     });
     this.#upstream = upstream;
     const targetKey = upstream.key;

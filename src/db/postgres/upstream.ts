@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
+import { DEFAULT_TARGET_CONNECT_TIMEOUT_MS, upstreamTimeoutError } from '../../core/target-connect.js';
 import type { Target } from '../../core/types.js';
 import { ConnectionClosedError, PacketReader } from './packet-reader.js';
 import { PgServerError } from './pg-errors.js';
@@ -28,8 +29,8 @@ import {
 } from './protocol/index.js';
 import { SCRAM_SHA_256, ScramSha256Client } from './scram-client.js';
 
-/** How long connecting and logging in to a target may take. */
-export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+/** How long connecting and logging in to a target may take (one deadline for both). */
+export const UPSTREAM_CONNECT_TIMEOUT_MS = DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
 /** Longest message accepted from a target while logging in. */
 const MAX_LOGIN_MESSAGE_BYTES = 64 * 1024;
 const SSL_ACCEPTED = 0x53; // 'S'
@@ -100,8 +101,14 @@ export function upstreamTlsOf(target: Target, baseDir: string): UpstreamTls {
  */
 export async function connectPgUpstream(options: PgUpstreamOptions): Promise<PgUpstream> {
   const timeoutMs = options.timeoutMs ?? UPSTREAM_CONNECT_TIMEOUT_MS;
+  const startedAt = Date.now();
   let socket: Socket | TLSSocket = await openTcp(options.host, options.port, timeoutMs);
-  const timer = setTimeout(() => socket.destroy(new Error(`login to ${options.host}:${options.port} timed out`)), timeoutMs);
+  // One deadline from the TCP connect to ReadyForQuery: a server that accepts and never speaks.
+  let isTimedOut = false;
+  const timer = setTimeout(() => {
+    isTimedOut = true;
+    socket.destroy(new Error('login timed out'));
+  }, Math.max(1, timeoutMs - (Date.now() - startedAt)));
   try {
     let isTls = false;
     if (options.tls.mode !== 'disable') {
@@ -131,6 +138,7 @@ export async function connectPgUpstream(options: PgUpstreamOptions): Promise<PgU
     }
   } catch (err) {
     socket.destroy();
+    if (isTimedOut) throw upstreamTimeoutError(`${options.host}:${options.port}`, timeoutMs, 'no ReadyForQuery in time', err);
     throw asUpstreamError(err, options);
   } finally {
     clearTimeout(timer);
@@ -163,7 +171,11 @@ export async function sendUpstreamCancel(
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
-    const timer = setTimeout(() => socket.destroy(new Error(`connecting to ${host}:${port} timed out`)), timeoutMs);
+    let isTimedOut = false;
+    const timer = setTimeout(() => {
+      isTimedOut = true;
+      socket.destroy(new Error('TCP connect timed out'));
+    }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', reject);
@@ -171,7 +183,8 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket>
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${host}:${port}: ${err.message}`, cause: err }));
+      if (isTimedOut) reject(upstreamTimeoutError(`${host}:${port}`, timeoutMs, err.message, err));
+      else reject(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${host}:${port}: ${err.message}`, cause: err }));
     });
   });
 }

@@ -114,6 +114,7 @@ export const SQLSTATE = {
   queryCanceled: '57014',
   adminShutdown: '57P01',
   idleSessionTimeout: '57P05',
+  cannotConnectNow: '57P03',
   tooManyConnections: '53300',
   featureNotSupported: '0A000',
   systemError: '58000',
