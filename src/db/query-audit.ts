@@ -144,38 +144,33 @@ export class QueryAuditor {
     if (statement.sqlstate !== undefined) this.#stats.errors += 1;
     const text = this.#text(statement.sql, statement.isSqlCut);
     const hidesParams = text.isRedacted || text.mentionsSecret;
+    // Built field by field (in this order) rather than from spreads: this runs per statement.
     const data: Record<string, unknown> = {
       protocol: this.#o.protocol,
       mode: statement.mode,
       sql: text.sql,
       fingerprint: text.fingerprint,
-      ...(statement.statement === undefined ? {} : { statement: statement.statement }),
-      ...(statement.portal === undefined ? {} : { portal: statement.portal }),
-      ...(statement.params === undefined
-        ? {}
-        : {
-            params: hidesParams
-              ? statement.params.map(() => '[redacted]')
-              : formatParams(statement.params),
-          }),
-      ...(statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS
-        ? { paramsTruncated: true }
-        : {}),
-      durationMs: Math.round(statement.durationMs * 1000) / 1000,
-      rows: statement.rows,
-      ...(statement.commands === undefined
-        ? {}
-        : { commands: statement.commands.slice(0, MAX_COMMANDS) }),
-      status: statement.sqlstate === undefined ? 'ok' : 'error',
-      ...(statement.sqlstate === undefined ? {} : { sqlstate: statement.sqlstate }),
-      // A server message can quote the statement (syntax errors): not when it was redacted.
-      ...(statement.error === undefined || hidesParams
-        ? {}
-        : { error: statement.error.slice(0, MAX_ERROR_CHARS) }),
-      ...(statement.isSuspended === true ? { suspended: true } : {}),
-      ...(hidesParams ? { redacted: true } : {}),
-      ...(text.isTruncated ? { truncated: true } : {}),
     };
+    if (statement.statement !== undefined) data['statement'] = statement.statement;
+    if (statement.portal !== undefined) data['portal'] = statement.portal;
+    if (statement.params !== undefined)
+      data['params'] = hidesParams
+        ? statement.params.map(() => '[redacted]')
+        : formatParams(statement.params);
+    if (statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS)
+      data['paramsTruncated'] = true;
+    data['durationMs'] = Math.round(statement.durationMs * 1000) / 1000;
+    data['rows'] = statement.rows;
+    if (statement.commands !== undefined)
+      data['commands'] = statement.commands.slice(0, MAX_COMMANDS);
+    data['status'] = statement.sqlstate === undefined ? 'ok' : 'error';
+    if (statement.sqlstate !== undefined) data['sqlstate'] = statement.sqlstate;
+    // A server message can quote the statement (syntax errors): not when it was redacted.
+    if (statement.error !== undefined && !hidesParams)
+      data['error'] = statement.error.slice(0, MAX_ERROR_CHARS);
+    if (statement.isSuspended === true) data['suspended'] = true;
+    if (hidesParams) data['redacted'] = true;
+    if (text.isTruncated) data['truncated'] = true;
     this.#emit('db.query', 'query', data);
   }
 
