@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startGatehouse } from '../../test/support/gatehouse.js';
 import { findPgBinDir } from '../../test/support/pg-cluster.js';
 import { isSelected, type BenchOptions } from '../lib/options.js';
@@ -32,8 +33,10 @@ export async function runDbBench(
   if (!runPg && !runMy) return { workloads: [], skipped };
 
   progress('db: starting Gatehouse');
-  const gatehouse = await startGatehouse(
-    options.cpuProfDir === undefined
+  const gatehouse = await startGatehouse({
+    // The gatehouse-plain path (asked for with --paths) shows what TLS from the client costs.
+    beforeServe: allowPlaintextPostgres,
+    ...(options.cpuProfDir === undefined
       ? {}
       : {
           nodeArgs: [
@@ -41,20 +44,36 @@ export async function runDbBench(
             `--cpu-prof-dir=${options.cpuProfDir}`,
             '--cpu-prof-name=gatehouse-db.cpuprofile',
           ],
-        },
-  );
+        }),
+  });
   try {
     const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
     await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], {
       stdin: `${alice.password}\n`,
     });
     const workloads: Workload[] = [];
-    if (runPg) workloads.push(...(await runPostgresBench(gatehouse, alice, options.sizes, pg)));
+    if (runPg)
+      workloads.push(
+        ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths)),
+      );
     if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my)));
     return { workloads, skipped };
   } finally {
     await gatehouse[Symbol.asyncDispose]();
   }
+}
+
+// `postgres.allowPlaintext: true` in the config `gatehouse init` wrote (clients may still use TLS).
+function allowPlaintextPostgres(dir: string): void {
+  const path = join(dir, 'gatehouse.yaml');
+  const config = parseYaml(readFileSync(path, 'utf8')) as Record<
+    string,
+    Record<string, unknown> | undefined
+  >;
+  writeFileSync(
+    path,
+    stringifyYaml({ ...config, postgres: { ...config['postgres'], allowPlaintext: true } }),
+  );
 }
 
 function hasCommand(name: string): boolean {

@@ -45,6 +45,8 @@ export async function runPostgresBench(
   alice: { name: string; password: string },
   sizes: BenchSizes,
   which: PgWhich,
+  /** Path ids to run (`--paths`); default all but gatehouse-plain. */
+  pathIds: readonly string[] = [],
 ): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
@@ -100,22 +102,28 @@ export async function runPostgresBench(
         password: leasedPassword,
       }),
     );
-    const paths: PgPath[] = [
+    const gatehousePath: PgPath = {
+      id: 'gatehouse',
+      port: gatehouse.pgPort,
+      user: `${alice.name}#${TARGET}`,
+      password: alice.password,
+      sslmode: 'require',
+      pid: () => gatehouse.pid,
+      restart: () => restartGatehouse(gatehouse),
+    };
+    const allPaths: PgPath[] = [
       direct,
       { ...direct, id: 'bare-relay', port: relay.port, pid: () => relay.pid },
       { ...direct, id: 'pgbouncer', port: bouncer.port, pid: () => bouncer.pid },
-      {
-        id: 'gatehouse',
-        port: gatehouse.pgPort,
-        user: `${alice.name}#${TARGET}`,
-        password: alice.password,
-        sslmode: 'require',
-        pid: () => gatehouse.pid,
-        restart: () => restartGatehouse(gatehouse),
-      },
+      gatehousePath,
+      // The same Gatehouse without TLS from the client (postgres.allowPlaintext): the TLS share.
+      { ...gatehousePath, id: 'gatehouse-plain', sslmode: 'disable' },
     ];
+    const paths = allPaths.filter((p) =>
+      pathIds.length === 0 ? p.id !== 'gatehouse-plain' : pathIds.includes(p.id),
+    );
     const ids = paths.map((p) => p.id);
-    const byId = new Map(paths.map((p) => [p.id, p]));
+    const byId = new Map(allPaths.map((p) => [p.id, p]));
     const pathOf = (id: string): PgPath => byId.get(id) ?? direct;
     // CPU of the process in the middle per transaction (logins included), per path id.
     let cpu: Record<string, number[]> = {};

@@ -277,4 +277,55 @@ describe.each(STORE_DRIVERS)('audit log on %s', (driver) => {
     const report = await verifyAuditChain(fx.verifyOptions);
     expect(report).toMatchObject({ ok: true, eventCount: 5, coveredUpToSeq: 5, problems: [] });
   });
+
+  it('a-large-batch-goes-in-by-chunks-with-every-column-in-its-place', async () => {
+    await using fx = await openAuditFixture(driver, {
+      groupCommitMs: 5,
+      checkpointEvery: 10_000,
+      clock: () => 1_800_000_000_000,
+    });
+    // 300 = 256 + 32 + 8 + 4 rows: four INSERTs of different sizes.
+    const events = Array.from({ length: 300 }, (_, i) => ({
+      type: 'db.query' as const,
+      user: `u${i}`,
+      sid: `s${i}`,
+      target: `t${i}`,
+      gateway: `g${i}`,
+      clientAddr: `10.0.${i >> 8}.${i & 255}`,
+      data: { sql: `SELECT ${i}` },
+    }));
+    await fx.log.appendBatch(events);
+    await fx.log.appendBatch(events.slice(0, 3));
+    await fx.log.close();
+    const rows = await fx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').execute();
+    expect(rows).toHaveLength(303);
+    const expected = [...events, ...events.slice(0, 3)];
+    rows.forEach((row, i) => {
+      const e = expected[i];
+      expect([
+        row.seq,
+        Number(row.time),
+        row.type,
+        row.user_name,
+        row.sid,
+        row.target,
+        row.gateway,
+        row.client_addr,
+        row.data,
+      ]).toEqual([
+        i + 1,
+        1_800_000_000_000,
+        'db.query',
+        e?.user,
+        e?.sid,
+        e?.target,
+        e?.gateway,
+        e?.clientAddr,
+        JSON.stringify(e?.data),
+      ]);
+      expect(row.prev_hash).toBe(i === 0 ? GENESIS_HASH : rows[i - 1]?.hash);
+    });
+    const report = await verifyAuditChain(fx.verifyOptions);
+    expect(report).toMatchObject({ ok: true, eventCount: 303, coveredUpToSeq: 303, problems: [] });
+  });
 });

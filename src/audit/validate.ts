@@ -37,7 +37,13 @@ export function validateAuditEvent(event: AuditEventInput): ValidAuditEvent {
   if (!isAuditEventType(type)) throw refused(`unknown audit event type "${type}"`);
   const data = event.data ?? {};
   if (!isPlainObject(data)) throw refused(`${type}: data must be a plain object`);
-  checkValue(data, 'data', 0, type);
+  // One pass checks and writes the common case; anything unusual takes the slow path, which
+  // names the problem (or gives the same text as canonicalJson).
+  let json = canonicalChecked(data, 0);
+  if (json === undefined) {
+    checkValue(data, 'data', 0, type);
+    json = canonicalJson(data);
+  }
   return {
     type,
     user_name: event.user ?? null,
@@ -45,7 +51,7 @@ export function validateAuditEvent(event: AuditEventInput): ValidAuditEvent {
     target: event.target ?? null,
     gateway: event.gateway ?? null,
     client_addr: event.clientAddr ?? null,
-    data: canonicalJson(data),
+    data: json,
   };
 }
 
@@ -83,7 +89,64 @@ function checkValue(value: unknown, path: string, depth: number, type: string): 
 }
 
 function isSecretKey(key: string): boolean {
-  return SECRET_KEY_PATTERN.test(key.toLowerCase().replace(/[^a-z0-9]/g, ''));
+  let is = secretKeys.get(key);
+  if (is === undefined) {
+    is = SECRET_KEY_PATTERN.test(key.toLowerCase().replace(/[^a-z0-9]/g, ''));
+    if (secretKeys.size >= MAX_REMEMBERED_KEYS) secretKeys.clear();
+    secretKeys.set(key, is);
+  }
+  return is;
+}
+
+// Events repeat their keys: remember the verdict (bounded; cleared when full).
+const MAX_REMEMBERED_KEYS = 1024;
+const secretKeys = new Map<string, boolean>();
+
+/**
+ * Canonical JSON of `value` (as canonicalJson writes it) when it passes every check of
+ * checkValue; undefined when it does not, or when it holds what this writer leaves to the
+ * slow path: keys that are array indices (JSON.stringify puts them first in numeric order)
+ * and `__proto__`.
+ */
+function canonicalChecked(value: unknown, depth: number): string | undefined {
+  if (depth > MAX_DATA_DEPTH) return undefined;
+  switch (typeof value) {
+    case 'string':
+      return value.includes(PEM_PRIVATE_KEY_MARK) ? undefined : JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : undefined;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item = canonicalChecked(value[i], depth + 1);
+      if (item === undefined) return undefined;
+      out += i === 0 ? item : `,${item}`;
+    }
+    return `${out}]`;
+  }
+  if (!isPlainObject(value)) return undefined;
+  let out = '{';
+  let isFirst = true;
+  for (const key of Object.keys(value).sort()) {
+    const member = value[key];
+    if (member === undefined) continue;
+    const first = key.charCodeAt(0);
+    if ((first >= 0x30 && first <= 0x39) || key === '__proto__') return undefined;
+    if (typeof member === 'string' && isSecretKey(key)) return undefined;
+    const json = canonicalChecked(member, depth + 1);
+    if (json === undefined) return undefined;
+    out += `${isFirst ? '' : ','}${JSON.stringify(key)}:${json}`;
+    isFirst = false;
+  }
+  return `${out}}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

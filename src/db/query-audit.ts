@@ -1,6 +1,7 @@
 import type { AuditEventInput, AuditEventType } from '../audit/types.js';
 import { GatehouseError } from '../core/errors.js';
 import type { DbTranscriptWriter } from '../recording/db-transcript.js';
+import { scanPlainSql } from './plain-sql.js';
 import { cutUtf8, mentionsSecret, redactSql, type SqlDialect } from './redact.js';
 
 /** Events waiting for the audit chain before the relay stops reading the client. */
@@ -21,6 +22,8 @@ const MAX_COMMANDS = 20;
 const TEXT_CACHE_ENTRIES = 512;
 /** Longer texts are not remembered. */
 const TEXT_CACHE_MAX_CHARS = 2048;
+/** Statement shapes whose fingerprint is remembered. */
+const SHAPE_CACHE_ENTRIES = 512;
 
 /** One statement as the relay saw it run, before redaction. */
 export interface DbStatement {
@@ -124,9 +127,15 @@ export class QueryAuditor {
   /** Resolves once the queue is below its limit again (at once when it is). */
   whenDrained(): Promise<void> {
     const transcript = this.#o.transcript;
-    const transcriptDrained = transcript?.needsDrain === true ? transcript.drain().catch(() => undefined) : Promise.resolve();
+    const transcriptDrained =
+      transcript?.needsDrain === true
+        ? transcript.drain().catch(() => undefined)
+        : Promise.resolve();
     if (this.#pending < this.#maxPending || this.#failure !== undefined) return transcriptDrained;
-    return Promise.all([transcriptDrained, new Promise<void>((resolve) => this.#drainWaiters.push(resolve))]).then(() => undefined);
+    return Promise.all([
+      transcriptDrained,
+      new Promise<void>((resolve) => this.#drainWaiters.push(resolve)),
+    ]).then(() => undefined);
   }
 
   /** Records a statement that ran (or failed) on the target. */
@@ -135,26 +144,33 @@ export class QueryAuditor {
     if (statement.sqlstate !== undefined) this.#stats.errors += 1;
     const text = this.#text(statement.sql, statement.isSqlCut);
     const hidesParams = text.isRedacted || text.mentionsSecret;
+    // Built field by field (in this order) rather than from spreads: this runs per statement.
     const data: Record<string, unknown> = {
       protocol: this.#o.protocol,
       mode: statement.mode,
       sql: text.sql,
       fingerprint: text.fingerprint,
-      ...(statement.statement === undefined ? {} : { statement: statement.statement }),
-      ...(statement.portal === undefined ? {} : { portal: statement.portal }),
-      ...(statement.params === undefined ? {} : { params: hidesParams ? statement.params.map(() => '[redacted]') : formatParams(statement.params) }),
-      ...(statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS ? { paramsTruncated: true } : {}),
-      durationMs: Math.round(statement.durationMs * 1000) / 1000,
-      rows: statement.rows,
-      ...(statement.commands === undefined ? {} : { commands: statement.commands.slice(0, MAX_COMMANDS) }),
-      status: statement.sqlstate === undefined ? 'ok' : 'error',
-      ...(statement.sqlstate === undefined ? {} : { sqlstate: statement.sqlstate }),
-      // A server message can quote the statement (syntax errors): not when it was redacted.
-      ...(statement.error === undefined || hidesParams ? {} : { error: statement.error.slice(0, MAX_ERROR_CHARS) }),
-      ...(statement.isSuspended === true ? { suspended: true } : {}),
-      ...(hidesParams ? { redacted: true } : {}),
-      ...(text.isTruncated ? { truncated: true } : {}),
     };
+    if (statement.statement !== undefined) data['statement'] = statement.statement;
+    if (statement.portal !== undefined) data['portal'] = statement.portal;
+    if (statement.params !== undefined)
+      data['params'] = hidesParams
+        ? statement.params.map(() => '[redacted]')
+        : formatParams(statement.params);
+    if (statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS)
+      data['paramsTruncated'] = true;
+    data['durationMs'] = Math.round(statement.durationMs * 1000) / 1000;
+    data['rows'] = statement.rows;
+    if (statement.commands !== undefined)
+      data['commands'] = statement.commands.slice(0, MAX_COMMANDS);
+    data['status'] = statement.sqlstate === undefined ? 'ok' : 'error';
+    if (statement.sqlstate !== undefined) data['sqlstate'] = statement.sqlstate;
+    // A server message can quote the statement (syntax errors): not when it was redacted.
+    if (statement.error !== undefined && !hidesParams)
+      data['error'] = statement.error.slice(0, MAX_ERROR_CHARS);
+    if (statement.isSuspended === true) data['suspended'] = true;
+    if (hidesParams) data['redacted'] = true;
+    if (text.isTruncated) data['truncated'] = true;
     this.#emit('db.query', 'query', data);
   }
 
@@ -199,7 +215,23 @@ export class QueryAuditor {
       cache.set(key, cached);
       return cached;
     }
-    const redacted = redactSql(sql, { dialect: this.#o.dialect, ...(isCut === true ? { isCut } : {}) });
+    if (isCached) {
+      // Plain texts need no redaction, and a plain DML text's fingerprint is that of its shape:
+      // neither is remembered per text (a new literal each time would only churn the cache).
+      const plain = scanPlainSql(sql, this.#o.dialect);
+      if (plain.isPlain)
+        return {
+          sql,
+          fingerprint: this.#shapeFingerprint(sql, plain.shape),
+          isRedacted: false,
+          isTruncated: false,
+          mentionsSecret: false,
+        };
+    }
+    const redacted = redactSql(sql, {
+      dialect: this.#o.dialect,
+      ...(isCut === true ? { isCut } : {}),
+    });
     // A fingerprint of a cut text would name another statement; libpg-query ignores literals.
     const fingerprint = redacted.isTruncated ? null : safeFingerprint(this.#o.fingerprint, sql);
     const text: AuditedText = {
@@ -216,6 +248,19 @@ export class QueryAuditor {
     return text;
   }
 
+  #shapeFingerprint(sql: string, shape: string | undefined): string | null {
+    const fingerprint = this.#o.fingerprint;
+    if (fingerprint === undefined) return null;
+    if (shape === undefined) return safeFingerprint(fingerprint, sql);
+    const shapes = shapeCacheFor(fingerprint);
+    const known = shapes.get(shape);
+    if (known !== undefined) return known.fingerprint;
+    const computed = safeFingerprint(fingerprint, sql);
+    if (shapes.size >= SHAPE_CACHE_ENTRIES) shapes.delete(shapes.keys().next().value as string);
+    shapes.set(shape, { fingerprint: computed });
+    return computed;
+  }
+
   #emit(type: AuditEventType, transcriptType: string, data: Record<string, unknown>): void {
     if (this.#failure !== undefined) return;
     this.#o.transcript?.append(transcriptType, data);
@@ -230,7 +275,11 @@ export class QueryAuditor {
     this.#pending += 1;
     this.#queued.push(event);
     if (this.#queued.length >= MAX_AUDIT_BATCH) this.#commitQueued();
-    else this.#timer ??= setTimeout(() => this.#commitQueued(), this.#o.batchIntervalMs ?? AUDIT_BATCH_INTERVAL_MS).unref();
+    else
+      this.#timer ??= setTimeout(
+        () => this.#commitQueued(),
+        this.#o.batchIntervalMs ?? AUDIT_BATCH_INTERVAL_MS,
+      ).unref();
   }
 
   // Chains one commit of everything queued after the commits before it.
@@ -244,7 +293,13 @@ export class QueryAuditor {
       try {
         if (this.#failure === undefined) await this.#o.auditBatch(batch);
       } catch (err) {
-        this.#failure = err instanceof GatehouseError ? err : new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: `${batch.length} database events`, cause: err });
+        this.#failure =
+          err instanceof GatehouseError
+            ? err
+            : new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+                detail: `${batch.length} database events`,
+                cause: err,
+              });
         this.#o.onFailure(this.#failure);
       } finally {
         this.#pending -= batch.length;
@@ -268,12 +323,20 @@ interface AuditedText {
   readonly mentionsSecret: boolean;
 }
 
-const NO_TEXT: AuditedText = { sql: null, fingerprint: null, isRedacted: false, isTruncated: false, mentionsSecret: false };
+const NO_TEXT: AuditedText = {
+  sql: null,
+  fingerprint: null,
+  isRedacted: false,
+  isTruncated: false,
+  mentionsSecret: false,
+};
 // Process-wide and bounded, one per fingerprint function (the result depends on it).
 const textCaches = new WeakMap<object, Map<string, AuditedText>>();
 const WITHOUT_FINGERPRINT = {};
 
-function textCacheFor(fingerprint: ((sql: string) => string | null) | undefined): Map<string, AuditedText> {
+function textCacheFor(
+  fingerprint: ((sql: string) => string | null) | undefined,
+): Map<string, AuditedText> {
   const owner = fingerprint ?? WITHOUT_FINGERPRINT;
   let cache = textCaches.get(owner);
   if (cache === undefined) {
@@ -283,11 +346,28 @@ function textCacheFor(fingerprint: ((sql: string) => string | null) | undefined)
   return cache;
 }
 
+// Fingerprints by shape (src/db/plain-sql.ts), process-wide and bounded like the texts.
+const shapeCaches = new WeakMap<object, Map<string, { readonly fingerprint: string | null }>>();
+
+function shapeCacheFor(
+  fingerprint: (sql: string) => string | null,
+): Map<string, { readonly fingerprint: string | null }> {
+  let cache = shapeCaches.get(fingerprint);
+  if (cache === undefined) {
+    cache = new Map();
+    shapeCaches.set(fingerprint, cache);
+  }
+  return cache;
+}
+
 function formatParams(params: readonly (string | null)[]): (string | null)[] {
   return params.slice(0, MAX_PARAMS).map((p) => (p === null ? null : cutUtf8(p, MAX_PARAM_BYTES)));
 }
 
-function safeFingerprint(fingerprint: ((sql: string) => string | null) | undefined, sql: string): string | null {
+function safeFingerprint(
+  fingerprint: ((sql: string) => string | null) | undefined,
+  sql: string,
+): string | null {
   if (fingerprint === undefined) return null;
   try {
     return fingerprint(sql);

@@ -47,16 +47,25 @@ export function redactSql(sql: string, options: RedactOptions): RedactedSql {
   const source = isLong ? cutUtf8(sql, maxBytes) : sql;
   const { text, isRedacted } = replaceSecrets(source, options.dialect);
   const final = Buffer.byteLength(text, 'utf8') > maxBytes ? cutUtf8(text, maxBytes) : text;
-  return { text: final, isRedacted, isTruncated: isLong || options.isCut === true || final !== text };
+  return {
+    text: final,
+    isRedacted,
+    isTruncated: isLong || options.isCut === true || final !== text,
+  };
 }
 
 /** True when `sql` names a password anywhere (its bound parameters are then hidden too). */
 export function mentionsSecret(sql: string, dialect: SqlDialect): boolean {
-  return replaceSecrets(sql.length > 4 * MAX_AUDITED_SQL_BYTES ? sql.slice(0, 4 * MAX_AUDITED_SQL_BYTES) : sql, dialect).hasSecretWord;
+  return replaceSecrets(
+    sql.length > 4 * MAX_AUDITED_SQL_BYTES ? sql.slice(0, 4 * MAX_AUDITED_SQL_BYTES) : sql,
+    dialect,
+  ).hasSecretWord;
 }
 
 /** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a character. */
 export function cutUtf8(text: string, maxBytes: number): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short texts need no encoding to know they fit.
+  if (text.length * 3 <= maxBytes) return text;
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   let end = maxBytes;

@@ -4,10 +4,22 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../core/errors.js';
-import { DbTranscriptStore, DbTranscriptWriter, isDbTranscriptPath, readDbTranscript } from './db-transcript.js';
+import {
+  DbTranscriptStore,
+  DbTranscriptWriter,
+  isDbTranscriptPath,
+  readDbTranscript,
+} from './db-transcript.js';
 import type { RecordingSink } from './recording-sink.js';
 
-const META = { sid: 'ses_abc', user: 'alice', target: 'orders-db', protocol: 'postgres', account: 'leased', database: 'app' };
+const META = {
+  sid: 'ses_abc',
+  user: 'alice',
+  target: 'orders-db',
+  protocol: 'postgres',
+  account: 'leased',
+  database: 'app',
+};
 const dirs: string[] = [];
 function scratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'gh-dbt-'));
@@ -29,15 +41,38 @@ describe('db transcripts', () => {
     now += 250;
     writer.append('query', { sql: 'select 2', rows: 1, durationMs: 1 });
     const result = await writer.close();
-    expect(createHash('sha256').update(readFileSync(result.path)).digest('hex')).toBe(result.sha256);
+    expect(createHash('sha256').update(readFileSync(result.path)).digest('hex')).toBe(
+      result.sha256,
+    );
     expect(statSync(result.path).mode & 0o777).toBe(0o640);
     const read = await store.read(relPath);
-    expect(read.header).toMatchObject({ format: 'gatehouse-db-transcript', version: 1, ...META, startedAt: Date.UTC(2025, 0, 2) });
+    expect(read.header).toMatchObject({
+      format: 'gatehouse-db-transcript',
+      version: 1,
+      ...META,
+      startedAt: Date.UTC(2025, 0, 2),
+    });
     expect(read.entries).toEqual([
       { t: 0, type: 'query', sql: 'select 1', rows: 1, durationMs: 2 },
       { t: 250, type: 'query', sql: 'select 2', rows: 1, durationMs: 1 },
     ]);
     expect(read.isTruncated).toBe(false);
+  });
+
+  it('each-line-is-the-json-of-t-type-and-the-fields', async () => {
+    const store = new DbTranscriptStore(scratch());
+    const { writer } = await store.open(META, { clock: () => 0 });
+    const entries = [
+      { sql: "select 'é' -- \"\u2028", params: ['1', null], rows: 1 },
+      {},
+      { t: 99, type: 'other', x: 1 },
+    ];
+    for (const fields of entries) writer.append('query', fields);
+    const { path } = await writer.close();
+    const lines = readFileSync(path, 'utf8').split('\n').slice(1, -1);
+    expect(lines).toEqual(
+      entries.map((fields) => JSON.stringify({ t: 0, type: 'query', ...fields })),
+    );
   });
 
   it('lines-reach-the-disk-within-a-second-without-close', async () => {
@@ -64,7 +99,10 @@ describe('db transcripts', () => {
     const dir = scratch();
     const path = join(dir, 'x.db.ndjson');
     appendFileSync(path, '{"format":"other"}\n');
-    await expect(readDbTranscript(path)).rejects.toMatchObject({ code: 'GH_RECORDING_INVALID', detail: expect.stringMatching(/^line 1/) });
+    await expect(readDbTranscript(path)).rejects.toMatchObject({
+      code: 'GH_RECORDING_INVALID',
+      detail: expect.stringMatching(/^line 1/),
+    });
   });
 
   it('paths-outside-the-pattern-and-symlinks-are-refused', async () => {
@@ -76,7 +114,9 @@ describe('db transcripts', () => {
     const { path } = await writer.close();
     const link = join(dir, 'link.db.ndjson');
     symlinkSync(path, link);
-    await expect(readDbTranscript(link)).rejects.toSatisfy((e: unknown) => isGatehouseError(e, 'GH_INVALID_ARGUMENT'));
+    await expect(readDbTranscript(link)).rejects.toSatisfy((e: unknown) =>
+      isGatehouseError(e, 'GH_INVALID_ARGUMENT'),
+    );
   });
 
   it('a-failing-disk-fails-the-writer-once-and-close-rejects', async () => {
@@ -84,12 +124,19 @@ describe('db transcripts', () => {
     let writes = 0;
     const sink: RecordingSink = {
       path: '/virtual',
-      write: () => (++writes > 1 ? Promise.reject(Object.assign(new Error('no space'), { code: 'ENOSPC' })) : Promise.resolve()),
+      write: () =>
+        ++writes > 1
+          ? Promise.reject(Object.assign(new Error('no space'), { code: 'ENOSPC' }))
+          : Promise.resolve(),
       sync: () => Promise.resolve(),
       requestSync: () => undefined,
       close: () => Promise.resolve(),
     };
-    const writer = await DbTranscriptWriter.create('/virtual', META, { openSink: () => Promise.resolve(sink), flushThresholdBytes: 1, onError: (e) => errors.push(e) });
+    const writer = await DbTranscriptWriter.create('/virtual', META, {
+      openSink: () => Promise.resolve(sink),
+      flushThresholdBytes: 1,
+      onError: (e) => errors.push(e),
+    });
     writer.append('query', { sql: 'select 1' });
     await expect(writer.close()).rejects.toMatchObject({ code: 'GH_RECORDING_FAILED' });
     expect(errors).toHaveLength(1);
@@ -107,11 +154,17 @@ describe('db transcripts', () => {
       close: () => Promise.resolve(),
     };
     const errors: unknown[] = [];
-    const writer = await DbTranscriptWriter.create('/virtual', META, { openSink: () => Promise.resolve(sink), maxBufferedBytes: 1000, flushThresholdBytes: 100, onError: (e) => errors.push(e) });
+    const writer = await DbTranscriptWriter.create('/virtual', META, {
+      openSink: () => Promise.resolve(sink),
+      maxBufferedBytes: 1000,
+      flushThresholdBytes: 100,
+      onError: (e) => errors.push(e),
+    });
     let accepted = 0;
     while (writer.append('query', { sql: 'x'.repeat(100) })) accepted += 1;
     expect(writer.needsDrain).toBe(true);
-    for (let i = 0; i < 100 && writer.failure === undefined; i++) writer.append('query', { sql: 'x'.repeat(100) });
+    for (let i = 0; i < 100 && writer.failure === undefined; i++)
+      writer.append('query', { sql: 'x'.repeat(100) });
     expect(writer.failure?.code).toBe('GH_RECORDING_FAILED');
     expect(errors).toHaveLength(1);
     expect(accepted).toBeGreaterThan(0);

@@ -97,7 +97,8 @@ export class DbTranscriptWriter implements AsyncDisposable {
   #bytes = 0;
   #lastT = 0;
   #lastSyncMs: number;
-  #pending: Buffer[] = [];
+  /** Lines not written yet, as text: encoded once per write. */
+  #pending: string[] = [];
   #pendingBytes = 0;
   #inflightBytes = 0;
   #flushing: Promise<void> | undefined;
@@ -121,7 +122,11 @@ export class DbTranscriptWriter implements AsyncDisposable {
   }
 
   /** Creates `path` (it must not exist) and writes the header line. */
-  static async create(path: string, meta: DbTranscriptMeta, options: DbTranscriptWriterOptions = {}): Promise<DbTranscriptWriter> {
+  static async create(
+    path: string,
+    meta: DbTranscriptMeta,
+    options: DbTranscriptWriterOptions = {},
+  ): Promise<DbTranscriptWriter> {
     assertSafeSid(meta.sid);
     const header: DbTranscriptHeader = {
       format: DB_TRANSCRIPT_FORMAT,
@@ -147,7 +152,10 @@ export class DbTranscriptWriter implements AsyncDisposable {
 
   /** True while the caller should stop producing and await `drain()` (also once failed). */
   get needsDrain(): boolean {
-    return this.#failure !== undefined || this.#pendingBytes + this.#inflightBytes >= this.#maxBufferedBytes;
+    return (
+      this.#failure !== undefined ||
+      this.#pendingBytes + this.#inflightBytes >= this.#maxBufferedBytes
+    );
   }
 
   /** Why writing failed, or undefined while healthy. */
@@ -160,9 +168,15 @@ export class DbTranscriptWriter implements AsyncDisposable {
     if (this.#isClosed || this.#failure !== undefined) return false;
     const t = Math.max(this.#lastT, Math.round(this.#clock() - this.#startMs));
     this.#lastT = t;
-    const line = Buffer.from(`${JSON.stringify({ t, type, ...fields })}\n`, 'utf8');
+    // `{"t":…,"type":…,` then the fields: the same line as JSON.stringify({ t, type, ...fields })
+    // for fields without `t` or `type`, without copying them into a new object.
+    const body = JSON.stringify(fields);
+    const line =
+      Object.hasOwn(fields, 't') || Object.hasOwn(fields, 'type')
+        ? `${JSON.stringify({ t, type, ...fields })}\n`
+        : `{"t":${t},"type":${JSON.stringify(type)}${body === '{}' ? '}' : `,${body.slice(1)}`}\n`;
     this.#pending.push(line);
-    this.#pendingBytes += line.length;
+    this.#pendingBytes += Buffer.byteLength(line, 'utf8');
     if (this.#pendingBytes + this.#inflightBytes > this.#maxBufferedBytes * HARD_LIMIT_FACTOR) {
       this.#fail(undefined, 'backpressure ignored: too many bytes buffered');
       return false;
@@ -197,7 +211,11 @@ export class DbTranscriptWriter implements AsyncDisposable {
     this.#isClosed = true;
     let failure: unknown;
     try {
-      while (this.#failure === undefined && (this.#pending.length > 0 || this.#flushing !== undefined)) await this.#startFlush();
+      while (
+        this.#failure === undefined &&
+        (this.#pending.length > 0 || this.#flushing !== undefined)
+      )
+        await this.#startFlush();
       if (this.#failure !== undefined) throw this.#failure;
       await this.#sink.sync();
     } catch (err) {
@@ -227,7 +245,7 @@ export class DbTranscriptWriter implements AsyncDisposable {
     while (this.#pending.length > 0 && this.#failure === undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      const chunk = Buffer.concat(this.#pending, this.#pendingBytes);
+      const chunk = Buffer.from(this.#pending.join(''), 'utf8');
       this.#pending = [];
       this.#pendingBytes = 0;
       this.#inflightBytes = chunk.length;
@@ -258,7 +276,10 @@ export class DbTranscriptWriter implements AsyncDisposable {
     if (this.#failure !== undefined) return;
     const failure = isGatehouseError(cause)
       ? cause
-      : recordingWriteFailed(`${this.#sink.path}: ${doing}${cause === undefined ? '' : `: ${describeError(cause)}`}`, cause);
+      : recordingWriteFailed(
+          `${this.#sink.path}: ${doing}${cause === undefined ? '' : `: ${describeError(cause)}`}`,
+          cause,
+        );
     this.#failure = failure;
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -303,7 +324,10 @@ export class DbTranscriptStore {
   }
 
   /** Creates the transcript of session `meta.sid`; it must not exist yet. */
-  async open(meta: DbTranscriptMeta, options: DbTranscriptWriterOptions = {}): Promise<OpenedDbTranscript> {
+  async open(
+    meta: DbTranscriptMeta,
+    options: DbTranscriptWriterOptions = {},
+  ): Promise<OpenedDbTranscript> {
     assertSafeSid(meta.sid);
     const dayDir = recordingDayDir((options.wallClock ?? this.#wallClock)());
     let dir = this.#root;
@@ -335,7 +359,8 @@ export class DbTranscriptStore {
     if (!REL_PATH_PATTERN.test(relPath)) throw recordingNameInvalid('transcript path', relPath);
     const path = resolve(this.#root, ...relPath.split('/'));
     const rel = relative(this.#root, path);
-    if (rel.startsWith('..') || rel.split(sep).length !== 4) throw recordingNameInvalid('transcript path', relPath);
+    if (rel.startsWith('..') || rel.split(sep).length !== 4)
+      throw recordingNameInvalid('transcript path', relPath);
     return path;
   }
 }
@@ -350,9 +375,13 @@ export function isDbTranscriptPath(relPath: string): boolean {
  * line when the header or a line is malformed; a last line without its newline (a crash
  * mid-write) is dropped and `isTruncated` set.
  */
-export async function readDbTranscript(path: string, options: { readonly maxLineBytes?: number } = {}): Promise<DbTranscript> {
+export async function readDbTranscript(
+  path: string,
+  options: { readonly maxLineBytes?: number } = {},
+): Promise<DbTranscript> {
   const maxLineBytes = options.maxLineBytes ?? DB_TRANSCRIPT_MAX_LINE_BYTES;
-  if ((await lstat(path)).isSymbolicLink()) throw recordingNameInvalid('transcript (a symlink)', path);
+  if ((await lstat(path)).isSymbolicLink())
+    throw recordingNameInvalid('transcript (a symlink)', path);
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   const size = (await handle.stat()).size;
   await handle.close();
@@ -361,7 +390,10 @@ export async function readDbTranscript(path: string, options: { readonly maxLine
   let lineNo = 0;
   let readBytes = 0;
   let isTruncated = false;
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8', highWaterMark: 64 * 1024 }), crlfDelay: Infinity });
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: 'utf8', highWaterMark: 64 * 1024 }),
+    crlfDelay: Infinity,
+  });
   for await (const line of lines) {
     lineNo += 1;
     const bytes = Buffer.byteLength(line, 'utf8');
@@ -392,11 +424,14 @@ export async function readDbTranscript(path: string, options: { readonly maxLine
 function asHeader(value: unknown, lineNo: number): DbTranscriptHeader {
   if (typeof value !== 'object' || value === null) throw invalid(lineNo, 'header is not an object');
   const h = value as Record<string, unknown>;
-  if (h['format'] !== DB_TRANSCRIPT_FORMAT) throw invalid(lineNo, `format must be ${DB_TRANSCRIPT_FORMAT}`);
-  if (h['version'] !== DB_TRANSCRIPT_VERSION) throw invalid(lineNo, `unsupported version ${String(h['version'])}`);
+  if (h['format'] !== DB_TRANSCRIPT_FORMAT)
+    throw invalid(lineNo, `format must be ${DB_TRANSCRIPT_FORMAT}`);
+  if (h['version'] !== DB_TRANSCRIPT_VERSION)
+    throw invalid(lineNo, `unsupported version ${String(h['version'])}`);
   for (const key of ['sid', 'user', 'target', 'protocol', 'account'])
     if (typeof h[key] !== 'string') throw invalid(lineNo, `header field ${key} must be a string`);
-  if (typeof h['startedAt'] !== 'number') throw invalid(lineNo, 'header field startedAt must be a number');
+  if (typeof h['startedAt'] !== 'number')
+    throw invalid(lineNo, 'header field startedAt must be a number');
   return value as DbTranscriptHeader;
 }
 

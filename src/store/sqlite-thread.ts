@@ -37,11 +37,11 @@ port.on('message', (request: SqliteRequest) => {
   try {
     const stmt = prepare(request.sql);
     // Buffers arrive as Uint8Arrays (structured clone); better-sqlite3 binds Buffers.
-    const params = request.params.map((p) =>
-      p instanceof Uint8Array && !Buffer.isBuffer(p)
-        ? Buffer.from(p.buffer, p.byteOffset, p.byteLength)
-        : p,
-    );
+    const params = request.params.some(isPlainBytes)
+      ? request.params.map((p) =>
+          isPlainBytes(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p,
+        )
+      : request.params;
     if (stmt.reader)
       response = { id: request.id, rows: stmt.all(...params) as Record<string, unknown>[] };
     else {
@@ -53,6 +53,10 @@ port.on('message', (request: SqliteRequest) => {
   }
   port.postMessage(response);
 });
+
+function isPlainBytes(p: unknown): p is Uint8Array {
+  return p instanceof Uint8Array && !Buffer.isBuffer(p);
+}
 
 function prepare(sql: string): SqliteDatabase.Statement {
   let stmt = statements.get(sql);
