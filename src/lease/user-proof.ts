@@ -214,7 +214,13 @@ export class ProofChecker {
       finish: async (clientFinal) => {
         const done = await login.finish(clientFinal);
         if (done.user.hasTotp)
-          return this.#refuse(done.user.name, ctx, 'bad-totp', 'scram-cannot-carry-totp', 'GH_AUTH_FAILED');
+          return this.#refuse(
+            done.user.name,
+            ctx,
+            'bad-totp',
+            'scram-cannot-carry-totp',
+            'GH_AUTH_FAILED',
+          );
         return done;
       },
     };
