@@ -226,13 +226,8 @@ export class ProofChecker {
     };
   }
 
-  async #isUsed(proofId: string): Promise<boolean> {
-    const row = await this.#deps.db
-      .selectFrom('used_proofs')
-      .select('proof_id')
-      .where('proof_id', '=', proofId)
-      .executeTakeFirst();
-    return row !== undefined;
+  #isUsed(proofId: string): Promise<boolean> {
+    return isProofIdUsed(this.#deps.db, proofId);
   }
 
   async #refuse(
@@ -266,6 +261,16 @@ export class ProofChecker {
 /** The audited `method` of a proof: `ssh-publickey`, `ssh-password`, `mysql-password`, `web-token`, … */
 export function proofMethod(proof: UserProof, via: string): string {
   return proof.kind === 'ssh-publickey' ? proof.kind : `${via}-${proof.kind}`;
+}
+
+/** True when `proofId` was recorded as used (a look only: {@link consumeProofId} decides). */
+export async function isProofIdUsed(db: Kysely<Database>, proofId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('used_proofs')
+    .select('proof_id')
+    .where('proof_id', '=', proofId)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Records `proofId` as used until `expiresAt`; false when it was already recorded. */
