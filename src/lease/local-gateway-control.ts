@@ -6,7 +6,7 @@ import type { AccessPolicy, ReachableTarget } from '../policy/access.js';
 import type { Targets } from '../policy/targets.js';
 import type { Database } from '../store/schema.js';
 import type { LeaseService } from './control-plane.js';
-import type { GatewayClient } from './gateway-client.js';
+import type { GatewayClient, LeasedCredential } from './gateway-client.js';
 import type {
   ClientContext,
   GatewayControl,
@@ -85,8 +85,10 @@ export class LocalGatewayControl implements GatewayControl {
       via: ctx.via,
       ...(ctx.targetKind === undefined ? {} : { kind: ctx.targetKind }),
     });
-    const end = async (sessionEnd: SessionEnd, credential?: { release(): Promise<void> }): Promise<void> => {
-      await credential?.release().catch(() => undefined);
+    // The session's leases are released by endSession, with `session.end`, in one transaction
+    // (one disk sync); the gateway only forgets its copy of the secret.
+    const end = async (sessionEnd: SessionEnd, credential?: LeasedCredential): Promise<void> => {
+      credential?.secret.fill(0);
       await this.#watch.forget(authorized.sid).catch(() => undefined);
       const recordings = sessionEnd.recordings ?? [];
       await this.#deps.service.endSession(authorized.sid, {
