@@ -41,7 +41,8 @@ type SessionFacts = Pick<Selectable<SessionsTable>, 'target' | 'client_addr'>;
 /**
  * Step 7 of the session flow: leases given back by their gateway, sessions ended. Each call
  * is one transaction in which the state change and its audit events commit together (one
- * disk sync), or none of it does.
+ * disk sync), or none of it does. Each transaction starts with its write: on SQLite a read
+ * first would have to be upgraded, which fails at once if another process wrote meanwhile.
  */
 export class SessionCloser {
   readonly #deps: SessionCloserDeps;
@@ -65,12 +66,13 @@ export class SessionCloser {
     if (lease?.gatewayId !== gateway.id || lease.sid !== parsed.payload.sid)
       throw rejected('lease-not-held');
     await db.transaction().execute(async (trx) => {
+      if (!(await new Leases(trx).release(lease.id, now))) return;
       const session = await trx
         .selectFrom('sessions')
         .select(['target', 'client_addr'])
         .where('sid', '=', lease.sid)
         .executeTakeFirst();
-      await this.#release(trx, { lease, session, now, reason: 'released' });
+      await this.#auditRelease(trx, { lease, session, now, reason: 'released' });
     });
   }
 
@@ -82,26 +84,31 @@ export class SessionCloser {
     const now = this.#deps.clock();
     await this.#deps.db.transaction().execute(async (trx) => {
       const session = await trx
-        .selectFrom('sessions')
-        .selectAll()
-        .where('sid', '=', sid)
-        .executeTakeFirst();
-      if (session === undefined)
-        throw new GatehouseError('GH_NOT_FOUND', { message: `session ${sid} does not exist` });
-      const ended = await trx
         .updateTable('sessions')
-        .set({
+        .set((eb) => ({
           status: options.status,
           ended_at: now,
-          recording: options.recording ?? session.recording,
-          recording_sha256: options.recordingSha256 ?? session.recording_sha256,
-        })
+          recording: options.recording ?? eb.ref('recording'),
+          recording_sha256: options.recordingSha256 ?? eb.ref('recording_sha256'),
+        }))
         .where('sid', '=', sid)
         .where('status', '=', 'active')
+        .returning(['user_name', 'target', 'gateway_id', 'client_addr', 'started_at'])
         .executeTakeFirst();
-      if (ended.numUpdatedRows === 0n) return;
-      for (const lease of await new Leases(trx).openForSession(sid))
-        await this.#release(trx, { lease, session, now, reason: 'session-end' });
+      if (session === undefined) {
+        const known = await trx
+          .selectFrom('sessions')
+          .select('sid')
+          .where('sid', '=', sid)
+          .executeTakeFirst();
+        if (known === undefined)
+          throw new GatehouseError('GH_NOT_FOUND', { message: `session ${sid} does not exist` });
+        return; // ended already
+      }
+      const leases = new Leases(trx);
+      for (const lease of await leases.openForSession(sid))
+        if (await leases.release(lease.id, now))
+          await this.#auditRelease(trx, { lease, session, now, reason: 'session-end' });
       await appendOrFail(
         this.#deps.audit,
         {
@@ -125,7 +132,7 @@ export class SessionCloser {
     });
   }
 
-  async #release(
+  async #auditRelease(
     trx: Transaction<Database>,
     release: {
       readonly lease: Lease;
@@ -135,7 +142,6 @@ export class SessionCloser {
     },
   ): Promise<void> {
     const { lease, session, now } = release;
-    if (!(await new Leases(trx).release(lease.id, now))) return;
     await appendOrFail(
       this.#deps.audit,
       {
