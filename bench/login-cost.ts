@@ -125,13 +125,16 @@ const pgLogin = async (): Promise<void> => {
   );
 };
 
-/** Counts fsync/fdatasync of every thread of `pid` while `work` runs (strace -f). */
-async function countSyncs(pid: number, work: () => Promise<void>): Promise<number> {
+/** Counts fsync/fdatasync of every thread of `pid` while `work` runs (strace -f), by file. */
+async function countSyncs(
+  pid: number,
+  work: () => Promise<void>,
+): Promise<{ total: number; byFile: Record<string, number> }> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-strace-'));
   const out = join(dir, 'trace');
   const strace = spawn(
     'strace',
-    ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', out, '-p', String(pid)],
+    ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', out, '-p', String(pid)],
     { stdio: 'ignore' },
   );
   await sleep(1_000); // attached
@@ -146,7 +149,14 @@ async function countSyncs(pid: number, work: () => Promise<void>): Promise<numbe
     .split('\n')
     .filter((l) => /\b(fsync|fdatasync)\(/.test(l));
   rmSync(dir, { recursive: true, force: true });
-  return lines.length;
+  const byFile: Record<string, number> = {};
+  for (const line of lines) {
+    const path = /\(\d+<([^>]*)>/.exec(line)?.[1]?.split('/').at(-1) ?? '?';
+    // One file per session: count them under one name.
+    const file = path.replace(/^ses_[^.]+/, 'ses_*');
+    byFile[file] = (byFile[file] ?? 0) + 1;
+  }
+  return { total: lines.length, byFile };
 }
 
 const report: Record<string, unknown> = {
@@ -180,7 +190,8 @@ for (const [name, login] of [
   );
   const perSecond = BURST / ((performance.now() - started) / 1000);
   report[name] = {
-    syncsPerLogin: syncs / LOGINS,
+    syncsPerLogin: syncs.total / LOGINS,
+    syncsByFile: syncs.byFile,
     cpuMsPerLogin: Number(cpuMs.toFixed(1)),
     loginsPerSecond8: Number(perSecond.toFixed(1)),
   };
