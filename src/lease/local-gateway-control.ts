@@ -58,11 +58,21 @@ export class LocalGatewayControl implements GatewayControl {
   }
 
   authenticate(proof: UserProof, ctx: ClientContext): Promise<GatewayUser> {
-    return this.#deps.service.authenticate({ proof, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+    return this.#deps.service.authenticate({
+      proof,
+      gatewayId: this.gatewayId,
+      clientAddr: ctx.clientAddr,
+      via: ctx.via,
+    });
   }
 
   async startScram(user: string, ctx: ClientContext): Promise<ScramHandshake> {
-    const exchange = await this.#deps.service.startScram({ user, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+    const exchange = await this.#deps.service.startScram({
+      user,
+      gatewayId: this.gatewayId,
+      clientAddr: ctx.clientAddr,
+      via: ctx.via,
+    });
     return {
       start: (clientFirst) => exchange.start(clientFirst),
       finish: async (clientFinal) => {
@@ -95,7 +105,8 @@ export class LocalGatewayControl implements GatewayControl {
         status: sessionEnd.status,
         reason: sessionEnd.reason,
         recording: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.path)),
-        recordingSha256: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
+        recordingSha256:
+          recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
         ...(sessionEnd.stats === undefined ? {} : { stats: sessionEnd.stats }),
       });
     };
@@ -125,7 +136,10 @@ export class LocalGatewayControl implements GatewayControl {
   }
 
   async pinHostKeyOnFirstUse(target: string, line: string, fingerprint: string): Promise<void> {
-    await this.#deps.targets.pinHostKey(target, line, { actor: `gateway:${this.gatewayId}`, fingerprint });
+    await this.#deps.targets.pinHostKey(target, line, {
+      actor: `gateway:${this.gatewayId}`,
+      fingerprint,
+    });
   }
 
   async audit(event: AuditEventInput): Promise<void> {
@@ -142,7 +156,8 @@ export class LocalGatewayControl implements GatewayControl {
     }
     // One transaction, so one commit (fsync) for the lot; the chain stays in event order.
     await this.#deps.db.transaction().execute(async (trx) => {
-      for (const event of events) await this.#deps.audit.append({ gateway: this.gatewayId, ...event }, { trx });
+      for (const event of events)
+        await this.#deps.audit.append({ gateway: this.gatewayId, ...event }, { trx });
     });
   }
 }
