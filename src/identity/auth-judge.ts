@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { User } from '../core/types.js';
 import type { Database } from '../store/schema.js';
-import type { AuthContext, CheckFailure, CheckResult } from './auth-types.js';
+import type { AuthContext, CheckFailure, CheckResult, VerifyOptions } from './auth-types.js';
 import type { LockoutPolicy } from './deps.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { recordFailure, resetFailures } from './lockout.js';
@@ -50,12 +50,17 @@ export class AuthJudge {
     });
   }
 
-  /** Decides an attempt by `row` whose proof gave `result`; returns the user or throws GH_AUTH_FAILED. */
+  /**
+   * Decides an attempt by `row` whose proof gave `result`; returns the user or throws
+   * GH_AUTH_FAILED. A success is one transaction: the proof's own `commit` (a TOTP step, a
+   * token's last use), the reset of the failure count, the caller's `onSuccess` and the
+   * `auth.success` event commit together (one disk sync), or none of them does.
+   */
   async judge(
     row: UserRow,
     ctx: AuthContext,
     result: CheckResult,
-    options: { readonly countsFailure: boolean },
+    options: { readonly countsFailure: boolean } & VerifyOptions,
   ): Promise<User> {
     const now = this.#clock();
     if (row.disabled === 1) return this.deny(row.name, ctx, { ok: false, reason: 'disabled' });
@@ -66,39 +71,61 @@ export class AuthJudge {
         detail: `until ${row.locked_until}`,
       });
     }
-    const failure = result.ok ? await result.commit?.() : result;
-    if (failure !== undefined) {
-      if (!options.countsFailure) return this.deny(row.name, ctx, failure);
-      const record = await recordFailure(this.#db, row.id, { now, policy: this.#lockout });
-      await this.#appendFailure(row.name, ctx, failure, record.failures);
-      if (record.lockedUntil !== null) {
-        await this.#audit.append({
-          ...eventContext(row.name, ctx),
-          type: 'auth.lockout',
-          data: {
-            method: ctx.method,
-            failures: record.failures,
-            lockS: record.lockS,
-            lockedUntil: record.lockedUntil,
-          },
-        });
-      }
-      throw denied(failure);
+    const outcome = result.ok ? await this.#commitSuccess(row, ctx, result, options) : result;
+    if (outcome.ok) return outcome.user;
+    const failure = outcome;
+    if (!options.countsFailure) return this.deny(row.name, ctx, failure);
+    const record = await recordFailure(this.#db, row.id, { now, policy: this.#lockout });
+    await this.#appendFailure(row.name, ctx, failure, record.failures);
+    if (record.lockedUntil !== null) {
+      await this.#audit.append({
+        ...eventContext(row.name, ctx),
+        type: 'auth.lockout',
+        data: {
+          method: ctx.method,
+          failures: record.failures,
+          lockS: record.lockS,
+          lockedUntil: record.lockedUntil,
+        },
+      });
     }
-    if (row.failed_count !== 0 || row.locked_until !== 0) await resetFailures(this.#db, row.id);
-    const data = result.ok ? result.data : {};
-    await this.#audit.append({
-      ...eventContext(row.name, ctx),
-      type: 'auth.success',
-      data: { method: ctx.method, ...data },
-    });
-    return toUser(this.#db, row);
+    throw denied(failure);
   }
 
   /** Audits `failure` for `userName` (the name as claimed) and throws GH_AUTH_FAILED. */
   async deny(userName: string | null, ctx: AuthContext, failure: CheckFailure): Promise<never> {
     await this.#appendFailure(userName, ctx, failure, undefined);
     throw denied(failure);
+  }
+
+  async #commitSuccess(
+    row: UserRow,
+    ctx: AuthContext,
+    result: CheckSuccess,
+    options: VerifyOptions,
+  ): Promise<{ readonly ok: true; readonly user: User } | CheckFailure> {
+    // Read first: on SQLite a query outside the transaction would wait for its connection.
+    const user = await toUser(this.#db, row);
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        const failure = await result.commit?.(trx);
+        if (failure !== undefined) throw new CommitRefused(failure);
+        if (row.failed_count !== 0 || row.locked_until !== 0) await resetFailures(trx, row.id);
+        await options.onSuccess?.(trx, user);
+        await this.#audit.append(
+          {
+            ...eventContext(row.name, ctx),
+            type: 'auth.success',
+            data: { method: ctx.method, ...result.data },
+          },
+          { trx },
+        );
+      });
+    } catch (err) {
+      if (err instanceof CommitRefused) return err.failure;
+      throw err;
+    }
+    return { ok: true, user };
   }
 
   async #appendFailure(
@@ -117,6 +144,19 @@ export class AuthJudge {
         ...(failures === undefined ? {} : { failures }),
       },
     });
+  }
+}
+
+/** A successful check. */
+type CheckSuccess = Extract<CheckResult, { readonly ok: true }>;
+
+/** Thrown inside the success transaction to undo it when the proof's commit turns it into a failure. */
+class CommitRefused extends Error {
+  readonly failure: CheckFailure;
+
+  constructor(failure: CheckFailure) {
+    super(failure.reason);
+    this.failure = failure;
   }
 }
 

@@ -1,3 +1,7 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { User } from '../core/types.js';
+import type { Database } from '../store/schema.js';
+
 /** Why an authentication failed; audited, never told to the client. */
 export type AuthFailureReason =
   | 'unknown-user'
@@ -36,6 +40,23 @@ export type CheckResult =
       readonly ok: true;
       /** Facts for the `auth.success` event (fingerprint, token id). */
       readonly data: Readonly<Record<string, unknown>>;
-      readonly commit?: () => Promise<CheckFailure | undefined>;
+      /**
+       * Runs in the transaction that records the login (`auth.success`), on `db` (that
+       * transaction): quick store work only, no hashing or network.
+       */
+      readonly commit?: (db: Kysely<Database>) => Promise<CheckFailure | undefined>;
     }
   | CheckFailure;
+
+/**
+ * Work that must commit with a successful login, in the same transaction as its
+ * `auth.success` event (e.g. consuming a single-use proof): when it throws, neither happens
+ * and its error reaches the caller as it is.
+ */
+export type LoginCommitHook = (trx: Transaction<Database>, user: User) => Promise<void>;
+
+/** Options of the `verify*` calls of the Authenticator. */
+export interface VerifyOptions {
+  /** Runs inside the transaction of the login's `auth.success`, after every check passed. */
+  readonly onSuccess?: LoginCommitHook;
+}

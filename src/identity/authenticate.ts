@@ -4,8 +4,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { User } from '../core/types.js';
 import type { Database } from '../store/schema.js';
 import { AuthJudge } from './auth-judge.js';
-import type { AuthContext, CheckFailure, CheckResult } from './auth-types.js';
+import type { AuthContext, CheckFailure, CheckResult, VerifyOptions } from './auth-types.js';
 import type { IdentityDeps, OpenSecret } from './deps.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { hashPassword, needsRehash, verifyPasswordHash } from './passwords.js';
 import { createMockScramVerifier, parseScramVerifier, ScramServerExchange } from './scram.js';
 import { parseSshPublicKey, verifyPublicKeySignature, type SshPublicKey } from './ssh-keys.js';
@@ -54,6 +55,8 @@ export class Authenticator {
   readonly #openSecret: OpenSecret;
   readonly #tokens: Tokens;
   readonly #judge: AuthJudge;
+  /** Orders attempts per claimed name until they are queued per user (see #serializeNamed). */
+  readonly #arrivals = new KeyedMutex();
   #dummyHash: Promise<string> | undefined;
   #scramMockKey: Promise<Buffer> | undefined;
 
@@ -74,19 +77,23 @@ export class Authenticator {
    * Checks `password` for user `name`. A personal access token is accepted wherever a
    * password is (it must belong to `name`). Unknown users cost the same hashing time.
    */
-  async verifyPassword(name: string, password: string, ctx: AuthContext): Promise<User> {
-    const found = await findUserRow(this.#db, name);
-    if (found === undefined) {
+  async verifyPassword(
+    name: string,
+    password: string,
+    ctx: AuthContext,
+    options: VerifyOptions = {},
+  ): Promise<User> {
+    const unknown = async (): Promise<never> => {
       await this.#spendPasswordTime(password);
       return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
-    }
-    return this.#judge.serialize(found.id, async (row) => {
+    };
+    return this.#serializeNamed(name, unknown, async (row) => {
       if (row === undefined)
         return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
       const result = isTokenShaped(password)
         ? await this.#checkTokenOf(row, password)
         : await this.#checkPassword(row, password);
-      return this.#judge.judge(row, ctx, result, { countsFailure: true });
+      return this.#judge.judge(row, ctx, result, { ...options, countsFailure: true });
     });
   }
 
@@ -95,7 +102,7 @@ export class Authenticator {
    * not count toward the owner's lockout (a 256-bit secret cannot be guessed), but a locked or
    * disabled owner is refused.
    */
-  async verifyToken(secret: string, ctx: AuthContext): Promise<User> {
+  async verifyToken(secret: string, ctx: AuthContext, options: VerifyOptions = {}): Promise<User> {
     const check = await this.#tokens.verify(secret);
     const ownerId = check.userId;
     if (ownerId === null) {
@@ -112,10 +119,10 @@ export class Authenticator {
         ? {
             ok: true,
             data: { tokenId: check.tokenId },
-            commit: () => this.#recordTokenUse(check.tokenId),
+            commit: (db) => this.#recordTokenUse(db, check.tokenId),
           }
         : { ok: false, reason: 'bad-token', detail: check.reason };
-      return this.#judge.judge(row, ctx, result, { countsFailure: false });
+      return this.#judge.judge(row, ctx, result, { ...options, countsFailure: false });
     });
   }
 
@@ -126,15 +133,18 @@ export class Authenticator {
    * consumed here: single use (the session id in `used_proofs`) is the job of the one caller
    * that owns it, `ProofChecker` in src/lease/user-proof.ts.
    */
-  async verifyPublicKey(name: string, proof: PublicKeyProof, ctx: AuthContext): Promise<User> {
-    const found = await findUserRow(this.#db, name);
-    if (found === undefined)
-      return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
-    return this.#judge.serialize(found.id, async (row) => {
-      if (row === undefined)
-        return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
+  async verifyPublicKey(
+    name: string,
+    proof: PublicKeyProof,
+    ctx: AuthContext,
+    options: VerifyOptions = {},
+  ): Promise<User> {
+    const unknown = (): Promise<never> =>
+      this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
+    return this.#serializeNamed(name, unknown, async (row) => {
+      if (row === undefined) return unknown();
       const result = await this.#checkPublicKey(row, proof);
-      return this.#judge.judge(row, ctx, result, { countsFailure: true });
+      return this.#judge.judge(row, ctx, result, { ...options, countsFailure: true });
     });
   }
 
@@ -153,15 +163,18 @@ export class Authenticator {
   }
 
   /** Checks a TOTP `code` for `name`; a code (or an earlier one) cannot be used twice. */
-  async verifyTotp(name: string, code: string, ctx: AuthContext): Promise<User> {
-    const found = await findUserRow(this.#db, name);
-    if (found === undefined)
-      return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
-    return this.#judge.serialize(found.id, async (row) => {
-      if (row === undefined)
-        return this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
+  async verifyTotp(
+    name: string,
+    code: string,
+    ctx: AuthContext,
+    options: VerifyOptions = {},
+  ): Promise<User> {
+    const unknown = (): Promise<never> =>
+      this.#judge.deny(name, ctx, { ok: false, reason: 'unknown-user' });
+    return this.#serializeNamed(name, unknown, async (row) => {
+      if (row === undefined) return unknown();
       const result = await this.#checkTotp(row, code.trim());
-      return this.#judge.judge(row, ctx, result, { countsFailure: true });
+      return this.#judge.judge(row, ctx, result, { ...options, countsFailure: true });
     });
   }
 
@@ -216,6 +229,24 @@ export class Authenticator {
     };
   }
 
+  /**
+   * Looks `name` up and runs `work` under the judge's per-user lock, in the order the calls
+   * arrived: the lookups may finish out of order (a pool of store connections), and a burst of
+   * guesses must reach the lock in the order it was sent. `unknown` answers for no such user.
+   */
+  async #serializeNamed<T>(
+    name: string,
+    unknown: () => Promise<T>,
+    work: (row: UserRow | undefined) => Promise<T>,
+  ): Promise<T> {
+    const queued = await this.#arrivals.run(name, async () => {
+      const found = await findUserRow(this.#db, name);
+      // serialize() takes its place in the user's queue at once, before its first await.
+      return found === undefined ? undefined : { done: this.#judge.serialize(found.id, work) };
+    });
+    return queued === undefined ? unknown() : queued.done;
+  }
+
   async #checkPassword(row: UserRow, password: string): Promise<CheckResult> {
     const stored = row.password_hash;
     if (stored === null) {
@@ -223,13 +254,14 @@ export class Authenticator {
       return { ok: false, reason: 'bad-password', detail: 'no-password-set' };
     }
     if (!(await verifyPasswordHash(password, stored))) return { ok: false, reason: 'bad-password' };
+    // Hashed here, not in the commit: that runs inside the login's transaction.
+    const rehashed = needsRehash(stored) ? await hashPassword(password) : undefined;
     return {
       ok: true,
       data: {},
-      commit: async () => {
-        if (needsRehash(stored)) {
-          const rehashed = await hashPassword(password);
-          await this.#db
+      commit: async (db) => {
+        if (rehashed !== undefined) {
+          await db
             .updateTable('users')
             .set({ password_hash: rehashed })
             .where('id', '=', row.id)
@@ -247,12 +279,12 @@ export class Authenticator {
     return {
       ok: true,
       data: { tokenId: check.tokenId },
-      commit: () => this.#recordTokenUse(check.tokenId),
+      commit: (db) => this.#recordTokenUse(db, check.tokenId),
     };
   }
 
-  async #recordTokenUse(tokenId: string): Promise<undefined> {
-    await this.#tokens.recordUse(tokenId);
+  async #recordTokenUse(db: Kysely<Database>, tokenId: string): Promise<undefined> {
+    await this.#tokens.recordUse(tokenId, db);
     return undefined;
   }
 
@@ -301,8 +333,8 @@ export class Authenticator {
     return {
       ok: true,
       data: {},
-      commit: async () =>
-        (await consumeTotpStep(this.#db, row.id, step))
+      commit: async (db) =>
+        (await consumeTotpStep(db, row.id, step))
           ? undefined
           : { ok: false, reason: 'bad-totp', detail: 'replayed-code' },
     };

@@ -1,6 +1,13 @@
 /** Identities and their proofs: users, roles, passwords, SCRAM, SSH keys, TOTP, tokens, login checks. */
 export { Authenticator, type PublicKeyProof, type ScramLogin } from './authenticate.js';
-export type { AuthContext, AuthFailureReason, CheckFailure, CheckResult } from './auth-types.js';
+export type {
+  AuthContext,
+  AuthFailureReason,
+  CheckFailure,
+  CheckResult,
+  LoginCommitHook,
+  VerifyOptions,
+} from './auth-types.js';
 export type { ActorOptions, IdentityDeps, LockoutPolicy, OpenSecret, SealSecret } from './deps.js';
 export { lockDurationS } from './lockout.js';
 export {

@@ -123,9 +123,9 @@ export class Tokens {
     return { ok: true, tokenId: row.id, userId: row.user_id };
   }
 
-  /** Records that token `tokenId` was just used to log in. */
-  async recordUse(tokenId: string): Promise<void> {
-    await this.#db
+  /** Records that token `tokenId` was just used to log in (on `db`: a caller's transaction). */
+  async recordUse(tokenId: string, db: Kysely<Database> = this.#db): Promise<void> {
+    await db
       .updateTable('tokens')
       .set({ last_used_at: this.#clock() })
       .where('id', '=', tokenId)

@@ -291,6 +291,25 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
     expect(deniedReasons(world)).toEqual(['replayed', 'stale-request']);
   });
 
+  it('one-unlock-request-sent-twice-at-once-unlocks-once', async () => {
+    await using world = await openLeaseWorld(driver);
+    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    const session = await world.authorize('alice', 'web-1');
+    const signed = unlockRequest(world.gatewayA, world, session.grantToken);
+    // Both pass the early look at the nonce; it is spent in the unlock's own transaction.
+    const outcomes = await Promise.allSettled([
+      world.service.unlock(signed),
+      world.service.unlock(signed),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.find((o) => o.status === 'rejected')?.reason).toEqual(
+      withCode('GH_GATEWAY_REJECTED'),
+    );
+    expect(deniedReasons(world)).toEqual(['replayed']);
+    expect(world.audit.ofType('credential.unlock')).toHaveLength(1);
+    expect(await world.db.selectFrom('leases').selectAll().execute()).toHaveLength(1);
+  });
+
   it('sealed-credential-cannot-be-opened-by-another-gateway-key-or-for-another-lease', async () => {
     await using world = await openLeaseWorld(driver);
     await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
@@ -395,6 +414,41 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
     );
     await second.release(); // already released by endSession: no second event
     expect(world.audit.ofType('lease.release')).toHaveLength(2);
+  });
+
+  it('a-release-or-session-end-that-cannot-be-audited-does-not-happen', async () => {
+    await using world = await openLeaseWorld(driver);
+    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    const session = await world.authorize('alice', 'web-1');
+    const leased = await world.gatewayA.client.unlockCredential(session.grantToken);
+    const leaseOpen = async (): Promise<boolean> =>
+      (
+        await world.db
+          .selectFrom('leases')
+          .select('released_at')
+          .where('id', '=', leased.leaseId)
+          .executeTakeFirstOrThrow()
+      ).released_at === null;
+    const sessionStatus = async (): Promise<string> =>
+      (await world.db.selectFrom('sessions').select('status').executeTakeFirstOrThrow()).status;
+
+    world.audit.failNext = true;
+    await expect(leased.release()).rejects.toThrow(withCode('GH_AUDIT_WRITE_FAILED'));
+    expect(await leaseOpen()).toBe(true);
+    world.audit.failNext = true;
+    await expect(
+      world.service.endSession(session.sid, { status: 'ended', reason: 'client-closed' }),
+    ).rejects.toThrow(withCode('GH_AUDIT_WRITE_FAILED'));
+    expect([await sessionStatus(), await leaseOpen()]).toEqual(['active', true]);
+    expect(world.audit.ofType('lease.release')).toEqual([]);
+    expect(world.audit.ofType('session.end')).toEqual([]);
+
+    // Once the chain takes events again, both go through, each audited once.
+    await leased.release();
+    await world.service.endSession(session.sid, { status: 'ended', reason: 'client-closed' });
+    expect([await sessionStatus(), await leaseOpen()]).toEqual(['ended', false]);
+    expect(world.audit.ofType('lease.release').map((e) => e.data['reason'])).toEqual(['released']);
+    expect(world.audit.ofType('session.end')).toHaveLength(1);
   });
 
   it('a-gateway-cannot-release-another-gateways-lease', async () => {

@@ -293,7 +293,7 @@ export async function findGateway(db: Kysely<Database>, id: string): Promise<Gat
 export function gatewayPublicKey(base64: string, type: 'ed25519' | 'x25519'): KeyObject {
   let key: KeyObject;
   try {
-    key = publicKeyFromBase64(base64);
+    key = parseStoredKey(base64).key;
   } catch (err) {
     throw new GatehouseError('GH_GATEWAY_REJECTED', { detail: 'bad-key', cause: err });
   }
@@ -394,8 +394,24 @@ function fromRow(row: Selectable<GatewaysTable>): Gateway {
 
 function keyIdOfStored(base64: string): string {
   try {
-    return keyIdOf(publicKeyFromBase64(base64));
+    return parseStoredKey(base64).keyId;
   } catch {
     return 'invalid';
   }
+}
+
+/** Stored gateway keys already parsed, by their text (a few gateways, read at every login). */
+const parsedKeys = new Map<string, { readonly key: KeyObject; readonly keyId: string }>();
+const MAX_PARSED_KEYS = 256;
+
+// A stored key is immutable text, so its KeyObject and id can be kept: every login reads the
+// gateway (status and all) from the store, but need not parse and hash the same DER each time.
+function parseStoredKey(base64: string): { readonly key: KeyObject; readonly keyId: string } {
+  const known = parsedKeys.get(base64);
+  if (known !== undefined) return known;
+  const key = publicKeyFromBase64(base64);
+  const parsed = { key, keyId: keyIdOf(key) };
+  if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.clear();
+  parsedKeys.set(base64, parsed);
+  return parsed;
 }

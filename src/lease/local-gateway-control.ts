@@ -6,7 +6,7 @@ import type { AccessPolicy, ReachableTarget } from '../policy/access.js';
 import type { Targets } from '../policy/targets.js';
 import type { Database } from '../store/schema.js';
 import type { LeaseService } from './control-plane.js';
-import type { GatewayClient } from './gateway-client.js';
+import type { GatewayClient, LeasedCredential } from './gateway-client.js';
 import type {
   ClientContext,
   GatewayControl,
@@ -58,11 +58,21 @@ export class LocalGatewayControl implements GatewayControl {
   }
 
   authenticate(proof: UserProof, ctx: ClientContext): Promise<GatewayUser> {
-    return this.#deps.service.authenticate({ proof, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+    return this.#deps.service.authenticate({
+      proof,
+      gatewayId: this.gatewayId,
+      clientAddr: ctx.clientAddr,
+      via: ctx.via,
+    });
   }
 
   async startScram(user: string, ctx: ClientContext): Promise<ScramHandshake> {
-    const exchange = await this.#deps.service.startScram({ user, gatewayId: this.gatewayId, clientAddr: ctx.clientAddr, via: ctx.via });
+    const exchange = await this.#deps.service.startScram({
+      user,
+      gatewayId: this.gatewayId,
+      clientAddr: ctx.clientAddr,
+      via: ctx.via,
+    });
     return {
       start: (clientFirst) => exchange.start(clientFirst),
       finish: async (clientFinal) => {
@@ -85,15 +95,18 @@ export class LocalGatewayControl implements GatewayControl {
       via: ctx.via,
       ...(ctx.targetKind === undefined ? {} : { kind: ctx.targetKind }),
     });
-    const end = async (sessionEnd: SessionEnd, credential?: { release(): Promise<void> }): Promise<void> => {
-      await credential?.release().catch(() => undefined);
+    // The session's leases are released by endSession, with `session.end`, in one transaction
+    // (one disk sync); the gateway only forgets its copy of the secret.
+    const end = async (sessionEnd: SessionEnd, credential?: LeasedCredential): Promise<void> => {
+      credential?.secret.fill(0);
       await this.#watch.forget(authorized.sid).catch(() => undefined);
       const recordings = sessionEnd.recordings ?? [];
       await this.#deps.service.endSession(authorized.sid, {
         status: sessionEnd.status,
         reason: sessionEnd.reason,
         recording: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.path)),
-        recordingSha256: recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
+        recordingSha256:
+          recordings.length === 0 ? null : JSON.stringify(recordings.map((r) => r.sha256)),
         ...(sessionEnd.stats === undefined ? {} : { stats: sessionEnd.stats }),
       });
     };
@@ -123,7 +136,10 @@ export class LocalGatewayControl implements GatewayControl {
   }
 
   async pinHostKeyOnFirstUse(target: string, line: string, fingerprint: string): Promise<void> {
-    await this.#deps.targets.pinHostKey(target, line, { actor: `gateway:${this.gatewayId}`, fingerprint });
+    await this.#deps.targets.pinHostKey(target, line, {
+      actor: `gateway:${this.gatewayId}`,
+      fingerprint,
+    });
   }
 
   async audit(event: AuditEventInput): Promise<void> {
@@ -140,7 +156,8 @@ export class LocalGatewayControl implements GatewayControl {
     }
     // One transaction, so one commit (fsync) for the lot; the chain stays in event order.
     await this.#deps.db.transaction().execute(async (trx) => {
-      for (const event of events) await this.#deps.audit.append({ gateway: this.gatewayId, ...event }, { trx });
+      for (const event of events)
+        await this.#deps.audit.append({ gateway: this.gatewayId, ...event }, { trx });
     });
   }
 }

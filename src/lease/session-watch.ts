@@ -56,16 +56,33 @@ export class SessionWatch {
     if (this.#isPolling || this.#sessions.size === 0) return;
     this.#isPolling = true;
     try {
-      const kills = await this.#db.selectFrom('kv').select(['key', 'value']).where('key', 'like', `${KILL_KEY_PREFIX}%`).execute();
+      const kills = await this.#db
+        .selectFrom('kv')
+        .select(['key', 'value'])
+        .where('key', 'like', `${KILL_KEY_PREFIX}%`)
+        .execute();
       for (const kill of kills) {
-        this.#sessions.get(kill.key.slice(KILL_KEY_PREFIX.length))?.controller.abort(kill.value || 'killed by an administrator');
+        this.#sessions
+          .get(kill.key.slice(KILL_KEY_PREFIX.length))
+          ?.controller.abort(kill.value || 'killed by an administrator');
       }
+      // One check per user and target, however many of their sessions are due: hundreds of
+      // sessions of a few people (connection pools, a soak) would otherwise cost hundreds of
+      // identical checks every period.
       const now = Date.now();
+      const checks = new Map<string, Promise<boolean>>();
       for (const watched of this.#sessions.values()) {
-        if (watched.controller.signal.aborted || now - watched.lastAccessCheck < ACCESS_RECHECK_MS) continue;
+        if (watched.controller.signal.aborted || now - watched.lastAccessCheck < ACCESS_RECHECK_MS)
+          continue;
         watched.lastAccessCheck = now;
-        const isAllowed = await this.#access.isAllowedQuietly(watched.user, watched.target);
-        if (!isAllowed) watched.controller.abort('access ended (grant revoked or expired, or user disabled)');
+        const pair = JSON.stringify([watched.user, watched.target]);
+        let check = checks.get(pair);
+        if (check === undefined) {
+          check = this.#access.isAllowedQuietly(watched.user, watched.target);
+          checks.set(pair, check);
+        }
+        if (!(await check))
+          watched.controller.abort('access ended (grant revoked or expired, or user disabled)');
       }
     } catch {
       // The store is briefly unavailable: try again at the next tick; sessions go on.
@@ -76,7 +93,11 @@ export class SessionWatch {
 }
 
 /** Asks every gateway to end session `sid` (seen within {@link KILL_POLL_MS}). */
-export async function requestSessionKill(db: Kysely<Database>, sid: string, reason: string): Promise<void> {
+export async function requestSessionKill(
+  db: Kysely<Database>,
+  sid: string,
+  reason: string,
+): Promise<void> {
   await db
     .insertInto('kv')
     .values({ key: `${KILL_KEY_PREFIX}${sid}`, value: reason })

@@ -227,4 +227,31 @@ describe.each(LEASE_STORE_DRIVERS)('user proofs on %s', (driver) => {
       withCode('GH_AUTH_FAILED'),
     );
   });
+
+  it('one-proof-used-twice-at-once-logs-in-once-and-records-one-success', async () => {
+    await using world = await openLeaseWorld(driver);
+    const identity = {
+      db: world.db,
+      audit: world.audit,
+      clock: (): number => world.clock.now,
+      lockout: { threshold: 5, baseDelayS: 30, maxDelayS: 3600 },
+      ...makeTestSealer(),
+    };
+    const key = makeEd25519UserKey();
+    await new Users(identity).add('dave', { actor: 'admin', sshKeys: [key.line] });
+    const checker = checkerFor(world, new Authenticator(identity));
+    const proof = signedSshProof(key, { user: 'dave' });
+    // Both pass the early "already used?" look-up; the proof is consumed in the transaction of
+    // the login's auth.success, so the second one is undone, not recorded as a success.
+    const outcomes = await Promise.allSettled([
+      checker.verify(proof, REQUEST),
+      checker.verify(proof, REQUEST),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = outcomes.find((o) => o.status === 'rejected');
+    expect(refused?.reason).toEqual(withCode('GH_PROOF_REPLAYED'));
+    expect(world.audit.ofType('auth.success').filter((e) => e.user === 'dave')).toHaveLength(1);
+    expect(world.audit.ofType('auth.failure').at(-1)?.data).toMatchObject({ reason: 'replayed' });
+    expect(await world.db.selectFrom('used_proofs').selectAll().execute()).toHaveLength(1);
+  });
 });

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AuditWriter } from '../audit/types.js';
 import { GatehouseError } from '../core/errors.js';
 import type { User } from '../core/types.js';
 import type { PublicKeyProof, ScramLogin } from '../identity/authenticate.js';
-import type { AuthContext } from '../identity/auth-types.js';
+import type { AuthContext, VerifyOptions } from '../identity/auth-types.js';
 import { verifyPublicKeySignature } from '../identity/ssh-keys.js';
 import { parsePublickeySignedData } from '../identity/ssh-userauth.js';
 import type { Database } from '../store/schema.js';
@@ -60,13 +60,25 @@ export interface TokenProof {
 /**
  * What the lease service needs from identity. `Authenticator` (src/identity/authenticate.ts)
  * satisfies it as is. Each call returns the user or throws GH_AUTH_FAILED, auditing the
- * real reason and counting failures toward lockout.
+ * real reason and counting failures toward lockout. `options.onSuccess`, when the verifier
+ * runs it, commits with the login's `auth.success`; a verifier may ignore it (the proof is
+ * then consumed afterwards, in a transaction of its own).
  */
 export interface ProofVerifier {
-  verifyPassword(name: string, password: string, ctx: AuthContext): Promise<User>;
-  verifyToken(secret: string, ctx: AuthContext): Promise<User>;
-  verifyPublicKey(name: string, proof: PublicKeyProof, ctx: AuthContext): Promise<User>;
-  verifyTotp(name: string, code: string, ctx: AuthContext): Promise<User>;
+  verifyPassword(
+    name: string,
+    password: string,
+    ctx: AuthContext,
+    options?: VerifyOptions,
+  ): Promise<User>;
+  verifyToken(secret: string, ctx: AuthContext, options?: VerifyOptions): Promise<User>;
+  verifyPublicKey(
+    name: string,
+    proof: PublicKeyProof,
+    ctx: AuthContext,
+    options?: VerifyOptions,
+  ): Promise<User>;
+  verifyTotp(name: string, code: string, ctx: AuthContext, options?: VerifyOptions): Promise<User>;
   /**
    * Starts a SCRAM-SHA-256 login against the stored verifier (PostgreSQL front end); optional
    * so that verifiers without SCRAM support still satisfy the interface.
@@ -147,16 +159,35 @@ export class ProofChecker {
     if (await this.#isUsed(checked.proofId))
       return this.#refuse(claimed, ctx, 'replayed', proof.kind, 'GH_PROOF_REPLAYED');
 
-    const user = await checked.verifyWith(this.#deps.proofs, ctx);
-    if (claimed !== null && user.name !== claimed)
-      return this.#refuse(claimed, ctx, 'bad-proof', 'user-mismatch', 'GH_AUTH_FAILED');
-    if (user.hasTotp) {
-      if (proof.totp === undefined || proof.totp === '')
-        return this.#refuse(user.name, ctx, 'bad-totp', 'missing', 'GH_AUTH_FAILED');
-      await this.#deps.proofs.verifyTotp(user.name, proof.totp, ctx);
+    // Consumed last (after TOTP, if any), atomically: of two concurrent uses of one proof only
+    // one commits. Where the verifier runs `onSuccess`, in the transaction of the login's final
+    // `auth.success`: one disk sync for both, and no success recorded for a replay.
+    const expiresAt = now + checked.retentionMs;
+    let isConsumed = false;
+    const consume = async (trx: Transaction<Database>, user: User): Promise<void> => {
+      if (claimed !== null && user.name !== claimed) return; // refused below
+      if (!(await consumeProofId(trx, checked.proofId, expiresAt))) throw new Replayed(user.name);
+      isConsumed = true;
+    };
+    let user: User;
+    try {
+      user = await checked.verifyWith(this.#deps.proofs, ctx, {
+        onSuccess: (trx, found) => (found.hasTotp ? Promise.resolve() : consume(trx, found)),
+      });
+      if (claimed !== null && user.name !== claimed)
+        return this.#refuse(claimed, ctx, 'bad-proof', 'user-mismatch', 'GH_AUTH_FAILED');
+      if (user.hasTotp) {
+        if (proof.totp === undefined || proof.totp === '')
+          return this.#refuse(user.name, ctx, 'bad-totp', 'missing', 'GH_AUTH_FAILED');
+        await this.#deps.proofs.verifyTotp(user.name, proof.totp, ctx, { onSuccess: consume });
+      }
+    } catch (err) {
+      if (err instanceof Replayed)
+        return this.#refuse(err.userName, ctx, 'replayed', proof.kind, 'GH_PROOF_REPLAYED');
+      throw err;
     }
-    // Consumed last, atomically: of two concurrent uses of one proof only one gets here.
-    if (!(await consumeProofId(this.#deps.db, checked.proofId, now + checked.retentionMs))) {
+    // A verifier that did not run `onSuccess`: consumed now, on its own.
+    if (!isConsumed && !(await consumeProofId(this.#deps.db, checked.proofId, expiresAt))) {
       return this.#refuse(user.name, ctx, 'replayed', proof.kind, 'GH_PROOF_REPLAYED');
     }
     await this.#purge(now);
@@ -183,19 +214,20 @@ export class ProofChecker {
       finish: async (clientFinal) => {
         const done = await login.finish(clientFinal);
         if (done.user.hasTotp)
-          return this.#refuse(done.user.name, ctx, 'bad-totp', 'scram-cannot-carry-totp', 'GH_AUTH_FAILED');
+          return this.#refuse(
+            done.user.name,
+            ctx,
+            'bad-totp',
+            'scram-cannot-carry-totp',
+            'GH_AUTH_FAILED',
+          );
         return done;
       },
     };
   }
 
-  async #isUsed(proofId: string): Promise<boolean> {
-    const row = await this.#deps.db
-      .selectFrom('used_proofs')
-      .select('proof_id')
-      .where('proof_id', '=', proofId)
-      .executeTakeFirst();
-    return row !== undefined;
+  #isUsed(proofId: string): Promise<boolean> {
+    return isProofIdUsed(this.#deps.db, proofId);
   }
 
   async #refuse(
@@ -231,6 +263,16 @@ export function proofMethod(proof: UserProof, via: string): string {
   return proof.kind === 'ssh-publickey' ? proof.kind : `${via}-${proof.kind}`;
 }
 
+/** True when `proofId` was recorded as used (a look only: {@link consumeProofId} decides). */
+export async function isProofIdUsed(db: Kysely<Database>, proofId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('used_proofs')
+    .select('proof_id')
+    .where('proof_id', '=', proofId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Records `proofId` as used until `expiresAt`; false when it was already recorded. */
 export async function consumeProofId(
   db: Kysely<Database>,
@@ -245,13 +287,27 @@ export async function consumeProofId(
   return (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
 }
 
+/** Thrown in a login's transaction when its proof was used meanwhile: undoes the login. */
+class Replayed extends Error {
+  readonly userName: string;
+
+  constructor(userName: string) {
+    super('proof replayed');
+    this.userName = userName;
+  }
+}
+
 type CheckedProof =
   | {
       readonly ok: true;
       readonly proofId: string;
       readonly retentionMs: number;
       /** The identity check proper (key registered, password or token right, user enabled). */
-      readonly verifyWith: (proofs: ProofVerifier, ctx: AuthContext) => Promise<User>;
+      readonly verifyWith: (
+        proofs: ProofVerifier,
+        ctx: AuthContext,
+        options: VerifyOptions,
+      ) => Promise<User>;
     }
   | { readonly ok: false; readonly detail: string };
 
@@ -287,11 +343,12 @@ function checkSshProof(proof: SshPublicKeyProof, target: string | undefined): Ch
     ok: true,
     proofId: `cp-ssh:${createHash('sha256').update(signed.sessionId).digest('hex')}`,
     retentionMs: SSH_PROOF_RETENTION_MS,
-    verifyWith: (proofs, ctx) =>
+    verifyWith: (proofs, ctx, options) =>
       proofs.verifyPublicKey(
         proof.user,
         { algo: proof.algo, blob, signedData, signature, hashAlgo: proof.hashAlgo },
         ctx,
+        options,
       ),
   };
 }
@@ -316,10 +373,10 @@ function checkNonceProof(proof: PasswordProof | TokenProof, now: number): Checke
     proofId: `cp-nonce:${proof.nonce}`,
     // Past the skew window the ts check refuses the proof anyway.
     retentionMs: 2 * NONCE_PROOF_SKEW_MS,
-    verifyWith: (proofs, ctx) =>
+    verifyWith: (proofs, ctx, options) =>
       proof.kind === 'password'
-        ? proofs.verifyPassword(proof.user, proof.password, ctx)
-        : proofs.verifyToken(proof.token, ctx),
+        ? proofs.verifyPassword(proof.user, proof.password, ctx, options)
+        : proofs.verifyToken(proof.token, ctx, options),
   };
 }
 

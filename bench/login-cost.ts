@@ -1,0 +1,200 @@
+// Dev helper (not part of the bench run): what one login costs Gatehouse, per protocol.
+// `npm run build && node bench/launch.mjs bench/login-cost.ts [--logins N] [--burst N] [--cpu-prof DIR]`
+//
+// Starts Gatehouse, an sshd and a SCRAM-only PostgreSQL cluster with a target on each, warms
+// Gatehouse up, then for SSH (`ssh alice+web-1@… true`, public key) and PostgreSQL (`psql …
+// -c 'select 1'`, SCRAM, TLS) runs N sequential logins while `strace -f` counts the disk syncs
+// (fsync/fdatasync, every thread) of the Gatehouse process, and reads its CPU time (all
+// threads, /proc/PID/task/*/schedstat). Then a burst of M logins 8 at a time (logins/s).
+// Each login is a whole session: open and end (the end's commits are counted too).
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startGatehouse } from '../test/support/gatehouse.js';
+import { findPgBinDir, startPgCluster } from '../test/support/pg-cluster.js';
+import { createSshKeyPair } from '../test/support/ssh-keys.js';
+import { startSshd } from '../test/support/sshd.js';
+import { Cleanup } from './lib/cleanup.js';
+import { cpuTimeUs, progress, runTimed, sleep } from './lib/processes.js';
+
+const args = process.argv.slice(3);
+const option = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
+};
+const LOGINS = Number(option('--logins', '20'));
+const BURST = Number(option('--burst', '40'));
+const CPU_PROF = option('--cpu-prof', '');
+const PARALLEL = 8;
+
+await using stack = new Cleanup();
+const gh = stack.use(
+  await startGatehouse({
+    nodeArgs: CPU_PROF === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`],
+  }),
+);
+const sshd = stack.use(await startSshd());
+const key = stack.use(await createSshKeyPair({ type: 'ed25519', comment: 'login-cost@client' }));
+const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
+await gh.cli(['user', 'add', alice.name, '--ssh-key', key.publicPath, '--password-stdin'], {
+  stdin: `${alice.password}\n`,
+});
+await gh.cli([
+  'target',
+  'add',
+  'web-1',
+  '--kind',
+  'ssh',
+  '--host',
+  sshd.host,
+  '--port',
+  String(sshd.port),
+  '--username',
+  sshd.account,
+  '--no-recording',
+]);
+sshd.authorizeKey(
+  (await gh.cli(['credential', 'set', 'web-1', '--generate-ssh-key'])).stdout.trim(),
+);
+await gh.cli(['target', 'trust', 'web-1']);
+await gh.cli(['grant', alice.name, 'web-1', '--for', '24h']);
+
+const cluster = stack.use(await startPgCluster({ superPassword: randomBytes(12).toString('hex') }));
+const leased = randomBytes(12).toString('hex');
+const su = new pg.Client({ connectionString: cluster.url });
+await su.connect();
+await su.query(`CREATE ROLE bench_leased LOGIN PASSWORD '${leased}'`);
+await su.end();
+await gh.cli([
+  'target',
+  'add',
+  'db-1',
+  '--kind',
+  'postgres',
+  '--host',
+  cluster.host,
+  '--port',
+  String(cluster.port),
+  '--username',
+  'bench_leased',
+  '--database',
+  'postgres',
+]);
+await gh.cli(['credential', 'set', 'db-1', '--password-stdin'], { stdin: `${leased}\n` });
+await gh.cli(['grant', alice.name, 'db-1', '--for', '24h']);
+
+const sshLogin = async (): Promise<void> => {
+  await runTimed('ssh', [
+    '-F',
+    '/dev/null',
+    '-i',
+    key.privatePath,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'LogLevel=ERROR',
+    '-p',
+    String(gh.sshPort),
+    `${alice.name}+web-1@127.0.0.1`,
+    'true',
+  ]);
+};
+const psql = join(findPgBinDir(), 'psql');
+const pgLogin = async (): Promise<void> => {
+  await runTimed(
+    psql,
+    [
+      `host=127.0.0.1 port=${gh.pgPort} user=${alice.name}#db-1 dbname=postgres sslmode=require`,
+      '-Atqc',
+      'select 1',
+    ],
+    {
+      env: { PGPASSWORD: alice.password },
+    },
+  );
+};
+
+/** Counts fsync/fdatasync of every thread of `pid` while `work` runs (strace -f), by file. */
+async function countSyncs(
+  pid: number,
+  work: () => Promise<void>,
+): Promise<{ total: number; byFile: Record<string, number> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-strace-'));
+  const out = join(dir, 'trace');
+  const strace = spawn(
+    'strace',
+    ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', out, '-p', String(pid)],
+    { stdio: 'ignore' },
+  );
+  await sleep(1_000); // attached
+  try {
+    await work();
+    await sleep(1_500); // the session ends (session.end) after the client left
+  } finally {
+    strace.kill('SIGINT');
+    await new Promise((resolve) => strace.once('exit', resolve));
+  }
+  const lines = readFileSync(out, 'utf8')
+    .split('\n')
+    .filter((l) => /\b(fsync|fdatasync)\(/.test(l));
+  rmSync(dir, { recursive: true, force: true });
+  const byFile: Record<string, number> = {};
+  for (const line of lines) {
+    const path = /\(\d+<([^>]*)>/.exec(line)?.[1]?.split('/').at(-1) ?? '?';
+    // One file per session: count them under one name.
+    const file = path.replace(/^ses_[^.]+/, 'ses_*');
+    byFile[file] = (byFile[file] ?? 0) + 1;
+  }
+  return { total: lines.length, byFile };
+}
+
+const report: Record<string, unknown> = {
+  logins: LOGINS,
+  burst: BURST,
+  load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+};
+for (const [name, login] of [
+  ['ssh', sshLogin],
+  ['postgres', pgLogin],
+] as const) {
+  for (let i = 0; i < 3; i++) await login(); // warm-up: lazy imports, JIT
+  await sleep(1_500);
+  const syncs = await countSyncs(gh.pid, async () => {
+    for (let i = 0; i < LOGINS; i++) await login();
+  });
+  await sleep(1_500);
+  const cpuBefore = cpuTimeUs(gh.pid);
+  for (let i = 0; i < LOGINS; i++) await login();
+  await sleep(1_500);
+  const cpuMs = (cpuTimeUs(gh.pid) - cpuBefore) / 1000 / LOGINS;
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < BURST) {
+        next += 1;
+        await login();
+      }
+    }),
+  );
+  const perSecond = BURST / ((performance.now() - started) / 1000);
+  report[name] = {
+    syncsPerLogin: syncs.total / LOGINS,
+    syncsByFile: syncs.byFile,
+    cpuMsPerLogin: Number(cpuMs.toFixed(1)),
+    loginsPerSecond8: Number(perSecond.toFixed(1)),
+  };
+  progress(`${name}: ${JSON.stringify(report[name])}`);
+}
+process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
