@@ -4,7 +4,16 @@ import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   // web/vite.config.ts: import-x cannot resolve the ESM-only `vite` package; it is a four-line build file.
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'test-output/**', 'bin/**', 'web/vite.config.ts'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'data/**',
+      'test-output/**',
+      'bin/**',
+      'web/vite.config.ts',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -15,7 +24,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-non-null-assertion': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'import-x/no-cycle': 'error',
     },
   },

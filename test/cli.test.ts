@@ -32,7 +32,8 @@ describe.each(['sqlite', 'postgres'] as const)('gatehouse CLI on %s', (driver) =
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
-    const storeArgs = driver === 'postgres' ? ['--store-url', TEST_PG_URL, '--store-schema', schema] : [];
+    const storeArgs =
+      driver === 'postgres' ? ['--store-url', TEST_PG_URL, '--store-schema', schema] : [];
     const init = await gatehouseOk(['init', '--data-dir', dir, '--admin', 'root', ...storeArgs]);
     expect(init.stdout).toMatch(/admin password \(shown once.*\): \S{20,}/);
     env = { GATEHOUSE_CONFIG: join(dir, 'gatehouse.yaml') };
@@ -59,27 +60,75 @@ describe.each(['sqlite', 'postgres'] as const)('gatehouse CLI on %s', (driver) =
 
   it('user-target-grant-revoke-and-audit-tail-work-end-to-end', async () => {
     const keyFile = join(dir, 'alice.pub');
-    writeFileSync(keyFile, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop\n');
-    await gatehouseOk(['user', 'add', 'alice', '--password-stdin', '--ssh-key', keyFile], { env, stdin: 'canary-Pw-77441\n' });
+    writeFileSync(
+      keyFile,
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop\n',
+    );
+    await gatehouseOk(['user', 'add', 'alice', '--password-stdin', '--ssh-key', keyFile], {
+      env,
+      stdin: 'canary-Pw-77441\n',
+    });
     const users = await gatehouseOk(['user', 'list', '--json'], { env });
-    const names = users.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { name: string }).name);
+    const names = users.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { name: string }).name);
     expect(names).toEqual(['alice', 'root']);
 
-    await gatehouseOk(['target', 'add', 'web-1', '--kind', 'ssh', '--host', '127.0.0.1', '--port', '22', '--username', 'deploy', '--label', 'env=prod'], { env });
+    await gatehouseOk(
+      [
+        'target',
+        'add',
+        'web-1',
+        '--kind',
+        'ssh',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '22',
+        '--username',
+        'deploy',
+        '--label',
+        'env=prod',
+      ],
+      { env },
+    );
     const targets = await gatehouseOk(['target', 'list', '--json'], { env });
-    expect(JSON.parse(targets.stdout.trim())).toMatchObject({ name: 'web-1', kind: 'ssh', labels: { env: 'prod' } });
+    expect(JSON.parse(targets.stdout.trim())).toMatchObject({
+      name: 'web-1',
+      kind: 'ssh',
+      labels: { env: 'prod' },
+    });
 
-    const granted = await gatehouseOk(['grant', 'alice', 'web-1', '--for', '2h', '--reason', 'incident 42', '--json'], { env });
+    const granted = await gatehouseOk(
+      ['grant', 'alice', 'web-1', '--for', '2h', '--reason', 'incident 42', '--json'],
+      { env },
+    );
     const grant = JSON.parse(granted.stdout) as { id: string; expiresAt: string };
     expect(Date.parse(grant.expiresAt) - Date.now()).toBeGreaterThan(7_100_000);
     await gatehouseOk(['grant', '@user', 'label:env=prod'], { env });
-    expect((await gatehouseOk(['grant', 'list', '--json'], { env })).stdout.trim().split('\n')).toHaveLength(2);
+    expect(
+      (await gatehouseOk(['grant', 'list', '--json'], { env })).stdout.trim().split('\n'),
+    ).toHaveLength(2);
     await gatehouseOk(['revoke', grant.id], { env });
-    expect((await gatehouseOk(['grant', 'list', '--json'], { env })).stdout.trim().split('\n')).toHaveLength(1);
+    expect(
+      (await gatehouseOk(['grant', 'list', '--json'], { env })).stdout.trim().split('\n'),
+    ).toHaveLength(1);
 
     const tail = await gatehouseOk(['audit', 'tail', '-n', '50', '--json'], { env });
-    const types = tail.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
-    expect(types).toEqual(expect.arrayContaining(['admin.init', 'admin.user.add', 'admin.target.add', 'grant.create', 'grant.revoke']));
+    const types = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'admin.init',
+        'admin.user.add',
+        'admin.target.add',
+        'grant.create',
+        'grant.revoke',
+      ]),
+    );
     expect(tail.stdout).not.toContain('canary-Pw-77441');
 
     const verify = await gatehouseOk(['audit', 'verify'], { env });
@@ -87,25 +136,42 @@ describe.each(['sqlite', 'postgres'] as const)('gatehouse CLI on %s', (driver) =
   }, 180_000); // a dozen CLI processes: slow when the suite runs files side by side
 
   it('bad-input-gets-a-clear-error-naming-it', async () => {
-    const badPort = await runGatehouse(['target', 'add', 'x', '--kind', 'ssh', '--host', 'h', '--port', 'abc', '--username', 'u'], { env });
+    const badPort = await runGatehouse(
+      ['target', 'add', 'x', '--kind', 'ssh', '--host', 'h', '--port', 'abc', '--username', 'u'],
+      { env },
+    );
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toContain('"abc" is not a port number');
     const unknownUser = await runGatehouse(['grant', 'nobody', 'web-1'], { env });
     expect(unknownUser.code).toBe(1);
     expect(unknownUser.stderr).toContain('user "nobody" does not exist');
-    const noConfig = await runGatehouse(['user', 'list'], { env: { GATEHOUSE_CONFIG: join(dir, 'missing.yaml') } });
+    const noConfig = await runGatehouse(['user', 'list'], {
+      env: { GATEHOUSE_CONFIG: join(dir, 'missing.yaml') },
+    });
     expect(noConfig.code).toBe(1);
     expect(noConfig.stderr).toMatch(/configuration file not found/);
   });
 
   it('editing-an-audit-row-in-the-store-makes-verify-fail-and-name-it', async () => {
-    await tamper(driver, dir, schema, `update audit_events set data = replace(data, 'incident 42', 'routine') where type = 'grant.create'`);
+    await tamper(
+      driver,
+      dir,
+      schema,
+      `update audit_events set data = replace(data, 'incident 42', 'routine') where type = 'grant.create'`,
+    );
     const verify = await runGatehouse(['audit', 'verify', '--json'], { env });
     expect(verify.code).toBe(1);
-    const report = JSON.parse(verify.stdout) as { ok: boolean; problems: { seq?: number; kind: string }[] };
+    const report = JSON.parse(verify.stdout) as {
+      ok: boolean;
+      problems: { seq?: number; kind: string }[];
+    };
     expect(report.ok).toBe(false);
     const tail = await gatehouseOk(['audit', 'tail', '-n', '100', '--json'], { env });
-    const edited = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string }).find((r) => r.type === 'grant.create');
+    const edited = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string })
+      .find((r) => r.type === 'grant.create');
     expect(report.problems[0]?.seq).toBe(edited?.seq);
     const text = await runGatehouse(['audit', 'verify'], { env });
     expect(text.stdout).toContain(`#${edited?.seq}`);

@@ -39,10 +39,17 @@ export interface ControlPlane extends AsyncDisposable {
 }
 
 /** Opens every control-plane service for `config`. */
-export async function openControlPlane(config: Config, options: { logger?: Logger; isServing?: boolean } = {}): Promise<ControlPlane> {
+export async function openControlPlane(
+  config: Config,
+  options: { logger?: Logger; isServing?: boolean } = {},
+): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
   // A server keeps SQLite's disk syncs off its event loop (relayed sessions go on meanwhile).
-  const store = await openStore(config.store.driver === 'sqlite' && options.isServing === true ? { ...config.store, inWorker: true } : config.store);
+  const store = await openStore(
+    config.store.driver === 'sqlite' && options.isServing === true
+      ? { ...config.store, inWorker: true }
+      : config.store,
+  );
   let kms: KmsProvider | undefined;
   try {
     kms = await openKms(config.kms);
@@ -53,18 +60,32 @@ export async function openControlPlane(config: Config, options: { logger?: Logge
       sinkPath: config.audit.sinkFile,
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
-      onCheckpointError: (err) => logger.error({ code: err.code, detail: err.detail }, 'audit checkpoint failed'),
+      onCheckpointError: (err) =>
+        logger.error({ code: err.code, detail: err.detail }, 'audit checkpoint failed'),
     });
     const boundKms = kms;
-    const seal = (plaintext: Buffer, context: string): Promise<string> => sealSecret(boundKms, plaintext, context);
-    const open = (sealed: string, context: string): Promise<Buffer> => openSecret(boundKms, sealed, context);
-    const identityDeps = { db: store.db, audit, lockout: config.auth.lockout, sealSecret: seal, openSecret: open };
+    const seal = (plaintext: Buffer, context: string): Promise<string> =>
+      sealSecret(boundKms, plaintext, context);
+    const open = (sealed: string, context: string): Promise<Buffer> =>
+      openSecret(boundKms, sealed, context);
+    const identityDeps = {
+      db: store.db,
+      audit,
+      lockout: config.auth.lockout,
+      sealSecret: seal,
+      openSecret: open,
+    };
     const users = new Users(identityDeps);
     const tokens = new Tokens(identityDeps);
     const authenticator = new Authenticator(identityDeps);
     const targets = new Targets({ db: store.db, audit });
     const grants = new Grants({ db: store.db, audit });
-    const access = new AccessPolicy({ targets, grants, audit, findUser: (name) => users.find(name) });
+    const access = new AccessPolicy({
+      targets,
+      grants,
+      audit,
+      findUser: (name) => users.find(name),
+    });
     const credentials = new Credentials({ db: store.db, kms: boundKms, audit });
     const gateways = new Gateways({ db: store.db, audit });
     const appliers = { postgres: postgresPasswordApplier, mysql: mysqlPasswordApplier };
@@ -76,9 +97,22 @@ export async function openControlPlane(config: Config, options: { logger?: Logge
       await store.close();
     };
     return {
-      config, logger, store, audit, kms: boundKms, users, tokens, authenticator, targets, grants, access,
-      credentials, gateways, rotateCredential,
-      close, [Symbol.asyncDispose]: close,
+      config,
+      logger,
+      store,
+      audit,
+      kms: boundKms,
+      users,
+      tokens,
+      authenticator,
+      targets,
+      grants,
+      access,
+      credentials,
+      gateways,
+      rotateCredential,
+      close,
+      [Symbol.asyncDispose]: close,
     };
   } catch (err) {
     kms?.close?.();
@@ -95,9 +129,15 @@ export function configFromCommand(cmd: Command): Config {
 }
 
 /** Runs `fn` with an open control plane and closes it afterwards, even on error. */
-export async function withControlPlane<T>(cmd: Command, io: CliIo, fn: (cp: ControlPlane) => Promise<T>): Promise<T> {
+export async function withControlPlane<T>(
+  cmd: Command,
+  io: CliIo,
+  fn: (cp: ControlPlane) => Promise<T>,
+): Promise<T> {
   const config = configFromCommand(cmd);
-  await using cp = await openControlPlane(config, { logger: createLogger({ level: 'warn', destination: io.stderr }) });
+  await using cp = await openControlPlane(config, {
+    logger: createLogger({ level: 'warn', destination: io.stderr }),
+  });
   return await fn(cp);
 }
 

@@ -50,13 +50,19 @@ export async function writeInitFiles(options: InitOptions): Promise<string> {
   const dir = resolve(options.dataDir);
   const configPath = configPathFor(dir);
   if (existsSync(configPath)) {
-    throw new GatehouseError('GH_ALREADY_INITIALIZED', { message: `a Gatehouse setup already exists in ${dir}` });
+    throw new GatehouseError('GH_ALREADY_INITIALIZED', {
+      message: `a Gatehouse setup already exists in ${dir}`,
+    });
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const sub of ['keys', 'tls', 'audit', INIT_PATHS.recordings]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  for (const sub of ['keys', 'tls', 'audit', INIT_PATHS.recordings])
+    mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
   const at = (p: string): string => join(dir, p);
 
-  for (const [type, path] of [['ed25519', INIT_PATHS.sshHostEd25519], ['rsa', INIT_PATHS.sshHostRsa]] as const) {
+  for (const [type, path] of [
+    ['ed25519', INIT_PATHS.sshHostEd25519],
+    ['rsa', INIT_PATHS.sshHostRsa],
+  ] as const) {
     const pair = generateOpenSshKeyPair(type, { comment: 'gatehouse-host' });
     writeSecretFile(at(path), pair.privateKey);
     writeFileSync(`${at(path)}.pub`, `${pair.publicKey}\n`);
@@ -67,7 +73,13 @@ export async function writeInitFiles(options: InitOptions): Promise<string> {
   generateKeyFile(at(INIT_PATHS.gatewaySealKey), 'x25519');
 
   const listenHost = options.listenHost ?? '0.0.0.0';
-  const names = unique(['localhost', '127.0.0.1', '::1', hostname(), ...(isWildcard(listenHost) ? [] : [listenHost])]);
+  const names = unique([
+    'localhost',
+    '127.0.0.1',
+    '::1',
+    hostname(),
+    ...(isWildcard(listenHost) ? [] : [listenHost]),
+  ]);
   const tls = await createTlsMaterial({ names });
   writeFileSync(at(INIT_PATHS.caCert), tls.ca.certPem);
   writeSecretFile(at(INIT_PATHS.caKey), tls.ca.keyPem);
@@ -77,19 +89,32 @@ export async function writeInitFiles(options: InitOptions): Promise<string> {
   const config = {
     dataDir: '.',
     listen: { host: listenHost },
-    ssh: { port: options.sshPort ?? 2222, hostKeys: [INIT_PATHS.sshHostEd25519, INIT_PATHS.sshHostRsa] },
+    ssh: {
+      port: options.sshPort ?? 2222,
+      hostKeys: [INIT_PATHS.sshHostEd25519, INIT_PATHS.sshHostRsa],
+    },
     postgres: { port: options.pgPort ?? 15432 },
     mysql: { port: options.mysqlPort ?? 13306 },
     web: { port: options.webPort ?? 8080 },
-    tls: { caCert: INIT_PATHS.caCert, caKey: INIT_PATHS.caKey, cert: INIT_PATHS.serverCert, key: INIT_PATHS.serverKey },
+    tls: {
+      caCert: INIT_PATHS.caCert,
+      caKey: INIT_PATHS.caKey,
+      cert: INIT_PATHS.serverCert,
+      key: INIT_PATHS.serverKey,
+    },
     store: options.store ?? { driver: 'sqlite', path: INIT_PATHS.store },
     kms: { provider: 'local', keyFile: INIT_PATHS.kmsKeyFile },
     controlPlane: { signingKey: INIT_PATHS.controlPlaneKey },
-    gateway: { name: 'embedded', signingKey: INIT_PATHS.gatewaySignKey, sealingKey: INIT_PATHS.gatewaySealKey },
+    gateway: {
+      name: 'embedded',
+      signingKey: INIT_PATHS.gatewaySignKey,
+      sealingKey: INIT_PATHS.gatewaySealKey,
+    },
     audit: { sinkFile: INIT_PATHS.sink },
     recordings: { dir: INIT_PATHS.recordings },
   };
-  const header = '# Gatehouse configuration, written by "gatehouse init". Paths are relative to dataDir.\n';
+  const header =
+    '# Gatehouse configuration, written by "gatehouse init". Paths are relative to dataDir.\n';
   writeSecretFile(configPath, header + toYaml(config));
   return configPath;
 }

@@ -15,7 +15,10 @@ import { registerCaCommand } from './commands/ca.js';
 export function buildProgram(io: CliIo): Command {
   const program = new Command('gatehouse')
     .description('Access bastion: SSH, PostgreSQL and MySQL with leased credentials')
-    .option('--config <file>', 'configuration file (default $GATEHOUSE_CONFIG, then ./gatehouse.yaml)')
+    .option(
+      '--config <file>',
+      'configuration file (default $GATEHOUSE_CONFIG, then ./gatehouse.yaml)',
+    )
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
@@ -55,7 +58,8 @@ function reportError(io: CliIo, err: unknown): void {
   if (error.hint !== undefined) io.stderr.write(`hint: ${error.hint}\n`);
   // The CLI is the operator's own tool: show the private detail too (never secrets by design).
   if (error.detail !== undefined) io.stderr.write(`detail: ${error.detail}\n`);
-  if (process.env['GATEHOUSE_DEBUG'] === '1' && err instanceof Error) io.stderr.write(`${err.stack ?? ''}\n`);
+  if (process.env['GATEHOUSE_DEBUG'] === '1' && err instanceof Error)
+    io.stderr.write(`${err.stack ?? ''}\n`);
 }
 
 function processIo(): CliIo {

@@ -18,9 +18,14 @@ export function printRows(
     return;
   }
   const cells = rows.map((row) => options.columns.map((c) => formatCell(row[c])));
-  const widths = options.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]?.length ?? 0)));
+  const widths = options.columns.map((c, i) =>
+    Math.max(c.length, ...cells.map((r) => r[i]?.length ?? 0)),
+  );
   const line = (parts: readonly string[]): string =>
-    parts.map((p, i) => p.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    parts
+      .map((p, i) => p.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   io.stdout.write(`${line(options.columns.map((c) => c.toUpperCase()))}\n`);
   for (const row of cells) io.stdout.write(`${line(row)}\n`);
 }
@@ -35,7 +40,9 @@ function formatCell(value: unknown): string {
   if (Array.isArray(value)) return value.map(String).join(',');
   if (typeof value === 'object') {
     return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
+      .map(
+        ([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+      )
       .join(',');
   }
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -47,13 +54,15 @@ export async function readSecretFromStdin(io: CliIo, prompt: string): Promise<st
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of io.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     total += buf.length;
     if (total > MAX_STDIN_SECRET_BYTES) throw new RangeError('secret on stdin is too large');
     chunks.push(buf);
     if (io.stdin.isTTY === true && buf.includes(0x0a)) break;
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** Reads all of stdin as bytes (for key material), bounded. */
@@ -61,7 +70,7 @@ export async function readStdinBytes(io: CliIo): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of io.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     total += buf.length;
     if (total > MAX_STDIN_SECRET_BYTES) throw new RangeError('input on stdin is too large');
     chunks.push(buf);

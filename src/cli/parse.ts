@@ -4,7 +4,8 @@ import { parseDurationMs } from '../core/clock.js';
 /** Commander parser for a TCP port (0 = any free port, for tests). */
 export function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port number`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`"${value}" is not a port number`);
   return n;
 }
 

@@ -15,7 +15,11 @@ import { startWeb } from './web.js';
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
  * checkpoint timer, KMS) and every configured front end, then closes them in reverse order.
  */
-export async function runServe(cmd: Command, _io: CliIo, configPath: string | undefined): Promise<void> {
+export async function runServe(
+  cmd: Command,
+  _io: CliIo,
+  configPath: string | undefined,
+): Promise<void> {
   const config = configPath === undefined ? configFromCommand(cmd) : loadConfig(configPath);
   const logger = createLogger({ level: config.log.level });
   await using cp = await openControlPlane(config, { logger, isServing: true });
@@ -25,7 +29,10 @@ export async function runServe(cmd: Command, _io: CliIo, configPath: string | un
   const gate = new ConnectionGate({ limits: config.limits, log: logger });
   await using _gateway = await startEmbeddedGateway(cp, logger, gate);
   await using _web = config.web.enabled ? await startWeb(cp, logger, gate) : undefined;
-  logger.info({ dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider }, 'gatehouse control plane ready');
+  logger.info(
+    { dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider },
+    'gatehouse control plane ready',
+  );
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -47,7 +54,11 @@ function startRotationScheduler(cp: ControlPlane): RotationScheduler {
     },
     listTargets: () => cp.targets.list(),
     activeCreatedAt: (target) => findActiveCredentialCreatedAt(cp.store.db, target.id),
-    onError: (err, target) => cp.logger.warn({ target, err: err instanceof Error ? err.message : String(err) }, 'scheduled rotation failed'),
+    onError: (err, target) =>
+      cp.logger.warn(
+        { target, err: err instanceof Error ? err.message : String(err) },
+        'scheduled rotation failed',
+      ),
   });
   scheduler.start();
   return scheduler;

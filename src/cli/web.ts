@@ -8,7 +8,11 @@ import { startWebConsole, type RunningWebConsole } from '../web/index.js';
 import type { ControlPlane } from './context.js';
 
 /** Starts the web console and API of `gatehouse serve` (HTTPS with the init certificate unless `web.https: false`). */
-export async function startWeb(cp: ControlPlane, log: Logger, gate: ConnectionGate): Promise<RunningWebConsole> {
+export async function startWeb(
+  cp: ControlPlane,
+  log: Logger,
+  gate: ConnectionGate,
+): Promise<RunningWebConsole> {
   const { config } = cp;
   const web = await startWebConsole(
     {
@@ -19,7 +23,9 @@ export async function startWeb(cp: ControlPlane, log: Logger, gate: ConnectionGa
     {
       host: config.listen.host,
       port: config.web.port,
-      tls: config.web.https ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : undefined,
+      tls: config.web.https
+        ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }
+        : undefined,
       gate,
     },
   );

@@ -27,18 +27,31 @@ describe('config', () => {
   });
 
   it('an-unknown-key-fails-with-a-message-naming-it', () => {
-    expect(() => parseConfig({ ...MINIMAL, ssh: { ...MINIMAL.ssh, prot: 22 } }, { baseDir: '/' })).toThrow(/unknown key "ssh.prot"/);
-    expect(() => parseConfig({ ...MINIMAL, sotre: {} }, { baseDir: '/' })).toThrow(/unknown key "sotre"/);
+    expect(() =>
+      parseConfig({ ...MINIMAL, ssh: { ...MINIMAL.ssh, prot: 22 } }, { baseDir: '/' }),
+    ).toThrow(/unknown key "ssh.prot"/);
+    expect(() => parseConfig({ ...MINIMAL, sotre: {} }, { baseDir: '/' })).toThrow(
+      /unknown key "sotre"/,
+    );
   });
 
   it('a-bad-value-fails-with-a-message-naming-the-key', () => {
-    expect(() => parseConfig({ ...MINIMAL, ssh: { ...MINIMAL.ssh, port: 'x' } }, { baseDir: '/' })).toThrow(/ssh\.port: /);
-    expect(() => parseConfig({ ...MINIMAL, web: { port: 70000 } }, { baseDir: '/' })).toThrow(/web\.port: /);
-    expect(() => parseConfig({ ...MINIMAL, store: { driver: 'mongo' } }, { baseDir: '/' })).toThrow(/store\.driver: /);
+    expect(() =>
+      parseConfig({ ...MINIMAL, ssh: { ...MINIMAL.ssh, port: 'x' } }, { baseDir: '/' }),
+    ).toThrow(/ssh\.port: /);
+    expect(() => parseConfig({ ...MINIMAL, web: { port: 70000 } }, { baseDir: '/' })).toThrow(
+      /web\.port: /,
+    );
+    expect(() => parseConfig({ ...MINIMAL, store: { driver: 'mongo' } }, { baseDir: '/' })).toThrow(
+      /store\.driver: /,
+    );
   });
 
   it('a-postgres-store-is-accepted', () => {
-    const config = parseConfig({ ...MINIMAL, store: { driver: 'postgres', url: 'postgres://x@h/db', schema: 'gh' } }, { baseDir: '/' });
+    const config = parseConfig(
+      { ...MINIMAL, store: { driver: 'postgres', url: 'postgres://x@h/db', schema: 'gh' } },
+      { baseDir: '/' },
+    );
     expect(config.store).toMatchObject({ driver: 'postgres', schema: 'gh' });
   });
 

@@ -14,7 +14,9 @@ export function resolveConfigPath(explicit: string | undefined, env = process.en
 /** Reads and validates a config file; relative paths are taken from the file's folder. */
 export function loadConfig(path: string): Config {
   if (!existsSync(path)) {
-    throw new GatehouseError('GH_CONFIG_NOT_FOUND', { message: `configuration file not found: ${path}` });
+    throw new GatehouseError('GH_CONFIG_NOT_FOUND', {
+      message: `configuration file not found: ${path}`,
+    });
   }
   let raw: unknown;
   try {
@@ -65,8 +67,14 @@ function absolutize(config: Config, baseDir: string): Config {
       key: at(config.tls.key),
       ...(config.tls.caKey === undefined ? {} : { caKey: at(config.tls.caKey) }),
     },
-    store: config.store.driver === 'sqlite' ? { ...config.store, path: at(config.store.path) } : config.store,
-    kms: config.kms.provider === 'local' ? { ...config.kms, keyFile: at(config.kms.keyFile) } : config.kms,
+    store:
+      config.store.driver === 'sqlite'
+        ? { ...config.store, path: at(config.store.path) }
+        : config.store,
+    kms:
+      config.kms.provider === 'local'
+        ? { ...config.kms, keyFile: at(config.kms.keyFile) }
+        : config.kms,
     controlPlane: { signingKey: at(config.controlPlane.signingKey) },
     gateway: {
       ...config.gateway,

@@ -33,7 +33,10 @@ const storeSchema = z.discriminatedUnion('driver', [
   z.strictObject({
     driver: z.literal('postgres'),
     url: z.string().min(1),
-    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .optional(),
     poolSize: z.number().int().min(1).max(200).optional(),
   }),
 ]);
@@ -42,13 +45,12 @@ const storeSchema = z.discriminatedUnion('driver', [
 export const configSchema = z.strictObject({
   dataDir: relPath,
   listen: z.strictObject({ host: z.string().min(1).default('0.0.0.0') }).prefault({}),
-  ssh: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      port: port.default(2222),
-      hostKeys: z.array(relPath).min(1),
-      allowPassword: z.boolean().default(true),
-    }),
+  ssh: z.strictObject({
+    enabled: z.boolean().default(true),
+    port: port.default(2222),
+    hostKeys: z.array(relPath).min(1),
+    allowPassword: z.boolean().default(true),
+  }),
   postgres: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -97,11 +99,28 @@ export const configSchema = z.strictObject({
   limits: z
     .strictObject({
       /** From TCP accept to a finished login; slower clients are told (where the protocol can) and closed. */
-      loginTimeoutMs: z.number().int().min(100).max(3_600_000).default(DEFAULT_CONNECTION_LIMITS.loginTimeoutMs),
+      loginTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(3_600_000)
+        .default(DEFAULT_CONNECTION_LIMITS.loginTimeoutMs),
       maxConnections: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxConnections),
-      maxUnauthenticated: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticated),
-      maxUnauthenticatedPerSource: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticatedPerSource),
-      maxConnectionsPerSource: z.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource),
+      maxUnauthenticated: z
+        .number()
+        .int()
+        .min(1)
+        .default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticated),
+      maxUnauthenticatedPerSource: z
+        .number()
+        .int()
+        .min(1)
+        .default(DEFAULT_CONNECTION_LIMITS.maxUnauthenticatedPerSource),
+      maxConnectionsPerSource: z
+        .number()
+        .int()
+        .min(1)
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerSource),
     })
     .prefault({}),
   log: z

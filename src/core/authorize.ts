@@ -51,7 +51,8 @@ export function authorize(
     if (!grantCoversUser(grant, user) || !grantCoversTarget(grant, target)) continue;
     if (!isGrantActive(grant, options.at)) {
       const ended = endOf(grant, options.at);
-      if (ended !== undefined && (lastEnded === undefined || ended.at > lastEnded.at)) lastEnded = ended;
+      if (ended !== undefined && (lastEnded === undefined || ended.at > lastEnded.at))
+        lastEnded = ended;
       continue;
     }
     if (best === undefined || outlasts(grant, best)) best = grant;
@@ -65,7 +66,8 @@ function endOf(grant: Grant, at: number): { at: number; reason: AccessDenialReas
   const revokedAt = grant.revokedAt !== null && grant.revokedAt <= at ? grant.revokedAt : undefined;
   const expiredAt = grant.expiresAt !== null && grant.expiresAt <= at ? grant.expiresAt : undefined;
   // A grant revoked after it had already expired ended by expiring.
-  if (expiredAt !== undefined && (revokedAt === undefined || expiredAt <= revokedAt)) return { at: expiredAt, reason: 'grant-expired' };
+  if (expiredAt !== undefined && (revokedAt === undefined || expiredAt <= revokedAt))
+    return { at: expiredAt, reason: 'grant-expired' };
   if (revokedAt !== undefined) return { at: revokedAt, reason: 'grant-revoked' };
   return undefined;
 }

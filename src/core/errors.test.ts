@@ -11,7 +11,7 @@ import {
 describe('error catalogue', () => {
   it('every-code-is-documented-with-its-message-in-docs-errors-md-and-nothing-else', () => {
     const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-    const rows = [...doc.matchAll(/^\| `(GH_[A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [
+    const rows = [...doc.matchAll(/^\| `(GH_[A-Z_]+)` *\| ([^|]+) \|/gm)].map((m) => [
       m[1],
       m[2]?.trim(),
     ]);

@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -11,7 +19,8 @@ export function writeSecretFile(path: string, content: string | Buffer): void {
 
 /** Generates an Ed25519 or X25519 private key and stores it as PKCS#8 PEM (0600). */
 export function generateKeyFile(path: string, type: 'ed25519' | 'x25519'): KeyObject {
-  const { privateKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');
+  const { privateKey } =
+    type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');
   writeSecretFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   return privateKey;
 }
@@ -56,7 +65,11 @@ export function makeSigner(privateKey: KeyObject): Signer {
 }
 
 /** Verifies a base64 Ed25519 signature; false on any malformed input. */
-export function verifySignature(publicKey: KeyObject, data: Buffer | string, signature: string): boolean {
+export function verifySignature(
+  publicKey: KeyObject,
+  data: Buffer | string,
+  signature: string,
+): boolean {
   try {
     return verify(null, Buffer.from(data), publicKey, Buffer.from(signature, 'base64'));
   } catch {

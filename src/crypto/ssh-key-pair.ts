@@ -15,13 +15,23 @@ const MAX_ATTEMPTS = 8;
  * Each pair must sign and verify a random message through its own public line, else it is
  * made again.
  */
-export function generateOpenSshKeyPair(type: 'ed25519' | 'rsa', options: { comment?: string; bits?: number } = {}): OpenSshKeyPair {
+export function generateOpenSshKeyPair(
+  type: 'ed25519' | 'rsa',
+  options: { comment?: string; bits?: number } = {},
+): OpenSshKeyPair {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const pair =
       type === 'rsa'
-        ? ssh2.utils.generateKeyPairSync('rsa', { bits: options.bits ?? 3072, ...(options.comment === undefined ? {} : { comment: options.comment }) })
-        : ssh2.utils.generateKeyPairSync('ed25519', options.comment === undefined ? {} : { comment: options.comment });
-    if (isConsistent(pair.private, pair.public)) return { privateKey: pair.private, publicKey: pair.public };
+        ? ssh2.utils.generateKeyPairSync('rsa', {
+            bits: options.bits ?? 3072,
+            ...(options.comment === undefined ? {} : { comment: options.comment }),
+          })
+        : ssh2.utils.generateKeyPairSync(
+            'ed25519',
+            options.comment === undefined ? {} : { comment: options.comment },
+          );
+    if (isConsistent(pair.private, pair.public))
+      return { privateKey: pair.private, publicKey: pair.public };
   }
   throw new Error(`could not generate a consistent ${type} key pair`);
 }

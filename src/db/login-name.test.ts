@@ -14,8 +14,14 @@ describe('database login names', () => {
   });
 
   it('a-dedicated-port-takes-the-plain-user-or-its-own-target-only', () => {
-    expect(parseDbLogin('alice', { fixedTarget: 'orders-db' })).toEqual({ user: 'alice', target: 'orders-db' });
-    expect(parseDbLogin('alice#orders-db', { fixedTarget: 'orders-db' })).toEqual({ user: 'alice', target: 'orders-db' });
+    expect(parseDbLogin('alice', { fixedTarget: 'orders-db' })).toEqual({
+      user: 'alice',
+      target: 'orders-db',
+    });
+    expect(parseDbLogin('alice#orders-db', { fixedTarget: 'orders-db' })).toEqual({
+      user: 'alice',
+      target: 'orders-db',
+    });
     expect(parseDbLogin('alice#other', { fixedTarget: 'orders-db' })).toBeUndefined();
   });
 });

@@ -7,7 +7,11 @@ const my = (sql: string): string => redactSql(sql, { dialect: 'mysql' }).text;
 describe('sql redaction', () => {
   it('alter-role-password-literal-is-replaced', () => {
     const out = redactSql("ALTER ROLE x PASSWORD 'canary'", { dialect: 'postgres' });
-    expect(out).toEqual({ text: "ALTER ROLE x PASSWORD '[redacted]'", isRedacted: true, isTruncated: false });
+    expect(out).toEqual({
+      text: "ALTER ROLE x PASSWORD '[redacted]'",
+      isRedacted: true,
+      isTruncated: false,
+    });
   });
 
   it('every-postgres-form-of-a-password-is-replaced', () => {
@@ -15,8 +19,8 @@ describe('sql redaction', () => {
       "create role bob login password 'canary' valid until 'infinity'",
       "CREATE USER bob WITH ENCRYPTED PASSWORD E'can\\'ary'",
       'ALTER USER "bob" PASSWORD $pw$canary$pw$',
-      "alter user bob password $$canary$$",
-      "ALTER USER \"bob\" PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$canary:canary'",
+      'alter user bob password $$canary$$',
+      'ALTER USER "bob" PASSWORD \'SCRAM-SHA-256$4096:c2FsdA==$canary:canary\'',
       "create user mapping for bob server s options (user 'bob', password 'canary')",
       "select dblink_connect('host=db user=bob password=canary')",
       "CREATE SUBSCRIPTION s CONNECTION 'host=db password = canary' PUBLICATION p",
@@ -44,18 +48,26 @@ describe('sql redaction', () => {
   });
 
   it('statements-without-a-password-keep-their-literals', () => {
-    expect(pg("select 'hello', $$body$$, E'x\\ny' from t where name = 'bob'")).toBe("select 'hello', $$body$$, E'x\\ny' from t where name = 'bob'");
+    expect(pg("select 'hello', $$body$$, E'x\\ny' from t where name = 'bob'")).toBe(
+      "select 'hello', $$body$$, E'x\\ny' from t where name = 'bob'",
+    );
     expect(redactSql('select 1', { dialect: 'postgres' }).isRedacted).toBe(false);
   });
 
   it('only-the-statement-that-names-a-password-is-redacted', () => {
-    expect(pg("alter role x password 'canary'; select 'visible'")).toBe("alter role x password '[redacted]'; select 'visible'");
+    expect(pg("alter role x password 'canary'; select 'visible'")).toBe(
+      "alter role x password '[redacted]'; select 'visible'",
+    );
   });
 
   it('password-in-comments-or-inside-other-literals-does-not-arm-but-the-word-does', () => {
-    expect(pg("select 'the password' , 'kept' -- password\n")).toBe("select 'the password' , 'kept' -- password\n");
+    expect(pg("select 'the password' , 'kept' -- password\n")).toBe(
+      "select 'the password' , 'kept' -- password\n",
+    );
     expect(pg("/* password */ select 'kept'")).toBe("/* password */ select 'kept'");
-    expect(pg("/* nested /* password */ */ select 'kept'")).toBe("/* nested /* password */ */ select 'kept'");
+    expect(pg("/* nested /* password */ */ select 'kept'")).toBe(
+      "/* nested /* password */ */ select 'kept'",
+    );
   });
 
   it('a-quote-inside-a-standard-string-does-not-hide-a-later-password', () => {

@@ -6,7 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEventInput } from '../audit/types.js';
 import { GatehouseError } from '../core/errors.js';
 import { DEFAULT_TARGET_OPTIONS, type Target } from '../core/types.js';
-import type { GatewayControl, GatewayUser, SessionEnd, TargetSession } from '../lease/gateway-control.js';
+import type {
+  GatewayControl,
+  GatewayUser,
+  SessionEnd,
+  TargetSession,
+} from '../lease/gateway-control.js';
 import { DbTranscriptStore } from '../recording/db-transcript.js';
 import { runDbSession, type DbRelayContext, type DbTransport } from './session-flow.js';
 
@@ -15,8 +20,30 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const USER: GatewayUser = { user: { id: 'u1', name: 'alice', roles: ['user'], isDisabled: false, hasTotp: false, createdAt: 0 }, ticket: 't' };
-const TARGET: Target = { id: 't1', name: 'orders-db', kind: 'postgres', host: 'h', port: 1, username: 'leased', database: 'app', labels: {}, options: DEFAULT_TARGET_OPTIONS, hostKey: null, createdAt: 0 };
+const USER: GatewayUser = {
+  user: {
+    id: 'u1',
+    name: 'alice',
+    roles: ['user'],
+    isDisabled: false,
+    hasTotp: false,
+    createdAt: 0,
+  },
+  ticket: 't',
+};
+const TARGET: Target = {
+  id: 't1',
+  name: 'orders-db',
+  kind: 'postgres',
+  host: 'h',
+  port: 1,
+  username: 'leased',
+  database: 'app',
+  labels: {},
+  options: DEFAULT_TARGET_OPTIONS,
+  hostKey: null,
+  createdAt: 0,
+};
 
 /** A control plane that records what the flow asked of it. */
 function fakeControl(options: { failOpen?: GatehouseError } = {}) {
@@ -27,7 +54,11 @@ function fakeControl(options: { failOpen?: GatehouseError } = {}) {
   const abort = new AbortController();
   const control = {
     gatewayId: 'gw',
-    openSession: (_user: GatewayUser, target: string, ctx: { via: string; targetKind?: string }) => {
+    openSession: (
+      _user: GatewayUser,
+      target: string,
+      ctx: { via: string; targetKind?: string },
+    ) => {
       steps.push(`openSession ${target} ${ctx.via} ${ctx.targetKind ?? ''}`);
       if (options.failOpen !== undefined) return Promise.reject(options.failOpen);
       const session: TargetSession = {
@@ -35,7 +66,16 @@ function fakeControl(options: { failOpen?: GatehouseError } = {}) {
         user: USER.user,
         target: TARGET,
         accessExpiresAt: null,
-        credential: { leaseId: 'l', sid: 'ses_flow', credentialVersion: 1, kind: 'password', username: 'leased', secret, release: () => Promise.resolve(), [Symbol.asyncDispose]: () => Promise.resolve() },
+        credential: {
+          leaseId: 'l',
+          sid: 'ses_flow',
+          credentialVersion: 1,
+          kind: 'password',
+          username: 'leased',
+          secret,
+          release: () => Promise.resolve(),
+          [Symbol.asyncDispose]: () => Promise.resolve(),
+        },
         signal: abort.signal,
         end: (end) => {
           ends.push(end);
@@ -57,7 +97,15 @@ function fakeControl(options: { failOpen?: GatehouseError } = {}) {
 }
 
 /** A transport that records the steps and relays one statement. */
-function fakeTransport(loginName: string, steps: string[], options: { failConnect?: GatehouseError; stopped?: boolean; leavesWhileConnecting?: boolean } = {}): DbTransport<string> {
+function fakeTransport(
+  loginName: string,
+  steps: string[],
+  options: {
+    failConnect?: GatehouseError;
+    stopped?: boolean;
+    leavesWhileConnecting?: boolean;
+  } = {},
+): DbTransport<string> {
   let isGone = false;
   return {
     protocol: 'postgres',
@@ -71,7 +119,9 @@ function fakeTransport(loginName: string, steps: string[], options: { failConnec
     connectUpstream: (session) => {
       steps.push(`connect ${session.credential.secret.toString()}`);
       if (options.leavesWhileConnecting === true) isGone = true;
-      return options.failConnect === undefined ? Promise.resolve('upstream') : Promise.reject(options.failConnect);
+      return options.failConnect === undefined
+        ? Promise.resolve('upstream')
+        : Promise.reject(options.failConnect);
     },
     makeReady: () => {
       steps.push('ready');
@@ -80,7 +130,12 @@ function fakeTransport(loginName: string, steps: string[], options: { failConnec
     relay: (_up, ctx: DbRelayContext) => {
       steps.push('relay');
       ctx.auditor.recordStatement({ mode: 'simple', sql: 'select 1', durationMs: 1, rows: 1 });
-      return Promise.resolve({ reason: 'client-closed', status: 'ended', bytesFromClient: 10, bytesToClient: 20 });
+      return Promise.resolve({
+        reason: 'client-closed',
+        status: 'ended',
+        bytesFromClient: 10,
+        bytesToClient: 20,
+      });
     },
     sendError: (error) => {
       steps.push(`error ${error.code}`);
@@ -103,26 +158,59 @@ describe('database session flow', () => {
   it('runs-the-steps-in-order-zeroes-the-credential-and-ends-with-counts', async () => {
     const fx = fakeControl();
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice#orders-db', steps), { control: fx.control, transcripts: transcripts(), log });
-    expect([...fx.steps, ...steps]).toEqual(['openSession orders-db postgres postgres', 'authenticate alice', 'connect leased-secret', 'ready', 'relay', 'close']);
+    await runDbSession(fakeTransport('alice#orders-db', steps), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+    });
+    expect([...fx.steps, ...steps]).toEqual([
+      'openSession orders-db postgres postgres',
+      'authenticate alice',
+      'connect leased-secret',
+      'ready',
+      'relay',
+      'close',
+    ]);
     expect(fx.secret.every((b) => b === 0)).toBe(true);
     expect(fx.events.map((e) => e.type)).toEqual(['session.start', 'db.query']);
     expect(fx.ends).toEqual([
-      expect.objectContaining({ status: 'ended', reason: 'client-closed', stats: { bytesFromClient: 10, bytesToClient: 20, statements: 1, errors: 0, denied: 0, cancels: 0 }, recordings: [expect.objectContaining({ path: expect.stringMatching(/ses_flow\.db\.ndjson$/) })] }),
+      expect.objectContaining({
+        status: 'ended',
+        reason: 'client-closed',
+        stats: {
+          bytesFromClient: 10,
+          bytesToClient: 20,
+          statements: 1,
+          errors: 0,
+          denied: 0,
+          cancels: 0,
+        },
+        recordings: [
+          expect.objectContaining({ path: expect.stringMatching(/ses_flow\.db\.ndjson$/) }),
+        ],
+      }),
     ]);
   });
 
   it('a-login-without-a-target-is-refused-before-authentication', async () => {
     const fx = fakeControl();
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice', steps), { control: fx.control, transcripts: transcripts(), log });
+    await runDbSession(fakeTransport('alice', steps), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+    });
     expect(steps).toEqual(['error GH_INVALID_ARGUMENT', 'close']);
   });
 
   it('a-denied-session-says-so-and-opens-nothing', async () => {
     const fx = fakeControl({ failOpen: new GatehouseError('GH_ACCESS_DENIED') });
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice#orders-db', steps), { control: fx.control, transcripts: transcripts(), log });
+    await runDbSession(fakeTransport('alice#orders-db', steps), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+    });
     expect(steps).toEqual(['authenticate alice', 'error GH_ACCESS_DENIED', 'close']);
     expect(fx.events).toEqual([]);
   });
@@ -130,7 +218,12 @@ describe('database session flow', () => {
   it('a-target-that-cannot-be-reached-ends-the-session-as-failed-and-zeroes-the-credential', async () => {
     const fx = fakeControl();
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice#orders-db', steps, { failConnect: new GatehouseError('GH_UPSTREAM_UNREACHABLE') }), { control: fx.control, transcripts: transcripts(), log });
+    await runDbSession(
+      fakeTransport('alice#orders-db', steps, {
+        failConnect: new GatehouseError('GH_UPSTREAM_UNREACHABLE'),
+      }),
+      { control: fx.control, transcripts: transcripts(), log },
+    );
     expect(steps.slice(-2)).toEqual(['error GH_UPSTREAM_UNREACHABLE', 'close']);
     expect(fx.secret.every((b) => b === 0)).toBe(true);
     expect(fx.ends).toEqual([{ status: 'failed', reason: 'GH_UPSTREAM_UNREACHABLE' }]);
@@ -139,8 +232,17 @@ describe('database session flow', () => {
   it('a-client-that-left-while-the-session-opened-gets-no-session-start-and-a-failed-end', async () => {
     const fx = fakeControl();
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice#orders-db', steps, { leavesWhileConnecting: true }), { control: fx.control, transcripts: transcripts(), log });
-    expect(steps).toEqual(['authenticate alice', 'connect leased-secret', 'error GH_CLIENT_GONE', 'close']);
+    await runDbSession(fakeTransport('alice#orders-db', steps, { leavesWhileConnecting: true }), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+    });
+    expect(steps).toEqual([
+      'authenticate alice',
+      'connect leased-secret',
+      'error GH_CLIENT_GONE',
+      'close',
+    ]);
     expect(fx.events).toEqual([]);
     expect(fx.ends).toEqual([{ status: 'failed', reason: 'GH_CLIENT_GONE' }]);
     expect(fx.secret.every((b) => b === 0)).toBe(true);
@@ -149,7 +251,12 @@ describe('database session flow', () => {
   it('a-dedicated-listener-takes-the-plain-user-name', async () => {
     const fx = fakeControl();
     const steps: string[] = [];
-    await runDbSession(fakeTransport('alice', steps), { control: fx.control, transcripts: transcripts(), log, fixedTarget: 'orders-db' });
+    await runDbSession(fakeTransport('alice', steps), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+      fixedTarget: 'orders-db',
+    });
     expect(fx.steps).toEqual(['openSession orders-db postgres postgres']);
   });
 });

@@ -1,4 +1,9 @@
-import { forGatewayClient, GatehouseError, namingTarget, toGatehouseError } from '../core/errors.js';
+import {
+  forGatewayClient,
+  GatehouseError,
+  namingTarget,
+  toGatehouseError,
+} from '../core/errors.js';
 import type { TargetKind } from '../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
@@ -105,10 +110,17 @@ export interface DbFlowDeps {
  * 7. relay, auditing each statement, until a side leaves, a kill, or a limit;
  * 8. close: finish the transcript, release the lease, `session.end` with counts.
  */
-export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, deps: DbFlowDeps): Promise<void> {
+export async function runDbSession<Upstream>(
+  transport: DbTransport<Upstream>,
+  deps: DbFlowDeps,
+): Promise<void> {
   const { control } = deps;
   let log = deps.log.child({ clientAddr: transport.clientAddr });
-  const ctx = { clientAddr: transport.clientAddr, via: transport.protocol, targetKind: transport.protocol };
+  const ctx = {
+    clientAddr: transport.clientAddr,
+    via: transport.protocol,
+    targetKind: transport.protocol,
+  };
   let session: TargetSession | undefined;
   let transcript: DbTranscriptWriter | undefined;
   try {
@@ -137,7 +149,10 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
 
     // A client that left meanwhile gets no session: without this its session would be
     // audited as started, then as ended normally by a relay that finds no client.
-    if (transport.isClientGone()) throw new GatehouseError('GH_CLIENT_GONE', { detail: 'the client left while its session was being opened' });
+    if (transport.isClientGone())
+      throw new GatehouseError('GH_CLIENT_GONE', {
+        detail: 'the client left while its session was being opened',
+      });
 
     // 5. Record: a session that cannot be recorded or audited does not start.
     const stop = new AbortController();
@@ -195,7 +210,13 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
     const limits = watchLimits(session, stopWith);
     let end: DbRelayEnd;
     try {
-      end = await transport.relay(upstream, { session, auditor, signal: stop.signal, touch: limits.touch, log });
+      end = await transport.relay(upstream, {
+        session,
+        auditor,
+        signal: stop.signal,
+        touch: limits.touch,
+        log,
+      });
     } finally {
       limits.stop();
     }
@@ -208,22 +229,34 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
       return undefined;
     });
     transcript = undefined;
-    const stats = { bytesFromClient: end.bytesFromClient, bytesToClient: end.bytesToClient, ...auditor.stats };
+    const stats = {
+      bytesFromClient: end.bytesFromClient,
+      bytesToClient: end.bytesToClient,
+      ...auditor.stats,
+    };
     await session.end({
       status: end.status,
       reason: end.reason,
-      ...(finished === undefined ? {} : { recordings: [{ path: recording, sha256: finished.sha256 }] }),
+      ...(finished === undefined
+        ? {}
+        : { recordings: [{ path: recording, sha256: finished.sha256 }] }),
       stats,
     });
     log.info({ reason: end.reason, ...stats }, 'database session ended');
   } catch (err) {
     const error = toGatehouseError(err);
-    if (error.code === 'GH_INTERNAL') log.error({ err: error.detail, stack: err instanceof Error ? err.stack : undefined }, 'database session failed');
+    if (error.code === 'GH_INTERNAL')
+      log.error(
+        { err: error.detail, stack: err instanceof Error ? err.stack : undefined },
+        'database session failed',
+      );
     else if (session === undefined && deps.reportRefusal !== undefined) deps.reportRefusal(error);
     else log.info({ code: error.code, detail: error.detail }, 'database session refused');
     await transport.sendError(forGatewayClient(error)).catch(() => undefined);
     await transcript?.close().catch(() => undefined);
-    await session?.end({ status: 'failed', reason: error.code }).catch((e: unknown) => log.error({ err: String(e) }, 'ending the session failed'));
+    await session
+      ?.end({ status: 'failed', reason: error.code })
+      .catch((e: unknown) => log.error({ err: String(e) }, 'ending the session failed'));
   } finally {
     transport.close();
   }
@@ -231,13 +264,22 @@ export async function runDbSession<Upstream>(transport: DbTransport<Upstream>, d
 
 function missingTarget(fixedTarget: string | undefined): GatehouseError {
   return new GatehouseError('GH_INVALID_ARGUMENT', {
-    message: fixedTarget === undefined ? 'the user name must name a target' : `this port serves target "${fixedTarget}" only`,
-    hint: fixedTarget === undefined ? 'connect as user#target, e.g. alice#orders-db' : 'connect with your plain user name',
+    message:
+      fixedTarget === undefined
+        ? 'the user name must name a target'
+        : `this port serves target "${fixedTarget}" only`,
+    hint:
+      fixedTarget === undefined
+        ? 'connect as user#target, e.g. alice#orders-db'
+        : 'connect with your plain user name',
   });
 }
 
 /** Ends the session on an admin kill or revoked access (the session's signal), idle timeout or maximum duration. */
-function watchLimits(session: TargetSession, stopWith: (stop: DbStop) => void): { readonly touch: () => void; readonly stop: () => void } {
+function watchLimits(
+  session: TargetSession,
+  stopWith: (stop: DbStop) => void,
+): { readonly touch: () => void; readonly stop: () => void } {
   const terminated = (reason: string, message: string): DbStop => ({
     reason,
     status: 'terminated',
@@ -257,7 +299,9 @@ function watchLimits(session: TargetSession, stopWith: (stop: DbStop) => void): 
       ? setInterval(() => {
           const now = Date.now();
           if (maxSessionS > 0 && now - startedAt >= maxSessionS * 1000)
-            stopWith(terminated('max-session-duration', 'the session reached its maximum duration'));
+            stopWith(
+              terminated('max-session-duration', 'the session reached its maximum duration'),
+            );
           else if (idleTimeoutS > 0 && now - lastActivity >= idleTimeoutS * 1000)
             stopWith(terminated('idle-timeout', 'the session was idle for too long'));
         }, LIMIT_CHECK_MS).unref()

@@ -35,7 +35,9 @@ export interface ScramHandshake {
   /** Answers client-first-message with server-first-message; throws GH_AUTH_FAILED. */
   start(clientFirst: string): Promise<string>;
   /** Checks client-final-message: the user and server-final-message, or throws GH_AUTH_FAILED. */
-  finish(clientFinal: string): Promise<{ readonly user: GatewayUser; readonly serverFinal: string }>;
+  finish(
+    clientFinal: string,
+  ): Promise<{ readonly user: GatewayUser; readonly serverFinal: string }>;
 }
 
 /** A session on one target: authorized, credential unlocked (dual key), lease held. */

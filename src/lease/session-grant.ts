@@ -1,7 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import { GatehouseError } from '../core/errors.js';
 import type { Signer } from '../crypto/key-files.js';
-import { openToken, readTokenUnverified, signToken, tokenInvalid, type SignedTokenKind } from './signed-token.js';
+import {
+  openToken,
+  readTokenUnverified,
+  signToken,
+  tokenInvalid,
+  type SignedTokenKind,
+} from './signed-token.js';
 
 /**
  * The session grant (DESIGN.md §3 step 3): what the control plane hands a gateway once a user

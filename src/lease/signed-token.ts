@@ -27,7 +27,11 @@ export function signToken(signer: Signer, kind: SignedTokenKind, payload: object
 }
 
 /** Checks the signature and returns the canonical JSON object inside; throws kind.errorCode. */
-export function openToken(token: string, kind: SignedTokenKind, publicKey: KeyObject): Record<string, unknown> {
+export function openToken(
+  token: string,
+  kind: SignedTokenKind,
+  publicKey: KeyObject,
+): Record<string, unknown> {
   const { body, signature } = splitToken(token, kind);
   if (!verifySignature(publicKey, signingBytes(kind, body), signature.toString('base64'))) {
     throw tokenInvalid(kind, 'bad signature');
@@ -53,14 +57,16 @@ function parseTokenBody(body: Buffer, kind: SignedTokenKind): Record<string, unk
   } catch {
     throw tokenInvalid(kind, 'payload is not JSON');
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw tokenInvalid(kind, 'payload is not an object');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw tokenInvalid(kind, 'payload is not an object');
   // Signed bytes must be the canonical form, so one token has exactly one encoding.
   if (canonicalJson(raw) !== text) throw tokenInvalid(kind, 'payload is not canonical');
   return raw as Record<string, unknown>;
 }
 
 function splitToken(token: string, kind: SignedTokenKind): { body: Buffer; signature: Buffer } {
-  if (typeof token !== 'string' || token.length > MAX_SIGNED_TOKEN_LENGTH) throw tokenInvalid(kind, 'not a token');
+  if (typeof token !== 'string' || token.length > MAX_SIGNED_TOKEN_LENGTH)
+    throw tokenInvalid(kind, 'not a token');
   const parts = token.split('.');
   if (parts.length !== 2) throw tokenInvalid(kind, 'expected two parts');
   const [bodyText = '', sigText = ''] = parts;
@@ -73,6 +79,7 @@ function signingBytes(kind: SignedTokenKind, body: Buffer): Buffer {
 
 function decodeBase64Url(text: string, kind: SignedTokenKind): Buffer {
   const bytes = Buffer.from(text, 'base64url');
-  if (text === '' || bytes.toString('base64url') !== text) throw tokenInvalid(kind, 'not canonical base64url');
+  if (text === '' || bytes.toString('base64url') !== text)
+    throw tokenInvalid(kind, 'not canonical base64url');
   return bytes;
 }

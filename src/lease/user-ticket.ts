@@ -28,19 +28,33 @@ const TICKET_TOKEN: SignedTokenKind = {
 const FIELDS = 'exp,gateway,iat,user,v';
 
 /** Signs a ticket for `user` at `gateway`. */
-export function issueUserTicket(signer: Signer, claims: { user: string; gateway: string }, now: number): string {
-  const ticket: UserTicket = { v: 1, user: claims.user, gateway: claims.gateway, iat: now, exp: now + USER_TICKET_TTL_MS };
+export function issueUserTicket(
+  signer: Signer,
+  claims: { user: string; gateway: string },
+  now: number,
+): string {
+  const ticket: UserTicket = {
+    v: 1,
+    user: claims.user,
+    gateway: claims.gateway,
+    iat: now,
+    exp: now + USER_TICKET_TTL_MS,
+  };
   return signToken(signer, TICKET_TOKEN, ticket);
 }
 
 /** Verifies a ticket's signature and lifetime; GH_GRANT_INVALID otherwise. */
 export function verifyUserTicket(token: string, publicKey: KeyObject, now: number): UserTicket {
   const record = openToken(token, TICKET_TOKEN, publicKey);
-  if (Object.keys(record).sort().join(',') !== FIELDS) throw tokenInvalid(TICKET_TOKEN, 'unexpected fields');
+  if (Object.keys(record).sort().join(',') !== FIELDS)
+    throw tokenInvalid(TICKET_TOKEN, 'unexpected fields');
   const { v, user, gateway, iat, exp } = record;
-  if (v !== 1 || !isText(user) || !isText(gateway)) throw tokenInvalid(TICKET_TOKEN, 'malformed claims');
-  if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw tokenInvalid(TICKET_TOKEN, 'times must be integers');
+  if (v !== 1 || !isText(user) || !isText(gateway))
+    throw tokenInvalid(TICKET_TOKEN, 'malformed claims');
+  if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp))
+    throw tokenInvalid(TICKET_TOKEN, 'times must be integers');
   if ((exp as number) <= now) throw tokenInvalid(TICKET_TOKEN, 'expired');
-  if ((exp as number) - (iat as number) > USER_TICKET_TTL_MS) throw tokenInvalid(TICKET_TOKEN, 'lifetime out of range');
+  if ((exp as number) - (iat as number) > USER_TICKET_TTL_MS)
+    throw tokenInvalid(TICKET_TOKEN, 'lifetime out of range');
   return { v, user, gateway, iat: iat as number, exp: exp as number };
 }

@@ -72,7 +72,9 @@ export class AccessPolicy {
       decision = authorize(user, target, {
         at,
         // Revoked grants too: they do not allow anything, but say why access was denied.
-        grants: await this.#deps.grants.forSubjects(user.name, user.roles, { includeRevoked: true }),
+        grants: await this.#deps.grants.forSubjects(user.name, user.roles, {
+          includeRevoked: true,
+        }),
       });
     if (!decision.isAllowed || user === undefined || target === undefined) {
       await this.#deps.audit.append({

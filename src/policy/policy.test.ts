@@ -168,11 +168,24 @@ describe.each(STORE_DRIVERS)('policy on %s', (driver) => {
     const { audit, targets, grants, users } = setup(store, { now: 1 });
     users.set('dave', await seedUser(store, 'dave', ['user']));
     audit.failNext = true;
-    await expect(targets.add({ name: 'web-9', kind: 'ssh', host: 'h', port: 22, username: 'u' }, { actor: 'a' })).rejects.toThrow();
+    await expect(
+      targets.add(
+        { name: 'web-9', kind: 'ssh', host: 'h', port: 22, username: 'u' },
+        { actor: 'a' },
+      ),
+    ).rejects.toThrow();
     expect(await targets.find('web-9')).toBeUndefined();
-    await targets.add({ name: 'web-9', kind: 'ssh', host: 'h', port: 22, username: 'u' }, { actor: 'a' });
+    await targets.add(
+      { name: 'web-9', kind: 'ssh', host: 'h', port: 22, username: 'u' },
+      { actor: 'a' },
+    );
     audit.failNext = true;
-    await expect(grants.create({ subject: { kind: 'user', name: 'dave' }, scope: { kind: 'target', name: 'web-9' } }, { actor: 'a' })).rejects.toThrow();
+    await expect(
+      grants.create(
+        { subject: { kind: 'user', name: 'dave' }, scope: { kind: 'target', name: 'web-9' } },
+        { actor: 'a' },
+      ),
+    ).rejects.toThrow();
     expect(await grants.list({ includeInactive: true })).toHaveLength(0);
   });
 

@@ -9,20 +9,39 @@ describe('ssh addressing', () => {
   });
 
   it('refuses-malformed-login-names', () => {
-    for (const bad of ['', 'Alice', 'alice+', 'alice+Web', '+web-1', 'a'.repeat(300), 'alice+web 1', 'alice+web-1+x', 'al\u0000ice']) {
+    for (const bad of [
+      '',
+      'Alice',
+      'alice+',
+      'alice+Web',
+      '+web-1',
+      'a'.repeat(300),
+      'alice+web 1',
+      'alice+web-1+x',
+      'al\u0000ice',
+    ]) {
       expect(parseLoginName(bad), bad).toBeUndefined();
     }
   });
 
   it('reads-the-target-from-the-first-word-of-an-exec-command', () => {
     expect(parseExecIntent('web-1', undefined)).toEqual({ target: 'web-1', command: undefined });
-    expect(parseExecIntent('web-1 uptime -p', undefined)).toEqual({ target: 'web-1', command: 'uptime -p' });
-    expect(parseExecIntent('  web-1   ', undefined)).toEqual({ target: 'web-1', command: undefined });
+    expect(parseExecIntent('web-1 uptime -p', undefined)).toEqual({
+      target: 'web-1',
+      command: 'uptime -p',
+    });
+    expect(parseExecIntent('  web-1   ', undefined)).toEqual({
+      target: 'web-1',
+      command: undefined,
+    });
     expect(parseExecIntent('rm -rf /', undefined)).toEqual({ target: 'rm', command: '-rf /' });
     expect(parseExecIntent('$(reboot)', undefined)).toBeUndefined();
   });
 
   it('runs-the-whole-command-when-the-login-named-the-target', () => {
-    expect(parseExecIntent("scp -t '/tmp/x'", 'web-1')).toEqual({ target: 'web-1', command: "scp -t '/tmp/x'" });
+    expect(parseExecIntent("scp -t '/tmp/x'", 'web-1')).toEqual({
+      target: 'web-1',
+      command: "scp -t '/tmp/x'",
+    });
   });
 });

@@ -44,7 +44,10 @@ export interface ExecIntent {
  * `web-1` → shell on web-1, `web-1 uptime -p` → `uptime -p` on web-1. When the login named
  * the target, the whole command runs there (scp, rsync, git send their own commands).
  */
-export function parseExecIntent(command: string, loginTarget: string | undefined): ExecIntent | undefined {
+export function parseExecIntent(
+  command: string,
+  loginTarget: string | undefined,
+): ExecIntent | undefined {
   if (command.length > 1024 * 1024) return undefined;
   if (loginTarget !== undefined) return { target: loginTarget, command };
   const trimmed = command.replace(/^\s+/, '');

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { AuthContext, KeyboardAuthContext, PasswordAuthContext, PublicKeyAuthContext } from 'ssh2';
+import type {
+  AuthContext,
+  KeyboardAuthContext,
+  PasswordAuthContext,
+  PublicKeyAuthContext,
+} from 'ssh2';
 import { isGatehouseError, isStoreOutage } from '../core/errors.js';
 import type { UserProof } from '../lease/user-proof.js';
 import { newProofNonce } from '../lease/user-proof.js';
@@ -80,7 +85,8 @@ export class SshAuthenticator {
       // A query ("would this key do?"): PK_OK is not a login (ssh2 sends it on accept()).
       const isOk = await this.#o.control.isKeyAcceptable(login.user, key);
       if (isOk) return ctx.accept();
-      if (this.#refusedKeys.length < MAX_REFUSED_KEYS) this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
+      if (this.#refusedKeys.length < MAX_REFUSED_KEYS)
+        this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
       // Refused offers count too (like sshd's MaxAuthTries), so keys cannot be probed without end.
       return this.#fail(ctx);
     }
@@ -133,12 +139,16 @@ export class SshAuthenticator {
 
   async #complete(ctx: AuthContext, login: LoginName, proof: UserProof): Promise<void> {
     try {
-      const auth = await this.#o.control.authenticate(proof, { clientAddr: this.#o.clientAddr, via: 'ssh' });
+      const auth = await this.#o.control.authenticate(proof, {
+        clientAddr: this.#o.clientAddr,
+        via: 'ssh',
+      });
       this.#isDone = true;
       this.#o.onAuthenticated(auth, login);
       ctx.accept();
     } catch (err) {
-      if (!isGatehouseError(err)) this.#o.log.error({ err: errorText(err) }, 'ssh authentication failed unexpectedly');
+      if (!isGatehouseError(err))
+        this.#o.log.error({ err: errorText(err) }, 'ssh authentication failed unexpectedly');
       this.#hasAuditedFailure = true;
       this.#tellUnavailable(ctx, err);
       this.#fail(ctx);
@@ -161,10 +171,14 @@ export class SshAuthenticator {
         data: {
           method: 'ssh-publickey',
           reason: 'no-accepted-key',
-          fingerprints: this.#refusedKeys.filter((k) => k.user === first.user).map((k) => k.fingerprint),
+          fingerprints: this.#refusedKeys
+            .filter((k) => k.user === first.user)
+            .map((k) => k.fingerprint),
         },
       })
-      .catch((err: unknown) => this.#o.log.error({ err: errorText(err) }, 'audit of refused key offers failed'));
+      .catch((err: unknown) =>
+        this.#o.log.error({ err: errorText(err) }, 'audit of refused key offers failed'),
+      );
   }
 
   #fail(ctx: AuthContext): void {
@@ -192,7 +206,9 @@ export class SshAuthenticator {
   }
 
   #methods(): ('publickey' | 'password' | 'keyboard-interactive')[] {
-    return this.#o.allowPassword ? ['publickey', 'password', 'keyboard-interactive'] : ['publickey', 'keyboard-interactive'];
+    return this.#o.allowPassword
+      ? ['publickey', 'password', 'keyboard-interactive']
+      : ['publickey', 'keyboard-interactive'];
   }
 }
 
@@ -201,7 +217,8 @@ const UNAVAILABLE_BANNER =
 
 /** USERAUTH_BANNER through the method our ssh2 patch adds (patches/ssh2+1.17.0.patch). */
 function sendAuthBanner(ctx: AuthContext, text: string): void {
-  const protocol = (ctx as unknown as { _protocol?: { authBanner?: (message: string) => void } })._protocol;
+  const protocol = (ctx as unknown as { _protocol?: { authBanner?: (message: string) => void } })
+    ._protocol;
   try {
     protocol?.authBanner?.(text);
   } catch {

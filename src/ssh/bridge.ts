@@ -15,7 +15,12 @@ export interface ChannelTap {
 /** How the target's side of a channel ended. */
 export type ChannelExit =
   | { readonly kind: 'status'; readonly code: number }
-  | { readonly kind: 'signal'; readonly signal: string; readonly coreDumped: boolean; readonly message: string }
+  | {
+      readonly kind: 'signal';
+      readonly signal: string;
+      readonly coreDumped: boolean;
+      readonly message: string;
+    }
   | { readonly kind: 'none' };
 
 /** Byte counts of a bridged channel. */
@@ -48,18 +53,33 @@ export function bridgeChannels(
   client.on('error', () => undefined);
   upstream.on('error', () => undefined);
 
-  pump(upstream, client, (chunk) => {
-    stats.bytesToClient += chunk.length;
-    return tap.fromUpstream?.(chunk);
-  }, tap);
-  pump(upstream.stderr, client.stderr, (chunk) => {
-    stats.bytesToClient += chunk.length;
-    return tap.fromUpstreamStderr?.(chunk);
-  }, tap);
-  pump(client, upstream, (chunk) => {
-    stats.bytesFromClient += chunk.length;
-    return tap.fromClient?.(chunk);
-  }, tap);
+  pump(
+    upstream,
+    client,
+    (chunk) => {
+      stats.bytesToClient += chunk.length;
+      return tap.fromUpstream?.(chunk);
+    },
+    tap,
+  );
+  pump(
+    upstream.stderr,
+    client.stderr,
+    (chunk) => {
+      stats.bytesToClient += chunk.length;
+      return tap.fromUpstreamStderr?.(chunk);
+    },
+    tap,
+  );
+  pump(
+    client,
+    upstream,
+    (chunk) => {
+      stats.bytesFromClient += chunk.length;
+      return tap.fromClient?.(chunk);
+    },
+    tap,
+  );
 
   // Client EOF (e.g. `ssh host cat < file` reached the end) → EOF to the target.
   client.once('end', () => upstream.end());
@@ -71,7 +91,8 @@ export function bridgeChannels(
     try {
       const lost = exit.kind === 'none' ? options.endNotice?.() : undefined;
       if (exit.kind === 'status') client.exit(exit.code);
-      else if (exit.kind === 'signal') client.exit(exit.signal.replace(/^SIG/, ''), exit.coreDumped, exit.message);
+      else if (exit.kind === 'signal')
+        client.exit(exit.signal.replace(/^SIG/, ''), exit.coreDumped, exit.message);
       else if (lost !== undefined) {
         client.stderr.write(`\r\ngatehouse: ${lost}\r\n`);
         client.exit(255);
@@ -99,12 +120,20 @@ export function bridgeChannels(
  */
 export function watchExit(upstream: ClientChannel): () => ChannelExit {
   let exit: ChannelExit = { kind: 'none' };
-  upstream.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
-    exit =
-      code === null || code === undefined
-        ? { kind: 'signal', signal: signal ?? 'KILL', coreDumped: coreDumped === true, message: message ?? '' }
-        : { kind: 'status', code };
-  });
+  upstream.on(
+    'exit',
+    (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
+      exit =
+        code === null || code === undefined
+          ? {
+              kind: 'signal',
+              signal: signal ?? 'KILL',
+              coreDumped: coreDumped === true,
+              message: message ?? '',
+            }
+          : { kind: 'status', code };
+    },
+  );
   return () => exit;
 }
 
@@ -112,7 +141,12 @@ export function watchExit(upstream: ClientChannel): () => ChannelExit {
  * Moves data from `from` to `to`, pausing `from` while `to` (or the tap) is full. `end` is
  * never forwarded: EOF and close are handled by the caller in the right order.
  */
-function pump(from: Readable, to: Writable, observe: (chunk: Buffer) => boolean | void, tap: ChannelTap): void {
+function pump(
+  from: Readable,
+  to: Writable,
+  observe: (chunk: Buffer) => boolean | void,
+  tap: ChannelTap,
+): void {
   let waits = 0;
   const wait = (): void => {
     if (waits++ === 0) from.pause();

@@ -22,7 +22,10 @@ export async function forwardDirectTcpip(
 ): Promise<void> {
   const target = scope.login.target;
   if (target === undefined) {
-    scope.denyRequest('direct-tcpip', { destination: `${info.destIP}:${info.destPort}`, reason: 'no-target' });
+    scope.denyRequest('direct-tcpip', {
+      destination: `${info.destIP}:${info.destPort}`,
+      reason: 'no-target',
+    });
     return reject();
   }
   let link: UpstreamLink;
@@ -32,7 +35,10 @@ export async function forwardDirectTcpip(
     scope.log.info({ code: toGatehouseError(err).code }, 'port forward refused');
     return reject();
   }
-  const where = { source: `${info.srcIP}:${info.srcPort}`, destination: `${info.destIP}:${info.destPort}` };
+  const where = {
+    source: `${info.srcIP}:${info.srcPort}`,
+    destination: `${info.destIP}:${info.destPort}`,
+  };
   if (!link.session.target.options.allowPortForwarding) {
     await scope.auditDenied(link, 'direct-tcpip', where).catch(() => undefined);
     return reject();
@@ -50,7 +56,14 @@ export async function forwardDirectTcpip(
     }
     pipeForward(channel, upstream, (bytesOut, bytesIn) => {
       release();
-      void scope.audit(link, 'ssh.port_forward', { kind: 'direct-tcpip', ...where, bytesFromClient: bytesOut, bytesToClient: bytesIn }).catch(() => undefined);
+      void scope
+        .audit(link, 'ssh.port_forward', {
+          kind: 'direct-tcpip',
+          ...where,
+          bytesFromClient: bytesOut,
+          bytesToClient: bytesIn,
+        })
+        .catch(() => undefined);
     });
   });
 }
@@ -72,7 +85,8 @@ export function handleGlobalRequest(
     scope.denyRequest(name, { reason, bind: `${info.bindAddr ?? ''}:${info.bindPort ?? ''}` });
     reject?.();
   };
-  if (name === 'keepalive@openssh.com' || name === 'no-more-sessions@openssh.com') return reject?.();
+  if (name === 'keepalive@openssh.com' || name === 'no-more-sessions@openssh.com')
+    return reject?.();
   if (name === 'cancel-tcpip-forward') {
     const key = `${info.bindAddr ?? ''}:${info.bindPort ?? 0}`;
     const link = forwards.get(key);
@@ -101,33 +115,45 @@ export function handleGlobalRequest(
       // RFC 4254 §7.1: a cancel names the port actually bound (the one chosen for port 0).
       forwards.set(`${info.bindAddr ?? ''}:${port}`, link);
       conn.once('close', release);
-      void scope.audit(link, 'ssh.port_forward', { kind: 'tcpip-forward', bind, port }).catch(() => undefined);
+      void scope
+        .audit(link, 'ssh.port_forward', { kind: 'tcpip-forward', bind, port })
+        .catch(() => undefined);
       accept?.(port);
     });
     if (LISTENING.has(link)) return;
     LISTENING.add(link);
     link.client.on('tcp connection', (details, acceptUp, rejectUp) => {
-      conn.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, channel) => {
-        if (err !== undefined) return rejectUp();
-        const upstream = acceptUp();
-        pipeForward(channel, upstream, (bytesOut, bytesIn) => {
-          void scope
-            .audit(link, 'ssh.port_forward', {
-              kind: 'forwarded-tcpip',
-              source: `${details.srcIP}:${details.srcPort}`,
-              destination: `${details.destIP}:${details.destPort}`,
-              bytesFromClient: bytesOut,
-              bytesToClient: bytesIn,
-            })
-            .catch(() => undefined);
-        });
-      });
+      conn.forwardOut(
+        details.destIP,
+        details.destPort,
+        details.srcIP,
+        details.srcPort,
+        (err, channel) => {
+          if (err !== undefined) return rejectUp();
+          const upstream = acceptUp();
+          pipeForward(channel, upstream, (bytesOut, bytesIn) => {
+            void scope
+              .audit(link, 'ssh.port_forward', {
+                kind: 'forwarded-tcpip',
+                source: `${details.srcIP}:${details.srcPort}`,
+                destination: `${details.destIP}:${details.destPort}`,
+                bytesFromClient: bytesOut,
+                bytesToClient: bytesIn,
+              })
+              .catch(() => undefined);
+          });
+        },
+      );
     });
   })().catch(() => reject?.());
 }
 
 /** Pipes two forwarding channels both ways with backpressure; reports byte counts once both close. */
-export function pipeForward(client: ServerChannel | ClientChannel, upstream: ClientChannel | ServerChannel, onDone: (fromClient: number, toClient: number) => void): void {
+export function pipeForward(
+  client: ServerChannel | ClientChannel,
+  upstream: ClientChannel | ServerChannel,
+  onDone: (fromClient: number, toClient: number) => void,
+): void {
   let fromClient = 0;
   let toClient = 0;
   client.on('data', (chunk: Buffer) => (fromClient += chunk.length));

@@ -8,7 +8,11 @@ const MAX_MENU_LINE = 256;
  * No target named: list what the user may reach. Without a pty it is a plain list (scripts
  * can read it); with one, the user types a name or number and gets a shell there.
  */
-export async function runTargetMenu(scope: ConnectionScope, channel: ServerChannel, hasPty: boolean): Promise<string | undefined> {
+export async function runTargetMenu(
+  scope: ConnectionScope,
+  channel: ServerChannel,
+  hasPty: boolean,
+): Promise<string | undefined> {
   const reachable = await scope.control.reachable(scope.user);
   const eol = hasPty ? '\r\n' : '\n';
   const lines = reachable.map((r, i) => {
@@ -18,24 +22,34 @@ export async function runTargetMenu(scope: ConnectionScope, channel: ServerChann
   if (!hasPty || reachable.length === 0) {
     // A paused server channel never reports its close (ssh2 waits for its input to end).
     channel.resume();
-    if (reachable.length === 0) channel.stderr.write(`gatehouse: you have no targets right now; ask an administrator for a grant${eol}`);
+    if (reachable.length === 0)
+      channel.stderr.write(
+        `gatehouse: you have no targets right now; ask an administrator for a grant${eol}`,
+      );
     else channel.write(`${lines.join(eol)}${eol}`);
     channel.exit(0);
     channel.end();
     channel.close();
     return undefined;
   }
-  channel.write(`Gatehouse: targets for ${scope.user.user.name}${eol}${lines.join(eol)}${eol}target> `);
+  channel.write(
+    `Gatehouse: targets for ${scope.user.user.name}${eol}${lines.join(eol)}${eol}target> `,
+  );
   channel.resume();
   const answer = await readLine(channel);
   channel.pause();
   const choice = answer?.trim() ?? '';
   const byNumber = /^\d+$/.test(choice) ? reachable[Number(choice) - 1] : undefined;
-  const chosen = byNumber?.target.name ?? reachable.find((r) => r.target.name === choice)?.target.name;
+  const chosen =
+    byNumber?.target.name ?? reachable.find((r) => r.target.name === choice)?.target.name;
   if (chosen === undefined) {
     // A name typed here is an attempt like `ssh alice@bastion web-1`: audited. Text that is not
     // a target name is left out (people type passwords at the wrong prompt).
-    if (choice !== '') scope.denyRequest('menu', { choice: isTargetName(choice) ? choice : null, reason: 'not-reachable' });
+    if (choice !== '')
+      scope.denyRequest('menu', {
+        choice: isTargetName(choice) ? choice : null,
+        reason: 'not-reachable',
+      });
     channel.write(`${eol}gatehouse: no such target${eol}`);
     channel.exit(1);
     channel.end();

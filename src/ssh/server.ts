@@ -3,7 +3,13 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
 import type { GatewayControl } from '../lease/gateway-control.js';
-import { clientAddressOf, refusalError, type Admission, type ConnectionGate, type RefusalReason } from '../listen/index.js';
+import {
+  clientAddressOf,
+  refusalError,
+  type Admission,
+  type ConnectionGate,
+  type RefusalReason,
+} from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import type { RecordingStore } from '../recording/index.js';
 import type { LoginName } from './addressing.js';
@@ -41,9 +47,29 @@ interface ConnectionOrigin {
 
 // Modern algorithms only (no SHA-1, no CBC); the same lists OpenSSH 9 prefers.
 const ALGORITHMS: ssh2.Algorithms = {
-  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group16-sha512', 'diffie-hellman-group14-sha256'],
-  cipher: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
-  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
+  kex: [
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'ecdh-sha2-nistp256',
+    'ecdh-sha2-nistp384',
+    'ecdh-sha2-nistp521',
+    'diffie-hellman-group16-sha512',
+    'diffie-hellman-group14-sha256',
+  ],
+  cipher: [
+    'chacha20-poly1305@openssh.com',
+    'aes128-gcm@openssh.com',
+    'aes256-gcm@openssh.com',
+    'aes128-ctr',
+    'aes192-ctr',
+    'aes256-ctr',
+  ],
+  hmac: [
+    'hmac-sha2-256-etm@openssh.com',
+    'hmac-sha2-512-etm@openssh.com',
+    'hmac-sha2-256',
+    'hmac-sha2-512',
+  ],
   serverHostKey: ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ecdsa-sha2-nistp256'],
   compress: ['none'],
 };
@@ -63,7 +89,10 @@ export class SshFrontEnd {
 
   constructor(options: SshFrontEndOptions) {
     this.#o = options;
-    this.#ssh = this.#newServer((info) => ({ clientAddr: clientAddressOf(info.ip), admission: this.#takeAdmission(info.ip, info.port) }));
+    this.#ssh = this.#newServer((info) => ({
+      clientAddr: clientAddressOf(info.ip),
+      admission: this.#takeAdmission(info.ip, info.port),
+    }));
     this.#listener = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#listener.on('error', (err: Error) => options.gate.reportListenerError('ssh', err));
   }
@@ -110,19 +139,28 @@ export class SshFrontEnd {
   }
 
   #onConnection(conn: Connection, origin: ConnectionOrigin): void {
-    const log = this.#o.log.child({ clientAddr: origin.clientAddr, ...(origin.jumpTarget === undefined ? {} : { jump: origin.jumpTarget }) });
+    const log = this.#o.log.child({
+      clientAddr: origin.clientAddr,
+      ...(origin.jumpTarget === undefined ? {} : { jump: origin.jumpTarget }),
+    });
     let scope: ConnectionScope | undefined;
     // SSH_MSG_DISCONNECT, then the gate closes the socket. An inner `-J` connection has no
     // admission: it gets the same deadline here.
     origin.admission?.onExpired(() => conn.end());
-    const authTimer = origin.admission === undefined ? setTimeout(() => conn.end(), this.#o.gate.limits.loginTimeoutMs).unref() : undefined;
+    const authTimer =
+      origin.admission === undefined
+        ? setTimeout(() => conn.end(), this.#o.gate.limits.loginTimeoutMs).unref()
+        : undefined;
     const auth = new SshAuthenticator({
       control: this.#o.control,
       clientAddr: origin.clientAddr,
       allowPassword: this.#o.allowPassword,
       log,
       onAuthenticated: (user, login) => {
-        const effective: LoginName = login.target === undefined && origin.jumpTarget !== undefined ? { ...login, target: origin.jumpTarget } : login;
+        const effective: LoginName =
+          login.target === undefined && origin.jumpTarget !== undefined
+            ? { ...login, target: origin.jumpTarget }
+            : login;
         scope = new ConnectionScope({
           control: this.#o.control,
           user,
@@ -131,13 +169,16 @@ export class SshFrontEnd {
           recordings: this.#o.recordings,
           log: log.child({ user: user.user.name }),
           // ssh2's server connection has setNoDelay (lib/server.js); its typings leave it out.
-          setNoDelay: (isOn) => (conn as Connection & { setNoDelay(isOn: boolean): unknown }).setNoDelay(isOn),
+          setNoDelay: (isOn) =>
+            (conn as Connection & { setNoDelay(isOn: boolean): unknown }).setNoDelay(isOn),
         });
       },
       onGiveUp: () => conn.end(),
     });
     conn.on('authentication', (ctx) => auth.handle(ctx));
-    conn.on('error', (err: Error) => log.debug({ err: err.message }, 'ssh client connection error'));
+    conn.on('error', (err: Error) =>
+      log.debug({ err: err.message }, 'ssh client connection error'),
+    );
     conn.on('close', () => {
       clearTimeout(authTimer);
       auth.connectionClosed();
@@ -171,21 +212,35 @@ export class SshFrontEnd {
       handleGlobalRequest(scope, conn, { name, info }, accept, reject, forwards);
     });
     conn.on('openssh.streamlocal', (_accept, reject, info) => {
-      scope.denyRequest('direct-streamlocal@openssh.com', { socketPath: info.socketPath.slice(0, 256) });
+      scope.denyRequest('direct-streamlocal@openssh.com', {
+        socketPath: info.socketPath.slice(0, 256),
+      });
       reject();
     });
   }
 
-  #jump(scope: ConnectionScope, destination: string, accept: () => ServerChannel | undefined, reject: () => void, origin: ConnectionOrigin): void {
+  #jump(
+    scope: ConnectionScope,
+    destination: string,
+    accept: () => ServerChannel | undefined,
+    reject: () => void,
+    origin: ConnectionOrigin,
+  ): void {
     void scope.control.reachable(scope.user).then(
       (reachable) => {
         if (!reachable.some((r) => r.target.name === destination && r.target.kind === 'ssh')) {
-          scope.denyRequest('direct-tcpip', { destination, reason: 'jump-to-unknown-or-forbidden-target' });
+          scope.denyRequest('direct-tcpip', {
+            destination,
+            reason: 'jump-to-unknown-or-forbidden-target',
+          });
           return reject();
         }
         const channel = accept();
         if (channel === undefined) return;
-        const inner = this.#newServer(() => ({ clientAddr: origin.clientAddr, jumpTarget: destination }));
+        const inner = this.#newServer(() => ({
+          clientAddr: origin.clientAddr,
+          jumpTarget: destination,
+        }));
         const socketLike = Object.assign(channel, {
           remoteAddress: origin.clientAddr,
           remotePort: 0,

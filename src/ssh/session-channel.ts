@@ -39,14 +39,19 @@ export const DATA_STREAM_RECORD_BYTES = 256 * 1024;
 // The server side of scp, rsync and sftp. Clients let the user change how it is started
 // (`rsync --rsync-path=/usr/bin/rsync` or `'sudo rsync'`, `sftp -s /usr/libexec/sftp-server`), so
 // the program is looked for as a word anywhere in the command, after a path or a wrapper too.
-const FILE_TRANSFER_RE = /(?:^|[\s/;&|(])(?:scp\s|rsync\s+--server\b|sftp-server\b|internal-sftp\b|git-(?:upload|receive)-pack\b|git-upload-archive\b)/;
+const FILE_TRANSFER_RE =
+  /(?:^|[\s/;&|(])(?:scp\s|rsync\s+--server\b|sftp-server\b|internal-sftp\b|git-(?:upload|receive)-pack\b|git-upload-archive\b)/;
 
 /**
  * Handles one `session` channel (RFC 4254 §6): pty, env, window changes and signals, then a
  * shell, a command or the sftp subsystem on the target. Each request type is authorized:
  * X11 and agent forwarding are refused (and audited), env is allow-listed.
  */
-export function handleSessionChannel(scope: ConnectionScope, session: Session, channelNo: number): void {
+export function handleSessionChannel(
+  scope: ConnectionScope,
+  session: Session,
+  channelNo: number,
+): void {
   const setup: ChannelSetup = { pty: undefined, env: {} };
   let running: RunningChannel | undefined;
 
@@ -55,7 +60,11 @@ export function handleSessionChannel(scope: ConnectionScope, session: Session, c
     accept?.();
   });
   session.on('env', (accept, reject, info: { key: string; val: string }) => {
-    if (isAllowedEnv(info.key) && Object.keys(setup.env).length < MAX_ENV_VARS && info.val.length < 1024) {
+    if (
+      isAllowedEnv(info.key) &&
+      Object.keys(setup.env).length < MAX_ENV_VARS &&
+      info.val.length < 1024
+    ) {
       setup.env[info.key] = info.val;
       accept?.();
     } else {
@@ -74,7 +83,14 @@ export function handleSessionChannel(scope: ConnectionScope, session: Session, c
     reject?.();
   });
   session.on('window-change', (accept, _reject, info) => {
-    if (setup.pty !== undefined) setup.pty = { ...setup.pty, cols: info.cols, rows: info.rows, width: info.width, height: info.height };
+    if (setup.pty !== undefined)
+      setup.pty = {
+        ...setup.pty,
+        cols: info.cols,
+        rows: info.rows,
+        width: info.width,
+        height: info.height,
+      };
     running?.resize(info.rows, info.cols, info.height, info.width);
     accept?.();
   });
@@ -85,11 +101,19 @@ export function handleSessionChannel(scope: ConnectionScope, session: Session, c
   // FINDINGS: accept synchronously, before the client can send EOF, then dial upstream.
   session.on('shell', (accept) => {
     const channel = accept();
-    if (channel !== undefined) running = startChannel(scope, channel, { kind: 'shell' }, setup, channelNo);
+    if (channel !== undefined)
+      running = startChannel(scope, channel, { kind: 'shell' }, setup, channelNo);
   });
   session.on('exec', (accept, _reject, info: { command: string }) => {
     const channel = accept();
-    if (channel !== undefined) running = startChannel(scope, channel, { kind: 'exec', command: info.command }, setup, channelNo);
+    if (channel !== undefined)
+      running = startChannel(
+        scope,
+        channel,
+        { kind: 'exec', command: info.command },
+        setup,
+        channelNo,
+      );
   });
   session.on('subsystem', (accept, reject, info: { name: string }) => {
     if (info.name !== 'sftp') {
@@ -98,7 +122,8 @@ export function handleSessionChannel(scope: ConnectionScope, session: Session, c
       return;
     }
     const channel = accept();
-    if (channel !== undefined) running = startChannel(scope, channel, { kind: 'sftp' }, setup, channelNo);
+    if (channel !== undefined)
+      running = startChannel(scope, channel, { kind: 'sftp' }, setup, channelNo);
   });
 }
 
@@ -126,13 +151,18 @@ function startChannel(
     let command: string | undefined;
     if (request.kind === 'exec') {
       const intent = parseExecIntent(request.command, loginTarget);
-      if (intent === undefined) throw scope.usageError(`"${request.command.slice(0, 80)}" does not start with a target name`);
+      if (intent === undefined)
+        throw scope.usageError(
+          `"${request.command.slice(0, 80)}" does not start with a target name`,
+        );
       targetName = intent.target;
       command = intent.command;
     } else if (loginTarget !== undefined) {
       targetName = loginTarget;
     } else if (request.kind === 'sftp') {
-      throw scope.usageError('name the target in the login for sftp, scp and rsync: alice+web-1@bastion');
+      throw scope.usageError(
+        'name the target in the login for sftp, scp and rsync: alice+web-1@bastion',
+      );
     } else {
       const chosen = await runTargetMenu(scope, channel, setup.pty !== undefined);
       if (chosen === undefined) return;
@@ -146,31 +176,54 @@ function startChannel(
     let finishing: Promise<unknown> = Promise.resolve();
     channel.once('close', () => queueMicrotask(() => void finishing.finally(release)));
     const target = link.session.target;
-    const isTransfer = request.kind === 'sftp' || (command !== undefined && FILE_TRANSFER_RE.test(command));
+    const isTransfer =
+      request.kind === 'sftp' || (command !== undefined && FILE_TRANSFER_RE.test(command));
     if (isTransfer && !target.options.allowFileTransfer) {
       await scope.auditDenied(link, 'file-transfer', { command: command ?? 'sftp' });
       // Not the catalogue's hint ("ask for a grant"): the user has one, the target forbids this.
-      throw new GatehouseError('GH_ACCESS_DENIED', { message: 'file transfer is not allowed on this target', hint: 'scp, sftp and rsync are turned off for this target' });
+      throw new GatehouseError('GH_ACCESS_DENIED', {
+        message: 'file transfer is not allowed on this target',
+        hint: 'scp, sftp and rsync are turned off for this target',
+      });
     }
 
-    const opened = await openUpstreamChannel(link, request.kind === 'sftp' ? 'sftp' : command, setup);
+    const opened = await openUpstreamChannel(
+      link,
+      request.kind === 'sftp' ? 'sftp' : command,
+      setup,
+    );
     const upstreamChannel = opened.channel;
     upstream = upstreamChannel;
-    await scope.audit(link, request.kind === 'sftp' ? 'ssh.subsystem' : command === undefined ? 'ssh.shell' : 'ssh.exec', {
-      ...(command === undefined ? {} : { command }),
-      ...(request.kind === 'sftp' ? { subsystem: 'sftp' } : {}),
-      pty: setup.pty === undefined ? null : `${setup.pty.cols}x${setup.pty.rows}`,
-      channel: channelNo,
-    });
+    await scope.audit(
+      link,
+      request.kind === 'sftp' ? 'ssh.subsystem' : command === undefined ? 'ssh.shell' : 'ssh.exec',
+      {
+        ...(command === undefined ? {} : { command }),
+        ...(request.kind === 'sftp' ? { subsystem: 'sftp' } : {}),
+        pty: setup.pty === undefined ? null : `${setup.pty.cols}x${setup.pty.rows}`,
+        channel: channelNo,
+      },
+    );
 
     let tap: ChannelTap | undefined;
     if (request.kind === 'sftp') {
       tap = sftpTap(scope, link);
     } else if (!isTransfer && target.options.recordSessions) {
-      const recording = await openRecorder(scope.recordings, link, setup, channelNo, command, (line) => {
-        recorder?.marker(line);
-        scope.auditOrEnd(link, 'ssh.command', { command: line, isBestEffort: true, channel: channelNo });
-      }).catch((err: unknown) => {
+      const recording = await openRecorder(
+        scope.recordings,
+        link,
+        setup,
+        channelNo,
+        command,
+        (line) => {
+          recorder?.marker(line);
+          scope.auditOrEnd(link, 'ssh.command', {
+            command: line,
+            isBestEffort: true,
+            channel: channelNo,
+          });
+        },
+      ).catch((err: unknown) => {
         // Fail closed: a session that cannot be recorded does not go on (the channel says why).
         link.close('recording-failed', 'failed');
         throw err;
@@ -207,7 +260,12 @@ function startChannel(
         sftp?.end();
         if (isTransfer && request.kind === 'exec') {
           void scope
-            .audit(link, 'scp.transfer', { command, bytesFromClient: stats.bytesFromClient, bytesToClient: stats.bytesToClient, durationMs: Date.now() - started })
+            .audit(link, 'scp.transfer', {
+              command,
+              bytesFromClient: stats.bytesFromClient,
+              bytesToClient: stats.bytesToClient,
+              durationMs: Date.now() - started,
+            })
             .catch(() => undefined);
         }
       },
@@ -237,7 +295,8 @@ function openUpstreamChannel(
       if (err !== undefined) reject(toGatehouseError(err));
       else resolve({ channel: stream, exitOf: watchExit(stream) });
     };
-    const pty = setup.pty === undefined ? undefined : { ...setup.pty, term: setup.pty.term ?? 'xterm' };
+    const pty =
+      setup.pty === undefined ? undefined : { ...setup.pty, term: setup.pty.term ?? 'xterm' };
     try {
       if (what === 'sftp') link.client.subsys('sftp', done);
       else if (what === undefined) link.client.shell(pty ?? false, { env: setup.env }, done);
@@ -264,8 +323,15 @@ async function openRecorder(
       user: session.user.name,
       target: session.target.name,
       // RFC 4254 §6.2: zero dimensions are to be ignored (`ssh -tt` without a terminal sends 0x0).
-      term: { cols: setup.pty?.cols || 80, rows: setup.pty?.rows || 24, ...(setup.pty?.term === undefined ? {} : { type: setup.pty.term }) },
-      title: command === undefined ? `${session.user.name} on ${session.target.name}` : `${session.target.name}: ${command.slice(0, 200)}`,
+      term: {
+        cols: setup.pty?.cols || 80,
+        rows: setup.pty?.rows || 24,
+        ...(setup.pty?.term === undefined ? {} : { type: setup.pty.term }),
+      },
+      title:
+        command === undefined
+          ? `${session.user.name} on ${session.target.name}`
+          : `${session.target.name}: ${command.slice(0, 200)}`,
     },
     {
       // Keystrokes exist only with a terminal. Without a pty, stdin is data (`ssh host 'cat > f' < f`)
@@ -275,7 +341,9 @@ async function openRecorder(
       ...(setup.pty === undefined ? { maxOutputBytes: DATA_STREAM_RECORD_BYTES } : {}),
       // Existing sessions end when their recording cannot be written, telling the client why.
       onError: (error: GatehouseError) => link.close('recording-failed', 'failed', error.message),
-      ...(command === undefined && setup.pty !== undefined ? { onCommandLine: (line: { text: string }) => onCommand(line.text) } : {}),
+      ...(command === undefined && setup.pty !== undefined
+        ? { onCommandLine: (line: { text: string }) => onCommand(line.text) }
+        : {}),
     },
   );
   return { writer: opened.writer, relPath: opened.relPath };
@@ -337,7 +405,9 @@ function failChannel(scope: ConnectionScope, channel: ServerChannel, err: unknow
     // releases its link and the session (upstream connection, lease) stays open.
     channel.resume();
     const shown = forGatewayClient(error);
-    channel.stderr.write(`gatehouse: ${shown.message}\r\n${shown.hint === undefined ? '' : `hint: ${shown.hint}\r\n`}`);
+    channel.stderr.write(
+      `gatehouse: ${shown.message}\r\n${shown.hint === undefined ? '' : `hint: ${shown.hint}\r\n`}`,
+    );
     channel.exit(255);
     channel.end();
     channel.close();

@@ -328,7 +328,9 @@ describe('connectUpstream to targets that do not answer', () => {
     expect(failure).toMatchObject({
       code: 'GH_UPSTREAM_UNREACHABLE',
       message: 'the target cannot be reached',
-      detail: expect.stringMatching(new RegExp(`127\\.0\\.0\\.1:${sshd.port}.*ECONNREFUSED`)) as unknown,
+      detail: expect.stringMatching(
+        new RegExp(`127\\.0\\.0\\.1:${sshd.port}.*ECONNREFUSED`),
+      ) as unknown,
     });
   });
 

@@ -115,7 +115,9 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema
         .createTable('credentials')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('target_id', 'text', (c) => c.notNull().references('targets.id').onDelete('cascade'))
+        .addColumn('target_id', 'text', (c) =>
+          c.notNull().references('targets.id').onDelete('cascade'),
+        )
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('envelope', 'text', (c) => c.notNull())

@@ -15,10 +15,7 @@ describe.each(STORE_DRIVERS)('store on %s', (driver) => {
     await using store = await openScratchStore(driver);
     const t = 1_800_000_000_123;
     await store.db.insertInto('kv').values({ key: 'k', value: 'v' }).execute();
-    await store.db
-      .insertInto('used_proofs')
-      .values({ proof_id: 'p', expires_at: t })
-      .execute();
+    await store.db.insertInto('used_proofs').values({ proof_id: 'p', expires_at: t }).execute();
     const row = await store.db.selectFrom('used_proofs').selectAll().executeTakeFirstOrThrow();
     expect(row.expires_at).toBe(t);
   });

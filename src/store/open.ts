@@ -53,7 +53,10 @@ const PG_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Opens the store named in `config` and applies pending migrations. */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  const db = config.driver === 'sqlite' ? openSqlite(config.path, config.inWorker === true) : await openPostgres(config);
+  const db =
+    config.driver === 'sqlite'
+      ? openSqlite(config.path, config.inWorker === true)
+      : await openPostgres(config);
   try {
     // On PostgreSQL, name the schema: Kysely's migrator otherwise finds the bookkeeping
     // tables of another schema on the same server and skips creating its own.
@@ -72,23 +75,38 @@ export async function openStore(config: StoreConfig): Promise<Store> {
 }
 
 /** How every SQLite connection of the store is set up. */
-const SQLITE_PRAGMAS = ['journal_mode = WAL', `busy_timeout = ${STORE_WAIT_MS}`, 'foreign_keys = ON', 'synchronous = FULL'];
+const SQLITE_PRAGMAS = [
+  'journal_mode = WAL',
+  `busy_timeout = ${STORE_WAIT_MS}`,
+  'foreign_keys = ON',
+  'synchronous = FULL',
+];
 
 function openSqlite(path: string, inWorker: boolean): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   if (inWorker) {
-    const pragmas = SQLITE_PRAGMAS.map((p) => (p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p));
-    return new Kysely<Database>({ dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas })) });
+    const pragmas = SQLITE_PRAGMAS.map((p) =>
+      p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p,
+    );
+    return new Kysely<Database>({
+      dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas })),
+    });
   }
   const sqlite = new SqliteDatabase(path);
   for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
-  return new Kysely<Database>({ dialect: withStoreErrors(new SqliteDialect({ database: sqlite })) });
+  return new Kysely<Database>({
+    dialect: withStoreErrors(new SqliteDialect({ database: sqlite })),
+  });
 }
 
-async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>): Promise<Kysely<Database>> {
+async function openPostgres(
+  config: Extract<StoreConfig, { driver: 'postgres' }>,
+): Promise<Kysely<Database>> {
   const schema = config.schema ?? 'public';
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) {
-    throw new GatehouseError('GH_CONFIG_INVALID', { message: `store.schema "${schema}" is not a plain identifier` });
+    throw new GatehouseError('GH_CONFIG_INVALID', {
+      message: `store.schema "${schema}" is not a plain identifier`,
+    });
   }
   if (schema !== 'public') {
     const client = new pg.Client({ connectionString: config.url });
@@ -109,11 +127,17 @@ async function openPostgres(config: Extract<StoreConfig, { driver: 'postgres' }>
     // Times are BIGINT ms; they fit in a double for the next 285,000 years.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-        oid === PG_INT8_OID ? Number : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+        oid === PG_INT8_OID
+          ? Number
+          : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
     },
   });
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: withStoreErrors(new PostgresDialect({ pool: waitingPool(pool, { waitMs: STORE_WAIT_MS }) })) });
+  return new Kysely<Database>({
+    dialect: withStoreErrors(
+      new PostgresDialect({ pool: waitingPool(pool, { waitMs: STORE_WAIT_MS }) }),
+    ),
+  });
 }
 
 async function migrate(db: Kysely<Database>, schema: string | undefined): Promise<void> {
@@ -123,7 +147,11 @@ async function migrate(db: Kysely<Database>, schema: string | undefined): Promis
     } catch (err) {
       // Kysely's migrator introspects every schema of the database; one dropped meanwhile
       // (another Gatehouse's or a test's) fails that look-up with 3F000. It is safe to retry.
-      if (attempt >= MIGRATION_ATTEMPTS || (err as { code?: unknown }).code !== PG_INVALID_SCHEMA_NAME) throw err;
+      if (
+        attempt >= MIGRATION_ATTEMPTS ||
+        (err as { code?: unknown }).code !== PG_INVALID_SCHEMA_NAME
+      )
+        throw err;
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
     }
   }
@@ -141,7 +169,9 @@ async function migrateOnce(db: Kysely<Database>, schema: string | undefined): Pr
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error !== undefined || failed !== undefined) {
-    throw error instanceof Error ? error : new Error(`migration ${failed?.migrationName ?? '?'} failed`);
+    throw error instanceof Error
+      ? error
+      : new Error(`migration ${failed?.migrationName ?? '?'} failed`);
   }
 }
 

@@ -15,7 +15,9 @@ describe('tls material', () => {
     expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
     expect(ca.ca).toBe(true);
 
-    const srv = createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, (s) => s.end('hi'));
+    const srv = createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, (s) =>
+      s.end('hi'),
+    );
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
     const port = (srv.address() as AddressInfo).port;

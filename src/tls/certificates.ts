@@ -31,7 +31,7 @@ export interface TlsMaterialOptions {
 /** Makes a private CA and a server certificate (ECDSA P-256) for the given names. */
 export async function createTlsMaterial(options: TlsMaterialOptions): Promise<TlsMaterial> {
   const now = Date.now();
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const caKeys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: 'CN=Gatehouse CA',
@@ -41,11 +41,14 @@ export async function createTlsMaterial(options: TlsMaterialOptions): Promise<Tl
     keys: caKeys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const serverKeys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const serverCert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${options.names[0] ?? 'gatehouse'}`,
@@ -57,7 +60,10 @@ export async function createTlsMaterial(options: TlsMaterialOptions): Promise<Tl
     signingKey: caKeys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension(options.names.map(toGeneralName)),
       await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
@@ -65,7 +71,10 @@ export async function createTlsMaterial(options: TlsMaterialOptions): Promise<Tl
   });
   return {
     ca: { certPem: caCert.toString('pem'), keyPem: await exportKeyPem(caKeys.privateKey) },
-    server: { certPem: serverCert.toString('pem'), keyPem: await exportKeyPem(serverKeys.privateKey) },
+    server: {
+      certPem: serverCert.toString('pem'),
+      keyPem: await exportKeyPem(serverKeys.privateKey),
+    },
   };
 }
 
@@ -75,7 +84,9 @@ export function certificateFingerprint(certPem: string): string {
 }
 
 function toGeneralName(name: string): { type: 'ip' | 'dns'; value: string } {
-  return /^[\d.]+$/.test(name) || name.includes(':') ? { type: 'ip', value: name } : { type: 'dns', value: name };
+  return /^[\d.]+$/.test(name) || name.includes(':')
+    ? { type: 'ip', value: name }
+    : { type: 'dns', value: name };
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {

@@ -3,7 +3,17 @@ import { DEFAULT_TARGET_OPTIONS, type Target } from '../core/types.js';
 import { connectCommands, shellQuote } from './connect-commands.js';
 
 const target = (kind: Target['kind'], name: string, database: string | null = null): Target => ({
-  id: 't', name, kind, host: '10.0.0.5', port: 22, username: 'deploy', database, labels: {}, options: DEFAULT_TARGET_OPTIONS, hostKey: null, createdAt: 0,
+  id: 't',
+  name,
+  kind,
+  host: '10.0.0.5',
+  port: 22,
+  username: 'deploy',
+  database,
+  labels: {},
+  options: DEFAULT_TARGET_OPTIONS,
+  hostKey: null,
+  createdAt: 0,
 });
 const at = { host: 'bastion.example', sshPort: 2222, postgresPort: 15432, mysqlPort: 13306 };
 
@@ -25,7 +35,9 @@ describe('connect commands', () => {
     expect(connectCommands('alice', target('postgres', 'orders-db', 'app'), at)[0]?.command).toBe(
       "psql 'host=bastion.example port=15432 user=alice#orders-db dbname=app sslmode=require'",
     );
-    expect(connectCommands('bob', target('mysql', 'shop-db'), at)[0]?.command).toBe("mysql -h bastion.example -P 13306 -u 'bob#shop-db' -p --ssl");
+    expect(connectCommands('bob', target('mysql', 'shop-db'), at)[0]?.command).toBe(
+      "mysql -h bastion.example -P 13306 -u 'bob#shop-db' -p --ssl",
+    );
   });
 
   it('a-disabled-front-end-gives-no-commands-and-quoting-survives-quotes', () => {

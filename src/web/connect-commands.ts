@@ -18,7 +18,11 @@ export interface BastionAddress {
  * The client command lines for `user` to reach `target` through the bastion, in each form the
  * front ends accept (DESIGN.md §7). Names are quoted for a POSIX shell where they need it.
  */
-export function connectCommands(user: string, target: Target, at: BastionAddress): ConnectCommand[] {
+export function connectCommands(
+  user: string,
+  target: Target,
+  at: BastionAddress,
+): ConnectCommand[] {
   const host = formatHost(at.host);
   switch (target.kind) {
     case 'ssh': {
@@ -30,30 +34,48 @@ export function connectCommands(user: string, target: Target, at: BastionAddress
         { label: 'Shell', command: `ssh ${p}${user}@${host} ${target.name}` },
         { label: 'One command', command: `ssh ${p}${user}@${host} ${target.name} uptime` },
         { label: 'Target in the login', command: `ssh ${p}${login}` },
-        { label: 'Jump host (-J)', command: `ssh -J ${user}@${host}${at.sshPort === 22 ? '' : `:${at.sshPort}`} ${target.name}` },
+        {
+          label: 'Jump host (-J)',
+          command: `ssh -J ${user}@${host}${at.sshPort === 22 ? '' : `:${at.sshPort}`} ${target.name}`,
+        },
         { label: 'Copy a file (scp)', command: `scp ${P}./file.txt ${login}:/tmp/` },
         { label: 'SFTP', command: `sftp ${P}${login}` },
-        { label: 'rsync', command: `rsync -av -e ${shellQuote(`ssh ${p}`.trim())} ./dir/ ${login}:dir/` },
+        {
+          label: 'rsync',
+          command: `rsync -av -e ${shellQuote(`ssh ${p}`.trim())} ./dir/ ${login}:dir/`,
+        },
       ];
     }
     case 'postgres': {
       if (at.postgresPort === undefined) return [];
       const db = target.database === null ? '' : ` dbname=${target.database}`;
       return [
-        { label: 'psql', command: `psql ${shellQuote(`host=${at.host} port=${at.postgresPort} user=${user}#${target.name}${db} sslmode=require`)}` },
+        {
+          label: 'psql',
+          command: `psql ${shellQuote(`host=${at.host} port=${at.postgresPort} user=${user}#${target.name}${db} sslmode=require`)}`,
+        },
         {
           label: 'psql, verifying the certificate',
           command: `psql ${shellQuote(`host=${at.host} port=${at.postgresPort} user=${user}#${target.name}${db} sslmode=verify-full sslrootcert=gatehouse-ca.crt`)}`,
         },
-        { label: 'Connection URL', command: `postgresql://${encodeURIComponent(`${user}#${target.name}`)}@${host}:${at.postgresPort}/${target.database ?? ''}?sslmode=require` },
+        {
+          label: 'Connection URL',
+          command: `postgresql://${encodeURIComponent(`${user}#${target.name}`)}@${host}:${at.postgresPort}/${target.database ?? ''}?sslmode=require`,
+        },
       ];
     }
     case 'mysql': {
       if (at.mysqlPort === undefined) return [];
       const db = target.database === null ? '' : ` ${shellQuote(target.database)}`;
       return [
-        { label: 'mysql', command: `mysql -h ${at.host} -P ${at.mysqlPort} -u ${shellQuote(`${user}#${target.name}`)} -p --ssl${db}` },
-        { label: 'mariadb', command: `mariadb -h ${at.host} -P ${at.mysqlPort} -u ${shellQuote(`${user}#${target.name}`)} -p --ssl${db}` },
+        {
+          label: 'mysql',
+          command: `mysql -h ${at.host} -P ${at.mysqlPort} -u ${shellQuote(`${user}#${target.name}`)} -p --ssl${db}`,
+        },
+        {
+          label: 'mariadb',
+          command: `mariadb -h ${at.host} -P ${at.mysqlPort} -u ${shellQuote(`${user}#${target.name}`)} -p --ssl${db}`,
+        },
       ];
     }
   }

@@ -1,5 +1,12 @@
 /** The web console and its API (fastify), serving the browser console built from ../../web. */
-export { apiRoutes, buildWebApp, CONSOLE_DIR, startWebConsole, type RunningWebConsole, type WebConsoleOptions } from './server.js';
+export {
+  apiRoutes,
+  buildWebApp,
+  CONSOLE_DIR,
+  startWebConsole,
+  type RunningWebConsole,
+  type WebConsoleOptions,
+} from './server.js';
 export type { WebDeps } from './deps.js';
 export { PERMISSIONS, permissionsOf, type Permission, type Principal } from './permissions.js';
 export { buildOpenApi } from './openapi.js';

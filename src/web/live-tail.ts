@@ -38,7 +38,11 @@ export class CastTail {
   #isBusy = false;
   #isStopped = false;
 
-  constructor(path: string, sink: TailSink, options: { readonly isLive: () => Promise<boolean>; readonly clock?: () => number }) {
+  constructor(
+    path: string,
+    sink: TailSink,
+    options: { readonly isLive: () => Promise<boolean>; readonly clock?: () => number },
+  ) {
     this.#path = path;
     this.#sink = sink;
     this.#isLive = options.isLive;
@@ -120,7 +124,8 @@ export class CastTail {
       return;
     }
     const event: unknown = JSON.parse(line);
-    if (!Array.isArray(event) || event.length < 3 || typeof event[1] !== 'string') throw new Error('malformed recording event');
+    if (!Array.isArray(event) || event.length < 3 || typeof event[1] !== 'string')
+      throw new Error('malformed recording event');
     const now = this.#clock();
     const interval = this.#isCaughtUp ? Math.max(0, now - this.#lastSentAt) / 1000 : 0;
     this.#lastSentAt = now;

@@ -5,7 +5,8 @@ type JsonSchema = Record<string, unknown>;
 
 const PROBLEM_SCHEMA: JsonSchema = {
   type: 'object',
-  description: 'RFC 9457 problem document; `code` is a stable Gatehouse error code (docs/errors.md)',
+  description:
+    'RFC 9457 problem document; `code` is a stable Gatehouse error code (docs/errors.md)',
   properties: {
     type: { type: 'string' },
     title: { type: 'string' },
@@ -21,7 +22,10 @@ const PROBLEM_SCHEMA: JsonSchema = {
  * them (JSON Schema 2020-12 via `z.toJSONSchema`). Each operation names the permission it
  * needs in `x-permission`, which the permission tests read.
  */
-export function buildOpenApi(routes: readonly ApiRoute[], info: { readonly version: string }): JsonSchema {
+export function buildOpenApi(
+  routes: readonly ApiRoute[],
+  info: { readonly version: string },
+): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -35,7 +39,10 @@ export function buildOpenApi(routes: readonly ApiRoute[], info: { readonly versi
       responses: responsesOf(r),
     };
     if (r.body !== undefined) {
-      op['requestBody'] = { required: true, content: { 'application/json': { schema: toSchema(r.body, 'input') } } };
+      op['requestBody'] = {
+        required: true,
+        content: { 'application/json': { schema: toSchema(r.body, 'input') } },
+      };
     }
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
@@ -52,7 +59,11 @@ export function buildOpenApi(routes: readonly ApiRoute[], info: { readonly versi
       schemas: { Problem: PROBLEM_SCHEMA },
       securitySchemes: {
         cookieSession: { type: 'apiKey', in: 'cookie', name: '__Host-gatehouse' },
-        bearerToken: { type: 'http', scheme: 'bearer', description: 'a personal access token (ght_…)' },
+        bearerToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'a personal access token (ght_…)',
+        },
       },
     },
   };
@@ -95,7 +106,12 @@ function responsesOf(r: ApiRoute): JsonSchema {
       ? { '200': { description: 'the file', content: { [r.produces]: {} } } }
       : r.response === undefined
         ? { '204': { description: 'done' } }
-        : { '200': { description: 'OK', content: { 'application/json': { schema: toSchema(r.response, 'output') } } } };
+        : {
+            '200': {
+              description: 'OK',
+              content: { 'application/json': { schema: toSchema(r.response, 'output') } },
+            },
+          };
   return {
     ...ok,
     '400': problem('invalid input (GH_INVALID_ARGUMENT)'),
@@ -103,7 +119,9 @@ function responsesOf(r: ApiRoute): JsonSchema {
       ? {}
       : {
           '401': problem('not signed in (GH_AUTH_REQUIRED) or bad token (GH_AUTH_FAILED)'),
-          '403': problem('role lacks the permission (GH_FORBIDDEN) or CSRF check failed (GH_CSRF_REJECTED)'),
+          '403': problem(
+            'role lacks the permission (GH_FORBIDDEN) or CSRF check failed (GH_CSRF_REJECTED)',
+          ),
         }),
   };
 }

@@ -34,19 +34,30 @@ interface RouteBase<P, Q, B, R> {
 }
 
 /** A route any caller may use (login, health, the OpenAPI document). */
-export interface PublicRoute<P = unknown, Q = unknown, B = unknown, R = unknown> extends RouteBase<P, Q, B, R> {
+export interface PublicRoute<P = unknown, Q = unknown, B = unknown, R = unknown> extends RouteBase<
+  P,
+  Q,
+  B,
+  R
+> {
   readonly permission: 'public';
   handler(ctx: RouteContext<P, Q, B>): Promise<R>;
 }
 
 /** A route that needs a signed-in caller holding `permission`. */
-export interface AuthedRoute<P = unknown, Q = unknown, B = unknown, R = unknown> extends RouteBase<P, Q, B, R> {
+export interface AuthedRoute<P = unknown, Q = unknown, B = unknown, R = unknown> extends RouteBase<
+  P,
+  Q,
+  B,
+  R
+> {
   readonly permission: Permission;
   handler(ctx: RouteContext<P, Q, B> & { readonly principal: Principal }): Promise<R>;
 }
 
 /** Any API route. */
-export type ApiRoute<P = unknown, Q = unknown, B = unknown, R = unknown> = PublicRoute<P, Q, B, R> | AuthedRoute<P, Q, B, R>;
+export type ApiRoute<P = unknown, Q = unknown, B = unknown, R = unknown> =
+  PublicRoute<P, Q, B, R> | AuthedRoute<P, Q, B, R>;
 
 /** Declares a route; the identity function keeps the handler's input types tied to the schemas. */
 export function route<P = undefined, Q = undefined, B = undefined, R = undefined>(
@@ -65,17 +76,24 @@ export function route(spec: ApiRoute): ApiRoute {
  * zod-validated params, query and body (400), then the handler. Errors become problem JSON;
  * an unexpected one is logged and answered as `internal error`.
  */
-export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[], deps: { readonly auth: WebAuth; readonly log: Logger }): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  routes: readonly ApiRoute[],
+  deps: { readonly auth: WebAuth; readonly log: Logger },
+): void {
   for (const spec of routes) {
     app.route({
       method: spec.method,
       url: spec.url,
       handler: async (request, reply) => {
         try {
-          const principal = spec.permission === 'public' ? undefined : await deps.auth.principalOf(request);
+          const principal =
+            spec.permission === 'public' ? undefined : await deps.auth.principalOf(request);
           if (principal !== undefined && spec.permission !== 'public') {
             if (!can(principal, spec.permission)) {
-              throw new GatehouseError('GH_FORBIDDEN', { detail: `${principal.user.name} lacks ${spec.permission} for ${spec.method} ${spec.url}` });
+              throw new GatehouseError('GH_FORBIDDEN', {
+                detail: `${principal.user.name} lacks ${spec.permission} for ${spec.method} ${spec.url}`,
+              });
             }
             deps.auth.assertCsrf(request, principal);
           }
@@ -96,7 +114,8 @@ export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[]
           return reply.header('cache-control', 'no-store').send(result);
         } catch (err) {
           const gh = toGatehouseError(err);
-          if (gh.code === 'GH_INTERNAL') deps.log.error({ err, route: `${spec.method} ${spec.url}` }, 'web request failed');
+          if (gh.code === 'GH_INTERNAL')
+            deps.log.error({ err, route: `${spec.method} ${spec.url}` }, 'web request failed');
           else deps.log.debug({ code: gh.code, detail: gh.detail }, 'web request refused');
           return sendProblem(reply, gh);
         }
@@ -110,6 +129,9 @@ function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const path = issue === undefined || issue.path.length === 0 ? where : `${where}.${issue.path.join('.')}`;
-  throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `invalid ${path}: ${issue?.message ?? 'invalid value'}` });
+  const path =
+    issue === undefined || issue.path.length === 0 ? where : `${where}.${issue.path.join('.')}`;
+  throw new GatehouseError('GH_INVALID_ARGUMENT', {
+    message: `invalid ${path}: ${issue?.message ?? 'invalid value'}`,
+  });
 }

@@ -19,7 +19,10 @@ export const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 /** Adds the security headers to every answer; HSTS only when served over HTTPS. */
-export function addSecurityHeaders(app: FastifyInstance, options: { readonly isHttps: boolean }): void {
+export function addSecurityHeaders(
+  app: FastifyInstance,
+  options: { readonly isHttps: boolean },
+): void {
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     reply.header('x-content-type-options', 'nosniff');
@@ -29,7 +32,8 @@ export function addSecurityHeaders(app: FastifyInstance, options: { readonly isH
     reply.header('cross-origin-resource-policy', 'same-origin');
     reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
     if (options.isHttps) reply.header('strict-transport-security', 'max-age=31536000');
-    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control'))
+      reply.header('cache-control', 'no-store');
     return payload;
   });
 }

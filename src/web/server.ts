@@ -50,7 +50,14 @@ export interface RunningWebConsole extends AsyncDisposable {
 }
 
 /** Every API route, in the order the OpenAPI document lists them. */
-export function apiRoutes(deps: WebDeps, web: { readonly sessions: WebSessionStore; readonly auth: WebAuth; readonly secureCookie: boolean }): ApiRoute[] {
+export function apiRoutes(
+  deps: WebDeps,
+  web: {
+    readonly sessions: WebSessionStore;
+    readonly auth: WebAuth;
+    readonly secureCookie: boolean;
+  },
+): ApiRoute[] {
   return [
     ...authRoutes(deps, web),
     ...accessRoutes(deps),
@@ -63,25 +70,41 @@ export function apiRoutes(deps: WebDeps, web: { readonly sessions: WebSessionSto
 }
 
 /** Builds the fastify app: API, live view, OpenAPI document, console files, security headers. */
-export async function buildWebApp(deps: WebDeps, options: WebConsoleOptions): Promise<FastifyInstance> {
+export async function buildWebApp(
+  deps: WebDeps,
+  options: WebConsoleOptions,
+): Promise<FastifyInstance> {
   const isHttps = options.tls !== undefined;
   const app = Fastify({
-    ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
+    ...(options.tls === undefined
+      ? {}
+      : { https: { cert: options.tls.cert, key: options.tls.key } }),
     bodyLimit: BODY_LIMIT_BYTES,
     logger: false,
     trustProxy: false,
     return503OnClosing: true,
   });
   if (options.gate !== undefined) admitWebConnections(app.server, options.gate);
-  const sessions = new WebSessionStore({ db: deps.store.db, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
-  const auth = new WebAuth({ db: deps.store.db, sessions, authenticator: deps.authenticator, tokens: deps.tokens, users: deps.users, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+  const sessions = new WebSessionStore({
+    db: deps.store.db,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+  });
+  const auth = new WebAuth({
+    db: deps.store.db,
+    sessions,
+    authenticator: deps.authenticator,
+    tokens: deps.tokens,
+    users: deps.users,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+  });
   const log = deps.logger.child({ component: 'web' });
   addSecurityHeaders(app, { isHttps });
   await app.register(fastifyCookie);
   await app.register(fastifyWebsocket, {
     options: {
       maxPayload: 64 * 1024,
-      handleProtocols: (protocols: Set<string>) => (protocols.has(LIVE_PROTOCOL) ? LIVE_PROTOCOL : false),
+      handleProtocols: (protocols: Set<string>) =>
+        protocols.has(LIVE_PROTOCOL) ? LIVE_PROTOCOL : false,
     },
   });
   const routes = apiRoutes(deps, { sessions, auth, secureCookie: true });
@@ -101,7 +124,8 @@ export async function buildWebApp(deps: WebDeps, options: WebConsoleOptions): Pr
       method: 'GET',
       url: '/api/openapi.json',
       tag: 'meta',
-      summary: 'This API as an OpenAPI 3.1 document, generated from the schemas the routes validate with',
+      summary:
+        'This API as an OpenAPI 3.1 document, generated from the schemas the routes validate with',
       permission: 'public',
       response: z.record(z.string(), z.unknown()),
       handler: () => Promise.resolve(openApi),
@@ -118,22 +142,47 @@ export async function buildWebApp(deps: WebDeps, options: WebConsoleOptions): Pr
       wildcard: false,
       index: false,
       setHeaders: (res, path) => {
-        res.setHeader('cache-control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.setHeader(
+          'cache-control',
+          path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
       },
     });
   }
   app.setNotFoundHandler(async (request, reply) => {
-    if (request.url.startsWith('/api/') || request.url === '/api' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      return sendProblem(reply, new GatehouseError('GH_NOT_FOUND', { message: `no such API route: ${request.method} ${request.url.split('?')[0] ?? ''}` }));
+    if (
+      request.url.startsWith('/api/') ||
+      request.url === '/api' ||
+      (request.method !== 'GET' && request.method !== 'HEAD')
+    ) {
+      return sendProblem(
+        reply,
+        new GatehouseError('GH_NOT_FOUND', {
+          message: `no such API route: ${request.method} ${request.url.split('?')[0] ?? ''}`,
+        }),
+      );
     }
     // Console routes (/sessions/…, /admin/…) are the single-page app's.
-    if (!hasConsole) return reply.code(503).type('text/plain').send('the web console is not built: run "npm run build"\n');
+    if (!hasConsole)
+      return reply
+        .code(503)
+        .type('text/plain')
+        .send('the web console is not built: run "npm run build"\n');
     return reply.header('cache-control', 'no-cache').sendFile('index.html');
   });
   app.setErrorHandler(async (err, _request, reply) => {
-    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
+    const status =
+      typeof (err as { statusCode?: unknown }).statusCode === 'number'
+        ? (err as { statusCode: number }).statusCode
+        : 500;
     if (status >= 400 && status < 500) {
-      return sendProblem(reply, new GatehouseError('GH_INVALID_ARGUMENT', { message: 'malformed request', detail: err instanceof Error ? err.message : String(err) }));
+      return sendProblem(
+        reply,
+        new GatehouseError('GH_INVALID_ARGUMENT', {
+          message: 'malformed request',
+          detail: err instanceof Error ? err.message : String(err),
+        }),
+      );
     }
     log.error({ err }, 'web request failed');
     return sendProblem(reply, new GatehouseError('GH_INTERNAL'));
@@ -142,7 +191,10 @@ export async function buildWebApp(deps: WebDeps, options: WebConsoleOptions): Pr
 }
 
 /** Starts the web console and API on `options.host:port`. */
-export async function startWebConsole(deps: WebDeps, options: WebConsoleOptions): Promise<RunningWebConsole> {
+export async function startWebConsole(
+  deps: WebDeps,
+  options: WebConsoleOptions,
+): Promise<RunningWebConsole> {
   const app = await buildWebApp(deps, options);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
@@ -157,7 +209,9 @@ export async function startWebConsole(deps: WebDeps, options: WebConsoleOptions)
 
 function readVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version?: unknown;
+    };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {
     return '0.0.0';

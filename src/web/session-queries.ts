@@ -67,7 +67,10 @@ export interface SessionSummary {
 }
 
 /** Sessions matching `filter`, newest first, and whether more follow. */
-export async function listSessions(db: Kysely<Database>, filter: SessionFilter): Promise<{ sessions: SessionSummary[]; hasMore: boolean }> {
+export async function listSessions(
+  db: Kysely<Database>,
+  filter: SessionFilter,
+): Promise<{ sessions: SessionSummary[]; hasMore: boolean }> {
   let query = db.selectFrom('sessions').selectAll();
   if (filter.user !== undefined) query = query.where('user_name', '=', filter.user);
   if (filter.target !== undefined) query = query.where('target', '=', filter.target);
@@ -90,20 +93,42 @@ export async function listSessions(db: Kysely<Database>, filter: SessionFilter):
         .$narrowType<{ sid: string }>(),
     );
   }
-  const rows = await query.orderBy('started_at', 'desc').orderBy('sid').limit(filter.limit + 1).offset(filter.offset).execute();
-  return { sessions: rows.slice(0, filter.limit).map(toSummary), hasMore: rows.length > filter.limit };
+  const rows = await query
+    .orderBy('started_at', 'desc')
+    .orderBy('sid')
+    .limit(filter.limit + 1)
+    .offset(filter.offset)
+    .execute();
+  return {
+    sessions: rows.slice(0, filter.limit).map(toSummary),
+    hasMore: rows.length > filter.limit,
+  };
 }
 
 /** The session `sid` as stored; GH_NOT_FOUND when there is none. */
-export async function getSessionRow(db: Kysely<Database>, sid: string): Promise<Selectable<SessionsTable>> {
+export async function getSessionRow(
+  db: Kysely<Database>,
+  sid: string,
+): Promise<Selectable<SessionsTable>> {
   const row = await db.selectFrom('sessions').selectAll().where('sid', '=', sid).executeTakeFirst();
-  if (row === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `session ${sid} does not exist` });
+  if (row === undefined)
+    throw new GatehouseError('GH_NOT_FOUND', { message: `session ${sid} does not exist` });
   return row;
 }
 
 /** The audit events of session `sid`, in chain order (at most `limit`). */
-export async function sessionEvents(db: Kysely<Database>, sid: string, limit: number): Promise<AuditRecord[]> {
-  const rows = await db.selectFrom('audit_events').selectAll().where('sid', '=', sid).orderBy('seq').limit(limit).execute();
+export async function sessionEvents(
+  db: Kysely<Database>,
+  sid: string,
+  limit: number,
+): Promise<AuditRecord[]> {
+  const rows = await db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('sid', '=', sid)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
   return rows.map(recordFromRow);
 }
 

@@ -13,7 +13,11 @@ const SID_RE = /^[A-Za-z0-9_-]{1,128}$/;
  * (`YYYY/MM/DD/<sid>.db.ndjson`, src/recording/db-transcript.ts): listed in the session's
  * `recording` column once it ended, found in the day folders while it runs.
  */
-export async function findTranscript(root: string, session: SessionFiles, now: number): Promise<string | undefined> {
+export async function findTranscript(
+  root: string,
+  session: SessionFiles,
+  now: number,
+): Promise<string | undefined> {
   const listed = parseRecordingColumn(session.recording).find(isDbTranscriptPath);
   if (listed !== undefined) return listed;
   if (!SID_RE.test(session.sid)) return undefined;
@@ -22,7 +26,8 @@ export async function findTranscript(root: string, session: SessionFiles, now: n
   for (let day = session.started_at - (session.started_at % DAY_MS); day <= last; day += DAY_MS) {
     const dayDir = recordingDayDir(day);
     try {
-      if ((await readdir(resolve(root, ...dayDir.split('/')))).includes(name)) return `${dayDir}/${name}`;
+      if ((await readdir(resolve(root, ...dayDir.split('/')))).includes(name))
+        return `${dayDir}/${name}`;
     } catch {
       // no folder for that day
     }
@@ -31,7 +36,11 @@ export async function findTranscript(root: string, session: SessionFiles, now: n
 }
 
 /** One statement (or denial, cancel, end) of a transcript, with its wall-clock time. */
-export type TranscriptEntryView = Record<string, unknown> & { readonly t: number; readonly type: string; readonly time: number };
+export type TranscriptEntryView = Record<string, unknown> & {
+  readonly t: number;
+  readonly type: string;
+  readonly time: number;
+};
 
 /** Reads a transcript and pages its entries; each gets `time` = header `startedAt` + `t`. */
 export async function readTranscriptPage(
@@ -53,11 +62,25 @@ export async function readTranscriptPage(
  * `error` for statements, `error` the server's message and `sqlstate` its SQLSTATE (MySQL
  * writes `error` as `{code, sqlState, message}`, PostgreSQL as a string beside `sqlstate`).
  */
-export function normalizeEntry(e: Readonly<Record<string, unknown>> & { readonly t: number; readonly type: string }, startedAt: number): TranscriptEntryView {
+export function normalizeEntry(
+  e: Readonly<Record<string, unknown>> & { readonly t: number; readonly type: string },
+  startedAt: number,
+): TranscriptEntryView {
   const err = e['error'];
-  const errObj = typeof err === 'object' && err !== null ? (err as Record<string, unknown>) : undefined;
-  const message = typeof err === 'string' ? err : typeof errObj?.['message'] === 'string' ? errObj['message'] : undefined;
-  const sqlstate = typeof e['sqlstate'] === 'string' ? e['sqlstate'] : typeof errObj?.['sqlState'] === 'string' ? errObj['sqlState'] : undefined;
+  const errObj =
+    typeof err === 'object' && err !== null ? (err as Record<string, unknown>) : undefined;
+  const message =
+    typeof err === 'string'
+      ? err
+      : typeof errObj?.['message'] === 'string'
+        ? errObj['message']
+        : undefined;
+  const sqlstate =
+    typeof e['sqlstate'] === 'string'
+      ? e['sqlstate']
+      : typeof errObj?.['sqlState'] === 'string'
+        ? errObj['sqlState']
+        : undefined;
   const isError = e['status'] === 'error' || err !== undefined;
   const rest = Object.fromEntries(Object.entries(e).filter(([key]) => key !== 'error'));
   return {

@@ -71,7 +71,11 @@ export class WebAuth {
     if (principal.via !== 'session' || SAFE_METHODS.has(request.method)) return;
     const presented = request.headers[CSRF_HEADER];
     const expected = principal.csrfToken ?? '';
-    if (typeof presented !== 'string' || !constantTimeEqual(presented, expected) || !isSameOrigin(request)) {
+    if (
+      typeof presented !== 'string' ||
+      !constantTimeEqual(presented, expected) ||
+      !isSameOrigin(request)
+    ) {
       throw new GatehouseError('GH_CSRF_REJECTED', { detail: `${request.method} ${request.url}` });
     }
   }
@@ -91,7 +95,11 @@ export class WebAuth {
     // Recently audited: check again quietly (revoked, expired, disabled, locked take effect now).
     const check = await this.#deps.tokens.verify(secret);
     const row = check.ok
-      ? await this.#deps.db.selectFrom('users').select(['name', 'locked_until']).where('id', '=', check.userId).executeTakeFirst()
+      ? await this.#deps.db
+          .selectFrom('users')
+          .select(['name', 'locked_until'])
+          .where('id', '=', check.userId)
+          .executeTakeFirst()
       : undefined;
     const user = row === undefined ? undefined : await this.#deps.users.find(row.name);
     if (user === undefined || user.isDisabled || (row !== undefined && row.locked_until > now)) {
@@ -106,7 +114,12 @@ export class WebAuth {
 
 /** The principal of a console session. */
 export function sessionPrincipal(user: User, session: WebSession): Principal {
-  return { user, permissions: permissionsOf(user.roles), via: 'session', csrfToken: session.csrfToken };
+  return {
+    user,
+    permissions: permissionsOf(user.roles),
+    via: 'session',
+    csrfToken: session.csrfToken,
+  };
 }
 
 /**
@@ -115,7 +128,10 @@ export function sessionPrincipal(user: User, session: WebSession): Principal {
  * `Origin` on WebSocket upgrades and on POST/PUT/DELETE from scripts; its absence means a
  * non-browser client, which cannot carry the SameSite=Strict cookie from another site.
  */
-export function isSameOrigin(request: FastifyRequest, options: { readonly requireOrigin?: boolean } = {}): boolean {
+export function isSameOrigin(
+  request: FastifyRequest,
+  options: { readonly requireOrigin?: boolean } = {},
+): boolean {
   const site = request.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
   const origin = request.headers.origin;
@@ -131,7 +147,8 @@ function bearerTokenOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (match === null) throw new GatehouseError('GH_AUTH_REQUIRED', { detail: 'malformed Authorization header' });
+  if (match === null)
+    throw new GatehouseError('GH_AUTH_REQUIRED', { detail: 'malformed Authorization header' });
   return match[1];
 }
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { openScratchStore, STORE_DRIVERS } from '../../test/support/stores.js';
-import { LOGIN_TICKET_MS, SESSION_IDLE_MS, SESSION_MAX_MS, WebSessionStore } from './web-sessions.js';
+import {
+  LOGIN_TICKET_MS,
+  SESSION_IDLE_MS,
+  SESSION_MAX_MS,
+  WebSessionStore,
+} from './web-sessions.js';
 
 describe.each(STORE_DRIVERS)('console sessions on %s', (driver) => {
   it('a-session-is-found-by-its-secret-only-and-ends-when-idle-or-too-old', async () => {
@@ -8,10 +13,14 @@ describe.each(STORE_DRIVERS)('console sessions on %s', (driver) => {
     const clock = { now: 1_800_000_000_000 };
     const sessions = new WebSessionStore({ db: store.db, clock: () => clock.now });
     const { secret, session } = await sessions.create('alice', '10.0.0.1');
-    const keys = (await store.db.selectFrom('kv').select(['key', 'value']).execute()).map((r) => `${r.key} ${r.value}`).join('\n');
+    const keys = (await store.db.selectFrom('kv').select(['key', 'value']).execute())
+      .map((r) => `${r.key} ${r.value}`)
+      .join('\n');
     expect(keys).not.toContain(secret);
     expect((await sessions.find(secret))?.csrfToken).toBe(session.csrfToken);
-    expect(await sessions.find(`${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`)).toBeUndefined();
+    expect(
+      await sessions.find(`${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`),
+    ).toBeUndefined();
     clock.now += SESSION_IDLE_MS - 1;
     expect(await sessions.find(secret)).toBeDefined();
     clock.now += SESSION_IDLE_MS;

@@ -40,11 +40,23 @@ export class WebSessionStore {
   }
 
   /** Starts a session for `user`; returns the cookie secret (shown to nobody else) and the session. */
-  async create(user: string, clientAddr: string | null): Promise<{ secret: string; session: WebSession }> {
+  async create(
+    user: string,
+    clientAddr: string | null,
+  ): Promise<{ secret: string; session: WebSession }> {
     const secret = newSecret();
     const now = this.#clock();
-    const session: WebSession = { user, csrfToken: newSecret(), clientAddr, createdAt: now, lastSeenAt: now };
-    await this.#db.insertInto('kv').values({ key: SESSION_PREFIX + digest(secret), value: JSON.stringify(session) }).execute();
+    const session: WebSession = {
+      user,
+      csrfToken: newSecret(),
+      clientAddr,
+      createdAt: now,
+      lastSeenAt: now,
+    };
+    await this.#db
+      .insertInto('kv')
+      .values({ key: SESSION_PREFIX + digest(secret), value: JSON.stringify(session) })
+      .execute();
     void this.purgeExpired().catch(() => undefined);
     return { secret, session };
   }
@@ -53,7 +65,11 @@ export class WebSessionStore {
   async find(secret: string): Promise<WebSession | undefined> {
     if (!isSecretShaped(secret)) return undefined;
     const key = SESSION_PREFIX + digest(secret);
-    const row = await this.#db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('kv')
+      .select('value')
+      .where('key', '=', key)
+      .executeTakeFirst();
     const session = row === undefined ? undefined : parseSession(row.value);
     if (session === undefined) return undefined;
     const now = this.#clock();
@@ -63,7 +79,11 @@ export class WebSessionStore {
     }
     if (now - session.lastSeenAt >= TOUCH_EVERY_MS) {
       const touched = { ...session, lastSeenAt: now };
-      await this.#db.updateTable('kv').set({ value: JSON.stringify(touched) }).where('key', '=', key).execute();
+      await this.#db
+        .updateTable('kv')
+        .set({ value: JSON.stringify(touched) })
+        .where('key', '=', key)
+        .execute();
       return touched;
     }
     return session;
@@ -72,12 +92,19 @@ export class WebSessionStore {
   /** Ends the session of a cookie secret (logout). */
   async delete(secret: string): Promise<void> {
     if (!isSecretShaped(secret)) return;
-    await this.#db.deleteFrom('kv').where('key', '=', SESSION_PREFIX + digest(secret)).execute();
+    await this.#db
+      .deleteFrom('kv')
+      .where('key', '=', SESSION_PREFIX + digest(secret))
+      .execute();
   }
 
   /** Ends every console session of `user` (password reset, disable); returns how many. */
   async deleteForUser(user: string): Promise<number> {
-    const rows = await this.#db.selectFrom('kv').select(['key', 'value']).where('key', 'like', `${SESSION_PREFIX}%`).execute();
+    const rows = await this.#db
+      .selectFrom('kv')
+      .select(['key', 'value'])
+      .where('key', 'like', `${SESSION_PREFIX}%`)
+      .execute();
     const keys = rows.filter((r) => parseSession(r.value)?.user === user).map((r) => r.key);
     if (keys.length > 0) await this.#db.deleteFrom('kv').where('key', 'in', keys).execute();
     return keys.length;
@@ -87,7 +114,10 @@ export class WebSessionStore {
   async createLoginTicket(user: string): Promise<string> {
     const secret = newSecret();
     const value = JSON.stringify({ user, expiresAt: this.#clock() + LOGIN_TICKET_MS });
-    await this.#db.insertInto('kv').values({ key: TICKET_PREFIX + digest(secret), value }).execute();
+    await this.#db
+      .insertInto('kv')
+      .values({ key: TICKET_PREFIX + digest(secret), value })
+      .execute();
     return secret;
   }
 
@@ -95,13 +125,22 @@ export class WebSessionStore {
   async redeemLoginTicket(secret: string): Promise<string | undefined> {
     if (!isSecretShaped(secret)) return undefined;
     const key = TICKET_PREFIX + digest(secret);
-    const row = await this.#db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('kv')
+      .select('value')
+      .where('key', '=', key)
+      .executeTakeFirst();
     if (row === undefined) return undefined;
     // The delete decides who redeems it when two requests race.
     const deleted = await this.#db.deleteFrom('kv').where('key', '=', key).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return undefined;
     const parsed = parseJson(row.value);
-    if (parsed === undefined || typeof parsed['user'] !== 'string' || typeof parsed['expiresAt'] !== 'number') return undefined;
+    if (
+      parsed === undefined ||
+      typeof parsed['user'] !== 'string' ||
+      typeof parsed['expiresAt'] !== 'number'
+    )
+      return undefined;
     return parsed['expiresAt'] > this.#clock() ? parsed['user'] : undefined;
   }
 
@@ -111,15 +150,22 @@ export class WebSessionStore {
     const rows = await this.#db
       .selectFrom('kv')
       .select(['key', 'value'])
-      .where((eb) => eb.or([eb('key', 'like', `${SESSION_PREFIX}%`), eb('key', 'like', `${TICKET_PREFIX}%`)]))
+      .where((eb) =>
+        eb.or([eb('key', 'like', `${SESSION_PREFIX}%`), eb('key', 'like', `${TICKET_PREFIX}%`)]),
+      )
       .execute();
     const stale = rows
       .filter((r) => {
         const v = parseJson(r.value);
         if (v === undefined) return true;
-        if (r.key.startsWith(TICKET_PREFIX)) return typeof v['expiresAt'] !== 'number' || v['expiresAt'] <= now;
+        if (r.key.startsWith(TICKET_PREFIX))
+          return typeof v['expiresAt'] !== 'number' || v['expiresAt'] <= now;
         const s = parseSession(r.value);
-        return s === undefined || now - s.lastSeenAt >= SESSION_IDLE_MS || now - s.createdAt >= SESSION_MAX_MS;
+        return (
+          s === undefined ||
+          now - s.lastSeenAt >= SESSION_IDLE_MS ||
+          now - s.createdAt >= SESSION_MAX_MS
+        );
       })
       .map((r) => r.key);
     if (stale.length > 0) await this.#db.deleteFrom('kv').where('key', 'in', stale).execute();
@@ -141,7 +187,9 @@ function digest(secret: string): string {
 function parseJson(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -151,6 +199,18 @@ function parseSession(text: string): WebSession | undefined {
   const v = parseJson(text);
   if (v === undefined) return undefined;
   const { user, csrfToken, clientAddr, createdAt, lastSeenAt } = v;
-  if (typeof user !== 'string' || typeof csrfToken !== 'string' || typeof createdAt !== 'number' || typeof lastSeenAt !== 'number') return undefined;
-  return { user, csrfToken, clientAddr: typeof clientAddr === 'string' ? clientAddr : null, createdAt, lastSeenAt };
+  if (
+    typeof user !== 'string' ||
+    typeof csrfToken !== 'string' ||
+    typeof createdAt !== 'number' ||
+    typeof lastSeenAt !== 'number'
+  )
+    return undefined;
+  return {
+    user,
+    csrfToken,
+    clientAddr: typeof clientAddr === 'string' ? clientAddr : null,
+    createdAt,
+    lastSeenAt,
+  };
 }

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import type { AuditLine } from '../support/gatehouse-store.js';
-import { createMariadbAccount, TEST_MYSQL_URL, type MariadbAccount } from '../support/mariadb-account.js';
+import {
+  createMariadbAccount,
+  TEST_MYSQL_URL,
+  type MariadbAccount,
+} from '../support/mariadb-account.js';
 
 export type { AuditLine };
 
@@ -34,11 +38,18 @@ export interface MysqlWorld extends AsyncDisposable {
   readonly caPath: string;
   readonly caPem: string;
   /** mysql2 connection options through Gatehouse as `login` (default `alice#shop-db`). */
-  connectOptions(extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string }): mysql.ConnectionOptions;
+  connectOptions(
+    extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string },
+  ): mysql.ConnectionOptions;
   /** Connects with mysql2 through Gatehouse. */
-  connect(extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string }): Promise<mysql.Connection>;
+  connect(
+    extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string },
+  ): Promise<mysql.Connection>;
   /** Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv). */
-  cli(args: readonly string[], options?: { input?: string; login?: string; password?: string; timeoutMs?: number }): Promise<CliResult>;
+  cli(
+    args: readonly string[],
+    options?: { input?: string; login?: string; password?: string; timeoutMs?: number },
+  ): Promise<CliResult>;
   /** Runs a statement as the server's root (test setup and checks). */
   root<T = unknown>(sql: string, values?: unknown[]): Promise<T>;
   auditEvents(n?: number): Promise<AuditLine[]>;
@@ -76,26 +87,67 @@ interface WorldParts {
   readonly gatehouse: RunningGatehouse;
 }
 
-async function setUpWorld({ account, database, root, rootConn, gatehouse }: WorldParts): Promise<MysqlWorld> {
+async function setUpWorld({
+  account,
+  database,
+  root,
+  rootConn,
+  gatehouse,
+}: WorldParts): Promise<MysqlWorld> {
   await root(`CREATE DATABASE \`${database}\``);
-  const hosts = await root<{ host: string }[]>('SELECT Host AS host FROM mysql.user WHERE User = ?', [account.user]);
-  for (const { host } of hosts) await root(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+  const hosts = await root<{ host: string }[]>(
+    'SELECT Host AS host FROM mysql.user WHERE User = ?',
+    [account.user],
+  );
+  for (const { host } of hosts)
+    await root(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
   // Independent CLI commands run side by side (each is a process opening the store).
-  const targetArgs = ['--kind', 'mysql', '--host', account.host, '--port', String(account.port), '--username', account.user, '--database', database];
+  const targetArgs = [
+    '--kind',
+    'mysql',
+    '--host',
+    account.host,
+    '--port',
+    String(account.port),
+    '--username',
+    account.user,
+    '--database',
+    database,
+  ];
   await Promise.all([
     gatehouse.cli(['user', 'add', 'alice', '--password-stdin'], { stdin: `${ALICE_PASSWORD}\n` }),
     gatehouse.cli(['target', 'add', 'shop-db', ...targetArgs]),
     gatehouse.cli(['target', 'add', 'shop-ro', ...targetArgs, '--read-only']),
-    gatehouse.cli(['target', 'add', 'down-db', '--kind', 'mysql', '--host', '127.0.0.1', '--port', '1', '--username', account.user]),
+    gatehouse.cli([
+      'target',
+      'add',
+      'down-db',
+      '--kind',
+      'mysql',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '1',
+      '--username',
+      account.user,
+    ]),
     gatehouse.cli(['target', 'add', 'hidden-db', ...targetArgs]),
   ]);
   // hidden-db: alice has no grant (access is checked before any credential is unlocked).
   const targets = ['shop-db', 'shop-ro', 'down-db'];
-  await Promise.all(targets.map((t) => gatehouse.cli(['credential', 'set', t, '--password-stdin'], { stdin: `${LEASED_PASSWORD}\n` })));
+  await Promise.all(
+    targets.map((t) =>
+      gatehouse.cli(['credential', 'set', t, '--password-stdin'], {
+        stdin: `${LEASED_PASSWORD}\n`,
+      }),
+    ),
+  );
   await Promise.all(targets.map((t) => gatehouse.cli(['grant', 'alice', t, '--for', '1h'])));
   const caPath = join(gatehouse.dir, 'tls', 'ca.crt');
   const caPem = readFileSync(caPath, 'utf8');
-  const connectOptions = (extra: Partial<mysql.ConnectionOptions> & { login?: string; password?: string } = {}): mysql.ConnectionOptions => {
+  const connectOptions = (
+    extra: Partial<mysql.ConnectionOptions> & { login?: string; password?: string } = {},
+  ): mysql.ConnectionOptions => {
     const { login, password, ...rest } = extra;
     return {
       host: '127.0.0.1',
@@ -116,11 +168,23 @@ async function setUpWorld({ account, database, root, rootConn, gatehouse }: Worl
     connectOptions,
     connect: (extra) => mysql.createConnection(connectOptions(extra)),
     cli: (args, options = {}) =>
-      runCli(['--no-defaults', '-h', '127.0.0.1', '-P', String(gatehouse.mysqlPort), '-u', options.login ?? 'alice#shop-db', ...args], {
-        env: { MYSQL_PWD: options.password ?? ALICE_PASSWORD },
-        ...(options.input === undefined ? {} : { input: options.input }),
-        timeoutMs: options.timeoutMs ?? 20_000,
-      }),
+      runCli(
+        [
+          '--no-defaults',
+          '-h',
+          '127.0.0.1',
+          '-P',
+          String(gatehouse.mysqlPort),
+          '-u',
+          options.login ?? 'alice#shop-db',
+          ...args,
+        ],
+        {
+          env: { MYSQL_PWD: options.password ?? ALICE_PASSWORD },
+          ...(options.input === undefined ? {} : { input: options.input }),
+          timeoutMs: options.timeoutMs ?? 20_000,
+        },
+      ),
     root,
     auditEvents: async (n = 2000) => {
       const tail = await gatehouse.cli(['audit', 'tail', '-n', String(n), '--json']);
@@ -130,7 +194,8 @@ async function setUpWorld({ account, database, root, rootConn, gatehouse }: Worl
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as AuditLine);
     },
-    transcriptFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    transcriptFiles: () =>
+      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
     [Symbol.asyncDispose]: async () => {
       await gatehouse[Symbol.asyncDispose]();
       await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
@@ -141,9 +206,15 @@ async function setUpWorld({ account, database, root, rootConn, gatehouse }: Worl
 }
 
 /** Runs `mariadb ARGS` and collects its output. */
-export function runCli(args: readonly string[], options: { env?: Record<string, string>; input?: string; timeoutMs: number }): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string; timeoutMs: number },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('mariadb', [...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('mariadb', [...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

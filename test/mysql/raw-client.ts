@@ -1,6 +1,11 @@
 import { connectUpstream } from '../../src/db/mysql/upstream.js';
 import { PacketChannel } from '../../src/db/mysql/packet-channel.js';
-import { Capability, ResponseTracker, responseShapeOf, type Packet } from '../../src/db/mysql/protocol/index.js';
+import {
+  Capability,
+  ResponseTracker,
+  responseShapeOf,
+  type Packet,
+} from '../../src/db/mysql/protocol/index.js';
 
 /** The replies to one command. */
 export interface RawReply {
@@ -23,7 +28,13 @@ export class RawClient {
     this.connectionId = connectionId;
   }
 
-  static async connect(options: { port: number; login: string; password: string; caPem: string; database?: string }): Promise<RawClient> {
+  static async connect(options: {
+    port: number;
+    login: string;
+    password: string;
+    caPem: string;
+    database?: string;
+  }): Promise<RawClient> {
     const conn = await connectUpstream({
       host: '127.0.0.1',
       port: options.port,
@@ -31,16 +42,25 @@ export class RawClient {
       password: Buffer.from(options.password),
       ...(options.database === undefined ? {} : { database: options.database }),
       charset: 45,
-      clientCapabilities: Capability.DEPRECATE_EOF | Capability.MULTI_STATEMENTS | Capability.MULTI_RESULTS | Capability.PS_MULTI_RESULTS,
+      clientCapabilities:
+        Capability.DEPRECATE_EOF |
+        Capability.MULTI_STATEMENTS |
+        Capability.MULTI_RESULTS |
+        Capability.PS_MULTI_RESULTS,
       tls: { mode: 'verify-full', ca: options.caPem },
     });
-    return new RawClient(new PacketChannel(conn.socket, { maxPacketBytes: 64 * 1024 * 1024 }), conn.connectionId);
+    return new RawClient(
+      new PacketChannel(conn.socket, { maxPacketBytes: 64 * 1024 * 1024 }),
+      conn.connectionId,
+    );
   }
 
   /** Sends a command and reads its whole response. */
   async command(payload: Buffer): Promise<RawReply> {
     this.#channel.write(payload, 0);
-    const tracker = new ResponseTracker(responseShapeOf(payload.readUInt8(0)), { isDeprecateEof: true });
+    const tracker = new ResponseTracker(responseShapeOf(payload.readUInt8(0)), {
+      isDeprecateEof: true,
+    });
     const packets: Packet[] = [];
     while (!tracker.isDone) {
       const p = await this.#channel.read(20_000);

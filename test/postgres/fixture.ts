@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -55,21 +63,45 @@ export interface PgWorld extends AsyncDisposable {
   /** Connects a pg Client through Gatehouse. */
   connect(extra?: pg.ClientConfig & { login?: string }): Promise<pg.Client>;
   /** Runs `psql` through Gatehouse with a libpq connection string (PGPASSWORD from `password`). */
-  psql(args: readonly string[], options?: { login?: string; password?: string; sslmode?: string; input?: string; env?: Record<string, string>; conninfo?: string; timeoutMs?: number }): Promise<PsqlResult>;
+  psql(
+    args: readonly string[],
+    options?: {
+      login?: string;
+      password?: string;
+      sslmode?: string;
+      input?: string;
+      env?: Record<string, string>;
+      conninfo?: string;
+      timeoutMs?: number;
+    },
+  ): Promise<PsqlResult>;
   /** The libpq connection string for `login` (no password). */
   conninfo(options?: { login?: string; sslmode?: string; dbname?: string }): string;
   /** Runs SQL on the target's `app` database as the cluster's superuser (setup and checks). */
-  superQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  superQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   auditEvents(n?: number): Promise<AuditLine[]>;
   /** Transcript files under the data dir. */
   transcriptFiles(): string[];
 }
 
 /** Starts the cluster and Gatehouse with targets, credentials and grants. */
-export async function startPgWorld(options: { readonly clusterSettings?: Readonly<Record<string, string>> } = {}): Promise<PgWorld> {
+export async function startPgWorld(
+  options: { readonly clusterSettings?: Readonly<Record<string, string>> } = {},
+): Promise<PgWorld> {
   const upstreamTls = await makeUpstreamTls();
   const [cluster, gatehouse] = await Promise.all([
-    startPgCluster({ superPassword: `super-${randomBytes(6).toString('hex')}`, settings: { ...options.clusterSettings, ssl: 'on', ssl_cert_file: upstreamTls.certPath, ssl_key_file: upstreamTls.keyPath } }),
+    startPgCluster({
+      superPassword: `super-${randomBytes(6).toString('hex')}`,
+      settings: {
+        ...options.clusterSettings,
+        ssl: 'on',
+        ssl_cert_file: upstreamTls.certPath,
+        ssl_key_file: upstreamTls.keyPath,
+      },
+    }),
     startGatehouse(),
   ]);
   const superClient = new pg.Client({ connectionString: cluster.url });
@@ -81,32 +113,90 @@ export async function startPgWorld(options: { readonly clusterSettings?: Readonl
   const appSuper = new pg.Client({ connectionString: cluster.url.replace(/\/postgres$/, '/app') });
   await appSuper.connect();
   await appSuper.query(`SET ROLE ${LEASED_ROLE}`);
-  await appSuper.query('CREATE TABLE orders (id int PRIMARY KEY, item text NOT NULL, qty int NOT NULL)');
-  await appSuper.query("INSERT INTO orders SELECT g, 'item-' || g, g % 7 FROM generate_series(1, 100) g");
+  await appSuper.query(
+    'CREATE TABLE orders (id int PRIMARY KEY, item text NOT NULL, qty int NOT NULL)',
+  );
+  await appSuper.query(
+    "INSERT INTO orders SELECT g, 'item-' || g, g % 7 FROM generate_series(1, 100) g",
+  );
   await appSuper.query('CREATE TABLE copied (id int, note text)');
   await appSuper.query('CREATE SEQUENCE seq');
   await appSuper.query('RESET ROLE');
 
-  const cp = await openControlPlane(loadConfig(gatehouse.configPath), { logger: createLogger({ level: 'silent' }) });
+  const cp = await openControlPlane(loadConfig(gatehouse.configPath), {
+    logger: createLogger({ level: 'silent' }),
+  });
   const by = { actor: 'test' };
   await cp.users.add('alice', { ...by, password: ALICE_PASSWORD });
   await cp.users.add('bob', by); // no password: tokens only
-  const bobToken = (await cp.tokens.create('bob', { ...by, expiresAt: Date.now() + 3_600_000 })).secret;
-  const target = { kind: 'postgres', host: cluster.host, port: cluster.port, username: LEASED_ROLE, database: 'app' };
+  const bobToken = (await cp.tokens.create('bob', { ...by, expiresAt: Date.now() + 3_600_000 }))
+    .secret;
+  const target = {
+    kind: 'postgres',
+    host: cluster.host,
+    port: cluster.port,
+    username: LEASED_ROLE,
+    database: 'app',
+  };
   await cp.targets.add({ name: 'orders-db', ...target }, by);
   await cp.targets.add({ name: 'orders-ro', ...target, options: { readOnly: true } }, by);
   await cp.targets.add({ name: 'down-db', ...target, port: 1 }, by);
   await cp.targets.add({ name: 'hidden-db', ...target }, by);
-  await cp.targets.add({ name: 'web-1', kind: 'ssh', host: '127.0.0.1', port: 22, username: 'x' }, by);
+  await cp.targets.add(
+    { name: 'web-1', kind: 'ssh', host: '127.0.0.1', port: 22, username: 'x' },
+    by,
+  );
   // The target's certificate checked against its CA, and against a CA that did not sign it.
-  writeFileSync(join(gatehouse.dir, 'tls', 'orders-upstream-ca.crt'), readFileSync(upstreamTls.caPath));
-  await cp.targets.add({ name: 'orders-tls', ...target, labels: { sslmode: 'verify-full', sslrootcert: 'tls/orders-upstream-ca.crt' } }, by);
-  await cp.targets.add({ name: 'orders-badca', ...target, labels: { sslmode: 'verify-full', sslrootcert: 'tls/ca.crt' } }, by);
-  for (const name of ['orders-db', 'orders-ro', 'down-db', 'hidden-db', 'orders-tls', 'orders-badca'])
-    await cp.credentials.set(name, { kind: 'password', password: Buffer.from(LEASED_PASSWORD) }, by);
+  writeFileSync(
+    join(gatehouse.dir, 'tls', 'orders-upstream-ca.crt'),
+    readFileSync(upstreamTls.caPath),
+  );
+  await cp.targets.add(
+    {
+      name: 'orders-tls',
+      ...target,
+      labels: { sslmode: 'verify-full', sslrootcert: 'tls/orders-upstream-ca.crt' },
+    },
+    by,
+  );
+  await cp.targets.add(
+    {
+      name: 'orders-badca',
+      ...target,
+      labels: { sslmode: 'verify-full', sslrootcert: 'tls/ca.crt' },
+    },
+    by,
+  );
+  for (const name of [
+    'orders-db',
+    'orders-ro',
+    'down-db',
+    'hidden-db',
+    'orders-tls',
+    'orders-badca',
+  ])
+    await cp.credentials.set(
+      name,
+      { kind: 'password', password: Buffer.from(LEASED_PASSWORD) },
+      by,
+    );
   for (const name of ['orders-db', 'orders-ro', 'down-db', 'web-1', 'orders-tls', 'orders-badca'])
-    await cp.grants.create({ subject: { kind: 'user', name: 'alice' }, scope: { kind: 'target', name }, durationMs: 3_600_000 }, by);
-  await cp.grants.create({ subject: { kind: 'user', name: 'bob' }, scope: { kind: 'target', name: 'orders-db' }, durationMs: 3_600_000 }, by);
+    await cp.grants.create(
+      {
+        subject: { kind: 'user', name: 'alice' },
+        scope: { kind: 'target', name },
+        durationMs: 3_600_000,
+      },
+      by,
+    );
+  await cp.grants.create(
+    {
+      subject: { kind: 'user', name: 'bob' },
+      scope: { kind: 'target', name: 'orders-db' },
+      durationMs: 3_600_000,
+    },
+    by,
+  );
   const caPath = join(gatehouse.dir, 'tls', 'ca.crt');
   const caPem = readFileSync(caPath, 'utf8');
   const clientConfig = (extra: pg.ClientConfig & { login?: string } = {}): pg.ClientConfig => {
@@ -145,9 +235,11 @@ export async function startPgWorld(options: { readonly clusterSettings?: Readonl
         ...(o.input === undefined ? {} : { input: o.input }),
         timeoutMs: o.timeoutMs ?? 30_000,
       }),
-    superQuery: <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => appSuper.query<R>(sql, values),
+    superQuery: <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
+      appSuper.query<R>(sql, values),
     auditEvents: async (n = 5000) => await tailAudit(cp.store.db, { limit: n }),
-    transcriptFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    transcriptFiles: () =>
+      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
     [Symbol.asyncDispose]: async () => {
       await appSuper.end().catch(() => undefined);
       await cp.close();
@@ -162,7 +254,12 @@ export async function startPgWorld(options: { readonly clusterSettings?: Readonl
  * A certificate for the throwaway cluster (127.0.0.1, localhost) from its own CA. The server
  * runs as `postgres` when the tests run as root: the files must be that user's, key 0600.
  */
-async function makeUpstreamTls(): Promise<{ dir: string; certPath: string; keyPath: string; caPath: string }> {
+async function makeUpstreamTls(): Promise<{
+  dir: string;
+  certPath: string;
+  keyPath: string;
+  caPath: string;
+}> {
   const material = await createTlsMaterial({ names: ['127.0.0.1', 'localhost'] });
   const dir = mkdtempSync(join(tmpdir(), 'gh-pg-tls-'));
   const certPath = join(dir, 'server.crt');
@@ -181,7 +278,10 @@ async function makeUpstreamTls(): Promise<{ dir: string; certPath: string; keyPa
 }
 
 /** Waits until `check` holds (polling), or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -198,5 +298,7 @@ function listFiles(dir: string): string[] {
   } catch {
     return [];
   }
-  return entries.flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+  return entries.flatMap((e) =>
+    e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }

@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { freePort } from '../support/sshd.js';
 import { cstr, int32, packet } from '../../src/db/postgres/protocol/testing/test-buffers.js';
-import { ALICE_PASSWORD, LEASED_PASSWORD, LEASED_ROLE, startPgWorld, type PgWorld } from './fixture.js';
+import {
+  ALICE_PASSWORD,
+  LEASED_PASSWORD,
+  LEASED_ROLE,
+  startPgWorld,
+  type PgWorld,
+} from './fixture.js';
 
 let world: PgWorld;
 beforeAll(async () => {
@@ -16,7 +22,9 @@ afterAll(async () => {
 });
 
 /** The error a pg client gets when it cannot log in. */
-async function loginError(config: pg.ClientConfig & { login?: string }): Promise<{ code?: string; message: string; hint?: string }> {
+async function loginError(
+  config: pg.ClientConfig & { login?: string },
+): Promise<{ code?: string; message: string; hint?: string }> {
   const client = new pg.Client(world.clientConfig(config));
   try {
     await client.connect();
@@ -35,7 +43,9 @@ async function loginError(config: pg.ClientConfig & { login?: string }): Promise
 function rawExchange(...steps: Buffer[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const s = netConnect({ host: '127.0.0.1', port: world.gatehouse.pgPort }, () => s.write(steps.shift() ?? Buffer.alloc(0)));
+    const s = netConnect({ host: '127.0.0.1', port: world.gatehouse.pgPort }, () =>
+      s.write(steps.shift() ?? Buffer.alloc(0)),
+    );
     s.on('data', (d: Buffer) => {
       chunks.push(d);
       const next = steps.shift();
@@ -61,7 +71,11 @@ describe('postgres login through the gateway', () => {
 
   it('the-target-sees-the-bastion-address-and-the-session-id-in-application-name', async () => {
     const client = await world.connect({ application_name: 'billing-report' });
-    const { rows } = await client.query<{ application_name: string; client_addr: string; usename: string }>(
+    const { rows } = await client.query<{
+      application_name: string;
+      client_addr: string;
+      usename: string;
+    }>(
       'select application_name, host(client_addr) as client_addr, usename from pg_stat_activity where pid = pg_backend_pid()',
     );
     await client.end();
@@ -69,12 +83,21 @@ describe('postgres login through the gateway', () => {
     expect(rows[0]?.client_addr).toBe('127.0.0.1');
     expect(rows[0]?.application_name).toMatch(/^billing-report \[gatehouse:ses_[0-9a-f]{24}\]$/);
     const sid = /gatehouse:(ses_[0-9a-f]+)/.exec(rows[0]?.application_name ?? '')?.[1];
-    const start = (await world.auditEvents()).find((e) => e.type === 'session.start' && e.sid === sid);
-    expect(start).toMatchObject({ user: 'alice', target: 'orders-db', data: { via: 'postgres', account: LEASED_ROLE } });
+    const start = (await world.auditEvents()).find(
+      (e) => e.type === 'session.start' && e.sid === sid,
+    );
+    expect(start).toMatchObject({
+      user: 'alice',
+      target: 'orders-db',
+      data: { via: 'postgres', account: LEASED_ROLE },
+    });
   });
 
   it('gatehouse-ca-prints-the-ca-that-verifies-the-gateway', async () => {
-    const [printed, path] = await Promise.all([world.gatehouse.cli(['ca']), world.gatehouse.cli(['ca', '--path'])]);
+    const [printed, path] = await Promise.all([
+      world.gatehouse.cli(['ca']),
+      world.gatehouse.cli(['ca', '--path']),
+    ]);
     expect(printed.stdout.trim()).toBe(readFileSync(world.caPath, 'utf8').trim());
     expect(printed.stderr).toMatch(/SHA-256 fingerprint/);
     expect(path.stdout.trim()).toBe(world.caPath);
@@ -83,7 +106,9 @@ describe('postgres login through the gateway', () => {
   it('the-gateway-talks-tls-to-the-target-and-verifies-it-when-told-to', async () => {
     for (const login of ['alice#orders-db', 'alice#orders-tls']) {
       const client = await world.connect({ login });
-      const { rows } = await client.query<{ ssl: boolean }>('select ssl from pg_stat_ssl where pid = pg_backend_pid()');
+      const { rows } = await client.query<{ ssl: boolean }>(
+        'select ssl from pg_stat_ssl where pid = pg_backend_pid()',
+      );
       expect(rows[0]?.ssl, login).toBe(true);
       await client.end();
     }
@@ -107,8 +132,13 @@ describe('postgres login through the gateway', () => {
     expect(err.message).toBe('password authentication failed for user "alice#orders-db"');
     const run = await world.psql(['-c', 'select 1'], { password: 'wrong' });
     expect(run.stderr).toMatch(/password authentication failed for user "alice#orders-db"/);
-    const failures = (await world.auditEvents()).filter((e) => e.type === 'auth.failure' && e.user === 'alice');
-    expect(failures.at(-1)?.data).toMatchObject({ method: 'postgres-scram', reason: 'bad-password' });
+    const failures = (await world.auditEvents()).filter(
+      (e) => e.type === 'auth.failure' && e.user === 'alice',
+    );
+    expect(failures.at(-1)?.data).toMatchObject({
+      method: 'postgres-scram',
+      reason: 'bad-password',
+    });
   });
 
   it('an-unknown-user-looks-like-a-wrong-password', async () => {
@@ -129,8 +159,12 @@ describe('postgres login through the gateway', () => {
       expect(err.code, login).toBe('28000');
       expect(err.message, login).toBe('access denied');
     }
-    const denials = (await world.auditEvents()).filter((e) => e.type === 'access.denied' && e.user === 'alice');
-    expect(denials.map((e) => e.target)).toEqual(expect.arrayContaining(['hidden-db', 'no-such-db', 'web-1']));
+    const denials = (await world.auditEvents()).filter(
+      (e) => e.type === 'access.denied' && e.user === 'alice',
+    );
+    expect(denials.map((e) => e.target)).toEqual(
+      expect.arrayContaining(['hidden-db', 'no-such-db', 'web-1']),
+    );
     expect(denials.find((e) => e.target === 'web-1')?.data).toMatchObject({ reason: 'wrong-kind' });
   });
 
@@ -148,7 +182,11 @@ describe('postgres login through the gateway', () => {
   });
 
   it('a-personal-token-logs-in-with-gatehouse-auth-token', async () => {
-    const run = await world.psql(['-At', '-c', 'select current_user'], { login: 'bob#orders-db', password: world.bobToken, env: { PGOPTIONS: '-c gatehouse.auth=token' } });
+    const run = await world.psql(['-At', '-c', 'select current_user'], {
+      login: 'bob#orders-db',
+      password: world.bobToken,
+      env: { PGOPTIONS: '-c gatehouse.auth=token' },
+    });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe(LEASED_ROLE);
     // Without the option, SCRAM against a user who has no verifier fails like a wrong password.
@@ -163,7 +201,10 @@ describe('postgres login through the gateway', () => {
   });
 
   it('gssenc-is-declined-and-the-client-may-go-on', async () => {
-    const answer = await rawExchange(packet(int32(80877104)), packet(int32(196608), cstr('user'), cstr('alice#orders-db'), Buffer.of(0)));
+    const answer = await rawExchange(
+      packet(int32(80877104)),
+      packet(int32(196608), cstr('user'), cstr('alice#orders-db'), Buffer.of(0)),
+    );
     expect(answer.subarray(0, 1).toString()).toBe('N');
     // Then plaintext is refused with an ErrorResponse, not a dropped connection.
     expect(answer.subarray(1, 2).toString()).toBe('E');
@@ -189,13 +230,32 @@ describe('postgres login through the gateway', () => {
     const { cluster, gatehouse } = world;
     await Promise.all([
       gatehouse.cli(['user', 'add', 'carol', '--password-stdin'], { stdin: 'carol-pw-123\n' }),
-      gatehouse.cli(['target', 'add', 'orders-cli', '--kind', 'postgres', '--host', cluster.host, '--port', String(cluster.port), '--username', LEASED_ROLE, '--database', 'app']),
+      gatehouse.cli([
+        'target',
+        'add',
+        'orders-cli',
+        '--kind',
+        'postgres',
+        '--host',
+        cluster.host,
+        '--port',
+        String(cluster.port),
+        '--username',
+        LEASED_ROLE,
+        '--database',
+        'app',
+      ]),
     ]);
     await Promise.all([
-      gatehouse.cli(['credential', 'set', 'orders-cli', '--password-stdin'], { stdin: `${LEASED_PASSWORD}\n` }),
+      gatehouse.cli(['credential', 'set', 'orders-cli', '--password-stdin'], {
+        stdin: `${LEASED_PASSWORD}\n`,
+      }),
       gatehouse.cli(['grant', 'carol', 'orders-cli', '--for', '1h']),
     ]);
-    const run = await world.psql(['-At', '-c', 'select current_user'], { login: 'carol#orders-cli', password: 'carol-pw-123' });
+    const run = await world.psql(['-At', '-c', 'select current_user'], {
+      login: 'carol#orders-cli',
+      password: 'carol-pw-123',
+    });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe(LEASED_ROLE);
     expect(ALICE_PASSWORD).not.toBe('carol-pw-123');
@@ -204,12 +264,18 @@ describe('postgres login through the gateway', () => {
   // Last: it restarts the gateway with a changed configuration.
   it('a-port-dedicated-to-one-target-takes-the-plain-user-name', async () => {
     const port = await freePort();
-    const config = parseYaml(readFileSync(world.gatehouse.configPath, 'utf8')) as { postgres: Record<string, unknown> };
+    const config = parseYaml(readFileSync(world.gatehouse.configPath, 'utf8')) as {
+      postgres: Record<string, unknown>;
+    };
     config.postgres['targetPorts'] = { 'orders-db': port };
     writeFileSync(world.gatehouse.configPath, toYaml(config));
     await world.gatehouse.stop();
     await world.gatehouse.restart();
-    const run = await world.psql(['-At', '-c', 'select current_user'], { conninfo: world.conninfo({ login: 'alice' }).replace(`port=${world.gatehouse.pgPort}`, `port=${port}`) });
+    const run = await world.psql(['-At', '-c', 'select current_user'], {
+      conninfo: world
+        .conninfo({ login: 'alice' })
+        .replace(`port=${world.gatehouse.pgPort}`, `port=${port}`),
+    });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe(LEASED_ROLE);
     const other = await loginError({ port, login: 'alice#orders-ro' });

@@ -11,8 +11,18 @@ export interface PtyProcess {
 }
 
 /** Spawns `file ARGS` in an 80x24 pseudo-terminal with `env` added. */
-export function spawnPty(file: string, args: readonly string[], env: Record<string, string>): PtyProcess {
-  const proc = pty.spawn(file, [...args], { name: 'xterm', cols: 120, rows: 40, cwd: process.cwd(), env: { ...(process.env as Record<string, string>), ...env } });
+export function spawnPty(
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): PtyProcess {
+  const proc = pty.spawn(file, [...args], {
+    name: 'xterm',
+    cols: 120,
+    rows: 40,
+    cwd: process.cwd(),
+    env: { ...(process.env as Record<string, string>), ...env },
+  });
   let text = '';
   let hasExited = false;
   proc.onData((d) => (text += d));
@@ -31,7 +41,8 @@ export function spawnPty(file: string, args: readonly string[], env: Record<stri
         const seen = text.slice(o.from ?? 0);
         if (typeof pattern === 'string' ? seen.includes(pattern) : pattern.test(seen)) return;
         if (hasExited) throw new Error(`exited before ${String(pattern)}:\n${text}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${String(pattern)}:\n${text}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${String(pattern)}:\n${text}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

@@ -38,12 +38,15 @@ export class RawPgClient {
 
   private constructor(socket: Socket | TLSSocket) {
     this.socket = socket;
-    const framer = new MessageFramer({ keep: (t) => (this.#countOnly && t === BACKEND.dataRow ? 0 : 1 << 20) });
+    const framer = new MessageFramer({
+      keep: (t) => (this.#countOnly && t === BACKEND.dataRow ? 0 : 1 << 20),
+    });
     socket.on('data', (chunk: Buffer) => {
       this.#bytes += chunk.length;
       framer.push(chunk, (m) => {
         if (this.#countOnly && m.type === BACKEND.dataRow) this.#dataRows += 1;
-        else this.#queue.push({ type: String.fromCharCode(m.type), body: m.body ?? Buffer.alloc(0) });
+        else
+          this.#queue.push({ type: String.fromCharCode(m.type), body: m.body ?? Buffer.alloc(0) });
       });
       this.#wake();
     });
@@ -55,7 +58,13 @@ export class RawPgClient {
   }
 
   /** Connects over TLS (verifying `ca`) and logs in with SCRAM as `user`. */
-  static async connect(o: { port: number; ca: string; user: string; password: string; database?: string }): Promise<RawPgClient> {
+  static async connect(o: {
+    port: number;
+    ca: string;
+    user: string;
+    password: string;
+    database?: string;
+  }): Promise<RawPgClient> {
     const raw = await new Promise<Socket>((resolve, reject) => {
       const s = netConnect({ host: '127.0.0.1', port: o.port }, () => resolve(s));
       s.once('error', reject);
@@ -69,16 +78,29 @@ export class RawPgClient {
       tls.once('error', reject);
     });
     const client = new RawPgClient(tls);
-    client.send(serializeStartupMessage([['user', o.user], ['database', o.database ?? 'app'], ['application_name', 'raw-test']]));
+    client.send(
+      serializeStartupMessage([
+        ['user', o.user],
+        ['database', o.database ?? 'app'],
+        ['application_name', 'raw-test'],
+      ]),
+    );
     const scram = new ScramSha256Client(Buffer.from(o.password));
     for (;;) {
       const m = await client.next();
       if (m.type === 'E') throw new Error(`login failed: ${errorText(m)}`);
       if (m.type === 'R') {
         const auth = parseAuthentication(m.body);
-        if (auth.kind === 'sasl') client.send(serializeSaslInitialResponse('SCRAM-SHA-256', Buffer.from(scram.clientFirst)));
-        else if (auth.kind === 'sasl-continue') client.send(serializeSaslResponse(Buffer.from(await scram.clientFinal(auth.data.toString()))));
-        else if (auth.kind === 'sasl-final' && !scram.isServerFinalValid(auth.data.toString())) throw new Error('bad server signature');
+        if (auth.kind === 'sasl')
+          client.send(
+            serializeSaslInitialResponse('SCRAM-SHA-256', Buffer.from(scram.clientFirst)),
+          );
+        else if (auth.kind === 'sasl-continue')
+          client.send(
+            serializeSaslResponse(Buffer.from(await scram.clientFinal(auth.data.toString()))),
+          );
+        else if (auth.kind === 'sasl-final' && !scram.isServerFinalValid(auth.data.toString()))
+          throw new Error('bad server signature');
       }
       if (m.type === 'K') client.key = parseBackendKeyData(m.body);
       if (m.type === 'Z') return client;
@@ -123,7 +145,9 @@ export class RawPgClient {
   }
 
   /** Counts DataRows without keeping them until ReadyForQuery; `onProgress` sees the count. */
-  async countRows(onProgress?: (rows: number) => void): Promise<{ rows: number; messages: RawMessage[] }> {
+  async countRows(
+    onProgress?: (rows: number) => void,
+  ): Promise<{ rows: number; messages: RawMessage[] }> {
     this.#countOnly = true;
     this.#dataRows = 0;
     const messages: RawMessage[] = [];

@@ -18,8 +18,12 @@ describe('ssh exec through gatehouse', () => {
   });
 
   it('every-login-form-reaches-the-target', async () => {
-    expect((await world.ssh('whoami', { login: 'alice+web-1' })).stdout.trim()).toBe(world.sshd.account);
-    expect((await world.ssh('whoami', { login: 'alice:web-1' })).stdout.trim()).toBe(world.sshd.account);
+    expect((await world.ssh('whoami', { login: 'alice+web-1' })).stdout.trim()).toBe(
+      world.sshd.account,
+    );
+    expect((await world.ssh('whoami', { login: 'alice:web-1' })).stdout.trim()).toBe(
+      world.sshd.account,
+    );
   });
 
   it('passes-exit-codes-and-keeps-stdout-and-stderr-apart', async () => {
@@ -44,7 +48,13 @@ describe('ssh exec through gatehouse', () => {
 
   it('the-audit-log-names-the-person-and-the-command', async () => {
     const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
-    const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; user: string | null; data: Record<string, unknown> });
+    const events = tail.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as { type: string; user: string | null; data: Record<string, unknown> },
+      );
     const exec = events.find((e) => e.type === 'ssh.exec' && e.data['command'] === 'whoami');
     expect(exec?.user).toBe('alice');
     expect(events.some((e) => e.type === 'credential.unlock' && e.user === 'alice')).toBe(true);

@@ -3,8 +3,21 @@ import { join } from 'node:path';
 import pty from 'node-pty';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runProcess } from '../support/process.js';
-import { runSshClient, SSH_CLIENT_OPTIONS, sshClientArgs, sshOptionArgs, startSshd, type Sshd, type SshClientResult, type SshdOptions } from '../support/sshd.js';
-import { startGatehouse, type GatehouseOptions, type RunningGatehouse } from '../support/gatehouse.js';
+import {
+  runSshClient,
+  SSH_CLIENT_OPTIONS,
+  sshClientArgs,
+  sshOptionArgs,
+  startSshd,
+  type Sshd,
+  type SshClientResult,
+  type SshdOptions,
+} from '../support/sshd.js';
+import {
+  startGatehouse,
+  type GatehouseOptions,
+  type RunningGatehouse,
+} from '../support/gatehouse.js';
 import { readAuditEvents, type AuditLine } from '../support/gatehouse-store.js';
 
 export type { AuditLine };
@@ -25,7 +38,10 @@ export interface PtySsh {
   /** Everything the client printed so far (terminal output, with `\r\n`). */
   output(): string;
   /** Resolves with the output once `pattern` appears after offset `from` (default 0). */
-  waitFor(pattern: string | RegExp, options?: { readonly from?: number; readonly timeoutMs?: number }): Promise<string>;
+  waitFor(
+    pattern: string | RegExp,
+    options?: { readonly from?: number; readonly timeoutMs?: number },
+  ): Promise<string>;
   /** Types `data` (keys, `\r` for Enter, `\x03` for Ctrl-C). */
   write(data: string): void;
   /** Changes the pty size; ssh sends a window-change. */
@@ -44,7 +60,16 @@ export interface SshWorld extends AsyncDisposable {
   readonly sshd: Sshd;
   readonly alice: SshKeyPair;
   /** Runs the real `ssh` client through Gatehouse as `login` (default `alice`). */
-  ssh(command: string | undefined, options?: { login?: string; input?: string; sshOptions?: Record<string, string>; key?: SshKeyPair; timeoutMs?: number }): Promise<SshClientResult>;
+  ssh(
+    command: string | undefined,
+    options?: {
+      login?: string;
+      input?: string;
+      sshOptions?: Record<string, string>;
+      key?: SshKeyPair;
+      timeoutMs?: number;
+    },
+  ): Promise<SshClientResult>;
   /** Starts `ssh -tt … login@127.0.0.1 ARGS…` in a pty (default 80x24). */
   sshPty(args: readonly string[], options?: SshPtyOptions): PtySsh;
   /** The `ssh -o` options the world's clients use (identity, no known_hosts, no agent). */
@@ -59,18 +84,41 @@ export interface SshWorld extends AsyncDisposable {
 }
 
 /** Starts sshd + Gatehouse, adds alice (ed25519 key) and web-1 with a generated leased key, pinned. */
-export async function startSshWorld(options: { targetFlags?: string[]; grant?: boolean; sshd?: SshdOptions; gatehouse?: GatehouseOptions } = {}): Promise<SshWorld> {
+export async function startSshWorld(
+  options: {
+    targetFlags?: string[];
+    grant?: boolean;
+    sshd?: SshdOptions;
+    gatehouse?: GatehouseOptions;
+  } = {},
+): Promise<SshWorld> {
   const sshd = await startSshd(options.sshd);
   const gatehouse = await startGatehouse(options.gatehouse);
   const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', alice.publicPath]);
-  await gatehouse.cli(['target', 'add', 'web-1', '--kind', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--username', sshd.account, ...(options.targetFlags ?? [])]);
+  await gatehouse.cli([
+    'target',
+    'add',
+    'web-1',
+    '--kind',
+    'ssh',
+    '--host',
+    sshd.host,
+    '--port',
+    String(sshd.port),
+    '--username',
+    sshd.account,
+    ...(options.targetFlags ?? []),
+  ]);
   const generated = await gatehouse.cli(['credential', 'set', 'web-1', '--generate-ssh-key']);
   sshd.authorizeKey(generated.stdout.trim());
   await gatehouse.cli(['target', 'trust', 'web-1']);
   if (options.grant !== false) await gatehouse.cli(['grant', 'alice', 'web-1', '--for', '1h']);
   const ptys = new Set<PtySsh>();
-  const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({ IdentityFile: key.privatePath, ...SSH_CLIENT_OPTIONS });
+  const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({
+    IdentityFile: key.privatePath,
+    ...SSH_CLIENT_OPTIONS,
+  });
   return {
     gatehouse,
     sshd,
@@ -101,7 +149,8 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
     },
     clientOptions,
     auditAfter: (afterSeq = 0) => readAuditEvents(gatehouse, afterSeq),
-    recordingFiles: () => listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.cast')),
+    recordingFiles: () =>
+      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.cast')),
     [Symbol.asyncDispose]: async () => {
       for (const client of ptys) client.kill();
       await gatehouse[Symbol.asyncDispose]();
@@ -112,29 +161,57 @@ export async function startSshWorld(options: { targetFlags?: string[]; grant?: b
 }
 
 /** Polls `probe` every 100 ms until it returns something other than undefined. */
-export async function waitUntil<T>(probe: () => Promise<T | undefined> | T | undefined, options: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: { timeoutMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'a condition'}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${options.what ?? 'a condition'}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
 /** Runs the `ssh` client with exactly `args` (no defaults), feeding `input`; kills it after `timeoutMs`. */
-export function runSsh(args: readonly string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<SshClientResult> {
+export function runSsh(
+  args: readonly string[],
+  options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<SshClientResult> {
   return runProcess('ssh', args, { ...options, timeoutMs: options.timeoutMs ?? 20_000 });
 }
 
 /** Starts the real `ssh -tt … login@127.0.0.1 ARGS…` in a pty, with the tests' client options ({@link sshClientArgs}) and `sshOptions` over them. */
-export function spawnSshPty(args: readonly string[], options: { port: number; login: string; identityPath: string; sshOptions?: Record<string, string>; cols: number; rows: number }): PtySsh {
-  const argv = ['-tt', ...sshClientArgs(options.identityPath, options.sshOptions), '-p', String(options.port), `${options.login}@127.0.0.1`, ...args];
+export function spawnSshPty(
+  args: readonly string[],
+  options: {
+    port: number;
+    login: string;
+    identityPath: string;
+    sshOptions?: Record<string, string>;
+    cols: number;
+    rows: number;
+  },
+): PtySsh {
+  const argv = [
+    '-tt',
+    ...sshClientArgs(options.identityPath, options.sshOptions),
+    '-p',
+    String(options.port),
+    `${options.login}@127.0.0.1`,
+    ...args,
+  ];
   return spawnPty('ssh', argv, { cols: options.cols, rows: options.rows });
 }
 
 /** Spawns `file ARGS` in a pseudo-terminal and collects what it prints. */
-export function spawnPty(file: string, args: readonly string[], options: { cols: number; rows: number; env?: Record<string, string> }): PtySsh {
+export function spawnPty(
+  file: string,
+  args: readonly string[],
+  options: { cols: number; rows: number; env?: Record<string, string> },
+): PtySsh {
   const proc = pty.spawn(file, [...args], {
     name: 'xterm',
     cols: options.cols,
@@ -156,7 +233,10 @@ export function spawnPty(file: string, args: readonly string[], options: { cols:
       for (const listener of listeners) listener();
     });
   });
-  const waitFor = (pattern: string | RegExp, o: { from?: number; timeoutMs?: number } = {}): Promise<string> =>
+  const waitFor = (
+    pattern: string | RegExp,
+    o: { from?: number; timeoutMs?: number } = {},
+  ): Promise<string> =>
     new Promise((resolve, reject) => {
       const from = o.from ?? 0;
       const check = (): boolean => {
@@ -193,7 +273,10 @@ export function spawnPty(file: string, args: readonly string[], options: { cols:
     exited,
     waitExit: (timeoutMs = 10_000) =>
       new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`ssh did not exit within ${timeoutMs} ms; output:\n${text}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`ssh did not exit within ${timeoutMs} ms; output:\n${text}`)),
+          timeoutMs,
+        );
         void exited.then((code) => {
           clearTimeout(timer);
           resolve(code);
@@ -212,16 +295,24 @@ function listFiles(dir: string): string[] {
   } catch {
     return [];
   }
-  return entries.flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+  return entries.flatMap((e) =>
+    e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 /** Reads an asciicast file: the header and the events. */
-export function readCast(path: string): { header: Record<string, unknown>; events: [number, string, string][]; text: string } {
+export function readCast(path: string): {
+  header: Record<string, unknown>;
+  events: [number, string, string][];
+  text: string;
+} {
   const text = readFileSync(path, 'utf8');
   const [first = '', ...rest] = text.split('\n').filter((line) => line !== '');
   return {
     header: JSON.parse(first) as Record<string, unknown>,
-    events: rest.filter((line) => !line.startsWith('#')).map((line) => JSON.parse(line) as [number, string, string]),
+    events: rest
+      .filter((line) => !line.startsWith('#'))
+      .map((line) => JSON.parse(line) as [number, string, string]),
     text,
   };
 }

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCast, startSshWorld, waitUntil, type AuditLine, type PtySsh, type SshWorld } from './fixture.js';
+import {
+  readCast,
+  startSshWorld,
+  waitUntil,
+  type AuditLine,
+  type PtySsh,
+  type SshWorld,
+} from './fixture.js';
 
 /** Typed at a `read -s` prompt: it must never be kept anywhere. */
 const CANARY = 'Sup3rSecret-canary-4711';
@@ -35,7 +42,9 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
       await shell.waitFor(PROMPT, { timeoutMs: 15_000 });
       expect(await runLine(shell, 'echo gh-output-$((6*7))')).toContain('gh-output-42\r\n');
       expect(await runLine(shell, 'whoami')).toContain(`${world.sshd.account}\r\n`);
-      const started = world.auditAfter().find((e) => e.type === 'ssh.shell' && e.user === 'alice' && e.data['pty'] === '100x30');
+      const started = world
+        .auditAfter()
+        .find((e) => e.type === 'ssh.shell' && e.user === 'alice' && e.data['pty'] === '100x30');
       expect(started?.target).toBe('web-1');
       sid = started?.sid ?? '';
       expect(sid).toMatch(/^ses_/);
@@ -45,10 +54,13 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
       expect(await runLine(shell, 'stty size')).toContain('30 100\r\n');
       shell.resize(120, 40);
       // ssh sends window-change when SIGWINCH reaches it: give it a moment, then look again.
-      const seen = await waitUntil(async () => {
-        const out = await runLine(shell, 'stty size');
-        return out.includes('40 120\r\n') ? out : undefined;
-      }, { what: 'the new size on the target' });
+      const seen = await waitUntil(
+        async () => {
+          const out = await runLine(shell, 'stty size');
+          return out.includes('40 120\r\n') ? out : undefined;
+        },
+        { what: 'the new size on the target' },
+      );
       expect(seen).toContain('40 120');
     });
 
@@ -83,7 +95,10 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
     });
 
     it('the-recording-is-asciicast-v3-with-output-resize-markers-and-exit', async () => {
-      const end = await waitUntil(() => world.auditAfter().find((e) => e.type === 'session.end' && e.sid === sid), { what: 'session.end' });
+      const end = await waitUntil(
+        () => world.auditAfter().find((e) => e.type === 'session.end' && e.sid === sid),
+        { what: 'session.end' },
+      );
       const path = world.recordingFiles().find((p) => p.endsWith(`/${sid}-1.cast`));
       expect(path).toBeDefined();
       const file = path ?? '';
@@ -91,21 +106,30 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
       const relPath = relative(`${world.gatehouse.dir}/recordings`, file);
       expect(relPath).toMatch(new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${sid}-1\\.cast$`));
       expect(JSON.parse(String(end.data['recording']))).toEqual([relPath]);
-      expect(JSON.parse(String(end.data['recordingSha256']))).toEqual([createHash('sha256').update(readFileSync(file)).digest('hex')]);
+      expect(JSON.parse(String(end.data['recordingSha256']))).toEqual([
+        createHash('sha256').update(readFileSync(file)).digest('hex'),
+      ]);
 
       const cast = readCast(file);
-      expect(cast.header).toMatchObject({ version: 3, term: { cols: 100, rows: 30 }, gatehouse: { sid, user: 'alice', target: 'web-1' } });
+      expect(cast.header).toMatchObject({
+        version: 3,
+        term: { cols: 100, rows: 30 },
+        gatehouse: { sid, user: 'alice', target: 'web-1' },
+      });
       expect(typeof cast.header['timestamp']).toBe('number');
       for (const [interval, code, data] of cast.events) {
         expect(interval).toBeGreaterThanOrEqual(0);
         expect(['o', 'i', 'm', 'r', 'x']).toContain(code);
         expect(typeof data).toBe('string');
       }
-      const of = (code: string): string[] => cast.events.filter((e) => e[1] === code).map((e) => e[2]);
+      const of = (code: string): string[] =>
+        cast.events.filter((e) => e[1] === code).map((e) => e[2]);
       expect(of('o').join('')).toContain('gh-output-42');
       expect(of('o').join('')).toContain('40 120');
       expect(of('r')).toContain('120x40');
-      expect(of('m')).toEqual(expect.arrayContaining(['echo gh-output-$((6*7))', 'whoami', 'stty size', 'sleep 30']));
+      expect(of('m')).toEqual(
+        expect.arrayContaining(['echo gh-output-$((6*7))', 'whoami', 'stty size', 'sleep 30']),
+      );
       expect(of('x')).toEqual(['3']);
       expect(cast.events.at(-1)?.[1]).toBe('x');
     });
@@ -113,9 +137,14 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
     it('the-typed-secret-is-masked-and-found-nowhere-while-commands-are-audited', async () => {
       const cast = readCast(world.recordingFiles().find((p) => p.endsWith(`/${sid}-1.cast`)) ?? '');
       // Kept as one * per character, never as text; the line holding it is no command.
-      expect(cast.events.some((e) => e[1] === 'i' && e[2].includes('*'.repeat(CANARY.length)))).toBe(true);
-      expect(cast.events.filter((e) => e[1] === 'm').some((e) => e[2].includes('canary'))).toBe(false);
-      for (const file of world.recordingFiles()) expect(readFileSync(file, 'utf8')).not.toContain(CANARY);
+      expect(
+        cast.events.some((e) => e[1] === 'i' && e[2].includes('*'.repeat(CANARY.length))),
+      ).toBe(true);
+      expect(cast.events.filter((e) => e[1] === 'm').some((e) => e[2].includes('canary'))).toBe(
+        false,
+      );
+      for (const file of world.recordingFiles())
+        expect(readFileSync(file, 'utf8')).not.toContain(CANARY);
       const audit = await world.gatehouse.cli(['audit', 'tail', '-n', '1000', '--json']);
       expect(audit.stdout).not.toContain(CANARY);
       expect(world.gatehouse.logs()).not.toContain(CANARY);
@@ -125,7 +154,15 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
         .map((line) => JSON.parse(line) as AuditLine)
         .filter((e) => e.type === 'ssh.command' && e.sid === sid)
         .map((e) => e.data['command']);
-      expect(commands).toEqual(expect.arrayContaining(['echo gh-output-$((6*7))', 'whoami', 'stty size', 'sleep 30', 'exit 3']));
+      expect(commands).toEqual(
+        expect.arrayContaining([
+          'echo gh-output-$((6*7))',
+          'whoami',
+          'stty size',
+          'sleep 30',
+          'exit 3',
+        ]),
+      );
     });
   });
 
@@ -134,7 +171,10 @@ describe('interactive ssh through gatehouse (real ssh -tt in a pty)', () => {
       const run = await world.ssh(undefined, { sshOptions: { RequestTTY: 'no' } });
       expect(run.code).toBe(0);
       expect(run.stderr).toBe('');
-      const names = run.stdout.trim().split('\n').map((line) => line.split('\t')[0]);
+      const names = run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('\t')[0]);
       expect(names).toEqual(['web-1']);
     });
 

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { chownSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  chownSync,
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { runProcess, type ProcessRun } from '../support/process.js';
 import { sshClientArgs } from '../support/sshd.js';
@@ -39,15 +49,35 @@ export function sshArgs(world: SshWorld): string[] {
 }
 
 /** `ssh <options> -p PORT` as one shell string, for `rsync -e` and `GIT_SSH_COMMAND` (paths here hold no spaces). */
-export function sshCommandLine(world: SshWorld, options: { readonly withPort?: boolean } = {}): string {
+export function sshCommandLine(
+  world: SshWorld,
+  options: { readonly withPort?: boolean } = {},
+): string {
   const port = options.withPort === false ? [] : ['-p', String(world.gatehouse.sshPort)];
   return ['ssh', ...sshArgs(world), ...port].map(shellQuote).join(' ');
 }
 
 /** Adds another SSH target on the world's sshd (generated leased key, pinned host key) and grants it to alice. */
-export async function addSshTarget(world: SshWorld, name: string, flags: readonly string[] = []): Promise<void> {
+export async function addSshTarget(
+  world: SshWorld,
+  name: string,
+  flags: readonly string[] = [],
+): Promise<void> {
   const { gatehouse, sshd } = world;
-  await gatehouse.cli(['target', 'add', name, '--kind', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--username', sshd.account, ...flags]);
+  await gatehouse.cli([
+    'target',
+    'add',
+    name,
+    '--kind',
+    'ssh',
+    '--host',
+    sshd.host,
+    '--port',
+    String(sshd.port),
+    '--username',
+    sshd.account,
+    ...flags,
+  ]);
   const generated = await gatehouse.cli(['credential', 'set', name, '--generate-ssh-key']);
   sshd.authorizeKey(generated.stdout.trim());
   await gatehouse.cli(['target', 'trust', name]);
@@ -68,13 +98,23 @@ export async function readAudit(world: SshWorld, n = 500): Promise<AuditRecord[]
  * Some events (sftp.close, scp.transfer) are appended as the channel closes, which may be a
  * moment after the client has exited.
  */
-export async function waitForAudit(world: SshWorld, isWanted: (event: AuditRecord) => boolean, timeoutMs = 10_000): Promise<AuditRecord[]> {
+export async function waitForAudit(
+  world: SshWorld,
+  isWanted: (event: AuditRecord) => boolean,
+  timeoutMs = 10_000,
+): Promise<AuditRecord[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = await readAudit(world);
     const found = events.filter(isWanted);
     if (found.length > 0) return found;
-    if (Date.now() > deadline) throw new Error(`no matching audit event within ${timeoutMs} ms; last events:\n${events.slice(-30).map((e) => JSON.stringify(e)).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `no matching audit event within ${timeoutMs} ms; last events:\n${events
+          .slice(-30)
+          .map((e) => JSON.stringify(e))
+          .join('\n')}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +35,8 @@ import {
 /** Not a multiple of any packet or buffer size, so the last chunk is a short one. */
 const FILE_BYTES = 3 * 1024 * 1024 + 12_345;
 const DENIED_TARGET = 'vault-1';
-const DENIED_MESSAGE = 'gatehouse: file transfer is not allowed on this target\r\nhint: scp, sftp and rsync are turned off for this target\r\n';
+const DENIED_MESSAGE =
+  'gatehouse: file transfer is not allowed on this target\r\nhint: scp, sftp and rsync are turned off for this target\r\n';
 
 describe('file transfer through gatehouse', () => {
   let world: SshWorld;
@@ -54,13 +62,22 @@ describe('file transfer through gatehouse', () => {
     removeTree(remote);
   });
 
-  const scp = (args: readonly string[]): Promise<ClientRun> => runClient('scp', [...sshArgs(world), '-P', String(world.gatehouse.sshPort), ...args]);
+  const scp = (args: readonly string[]): Promise<ClientRun> =>
+    runClient('scp', [...sshArgs(world), '-P', String(world.gatehouse.sshPort), ...args]);
   const sftpBatch = (target: string, commands: readonly string[]): Promise<ClientRun> => {
     const batchPath = join(local, `batch-${Date.now()}.txt`);
     writeFileSync(batchPath, `${commands.join('\n')}\n`);
-    return runClient('sftp', [...sshArgs(world), '-P', String(world.gatehouse.sshPort), '-b', batchPath, loginFor(target)]);
+    return runClient('sftp', [
+      ...sshArgs(world),
+      '-P',
+      String(world.gatehouse.sshPort),
+      '-b',
+      batchPath,
+      loginFor(target),
+    ]);
   };
-  const rsync = (args: readonly string[]): Promise<ClientRun> => runClient('rsync', ['-e', sshCommandLine(world), ...args]);
+  const rsync = (args: readonly string[]): Promise<ClientRun> =>
+    runClient('rsync', ['-e', sshCommandLine(world), ...args]);
   /** `alice+web-1@127.0.0.1:PATH`, as scp and rsync take it. */
   const at = (path: string, target = 'web-1'): string => `${loginFor(target)}:${path}`;
   const isOnWeb1 = (e: AuditRecord): boolean => e.user === 'alice' && e.target === 'web-1';
@@ -80,17 +97,45 @@ describe('file transfer through gatehouse', () => {
     expect(down.code).toBe(0);
     expect(sha256(readFileSync(backPath))).toBe(sha256(payload));
 
-    const written = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'sftp.close' && e.data['path'] === remotePath && e.data['bytesWritten'] === FILE_BYTES);
-    expect(written[0]?.data).toMatchObject({ ok: true, reason: 'close', bytesRead: 0, writeErrors: 0 });
-    const read = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'sftp.close' && e.data['path'] === remotePath && e.data['bytesRead'] === FILE_BYTES);
+    const written = await waitForAudit(
+      world,
+      (e) =>
+        isOnWeb1(e) &&
+        e.type === 'sftp.close' &&
+        e.data['path'] === remotePath &&
+        e.data['bytesWritten'] === FILE_BYTES,
+    );
+    expect(written[0]?.data).toMatchObject({
+      ok: true,
+      reason: 'close',
+      bytesRead: 0,
+      writeErrors: 0,
+    });
+    const read = await waitForAudit(
+      world,
+      (e) =>
+        isOnWeb1(e) &&
+        e.type === 'sftp.close' &&
+        e.data['path'] === remotePath &&
+        e.data['bytesRead'] === FILE_BYTES,
+    );
     expect(read[0]?.data).toMatchObject({ ok: true, bytesWritten: 0 });
     const events = await readAudit(world);
-    const opens = events.filter((e) => isOnWeb1(e) && e.type === 'sftp.open' && e.data['path'] === remotePath);
+    const opens = events.filter(
+      (e) => isOnWeb1(e) && e.type === 'sftp.open' && e.data['path'] === remotePath,
+    );
     // OpenSSH's scp opens for write+create without truncate (it truncates to the final size itself).
-    expect(opens.map((e) => e.data['mode'])).toEqual([expect.arrayContaining(['write', 'create']), ['read']]);
+    expect(opens.map((e) => e.data['mode'])).toEqual([
+      expect.arrayContaining(['write', 'create']),
+      ['read'],
+    ]);
     expect(opens.every((e) => e.data['ok'] === true)).toBe(true);
     // The SFTP channel itself is audited; no scp command ran on the target.
-    expect(events.some((e) => isOnWeb1(e) && e.type === 'ssh.subsystem' && e.data['subsystem'] === 'sftp')).toBe(true);
+    expect(
+      events.some(
+        (e) => isOnWeb1(e) && e.type === 'ssh.subsystem' && e.data['subsystem'] === 'sftp',
+      ),
+    ).toBe(true);
     expect(events.some((e) => e.type === 'sftp.desync' || e.type === 'sftp.anomaly')).toBe(false);
   });
 
@@ -108,15 +153,32 @@ describe('file transfer through gatehouse', () => {
     expect(sha256(readFileSync(backPath))).toBe(sha256(payload));
 
     // `scp -t PATH` receives on the target (upload), `scp -f PATH` sends (download).
-    const [upload] = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'scp.transfer' && /^scp .*-t\b/.test(String(e.data['command'])) && String(e.data['command']).endsWith(remotePath));
+    const [upload] = await waitForAudit(
+      world,
+      (e) =>
+        isOnWeb1(e) &&
+        e.type === 'scp.transfer' &&
+        /^scp .*-t\b/.test(String(e.data['command'])) &&
+        String(e.data['command']).endsWith(remotePath),
+    );
     expect(Number(upload?.data['bytesFromClient'])).toBeGreaterThanOrEqual(FILE_BYTES);
     expect(Number(upload?.data['bytesToClient'])).toBeLessThan(1024);
-    const [download] = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'scp.transfer' && /^scp .*-f\b/.test(String(e.data['command'])) && String(e.data['command']).endsWith(remotePath));
+    const [download] = await waitForAudit(
+      world,
+      (e) =>
+        isOnWeb1(e) &&
+        e.type === 'scp.transfer' &&
+        /^scp .*-f\b/.test(String(e.data['command'])) &&
+        String(e.data['command']).endsWith(remotePath),
+    );
     expect(Number(download?.data['bytesToClient'])).toBeGreaterThanOrEqual(FILE_BYTES);
     expect(Number(download?.data['bytesFromClient'])).toBeLessThan(1024);
     // File transfers are audited, not recorded as terminal sessions (DESIGN.md §6).
     for (const transfer of [upload, download]) {
-      const [end] = await waitForAudit(world, (e) => e.type === 'session.end' && e.sid === transfer?.sid);
+      const [end] = await waitForAudit(
+        world,
+        (e) => e.type === 'session.end' && e.sid === transfer?.sid,
+      );
       expect(end?.data['recording']).toBeNull();
     }
   });
@@ -129,7 +191,10 @@ describe('file transfer through gatehouse', () => {
     const overSftp = await scp([payloadPath, at(missing)]);
     expect(overSftp.code).not.toBe(0);
     expect(overSftp.stderr).toContain('No such file or directory');
-    const [failed] = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'sftp.open' && e.data['path'] === missing);
+    const [failed] = await waitForAudit(
+      world,
+      (e) => isOnWeb1(e) && e.type === 'sftp.open' && e.data['path'] === missing,
+    );
     expect(failed?.data).toMatchObject({ ok: false, status: 'no_such_file' });
   });
 
@@ -152,18 +217,35 @@ describe('file transfer through gatehouse', () => {
     expect(sha256(readFileSync(backPath))).toBe(sha256(payload));
     expect(() => statSync(dir)).toThrow(/ENOENT/);
 
-    await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'sftp.rmdir' && e.data['path'] === dir);
-    const events = (await readAudit(world)).filter((e) => isOnWeb1(e) && e.type.startsWith('sftp.'));
-    const find = (type: string, matches: (data: Record<string, unknown>) => boolean): AuditRecord | undefined =>
-      events.find((e) => e.type === type && matches(e.data));
+    await waitForAudit(
+      world,
+      (e) => isOnWeb1(e) && e.type === 'sftp.rmdir' && e.data['path'] === dir,
+    );
+    const events = (await readAudit(world)).filter(
+      (e) => isOnWeb1(e) && e.type.startsWith('sftp.'),
+    );
+    const find = (
+      type: string,
+      matches: (data: Record<string, unknown>) => boolean,
+    ): AuditRecord | undefined => events.find((e) => e.type === type && matches(e.data));
     expect(find('sftp.mkdir', (d) => d['path'] === dir)?.data['ok']).toBe(true);
-    expect(find('sftp.close', (d) => d['path'] === first && d['bytesWritten'] === FILE_BYTES)?.data['ok']).toBe(true);
-    expect(find('sftp.close', (d) => d['path'] === first && d['bytesRead'] === FILE_BYTES)?.data['ok']).toBe(true);
-    expect(find('sftp.rename', (d) => d['from'] === first && d['to'] === second)?.data['ok']).toBe(true);
+    expect(
+      find('sftp.close', (d) => d['path'] === first && d['bytesWritten'] === FILE_BYTES)?.data[
+        'ok'
+      ],
+    ).toBe(true);
+    expect(
+      find('sftp.close', (d) => d['path'] === first && d['bytesRead'] === FILE_BYTES)?.data['ok'],
+    ).toBe(true);
+    expect(find('sftp.rename', (d) => d['from'] === first && d['to'] === second)?.data['ok']).toBe(
+      true,
+    );
     expect(find('sftp.remove', (d) => d['path'] === second)?.data['ok']).toBe(true);
     expect(find('sftp.rmdir', (d) => d['path'] === dir)?.data['ok']).toBe(true);
     // In the order the batch ran them.
-    const order = ['sftp.mkdir', 'sftp.rename', 'sftp.remove', 'sftp.rmdir'].map((type) => events.findIndex((e) => e.type === type && JSON.stringify(e.data).includes(dir)));
+    const order = ['sftp.mkdir', 'sftp.rename', 'sftp.remove', 'sftp.rmdir'].map((type) =>
+      events.findIndex((e) => e.type === type && JSON.stringify(e.data).includes(dir)),
+    );
     expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 
@@ -173,7 +255,10 @@ describe('file transfer through gatehouse', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('No such file');
     expect(() => statSync(join(remote, 'not-reached'))).toThrow(/ENOENT/);
-    const [removal] = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'sftp.remove' && e.data['path'] === missing);
+    const [removal] = await waitForAudit(
+      world,
+      (e) => isOnWeb1(e) && e.type === 'sftp.remove' && e.data['path'] === missing,
+    );
     expect(removal?.data).toMatchObject({ ok: false, status: 'no_such_file' });
   });
 
@@ -208,13 +293,29 @@ describe('file transfer through gatehouse', () => {
     expect(down.code).toBe(0);
     expect(treeDigest(back)).toEqual(treeDigest(tree));
 
-    const transfers = await waitForAudit(world, (e) => isOnWeb1(e) && e.type === 'scp.transfer' && String(e.data['command']).startsWith('rsync --server'));
+    const transfers = await waitForAudit(
+      world,
+      (e) =>
+        isOnWeb1(e) &&
+        e.type === 'scp.transfer' &&
+        String(e.data['command']).startsWith('rsync --server'),
+    );
     expect(transfers.length).toBeGreaterThanOrEqual(3);
   });
 
   it('git-clones-and-pushes-over-ssh-through-the-bastion', async () => {
     const bare = join(remote, 'repo.git');
-    await mustRun('runuser', ['-u', world.sshd.account, '--', 'git', 'init', '--quiet', '--bare', '--initial-branch=main', bare]);
+    await mustRun('runuser', [
+      '-u',
+      world.sshd.account,
+      '--',
+      'git',
+      'init',
+      '--quiet',
+      '--bare',
+      '--initial-branch=main',
+      bare,
+    ]);
     const url = `ssh://${loginFor('web-1')}:${world.gatehouse.sshPort}${bare}`;
     const env = {
       GIT_SSH_COMMAND: sshCommandLine(world, { withPort: false }),
@@ -225,7 +326,8 @@ describe('file transfer through gatehouse', () => {
       GIT_COMMITTER_NAME: 'Alice',
       GIT_COMMITTER_EMAIL: 'alice@example.com',
     };
-    const git = (args: readonly string[], cwd = local): Promise<ClientRun> => mustRun('git', args, { env, cwd });
+    const git = (args: readonly string[], cwd = local): Promise<ClientRun> =>
+      mustRun('git', args, { env, cwd });
 
     const work = join(local, 'clone');
     await git(['clone', '--quiet', url, work]);
@@ -237,16 +339,30 @@ describe('file transfer through gatehouse', () => {
     const commit = (await git(['rev-parse', 'HEAD'], work)).stdout.trim();
 
     // The bare repository on the target has the commit (read as the leased account that owns it).
-    const onTarget = await mustRun('runuser', ['-u', world.sshd.account, '--', 'git', '--git-dir', bare, 'log', '--format=%H %s', 'main']);
+    const onTarget = await mustRun('runuser', [
+      '-u',
+      world.sshd.account,
+      '--',
+      'git',
+      '--git-dir',
+      bare,
+      'log',
+      '--format=%H %s',
+      'main',
+    ]);
     expect(onTarget.stdout.trim()).toBe(`${commit} first commit via gatehouse`);
 
     // And a fresh clone through the bastion gets it back.
     const second = join(local, 'clone-2');
     await git(['clone', '--quiet', url, second]);
     expect(readFileSync(join(second, 'hello.txt'), 'utf8')).toBe('hello through the bastion\n');
-    expect(sha256(readFileSync(join(second, 'blob.bin')))).toBe(sha256(readFileSync(join(work, 'blob.bin'))));
+    expect(sha256(readFileSync(join(second, 'blob.bin')))).toBe(
+      sha256(readFileSync(join(work, 'blob.bin'))),
+    );
 
-    const execs = (await readAudit(world)).filter((e) => isOnWeb1(e) && e.type === 'ssh.exec').map((e) => String(e.data['command']));
+    const execs = (await readAudit(world))
+      .filter((e) => isOnWeb1(e) && e.type === 'ssh.exec')
+      .map((e) => String(e.data['command']));
     expect(execs).toContain(`git-receive-pack '${bare}'`);
     expect(execs.filter((c) => c === `git-upload-pack '${bare}'`)).toHaveLength(2);
   });
@@ -254,10 +370,18 @@ describe('file transfer through gatehouse', () => {
   describe('on a target added with --no-file-transfer', () => {
     it('scp-in-both-modes-is-refused-with-a-clear-message', async () => {
       for (const mode of [[], ['-O']]) {
-        const up = await scp([...mode, payloadPath, at(join(remote, 'refused.bin'), DENIED_TARGET)]);
+        const up = await scp([
+          ...mode,
+          payloadPath,
+          at(join(remote, 'refused.bin'), DENIED_TARGET),
+        ]);
         expect(up.code).not.toBe(0);
         expect(up.stderr).toContain(DENIED_MESSAGE);
-        const down = await scp([...mode, at('/etc/hostname', DENIED_TARGET), join(local, 'refused.back')]);
+        const down = await scp([
+          ...mode,
+          at('/etc/hostname', DENIED_TARGET),
+          join(local, 'refused.back'),
+        ]);
         expect(down.code).not.toBe(0);
         expect(down.stderr).toContain(DENIED_MESSAGE);
       }
@@ -266,14 +390,20 @@ describe('file transfer through gatehouse', () => {
     });
 
     it('sftp-is-refused-with-a-clear-message', async () => {
-      const run = await sftpBatch(DENIED_TARGET, [`put ${payloadPath} ${join(remote, 'refused-sftp.bin')}`]);
+      const run = await sftpBatch(DENIED_TARGET, [
+        `put ${payloadPath} ${join(remote, 'refused-sftp.bin')}`,
+      ]);
       expect(run.code).not.toBe(0);
       expect(run.stderr).toContain(DENIED_MESSAGE);
       expect(() => statSync(join(remote, 'refused-sftp.bin'))).toThrow(/ENOENT/);
     });
 
     it('rsync-is-refused-with-a-clear-message', async () => {
-      const run = await rsync(['-a', `${payloadPath}`, at(join(remote, 'refused-rsync.bin'), DENIED_TARGET)]);
+      const run = await rsync([
+        '-a',
+        `${payloadPath}`,
+        at(join(remote, 'refused-rsync.bin'), DENIED_TARGET),
+      ]);
       expect(run.code).not.toBe(0);
       expect(run.stderr).toContain(DENIED_MESSAGE);
       expect(() => statSync(join(remote, 'refused-rsync.bin'))).toThrow(/ENOENT/);
@@ -282,7 +412,12 @@ describe('file transfer through gatehouse', () => {
     it('rsync-with-another-rsync-path-is-refused-too', async () => {
       // `--rsync-path` changes the server command rsync runs: `/usr/bin/rsync --server …`, `sudo rsync --server …`.
       for (const rsyncPath of ['/usr/bin/rsync', 'env rsync']) {
-        const run = await rsync(['-a', `--rsync-path=${rsyncPath}`, payloadPath, at(join(remote, 'refused-rsync-path.bin'), DENIED_TARGET)]);
+        const run = await rsync([
+          '-a',
+          `--rsync-path=${rsyncPath}`,
+          payloadPath,
+          at(join(remote, 'refused-rsync-path.bin'), DENIED_TARGET),
+        ]);
         expect(run.code).not.toBe(0);
         expect(run.stderr).toContain(DENIED_MESSAGE);
       }
@@ -293,22 +428,41 @@ describe('file transfer through gatehouse', () => {
       // `sftp -s PATH` runs PATH as a command instead of asking for the sftp subsystem.
       const batchPath = join(local, 'batch-by-path.txt');
       writeFileSync(batchPath, `put ${payloadPath} ${join(remote, 'refused-sftp-path.bin')}\n`);
-      const run = await runClient('sftp', [...sshArgs(world), '-P', String(world.gatehouse.sshPort), '-s', '/usr/lib/openssh/sftp-server', '-b', batchPath, loginFor(DENIED_TARGET)]);
+      const run = await runClient('sftp', [
+        ...sshArgs(world),
+        '-P',
+        String(world.gatehouse.sshPort),
+        '-s',
+        '/usr/lib/openssh/sftp-server',
+        '-b',
+        batchPath,
+        loginFor(DENIED_TARGET),
+      ]);
       expect(run.code).not.toBe(0);
       expect(run.stderr).toContain(DENIED_MESSAGE);
       expect(() => statSync(join(remote, 'refused-sftp-path.bin'))).toThrow(/ENOENT/);
     });
 
     it('a-plain-command-still-runs', async () => {
-      const run = await runClient('ssh', [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor(DENIED_TARGET), 'whoami']);
+      const run = await runClient('ssh', [
+        ...sshArgs(world),
+        '-p',
+        String(world.gatehouse.sshPort),
+        loginFor(DENIED_TARGET),
+        'whoami',
+      ]);
       expect(run.stderr).toBe('');
       expect(run.stdout.trim()).toBe(world.sshd.account);
       expect(run.code).toBe(0);
     });
 
     it('each-refusal-is-audited-as-ssh-channel-denied', async () => {
-      const denied = (await readAudit(world)).filter((e) => e.type === 'ssh.channel_denied' && e.target === DENIED_TARGET);
-      expect(denied.every((e) => e.user === 'alice' && e.data['what'] === 'file-transfer')).toBe(true);
+      const denied = (await readAudit(world)).filter(
+        (e) => e.type === 'ssh.channel_denied' && e.target === DENIED_TARGET,
+      );
+      expect(denied.every((e) => e.user === 'alice' && e.data['what'] === 'file-transfer')).toBe(
+        true,
+      );
       const commands = denied.map((e) => String(e.data['command']));
       // scp over SFTP (up, down) and sftp open the sftp subsystem; scp -O and rsync run commands.
       expect(commands.filter((c) => c === 'sftp')).toHaveLength(3);
@@ -318,8 +472,15 @@ describe('file transfer through gatehouse', () => {
       expect(commands.filter((c) => c.startsWith('/usr/lib/openssh/sftp-server'))).toHaveLength(1);
       // Nothing was run or opened on the target for them.
       const onDenied = (await readAudit(world)).filter((e) => e.target === DENIED_TARGET);
-      expect(onDenied.some((e) => e.type === 'ssh.subsystem' || e.type.startsWith('sftp.') || e.type === 'scp.transfer')).toBe(false);
-      expect(onDenied.filter((e) => e.type === 'ssh.exec').map((e) => e.data['command'])).toEqual(['whoami']);
+      expect(
+        onDenied.some(
+          (e) =>
+            e.type === 'ssh.subsystem' || e.type.startsWith('sftp.') || e.type === 'scp.transfer',
+        ),
+      ).toBe(false);
+      expect(onDenied.filter((e) => e.type === 'ssh.exec').map((e) => e.data['command'])).toEqual([
+        'whoami',
+      ]);
       // A refused channel does not keep its session (upstream connection, lease) open: it ends
       // as the channel closes, not only when the client connection's grace period runs out.
       const ends = new Map(onDenied.filter((e) => e.type === 'session.end').map((e) => [e.sid, e]));
@@ -327,7 +488,9 @@ describe('file transfer through gatehouse', () => {
         const end = ends.get(refusal.sid);
         expect(end?.data['status']).toBe('ended');
         expect(Number(end?.data['durationMs'])).toBeLessThan(2_000);
-        expect(onDenied.some((e) => e.type === 'lease.release' && e.sid === refusal.sid)).toBe(true);
+        expect(onDenied.some((e) => e.type === 'lease.release' && e.sid === refusal.sid)).toBe(
+          true,
+        );
       }
     });
   });
@@ -339,8 +502,15 @@ describe('file transfer through gatehouse', () => {
 });
 
 /** Runs a command and throws with its output unless it exits 0. */
-async function mustRun(file: string, args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<ClientRun> {
+async function mustRun(
+  file: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<ClientRun> {
   const run = await runClient(file, args, options);
-  if (run.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${String(run.code)}\n${run.stdout}\n${run.stderr}`);
+  if (run.code !== 0)
+    throw new Error(
+      `${file} ${args.join(' ')} exited ${String(run.code)}\n${run.stdout}\n${run.stderr}`,
+    );
   return run;
 }

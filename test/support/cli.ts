@@ -14,7 +14,11 @@ export interface CliRun {
 /** Runs `gatehouse ARGS` as a real process, feeding `stdin`. */
 export function runGatehouse(
   args: readonly string[],
-  options: { readonly stdin?: string; readonly env?: Record<string, string>; readonly timeoutMs?: number } = {},
+  options: {
+    readonly stdin?: string;
+    readonly env?: Record<string, string>;
+    readonly timeoutMs?: number;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [GATEHOUSE_BIN, ...args], {
@@ -27,7 +31,10 @@ export function runGatehouse(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // Generous: a CLI run is a Node start plus a store open, slow on a loaded machine
     // (GH_CLI_TIMEOUT_MS for one loaded far beyond its cores, e.g. during benchmarks).
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? (Number(process.env['GH_CLI_TIMEOUT_MS']) || 120_000));
+    const timer = setTimeout(
+      () => child.kill('SIGKILL'),
+      options.timeoutMs ?? (Number(process.env['GH_CLI_TIMEOUT_MS']) || 120_000),
+    );
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -38,8 +45,12 @@ export function runGatehouse(
 }
 
 /** Like {@link runGatehouse} but throws with the output when the exit code is not 0. */
-export async function gatehouseOk(args: readonly string[], options: Parameters<typeof runGatehouse>[1] = {}): Promise<CliRun> {
+export async function gatehouseOk(
+  args: readonly string[],
+  options: Parameters<typeof runGatehouse>[1] = {},
+): Promise<CliRun> {
   const run = await runGatehouse(args, options);
-  if (run.code !== 0) throw new Error(`gatehouse ${args.join(' ')} exited ${run.code}\n${run.stdout}\n${run.stderr}`);
+  if (run.code !== 0)
+    throw new Error(`gatehouse ${args.join(' ')} exited ${run.code}\n${run.stdout}\n${run.stderr}`);
   return run;
 }

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { openStore, type Store, type StoreConfig } from '../../src/store/index.js';
 
 /** PostgreSQL server used by tests (the machine's service, trust auth). */
-export const TEST_PG_URL = process.env['GATEHOUSE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_PG_URL =
+  process.env['GATEHOUSE_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The store drivers every store test runs on. */
 export const STORE_DRIVERS = ['sqlite', 'postgres'] as const;

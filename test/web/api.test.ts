@@ -23,14 +23,26 @@ interface Operation {
 }
 
 async function operations(): Promise<Operation[]> {
-  const doc = (await new WebClient(world.gatehouse).call('GET', '/api/openapi.json')).json as { paths: Record<string, Record<string, { 'x-permission': string }>> };
-  return Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, permission: op['x-permission'] })));
+  const doc = (await new WebClient(world.gatehouse).call('GET', '/api/openapi.json')).json as {
+    paths: Record<string, Record<string, { 'x-permission': string }>>;
+  };
+  return Object.entries(doc.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      permission: op['x-permission'],
+    })),
+  );
 }
 
 // A concrete URL for an operation: path parameters get values that exist where it matters.
 // Changes aim at names that do not exist, so the sweep cannot damage the fixture.
 function concrete(path: string, method: string): string {
-  return path.replace('{sid}', aliceSid).replace('{channel}', '0').replace('{name}', method === 'GET' ? 'web-1' : 'no-such-name').replace('{id}', 'gr_nothing');
+  return path
+    .replace('{sid}', aliceSid)
+    .replace('{channel}', '0')
+    .replace('{name}', method === 'GET' ? 'web-1' : 'no-such-name')
+    .replace('{id}', 'gr_nothing');
 }
 
 const ROLE_CAN: Record<string, (permission: string) => boolean> = {
@@ -42,8 +54,15 @@ const ROLE_CAN: Record<string, (permission: string) => boolean> = {
 beforeAll(async () => {
   world = await startSshWorld();
   const { gatehouse } = world;
-  for (const [name, roles] of [['admin', []], ['alice', []], ['bob', ['user']], ['audrey', ['auditor', 'user']], ['carol', ['user']]] as const) {
-    if (name !== 'admin' && name !== 'alice') await gatehouse.cli(['user', 'add', name, ...roles.flatMap((r) => ['--role', r])]);
+  for (const [name, roles] of [
+    ['admin', []],
+    ['alice', []],
+    ['bob', ['user']],
+    ['audrey', ['auditor', 'user']],
+    ['carol', ['user']],
+  ] as const) {
+    if (name !== 'admin' && name !== 'alice')
+      await gatehouse.cli(['user', 'add', name, ...roles.flatMap((r) => ['--role', r])]);
     await gatehouse.cli(['user', 'passwd', name, '--password-stdin'], { stdin: `${PASSWORD}\n` });
   }
   const run = await world.ssh('web-1 echo hello-from-web-1');
@@ -65,21 +84,37 @@ describe('web API over HTTPS', () => {
     for (const op of ops) {
       const res = await anonymous.call(op.method, concrete(op.path, op.method), { body: {} });
       if (op.permission === 'public') expect(res.status, `${op.method} ${op.path}`).not.toBe(401);
-      else expect([res.status, res.json.code], `${op.method} ${op.path}`).toEqual([401, 'GH_AUTH_REQUIRED']);
+      else
+        expect([res.status, res.json.code], `${op.method} ${op.path}`).toEqual([
+          401,
+          'GH_AUTH_REQUIRED',
+        ]);
     }
   });
 
   it('every-route-enforces-its-permission-for-user-auditor-and-admin', async () => {
     const ops = await operations();
-    for (const [user, role] of [['alice', 'user'], ['audrey', 'auditor'], ['admin', 'admin']] as const) {
+    for (const [user, role] of [
+      ['alice', 'user'],
+      ['audrey', 'auditor'],
+      ['admin', 'admin'],
+    ] as const) {
       const client = as[user];
       if (client === undefined) throw new Error('no client');
       for (const op of ops) {
         if (op.path === '/api/auth/logout') continue; // would end the shared session
         const res = await client.call(op.method, concrete(op.path, op.method), { body: {} });
         const isAllowed = ROLE_CAN[role]?.(op.permission) === true;
-        if (isAllowed) expect([res.status, res.json.code], `${user} ${op.method} ${op.path}`).not.toEqual([403, 'GH_FORBIDDEN']);
-        else expect([res.status, res.json.code], `${user} ${op.method} ${op.path}`).toEqual([403, 'GH_FORBIDDEN']);
+        if (isAllowed)
+          expect([res.status, res.json.code], `${user} ${op.method} ${op.path}`).not.toEqual([
+            403,
+            'GH_FORBIDDEN',
+          ]);
+        else
+          expect([res.status, res.json.code], `${user} ${op.method} ${op.path}`).toEqual([
+            403,
+            'GH_FORBIDDEN',
+          ]);
       }
     }
   });
@@ -88,16 +123,25 @@ describe('web API over HTTPS', () => {
     const bob = as['bob'] as WebClient;
     expect((await bob.call('GET', '/api/sessions')).json['sessions']).toEqual([]);
     expect((await bob.call('GET', '/api/sessions?user=alice')).json['sessions']).toEqual([]);
-    for (const path of [`/api/sessions/${aliceSid}`, `/api/sessions/${aliceSid}/recordings/0`, `/api/sessions/${aliceSid}/transcript`]) {
+    for (const path of [
+      `/api/sessions/${aliceSid}`,
+      `/api/sessions/${aliceSid}/recordings/0`,
+      `/api/sessions/${aliceSid}/transcript`,
+    ]) {
       const res = await bob.call('GET', path);
       expect([res.status, res.json.code], path).toEqual([404, 'GH_NOT_FOUND']);
     }
     const own = await (as['alice'] as WebClient).call('GET', `/api/sessions/${aliceSid}`);
     expect(own.status).toBe(200);
-    expect((own.json['commands'] as { command: string }[]).map((c) => c.command)).toContain('echo hello-from-web-1');
+    expect((own.json['commands'] as { command: string }[]).map((c) => c.command)).toContain(
+      'echo hello-from-web-1',
+    );
     const recordings = own.json['recordings'] as { channel: number }[];
     expect(recordings.length).toBeGreaterThan(0);
-    const cast = await (as['alice'] as WebClient).call('GET', `/api/sessions/${aliceSid}/recordings/${recordings[0]?.channel ?? 0}`);
+    const cast = await (as['alice'] as WebClient).call(
+      'GET',
+      `/api/sessions/${aliceSid}/recordings/${recordings[0]?.channel ?? 0}`,
+    );
     expect(cast.headers['content-type']).toContain('application/x-asciicast');
     expect(cast.text.split('\n')[0]).toContain('"version":3');
     expect(cast.text).toContain('hello-from-web-1');
@@ -109,27 +153,57 @@ describe('web API over HTTPS', () => {
     expect((list.json['sessions'] as { sid: string }[]).map((s) => s.sid)).toContain(aliceSid);
     const search = await audrey.call('GET', '/api/sessions?q=HELLO-FROM');
     expect((search.json['sessions'] as { sid: string }[]).map((s) => s.sid)).toEqual([aliceSid]);
-    expect((await audrey.call('GET', '/api/sessions?q=no-such-command')).json['sessions']).toEqual([]);
+    expect((await audrey.call('GET', '/api/sessions?q=no-such-command')).json['sessions']).toEqual(
+      [],
+    );
     const verify = await audrey.call('GET', '/api/audit/verify');
     expect(verify.json).toMatchObject({ ok: true });
-    for (const [method, path] of [['POST', '/api/admin/grants'], ['POST', `/api/sessions/${aliceSid}/terminate`], ['DELETE', '/api/admin/targets/web-1']] as const) {
-      expect((await audrey.call(method, path, { body: { subject: 'audrey', scope: 'web-1' } })).status, path).toBe(403);
+    for (const [method, path] of [
+      ['POST', '/api/admin/grants'],
+      ['POST', `/api/sessions/${aliceSid}/terminate`],
+      ['DELETE', '/api/admin/targets/web-1'],
+    ] as const) {
+      expect(
+        (await audrey.call(method, path, { body: { subject: 'audrey', scope: 'web-1' } })).status,
+        path,
+      ).toBe(403);
     }
   });
 
   it('cookie-sessions-need-the-csrf-token-and-same-origin-for-changes', async () => {
     const admin = as['admin'] as WebClient;
     const body = { name: 'ops', description: 'operators' };
-    expect((await admin.call('POST', '/api/admin/roles', { body, omitCsrf: true })).json.code).toBe('GH_CSRF_REJECTED');
-    expect((await admin.call('POST', '/api/admin/roles', { body, headers: { origin: 'https://evil.example' } })).json.code).toBe('GH_CSRF_REJECTED');
-    expect((await admin.call('POST', '/api/admin/roles', { body, headers: { 'sec-fetch-site': 'cross-site' } })).json.code).toBe('GH_CSRF_REJECTED');
-    const ok = await admin.call('POST', '/api/admin/roles', { body, headers: { origin: admin.origin } });
+    expect((await admin.call('POST', '/api/admin/roles', { body, omitCsrf: true })).json.code).toBe(
+      'GH_CSRF_REJECTED',
+    );
+    expect(
+      (
+        await admin.call('POST', '/api/admin/roles', {
+          body,
+          headers: { origin: 'https://evil.example' },
+        })
+      ).json.code,
+    ).toBe('GH_CSRF_REJECTED');
+    expect(
+      (
+        await admin.call('POST', '/api/admin/roles', {
+          body,
+          headers: { 'sec-fetch-site': 'cross-site' },
+        })
+      ).json.code,
+    ).toBe('GH_CSRF_REJECTED');
+    const ok = await admin.call('POST', '/api/admin/roles', {
+      body,
+      headers: { origin: admin.origin },
+    });
     expect(ok.status).toBe(204);
   });
 
   it('login-sets-a-host-only-httponly-secure-samesite-strict-cookie-and-security-headers', async () => {
     const client = new WebClient(world.gatehouse);
-    const res = await client.call('POST', '/api/auth/login', { body: { user: 'bob', password: PASSWORD } });
+    const res = await client.call('POST', '/api/auth/login', {
+      body: { user: 'bob', password: PASSWORD },
+    });
     const cookie = [res.headers['set-cookie'] ?? []].flat().join(';');
     expect(cookie).toMatch(/^__Host-gatehouse=/);
     expect(cookie).toMatch(/HttpOnly/);
@@ -146,46 +220,84 @@ describe('web API over HTTPS', () => {
 
   it('failed-logins-look-alike-and-lock-the-account-like-the-other-front-ends', async () => {
     const client = new WebClient(world.gatehouse);
-    const unknown = await client.call('POST', '/api/auth/login', { body: { user: 'nobody', password: 'x' } });
-    const wrong = await client.call('POST', '/api/auth/login', { body: { user: 'carol', password: 'wrong' } });
-    expect([unknown.status, unknown.json.code, unknown.json['title']]).toEqual([401, 'GH_AUTH_FAILED', 'permission denied']);
-    expect([wrong.status, wrong.json.code, wrong.json['title']]).toEqual([401, 'GH_AUTH_FAILED', 'permission denied']);
-    for (let i = 0; i < 5; i++) await client.call('POST', '/api/auth/login', { body: { user: 'carol', password: 'wrong' } });
-    const locked = await client.call('POST', '/api/auth/login', { body: { user: 'carol', password: PASSWORD } });
+    const unknown = await client.call('POST', '/api/auth/login', {
+      body: { user: 'nobody', password: 'x' },
+    });
+    const wrong = await client.call('POST', '/api/auth/login', {
+      body: { user: 'carol', password: 'wrong' },
+    });
+    expect([unknown.status, unknown.json.code, unknown.json['title']]).toEqual([
+      401,
+      'GH_AUTH_FAILED',
+      'permission denied',
+    ]);
+    expect([wrong.status, wrong.json.code, wrong.json['title']]).toEqual([
+      401,
+      'GH_AUTH_FAILED',
+      'permission denied',
+    ]);
+    for (let i = 0; i < 5; i++)
+      await client.call('POST', '/api/auth/login', { body: { user: 'carol', password: 'wrong' } });
+    const locked = await client.call('POST', '/api/auth/login', {
+      body: { user: 'carol', password: PASSWORD },
+    });
     expect([locked.status, locked.json.code]).toEqual([401, 'GH_AUTH_FAILED']);
     const events = await auditEvents(world.gatehouse, 200);
     expect(events.some((e) => e.type === 'auth.lockout' && e.user === 'carol')).toBe(true);
-    expect(events.some((e) => e.type === 'auth.failure' && e.user === 'carol' && e.data['method'] === 'web-password')).toBe(true);
+    expect(
+      events.some(
+        (e) =>
+          e.type === 'auth.failure' && e.user === 'carol' && e.data['method'] === 'web-password',
+      ),
+    ).toBe(true);
   });
 
   it('totp-users-need-the-code-after-the-password-and-the-ticket-is-single-use', async () => {
     const admin = as['admin'] as WebClient;
     await admin.call('POST', '/api/admin/users', { body: { name: 'dave', password: PASSWORD } });
     const enrolled = await admin.call('POST', '/api/admin/users/dave/totp');
-    const secret = base32Decode(new URL(String(enrolled.json['otpauthUri'])).searchParams.get('secret') ?? '');
+    const secret = base32Decode(
+      new URL(String(enrolled.json['otpauthUri'])).searchParams.get('secret') ?? '',
+    );
     if (secret === undefined) throw new Error('no secret');
     const client = new WebClient(world.gatehouse);
-    const first = await client.call('POST', '/api/auth/login', { body: { user: 'dave', password: PASSWORD } });
+    const first = await client.call('POST', '/api/auth/login', {
+      body: { user: 'dave', password: PASSWORD },
+    });
     expect(first.json['status']).toBe('totp-required');
     expect(first.headers['set-cookie']).toBeUndefined();
     const code = totpCode(secret, totpStepAt(Date.now()));
-    const done = await client.call('POST', '/api/auth/totp', { body: { ticket: first.json['ticket'], code } });
+    const done = await client.call('POST', '/api/auth/totp', {
+      body: { ticket: first.json['ticket'], code },
+    });
     expect(done.json['status']).toBe('ok');
     expect((await client.call('GET', '/api/auth/me')).json['name']).toBe('dave');
-    const again = await client.call('POST', '/api/auth/totp', { body: { ticket: first.json['ticket'], code } });
+    const again = await client.call('POST', '/api/auth/totp', {
+      body: { ticket: first.json['ticket'], code },
+    });
     expect(again.status).toBe(401);
   });
 
   it('personal-tokens-work-as-bearer-tokens-with-the-owners-rights-until-revoked', async () => {
     const admin = as['admin'] as WebClient;
-    const created = await admin.call('POST', '/api/admin/users/alice/tokens', { body: { days: 1 } });
+    const created = await admin.call('POST', '/api/admin/users/alice/tokens', {
+      body: { days: 1 },
+    });
     const robot = new WebClient(world.gatehouse);
     robot.useToken(String(created.json['secret']));
     const access = await robot.call('GET', '/api/me/access');
-    expect((access.json['targets'] as { name: string; commands: { command: string }[] }[]).map((t) => t.name)).toEqual(['web-1']);
-    expect(JSON.stringify(access.json)).toContain(`ssh -p ${world.gatehouse.sshPort} alice@127.0.0.1 web-1`);
+    expect(
+      (access.json['targets'] as { name: string; commands: { command: string }[] }[]).map(
+        (t) => t.name,
+      ),
+    ).toEqual(['web-1']);
+    expect(JSON.stringify(access.json)).toContain(
+      `ssh -p ${world.gatehouse.sshPort} alice@127.0.0.1 web-1`,
+    );
     expect((await robot.call('GET', '/api/admin/users')).status).toBe(403);
-    expect((await admin.call('DELETE', `/api/admin/tokens/${String(created.json['id'])}`)).status).toBe(204);
+    expect(
+      (await admin.call('DELETE', `/api/admin/tokens/${String(created.json['id'])}`)).status,
+    ).toBe(204);
     expect((await robot.call('GET', '/api/me/access')).status).toBe(401);
     const bogus = new WebClient(world.gatehouse);
     bogus.useToken('ght_' + 'A'.repeat(43));
@@ -194,15 +306,26 @@ describe('web API over HTTPS', () => {
 
   it('admin-changes-are-audited-as-the-web-user-and-grant-revocation-ends-access', async () => {
     const admin = as['admin'] as WebClient;
-    const grant = await admin.call('POST', '/api/admin/grants', { body: { subject: 'bob', scope: 'web-1', minutes: 30, reason: 'INC-7' } });
-    expect(grant.json).toMatchObject({ subject: 'bob', scope: 'web-1', isActive: true, reason: 'INC-7' });
+    const grant = await admin.call('POST', '/api/admin/grants', {
+      body: { subject: 'bob', scope: 'web-1', minutes: 30, reason: 'INC-7' },
+    });
+    expect(grant.json).toMatchObject({
+      subject: 'bob',
+      scope: 'web-1',
+      isActive: true,
+      reason: 'INC-7',
+    });
     const bob = as['bob'] as WebClient;
     expect(((await bob.call('GET', '/api/me/access')).json['targets'] as unknown[]).length).toBe(1);
-    expect((await admin.call('DELETE', `/api/admin/grants/${String(grant.json['id'])}`)).status).toBe(204);
+    expect(
+      (await admin.call('DELETE', `/api/admin/grants/${String(grant.json['id'])}`)).status,
+    ).toBe(204);
     expect(((await bob.call('GET', '/api/me/access')).json['targets'] as unknown[]).length).toBe(0);
     const events = await auditEvents(world.gatehouse, 100);
     expect(events.find((e) => e.type === 'grant.revoke')?.data['by']).toBe('web:admin');
-    const bad = await admin.call('POST', '/api/admin/grants', { body: { subject: 'bob', scope: 'web-1', minutes: -1 } });
+    const bad = await admin.call('POST', '/api/admin/grants', {
+      body: { subject: 'bob', scope: 'web-1', minutes: -1 },
+    });
     expect([bad.status, bad.json.code]).toEqual([400, 'GH_INVALID_ARGUMENT']);
   });
 
@@ -213,9 +336,13 @@ describe('web API over HTTPS', () => {
     expect((versions.json['credentials'] as unknown[]).length).toBe(1);
     const scan = await admin.call('POST', '/api/admin/targets/web-1/host-key/scan', { body: {} });
     expect(String(scan.json['fingerprint'])).toMatch(/^SHA256:/);
-    const wrong = await admin.call('PUT', '/api/admin/targets/web-1/host-key', { body: { line: scan.json['line'], fingerprint: 'SHA256:nope' } });
+    const wrong = await admin.call('PUT', '/api/admin/targets/web-1/host-key', {
+      body: { line: scan.json['line'], fingerprint: 'SHA256:nope' },
+    });
     expect(wrong.status).toBe(400);
-    const pinned = await admin.call('PUT', '/api/admin/targets/web-1/host-key', { body: { line: scan.json['line'], fingerprint: scan.json['fingerprint'] } });
+    const pinned = await admin.call('PUT', '/api/admin/targets/web-1/host-key', {
+      body: { line: scan.json['line'], fingerprint: scan.json['fingerprint'] },
+    });
     expect(pinned.json['fingerprint']).toBe(scan.json['fingerprint']);
   });
 
@@ -225,7 +352,12 @@ describe('web API over HTTPS', () => {
       new Promise((resolve) => {
         const ws = new WebSocket(url, ['v3.asciicast'], {
           rejectUnauthorized: false,
-          headers: { origin, ...(client?.cookie === undefined ? {} : { cookie: `__Host-gatehouse=${client.cookie}` }) },
+          headers: {
+            origin,
+            ...(client?.cookie === undefined
+              ? {}
+              : { cookie: `__Host-gatehouse=${client.cookie}` }),
+          },
         });
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
         ws.on('open', () => {
@@ -242,9 +374,24 @@ describe('web API over HTTPS', () => {
   });
 
   it('the-openapi-document-is-generated-from-the-route-schemas', async () => {
-    const doc = (await new WebClient(world.gatehouse).call('GET', '/api/openapi.json')).json as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
+    const doc = (await new WebClient(world.gatehouse).call('GET', '/api/openapi.json')).json as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, unknown> } }>;
+            };
+          }
+        >
+      >;
+    };
     expect(doc.openapi).toBe('3.1.0');
     const login = doc.paths['/api/auth/login']?.['post'];
-    expect(Object.keys(login?.requestBody?.content['application/json']?.schema.properties ?? {})).toEqual(['user', 'password']);
+    expect(
+      Object.keys(login?.requestBody?.content['application/json']?.schema.properties ?? {}),
+    ).toEqual(['user', 'password']);
   });
 });

@@ -49,7 +49,8 @@ export class WebClient {
   /** Signs in with a password; throws unless the answer is a session. */
   async login(user: string, password: string): Promise<void> {
     const res = await this.call('POST', '/api/auth/login', { body: { user, password } });
-    if (res.status !== 200 || res.json['status'] !== 'ok') throw new Error(`login of ${user} failed: ${res.status} ${res.text}`);
+    if (res.status !== 200 || res.json['status'] !== 'ok')
+      throw new Error(`login of ${user} failed: ${res.status} ${res.text}`);
     this.#csrf = (res.json['me'] as { csrfToken: string }).csrfToken;
   }
 
@@ -60,15 +61,27 @@ export class WebClient {
 
   /** One request. */
   call(method: string, path: string, options: WebRequestOptions = {}): Promise<WebAnswer> {
-    const payload = options.body === undefined || method === 'GET' || method === 'DELETE' ? undefined : Buffer.from(JSON.stringify(options.body));
+    const payload =
+      options.body === undefined || method === 'GET' || method === 'DELETE'
+        ? undefined
+        : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (payload !== undefined) headers['content-type'] = 'application/json';
     if (this.#cookie !== undefined) headers['cookie'] = `__Host-gatehouse=${this.#cookie}`;
     if (this.#bearer !== undefined) headers['authorization'] = `Bearer ${this.#bearer}`;
-    if (this.#csrf !== undefined && options.omitCsrf !== true && method !== 'GET') headers['x-csrf-token'] = this.#csrf;
+    if (this.#csrf !== undefined && options.omitCsrf !== true && method !== 'GET')
+      headers['x-csrf-token'] = this.#csrf;
     return new Promise((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port: this.#port, method, path, headers, ca: this.#ca, servername: 'localhost' },
+        {
+          host: '127.0.0.1',
+          port: this.#port,
+          method,
+          path,
+          headers,
+          ca: this.#ca,
+          servername: 'localhost',
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -6,15 +6,27 @@ import { WebClient } from './client.js';
 
 // The query transcript of a real MySQL session through Gatehouse, in the API and the console.
 const PASSWORD = 'correct horse battery staple';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let world: MysqlWorld;
 let browser: Browser;
 
 beforeAll(async () => {
   mkdirSync('test-output', { recursive: true });
-  [world, browser] = await Promise.all([startMysqlWorld(), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
-  await world.gatehouse.cli(['user', 'passwd', 'admin', '--password-stdin'], { stdin: `${PASSWORD}\n` });
+  [world, browser] = await Promise.all([
+    startMysqlWorld(),
+    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+  ]);
+  await world.gatehouse.cli(['user', 'passwd', 'admin', '--password-stdin'], {
+    stdin: `${PASSWORD}\n`,
+  });
   const conn = await world.connect();
   await conn.query('CREATE TABLE orders (id INT PRIMARY KEY, total INT)');
   await conn.query('INSERT INTO orders VALUES (1, 40), (2, 2)');
@@ -41,14 +53,26 @@ describe('database session transcript', () => {
     }
     const res = await admin.call('GET', `/api/sessions/${sid}/transcript`);
     expect(res.status).toBe(200);
-    const entries = res.json['entries'] as { type: string; sql?: string; status?: string; rows?: number; durationMs?: number; time: number }[];
+    const entries = res.json['entries'] as {
+      type: string;
+      sql?: string;
+      status?: string;
+      rows?: number;
+      durationMs?: number;
+      time: number;
+    }[];
     const select = entries.find((e) => e.sql === 'SELECT id, total FROM orders ORDER BY id');
     expect(select, JSON.stringify(entries)).toMatchObject({ type: 'query', status: 'ok', rows: 2 });
     expect(typeof select?.durationMs).toBe('number');
     expect(entries.find((e) => e.sql === 'SELECT * FROM no_such_table')?.status).toBe('error');
-    expect((await admin.call('GET', `/api/sessions?q=no_such_table`)).json['sessions']).toHaveLength(1);
+    expect(
+      (await admin.call('GET', `/api/sessions?q=no_such_table`)).json['sessions'],
+    ).toHaveLength(1);
 
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1366, height: 768 } });
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1366, height: 768 },
+    });
     const page = await context.newPage();
     await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/login`);
     await page.fill('input[name=user]', 'admin');

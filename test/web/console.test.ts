@@ -9,18 +9,29 @@ import { auditEvents, WebClient } from './client.js';
 const PASSWORD = 'correct horse battery staple';
 const OUT = 'test-output/console';
 const PROMPT = /\$ (\x1b\[[0-9;?]*[A-Za-z])*$/;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let world: SshWorld;
 let browser: Browser;
 const pageErrors: string[] = [];
 
 async function signIn(user: string): Promise<Page> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1366, height: 768 } });
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1366, height: 768 },
+  });
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) pageErrors.push(m.text());
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+      pageErrors.push(m.text());
   });
   await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/login`);
   await page.fill('input[name=user]', user);
@@ -53,7 +64,10 @@ beforeAll(async () => {
     startSshWorld(),
     chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
   ]);
-  for (const name of ['admin', 'alice']) await world.gatehouse.cli(['user', 'passwd', name, '--password-stdin'], { stdin: `${PASSWORD}\n` });
+  for (const name of ['admin', 'alice'])
+    await world.gatehouse.cli(['user', 'passwd', name, '--password-stdin'], {
+      stdin: `${PASSWORD}\n`,
+    });
 }, 90_000);
 
 afterAll(async () => {
@@ -66,8 +80,12 @@ describe('web console in headless Chromium', () => {
     const page = await signIn('alice');
     const card = page.locator('.target-card[data-target="web-1"]');
     await card.waitFor();
-    expect(await card.textContent()).toContain(`ssh -p ${world.gatehouse.sshPort} alice@127.0.0.1 web-1`);
-    expect(await card.textContent()).toContain(`scp -P ${world.gatehouse.sshPort} ./file.txt alice+web-1@127.0.0.1:/tmp/`);
+    expect(await card.textContent()).toContain(
+      `ssh -p ${world.gatehouse.sshPort} alice@127.0.0.1 web-1`,
+    );
+    expect(await card.textContent()).toContain(
+      `scp -P ${world.gatehouse.sshPort} ./file.txt alice+web-1@127.0.0.1:/tmp/`,
+    );
     expect(await card.locator('.expiry').textContent()).toMatch(/expires in (59m|1h)/);
     expect(await page.locator('.nav').textContent()).not.toContain('Admin');
     await shot(page, 'my-access');
@@ -91,7 +109,10 @@ describe('web console in headless Chromium', () => {
     const marker = page.locator('button.marker', { hasText: 'echo replay-' });
     await marker.waitFor({ timeout: 10_000 });
     await marker.click();
-    await page.locator('.ap-line', { hasText: 'replay-42-done' }).first().waitFor({ timeout: 10_000 });
+    await page
+      .locator('.ap-line', { hasText: 'replay-42-done' })
+      .first()
+      .waitFor({ timeout: 10_000 });
     await page.waitForTimeout(1_500);
     await shot(page, 'replay');
     expect(await page.locator('.command-markers').textContent()).toContain('ls -la /etc | head -5');
@@ -105,9 +126,15 @@ describe('web console in headless Chromium', () => {
     const sid = await activeSid();
     const page = await signIn('admin');
     await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/sessions/${sid}`);
-    await page.locator('.ap-line', { hasText: 'before-5-viewer' }).first().waitFor({ timeout: 10_000 });
+    await page
+      .locator('.ap-line', { hasText: 'before-5-viewer' })
+      .first()
+      .waitFor({ timeout: 10_000 });
     await runLine(shell, 'echo while-$((3+4))-watched');
-    await page.locator('.ap-line', { hasText: 'while-7-watched' }).first().waitFor({ timeout: 10_000 });
+    await page
+      .locator('.ap-line', { hasText: 'while-7-watched' })
+      .first()
+      .waitFor({ timeout: 10_000 });
     await shot(page, 'live');
     await page.click('#terminate');
     await page.click('dialog[open] [data-confirm]');
@@ -116,7 +143,9 @@ describe('web console in headless Chromium', () => {
     expect(await page.locator('#ended-notice').textContent()).toContain('terminated');
     await shot(page, 'live-terminated');
     const events = await auditEvents(world.gatehouse, 200);
-    expect(events.find((e) => e.type === 'admin.session.kill' && e.sid === sid)?.data['by']).toBe('web:admin');
+    expect(events.find((e) => e.type === 'admin.session.kill' && e.sid === sid)?.data['by']).toBe(
+      'web:admin',
+    );
     await page.context().close();
   });
 
@@ -150,7 +179,13 @@ describe('web console in headless Chromium', () => {
     await aliceRow.locator('button', { hasText: 'Manage' }).click();
     const userCard = page.locator('#user-alice');
     await userCard.locator('h3', { hasText: 'Manage alice' }).waitFor();
-    expect(await userCard.locator('h4').allTextContents()).toEqual(['SSH keys', 'Password', 'Two-step verification (TOTP)', 'Roles', 'Personal access tokens']);
+    expect(await userCard.locator('h4').allTextContents()).toEqual([
+      'SSH keys',
+      'Password',
+      'Two-step verification (TOTP)',
+      'Roles',
+      'Personal access tokens',
+    ]);
     await userCard.locator('button', { hasText: 'Close' }).click();
     await userCard.waitFor({ state: 'detached' });
     // Disabling asks first; each change reloads the section and says what it did.
@@ -160,7 +195,10 @@ describe('web console in headless Chromium', () => {
     await aliceRow.locator('button', { hasText: 'Enable' }).click();
     await page.locator('.flash', { hasText: 'Enabled alice.' }).waitFor();
     await page.goto(`https://127.0.0.1:${world.gatehouse.webPort}/admin/targets`);
-    await page.locator('tr', { hasText: 'web-1' }).locator('button', { hasText: 'Credentials' }).click();
+    await page
+      .locator('tr', { hasText: 'web-1' })
+      .locator('button', { hasText: 'Credentials' })
+      .click();
     const credentialsCard = page.locator('#credentials-web-1');
     await credentialsCard.locator('h3', { hasText: 'Credentials of web-1' }).waitFor();
     expect(await credentialsCard.locator('tbody tr').count()).toBeGreaterThanOrEqual(1);

@@ -37,7 +37,11 @@ export function setUnauthorizedHandler(handler: () => void): void {
 }
 
 /** Calls the API; throws {@link ApiError} with the problem's message and hint. */
-export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function api<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken;
@@ -52,8 +56,14 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
   const data: unknown = text === '' ? undefined : JSON.parse(text);
   if (!res.ok) {
     const p = (data ?? {}) as { code?: string; title?: string; hint?: string };
-    if (res.status === 401 && p.code === 'GH_AUTH_REQUIRED' && !path.startsWith('/api/auth/')) onUnauthorized();
-    throw new ApiError(res.status, p.code ?? 'GH_INTERNAL', p.title ?? `request failed (${res.status})`, p.hint);
+    if (res.status === 401 && p.code === 'GH_AUTH_REQUIRED' && !path.startsWith('/api/auth/'))
+      onUnauthorized();
+    throw new ApiError(
+      res.status,
+      p.code ?? 'GH_INTERNAL',
+      p.title ?? `request failed (${res.status})`,
+      p.hint,
+    );
   }
   return data as T;
 }
@@ -61,13 +71,15 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
 /** Builds `?a=1&b=2` from the defined, non-empty values. */
 export function queryString(params: Record<string, string | number | undefined | null>): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   const s = q.toString();
   return s === '' ? '' : `?${s}`;
 }
 
 /** A human message for an error. */
 export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return err.hint === undefined ? err.message : `${err.message} — ${err.hint}`;
+  if (err instanceof ApiError)
+    return err.hint === undefined ? err.message : `${err.message} — ${err.hint}`;
   return err instanceof Error ? err.message : String(err);
 }

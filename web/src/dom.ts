@@ -5,11 +5,16 @@ export type Child = Node | string | number | null | undefined | false | readonly
 type Attrs = Record<string, string | number | boolean | EventListener | null | undefined>;
 
 /** Creates `<tag>` with attributes (`on…` are listeners, booleans toggle) and children. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs | null = null, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs | null = null,
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs ?? {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2).toLowerCase(), value);
+    if (key.startsWith('on') && typeof value === 'function')
+      el.addEventListener(key.slice(2).toLowerCase(), value);
     else if (value === true) el.setAttribute(key, '');
     else el.setAttribute(key, String(value));
   }
@@ -22,7 +27,10 @@ export function append(parent: Node, children: readonly Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(parent, child as readonly Child[]);
-    else parent.appendChild(typeof child === 'object' ? (child as Node) : document.createTextNode(String(child)));
+    else
+      parent.appendChild(
+        typeof child === 'object' ? (child as Node) : document.createTextNode(String(child)),
+      );
   }
 }
 
@@ -71,13 +79,25 @@ export function formatBytes(n: number): string {
 }
 
 /** A status pill. */
-export function pill(text: string, tone: 'ok' | 'warn' | 'bad' | 'live' | 'muted' | 'info' = 'muted'): HTMLElement {
-  return h('span', { class: `pill pill-${tone}` }, tone === 'live' ? h('span', { class: 'dot' }) : null, text);
+export function pill(
+  text: string,
+  tone: 'ok' | 'warn' | 'bad' | 'live' | 'muted' | 'info' = 'muted',
+): HTMLElement {
+  return h(
+    'span',
+    { class: `pill pill-${tone}` },
+    tone === 'live' ? h('span', { class: 'dot' }) : null,
+    text,
+  );
 }
 
 /** A button that copies `text`, answering "Copied". */
 export function copyButton(text: string): HTMLButtonElement {
-  const btn = h('button', { class: 'btn btn-small btn-ghost', type: 'button', title: 'Copy to clipboard' }, 'Copy');
+  const btn = h(
+    'button',
+    { class: 'btn btn-small btn-ghost', type: 'button', title: 'Copy to clipboard' },
+    'Copy',
+  );
   btn.addEventListener('click', () => {
     void copyText(text).then(() => {
       btn.textContent = 'Copied';
@@ -100,7 +120,11 @@ async function copyText(text: string): Promise<void> {
 }
 
 /** A modal dialog; resolves true when confirmed. */
-export function confirmDialog(title: string, body: Child, options: { readonly confirm?: string; readonly danger?: boolean } = {}): Promise<boolean> {
+export function confirmDialog(
+  title: string,
+  body: Child,
+  options: { readonly confirm?: string; readonly danger?: boolean } = {},
+): Promise<boolean> {
   return new Promise((resolve) => {
     const dialog = h('dialog', { class: 'modal' });
     const done = (ok: boolean): void => {
@@ -115,8 +139,21 @@ export function confirmDialog(title: string, body: Child, options: { readonly co
       h(
         'div',
         { class: 'modal-actions' },
-        h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => done(false) }, 'Cancel'),
-        h('button', { class: `btn ${options.danger === true ? 'btn-danger' : 'btn-primary'}`, type: 'button', 'data-confirm': true, onclick: () => done(true) }, options.confirm ?? 'OK'),
+        h(
+          'button',
+          { class: 'btn btn-ghost', type: 'button', onclick: () => done(false) },
+          'Cancel',
+        ),
+        h(
+          'button',
+          {
+            class: `btn ${options.danger === true ? 'btn-danger' : 'btn-primary'}`,
+            type: 'button',
+            'data-confirm': true,
+            onclick: () => done(true),
+          },
+          options.confirm ?? 'OK',
+        ),
       ),
     );
     dialog.addEventListener('cancel', () => done(false));
@@ -127,7 +164,14 @@ export function confirmDialog(title: string, body: Child, options: { readonly co
 
 /** A dialog that shows a secret once, with a copy button. */
 export function showOnce(title: string, note: string, secret: string): Promise<boolean> {
-  return confirmDialog(title, [h('p', null, note), h('div', { class: 'secret-box' }, h('code', { class: 'secret' }, secret), copyButton(secret))], { confirm: 'Done' });
+  return confirmDialog(
+    title,
+    [
+      h('p', null, note),
+      h('div', { class: 'secret-box' }, h('code', { class: 'secret' }, secret), copyButton(secret)),
+    ],
+    { confirm: 'Done' },
+  );
 }
 
 /** The Gatehouse mark: a small shield (inline SVG, no external asset). */
@@ -140,7 +184,10 @@ export function brandMark(): SVGSVGElement {
   svg.setAttribute('class', 'brand-mark');
   svg.setAttribute('aria-hidden', 'true');
   const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', 'M12 2 4 5v6c0 5 3.4 9.4 8 11 4.6-1.6 8-6 8-11V5l-8-3Zm-1.2 13.6-3.4-3.4 1.4-1.4 2 2 4.6-4.6 1.4 1.4-6 6Z');
+  path.setAttribute(
+    'd',
+    'M12 2 4 5v6c0 5 3.4 9.4 8 11 4.6-1.6 8-6 8-11V5l-8-3Zm-1.2 13.6-3.4-3.4 1.4-1.4 2 2 4.6-4.6 1.4 1.4-6 6Z',
+  );
   path.setAttribute('fill', 'currentColor');
   svg.append(path);
   return svg;

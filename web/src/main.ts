@@ -49,7 +49,12 @@ async function show(): Promise<void> {
   setSession(me);
   const path = location.pathname;
   if (me === undefined) {
-    if (path !== '/login') history.replaceState(null, '', `/login${path === '/' ? '' : `?next=${encodeURIComponent(path + location.search)}`}`);
+    if (path !== '/login')
+      history.replaceState(
+        null,
+        '',
+        `/login${path === '/' ? '' : `?next=${encodeURIComponent(path + location.search)}`}`,
+      );
     await loginPage(appEl, (signedIn) => {
       me = signedIn;
       const next = new URLSearchParams(location.search).get('next');
@@ -65,7 +70,15 @@ async function show(): Promise<void> {
   render(appEl, h('div', { class: 'shell' }, sidebar(me, path), content));
   const match = ROUTES.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m !== null);
   if (match === undefined || match.m === null) {
-    render(content, h('div', { class: 'empty' }, h('h2', null, 'Not found'), h('p', null, 'There is no page here.')));
+    render(
+      content,
+      h(
+        'div',
+        { class: 'empty' },
+        h('h2', null, 'Not found'),
+        h('p', null, 'There is no page here.'),
+      ),
+    );
     return;
   }
   const params: Record<string, string> = {};
@@ -74,10 +87,19 @@ async function show(): Promise<void> {
     if (v !== undefined) params[k] = v;
   });
   try {
-    const done = await match.r.page({ root: content, me, params, query: new URLSearchParams(location.search), navigate });
+    const done = await match.r.page({
+      root: content,
+      me,
+      params,
+      query: new URLSearchParams(location.search),
+      navigate,
+    });
     cleanup = done ?? undefined;
   } catch (err) {
-    render(content, h('div', { class: 'alert alert-bad' }, err instanceof Error ? err.message : String(err)));
+    render(
+      content,
+      h('div', { class: 'alert alert-bad' }, err instanceof Error ? err.message : String(err)),
+    );
   }
 }
 
@@ -89,35 +111,47 @@ function sidebar(user: Me, path: string): HTMLElement {
     ['/admin', 'Admin', can(user, 'admin.read')],
   ];
   const link = (href: string, label: string): HTMLElement =>
-    h('a', {
-      href,
-      class: path === href || path.startsWith(`${href}/`) ? 'nav-link active' : 'nav-link',
-      onclick: (e: Event) => {
-        e.preventDefault();
-        navigate(href);
+    h(
+      'a',
+      {
+        href,
+        class: path === href || path.startsWith(`${href}/`) ? 'nav-link active' : 'nav-link',
+        onclick: (e: Event) => {
+          e.preventDefault();
+          navigate(href);
+        },
       },
-    }, label);
+      label,
+    );
   return h(
     'nav',
     { class: 'sidebar' },
     h('div', { class: 'brand' }, brandMark(), 'Gatehouse'),
-    h('div', { class: 'nav' }, items.filter(([, , ok]) => ok).map(([href, label]) => link(href, label))),
+    h(
+      'div',
+      { class: 'nav' },
+      items.filter(([, , ok]) => ok).map(([href, label]) => link(href, label)),
+    ),
     h(
       'div',
       { class: 'whoami' },
       h('div', { class: 'whoami-name' }, user.name),
       h('div', { class: 'whoami-roles' }, user.roles.join(' · ')),
-      h('button', {
-        class: 'btn btn-small btn-ghost-dark',
-        type: 'button',
-        onclick: () => {
-          void api('POST', '/api/auth/logout').finally(() => {
-            me = undefined;
-            setSession(undefined);
-            navigate('/login');
-          });
+      h(
+        'button',
+        {
+          class: 'btn btn-small btn-ghost-dark',
+          type: 'button',
+          onclick: () => {
+            void api('POST', '/api/auth/logout').finally(() => {
+              me = undefined;
+              setSession(undefined);
+              navigate('/login');
+            });
+          },
         },
-      }, 'Sign out'),
+        'Sign out',
+      ),
     ),
   );
 }

@@ -17,13 +17,22 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     .action(async (o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const publicKey = createPublicKey(readPrivateKeyFile(cp.config.controlPlane.signingKey));
-        const report = await verifyAuditChain({ db: cp.store.db, publicKey, sinkPath: cp.config.audit.sinkFile });
+        const report = await verifyAuditChain({
+          db: cp.store.db,
+          publicKey,
+          sinkPath: cp.config.audit.sinkFile,
+        });
         if (o.json) io.stdout.write(`${JSON.stringify(report)}\n`);
         else if (report.ok) {
-          io.stdout.write(`audit chain OK: ${report.eventCount} events, last #${report.lastSeq}, ${report.checkpointCount} checkpoints\n`);
+          io.stdout.write(
+            `audit chain OK: ${report.eventCount} events, last #${report.lastSeq}, ${report.checkpointCount} checkpoints\n`,
+          );
         } else {
           io.stdout.write(`audit chain BROKEN: ${report.problems.length} problem(s)\n`);
-          for (const p of report.problems) io.stdout.write(`  ${p.seq === undefined ? '' : `#${p.seq} `}${p.kind}: ${p.message}\n`);
+          for (const p of report.problems)
+            io.stdout.write(
+              `  ${p.seq === undefined ? '' : `#${p.seq} `}${p.kind}: ${p.message}\n`,
+            );
         }
         if (!report.ok) {
           const first = report.problems[0];
@@ -42,7 +51,8 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     .action(async (o: { lines: number; json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const records = await tailAudit(cp.store.db, { limit: o.lines });
-        for (const r of records) io.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatAuditRecord(r)}\n`);
+        for (const r of records)
+          io.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatAuditRecord(r)}\n`);
       });
     });
 }

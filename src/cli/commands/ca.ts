@@ -8,7 +8,9 @@ import type { CliIo } from '../output.js';
 export function registerCaCommand(program: Command, io: CliIo): void {
   program
     .command('ca')
-    .description("print the CA certificate that signed the gateway's TLS certificate (for sslrootcert / --ssl-ca)")
+    .description(
+      "print the CA certificate that signed the gateway's TLS certificate (for sslrootcert / --ssl-ca)",
+    )
     .option('--path', 'print only the path of the CA file', false)
     .action((o: { path: boolean }, cmd: Command) => {
       const config = configFromCommand(cmd);
@@ -19,6 +21,8 @@ export function registerCaCommand(program: Command, io: CliIo): void {
       }
       const pem = readFileSync(path, 'utf8');
       io.stdout.write(pem.endsWith('\n') ? pem : `${pem}\n`);
-      io.stderr.write(`# ${path}\n# SHA-256 fingerprint ${certificateFingerprint(pem)}\n# psql "host=… sslmode=verify-full sslrootcert=${path}"\n`);
+      io.stderr.write(
+        `# ${path}\n# SHA-256 fingerprint ${certificateFingerprint(pem)}\n# psql "host=… sslmode=verify-full sslrootcert=${path}"\n`,
+      );
     });
 }

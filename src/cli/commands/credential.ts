@@ -7,7 +7,9 @@ import { formatTime, printRows, readSecretFromStdin, type CliIo } from '../outpu
 
 /** `gatehouse credential set|show|rotate` and `gatehouse kms rotate`. */
 export function registerCredentialCommands(program: Command, io: CliIo): void {
-  const credential = program.command('credential').description('leased credentials of targets (never displayed)');
+  const credential = program
+    .command('credential')
+    .description('leased credentials of targets (never displayed)');
 
   credential
     .command('set <target>')
@@ -15,30 +17,46 @@ export function registerCredentialCommands(program: Command, io: CliIo): void {
     .option('--password-stdin', 'read a password from stdin')
     .option('--private-key <file>', 'an unencrypted OpenSSH/PEM private key file')
     .option('--generate-ssh-key', 'generate an ed25519 key pair; prints only the public key line')
-    .action(async (target: string, o: { passwordStdin?: boolean; privateKey?: string; generateSshKey?: boolean }, cmd: Command) => {
-      const chosen = [o.passwordStdin, o.privateKey !== undefined, o.generateSshKey].filter(Boolean).length;
-      if (chosen !== 1) {
-        throw new GatehouseError('GH_INVALID_ARGUMENT', {
-          message: 'choose exactly one of --password-stdin, --private-key FILE, --generate-ssh-key',
-        });
-      }
-      if (o.generateSshKey === true) {
+    .action(
+      async (
+        target: string,
+        o: { passwordStdin?: boolean; privateKey?: string; generateSshKey?: boolean },
+        cmd: Command,
+      ) => {
+        const chosen = [o.passwordStdin, o.privateKey !== undefined, o.generateSshKey].filter(
+          Boolean,
+        ).length;
+        if (chosen !== 1) {
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message:
+              'choose exactly one of --password-stdin, --private-key FILE, --generate-ssh-key',
+          });
+        }
+        if (o.generateSshKey === true) {
+          await withControlPlane(cmd, io, async (cp) => {
+            const publicLine = await cp.credentials.generateSshKey(target, { actor: cliActor() });
+            io.stdout.write(`${publicLine}\n`);
+            io.stderr.write(
+              `stored a new ssh key for ${target}; add the line above to the target's authorized_keys\n`,
+            );
+          });
+          return;
+        }
+        const secret =
+          o.privateKey !== undefined
+            ? ({ kind: 'ssh-key', privateKey: readFileSync(o.privateKey) } as const)
+            : ({
+                kind: 'password',
+                password: Buffer.from(await readSecretFromStdin(io, 'Password: '), 'utf8'),
+              } as const);
         await withControlPlane(cmd, io, async (cp) => {
-          const publicLine = await cp.credentials.generateSshKey(target, { actor: cliActor() });
-          io.stdout.write(`${publicLine}\n`);
-          io.stderr.write(`stored a new ssh key for ${target}; add the line above to the target's authorized_keys\n`);
+          const info = await cp.credentials.set(target, secret, { actor: cliActor() });
+          io.stdout.write(
+            `stored credential version ${info.version} (${info.kind}) for ${target}\n`,
+          );
         });
-        return;
-      }
-      const secret =
-        o.privateKey !== undefined
-          ? ({ kind: 'ssh-key', privateKey: readFileSync(o.privateKey) } as const)
-          : ({ kind: 'password', password: Buffer.from(await readSecretFromStdin(io, 'Password: '), 'utf8') } as const);
-      await withControlPlane(cmd, io, async (cp) => {
-        const info = await cp.credentials.set(target, secret, { actor: cliActor() });
-        io.stdout.write(`stored credential version ${info.version} (${info.kind}) for ${target}\n`);
-      });
-    });
+      },
+    );
 
   credential
     .command('show <target>')
@@ -56,7 +74,10 @@ export function registerCredentialCommands(program: Command, io: CliIo): void {
           createdBy: c.createdBy,
           fingerprint: c.fingerprint,
         }));
-        printRows(io, rows, { json: o.json, columns: ['version', 'kind', 'status', 'kms', 'keyId', 'createdAt', 'fingerprint'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['version', 'kind', 'status', 'kms', 'keyId', 'createdAt', 'fingerprint'],
+        });
       });
     });
 
@@ -66,7 +87,9 @@ export function registerCredentialCommands(program: Command, io: CliIo): void {
     .action(async (target: string, _o: unknown, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const result = await cp.rotateCredential(target, { actor: cliActor() });
-        io.stdout.write(`rotated ${target}: version ${result.previousVersion} -> ${result.version}\n`);
+        io.stdout.write(
+          `rotated ${target}: version ${result.previousVersion} -> ${result.version}\n`,
+        );
       });
     });
 
@@ -84,7 +107,10 @@ export function registerCredentialCommands(program: Command, io: CliIo): void {
         }
         const keyId = rotateLocalKey(cp.config.kms.keyFile);
         const moved = await cp.credentials.rewrapAll();
-        await cp.audit.append({ type: 'admin.kms.rotate', data: { by: cliActor(), keyId, rewrapped: moved } });
+        await cp.audit.append({
+          type: 'admin.kms.rotate',
+          data: { by: cliActor(), keyId, rewrapped: moved },
+        });
         io.stdout.write(`new master key ${keyId}; re-wrapped ${moved} credential version(s)\n`);
       });
     });

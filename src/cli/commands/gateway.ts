@@ -15,9 +15,14 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
     .option('--ttl <duration>', 'how long the token is valid (default 1h)', parseDuration)
     .action(async (name: string, o: { ttl?: number }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
-        const token = await cp.gateways.createEnrollToken(name, { ttlMs: o.ttl ?? DEFAULT_ENROLL_TTL_MS, actor: cliActor() });
+        const token = await cp.gateways.createEnrollToken(name, {
+          ttlMs: o.ttl ?? DEFAULT_ENROLL_TTL_MS,
+          actor: cliActor(),
+        });
         io.stdout.write(`${token.token}\n`);
-        io.stderr.write(`enrolment token for gateway ${name}, valid until ${formatTime(token.expiresAt)}\n`);
+        io.stderr.write(
+          `enrolment token for gateway ${name}, valid until ${formatTime(token.expiresAt)}\n`,
+        );
       });
     });
 
@@ -27,10 +32,17 @@ export function registerGatewayCommands(program: Command, io: CliIo): void {
     .action(async (o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.gateways.list()).map((g) => ({
-          id: g.id, name: g.name, status: g.status, signKeyId: g.signKeyId,
-          enrolledAt: formatTime(g.enrolledAt), revokedAt: g.revokedAt === null ? null : formatTime(g.revokedAt),
+          id: g.id,
+          name: g.name,
+          status: g.status,
+          signKeyId: g.signKeyId,
+          enrolledAt: formatTime(g.enrolledAt),
+          revokedAt: g.revokedAt === null ? null : formatTime(g.revokedAt),
         }));
-        printRows(io, rows, { json: o.json, columns: ['id', 'name', 'status', 'signKeyId', 'enrolledAt', 'revokedAt'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['id', 'name', 'status', 'signKeyId', 'enrolledAt', 'revokedAt'],
+        });
       });
     });
 

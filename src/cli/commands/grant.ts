@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { formatScope, formatSubject, parseGrantScope, parseGrantSubject } from '../../policy/grants.js';
+import {
+  formatScope,
+  formatSubject,
+  parseGrantScope,
+  parseGrantSubject,
+} from '../../policy/grants.js';
 import type { Grant } from '../../core/types.js';
 import { cliActor, withControlPlane } from '../context.js';
 import { formatTime, printRows, type CliIo } from '../output.js';
@@ -15,22 +20,39 @@ export function registerGrantCommands(program: Command, io: CliIo): void {
     .option('--for <duration>', 'lifetime, e.g. 2h or 7d (default: until revoked)', parseDuration)
     .option('--reason <text>', 'why (kept in the audit log)')
     .option('--json', 'print the grant as JSON', false)
-    .action(async (subject: string | undefined, scope: string | undefined, o: GrantOptions, cmd: Command) => {
-      if (subject === undefined || scope === undefined) {
-        cmd.help({ error: true });
-      }
-      await withControlPlane(cmd, io, async (cp) => {
-        const created = await cp.grants.create(
-          { subject: parseGrantSubject(subject), scope: parseGrantScope(scope), durationMs: o.for, reason: o.reason },
-          { actor: cliActor() },
-        );
-        if (o.json) io.stdout.write(`${JSON.stringify(grantRow(created))}\n`);
-        else {
-          const until = created.expiresAt === null ? 'until revoked' : `until ${formatTime(created.expiresAt)}`;
-          io.stdout.write(`granted ${formatSubject(created.subject)} -> ${formatScope(created.scope)} ${until} (id ${created.id})\n`);
+    .action(
+      async (
+        subject: string | undefined,
+        scope: string | undefined,
+        o: GrantOptions,
+        cmd: Command,
+      ) => {
+        if (subject === undefined || scope === undefined) {
+          cmd.help({ error: true });
         }
-      });
-    });
+        await withControlPlane(cmd, io, async (cp) => {
+          const created = await cp.grants.create(
+            {
+              subject: parseGrantSubject(subject),
+              scope: parseGrantScope(scope),
+              durationMs: o.for,
+              reason: o.reason,
+            },
+            { actor: cliActor() },
+          );
+          if (o.json) io.stdout.write(`${JSON.stringify(grantRow(created))}\n`);
+          else {
+            const until =
+              created.expiresAt === null
+                ? 'until revoked'
+                : `until ${formatTime(created.expiresAt)}`;
+            io.stdout.write(
+              `granted ${formatSubject(created.subject)} -> ${formatScope(created.scope)} ${until} (id ${created.id})\n`,
+            );
+          }
+        });
+      },
+    );
 
   grant
     .command('list')
@@ -42,7 +64,10 @@ export function registerGrantCommands(program: Command, io: CliIo): void {
       const o = cmd.optsWithGlobals<{ all: boolean; json: boolean }>();
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.grants.list({ includeInactive: o.all })).map(grantRow);
-        printRows(io, rows, { json: o.json, columns: ['id', 'subject', 'scope', 'expiresAt', 'revokedAt', 'reason'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['id', 'subject', 'scope', 'expiresAt', 'revokedAt', 'reason'],
+        });
       });
     });
 

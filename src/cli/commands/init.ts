@@ -14,7 +14,9 @@ import { runServe } from '../serve.js';
 export function registerInitCommands(program: Command, io: CliIo): void {
   program
     .command('init')
-    .description('create a new Gatehouse setup in a data dir (keys, certificates, store, admin user)')
+    .description(
+      'create a new Gatehouse setup in a data dir (keys, certificates, store, admin user)',
+    )
     .requiredOption('--data-dir <dir>', 'where the config, keys, store and recordings go')
     .option('--listen-host <host>', 'address the listeners bind to', '0.0.0.0')
     .option('--ssh-port <n>', 'SSH port', parsePort, 2222)
@@ -67,7 +69,13 @@ async function initialize(io: CliIo, o: InitCommandOptions): Promise<void> {
     ...(o.webPort === undefined ? {} : { webPort: o.webPort }),
     ...(o.storeUrl === undefined
       ? {}
-      : { store: { driver: 'postgres', url: o.storeUrl, ...(o.storeSchema === undefined ? {} : { schema: o.storeSchema }) } }),
+      : {
+          store: {
+            driver: 'postgres',
+            url: o.storeUrl,
+            ...(o.storeSchema === undefined ? {} : { schema: o.storeSchema }),
+          },
+        }),
   };
   const configPath = await writeInitFiles(initOptions);
   const config = loadConfig(configPath);
@@ -82,15 +90,29 @@ async function initialize(io: CliIo, o: InitCommandOptions): Promise<void> {
       `  admin user: ${o.admin}`,
       `  admin password (shown once; change it with "gatehouse user passwd ${o.admin} --password-stdin"): ${password}`,
       `  CA certificate for clients (sslmode=verify-full): ${config.tls.caCert}`,
-      ...(config.web.enabled ? [`  web console: ${config.web.https ? 'https' : 'http'}://${['0.0.0.0', '::'].includes(config.listen.host) ? 'localhost' : config.listen.host}:${config.web.port}/ (sign in as ${o.admin})`] : []),
+      ...(config.web.enabled
+        ? [
+            `  web console: ${config.web.https ? 'https' : 'http'}://${['0.0.0.0', '::'].includes(config.listen.host) ? 'localhost' : config.listen.host}:${config.web.port}/ (sign in as ${o.admin})`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );
 }
 
-async function bootstrapStore(cp: ControlPlane, options: { admin: string; password: string }): Promise<void> {
-  await cp.audit.append({ type: 'admin.init', data: { by: cliActor(), dataDir: cp.config.dataDir } });
-  await cp.users.add(options.admin, { actor: cliActor(), roles: ['admin', 'user'], password: options.password });
+async function bootstrapStore(
+  cp: ControlPlane,
+  options: { admin: string; password: string },
+): Promise<void> {
+  await cp.audit.append({
+    type: 'admin.init',
+    data: { by: cliActor(), dataDir: cp.config.dataDir },
+  });
+  await cp.users.add(options.admin, {
+    actor: cliActor(),
+    roles: ['admin', 'user'],
+    password: options.password,
+  });
   const gateway = cp.config.gateway;
   await cp.gateways.enrollEmbedded(gateway.name, loadGatewayIdentity(gateway.name, gateway));
 }

@@ -8,7 +8,9 @@ import { parsePort } from '../parse.js';
 
 /** `gatehouse target add|list|remove|trust`. */
 export function registerTargetCommands(program: Command, io: CliIo): void {
-  const target = program.command('target').description('servers and databases reachable through Gatehouse');
+  const target = program
+    .command('target')
+    .description('servers and databases reachable through Gatehouse');
 
   target
     .command('add <name>')
@@ -26,9 +28,19 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
     .option('--no-recording', 'ssh: do not record sessions at all (audit events are still written)')
     .option('--read-only', 'databases: reject statements that write', false)
     .option('--trust-on-first-use', 'ssh: pin the host key seen on first connection', false)
-    .option('--idle-timeout <seconds>', 'end idle sessions after this many seconds', parseSeconds, 0)
+    .option(
+      '--idle-timeout <seconds>',
+      'end idle sessions after this many seconds',
+      parseSeconds,
+      0,
+    )
     .option('--max-session <seconds>', 'end sessions after this many seconds', parseSeconds, 0)
-    .option('--rotate <seconds>', 'databases: rotate the credential every N seconds', parseSeconds, 0)
+    .option(
+      '--rotate <seconds>',
+      'databases: rotate the credential every N seconds',
+      parseSeconds,
+      0,
+    )
     .option('--json', 'print the target as JSON', false)
     .action(async (name: string, o: TargetAddOptions, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
@@ -56,7 +68,10 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
           { actor: cliActor() },
         );
         if (o.json) io.stdout.write(`${JSON.stringify(targetRow(added))}\n`);
-        else io.stdout.write(`added target ${added.name} (${added.kind} ${added.username}@${added.host}:${added.port})\n`);
+        else
+          io.stdout.write(
+            `added target ${added.name} (${added.kind} ${added.username}@${added.host}:${added.port})\n`,
+          );
       });
     });
 
@@ -67,24 +82,36 @@ export function registerTargetCommands(program: Command, io: CliIo): void {
     .action(async (o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.targets.list()).map(targetRow);
-        printRows(io, rows, { json: o.json, columns: ['name', 'kind', 'host', 'port', 'username', 'database', 'labels', 'hostKey'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['name', 'kind', 'host', 'port', 'username', 'database', 'labels', 'hostKey'],
+        });
       });
     });
 
   target
     .command('trust <name>')
     .description('ssh targets: fetch the host key now, pin it, and print its fingerprint')
-    .option('--key-type <type>', 'which host key to pin when the server has several (e.g. ssh-ed25519)')
+    .option(
+      '--key-type <type>',
+      'which host key to pin when the server has several (e.g. ssh-ed25519)',
+    )
     .action(async (name: string, o: { keyType?: string }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const found = await cp.targets.get(name);
-        if (found.kind !== 'ssh') throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `target "${name}" is not an ssh target` });
+        if (found.kind !== 'ssh')
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message: `target "${name}" is not an ssh target`,
+          });
         const key = await fetchHostKey({
           host: found.host,
           port: found.port,
           ...(o.keyType === undefined ? {} : { preferredType: o.keyType as HostKeyType }),
         });
-        await cp.targets.pinHostKey(name, key.line, { actor: cliActor(), fingerprint: key.fingerprint });
+        await cp.targets.pinHostKey(name, key.line, {
+          actor: cliActor(),
+          fingerprint: key.fingerprint,
+        });
         io.stdout.write(`pinned ${key.type} host key of ${name}: ${key.fingerprint}\n`);
       });
     });
@@ -141,6 +168,7 @@ function collect(value: string, previous: string[]): string[] {
 
 function parseSeconds(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a whole number of seconds`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`"${value}" is not a whole number of seconds`);
   return n;
 }

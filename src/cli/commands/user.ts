@@ -17,23 +17,29 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .option('--role <role>', 'role, repeatable (default: user)', collect, [])
     .option('--password-stdin', 'read a password from stdin', false)
     .option('--ssh-key <file>', 'an OpenSSH public key file (one key per line)')
-    .action(async (name: string, o: { role: string[]; passwordStdin: boolean; sshKey?: string }, cmd: Command) => {
-      const password = o.passwordStdin ? await readSecretFromStdin(io, 'Password: ') : undefined;
-      const sshKeys = o.sshKey === undefined ? [] : readKeyLines(o.sshKey);
-      await withControlPlane(cmd, io, async (cp) => {
-        const added = await cp.users.add(name, {
-          actor: cliActor(),
-          ...(o.role.length > 0 ? { roles: o.role } : {}),
-          ...(password === undefined ? {} : { password }),
-          sshKeys,
+    .action(
+      async (
+        name: string,
+        o: { role: string[]; passwordStdin: boolean; sshKey?: string },
+        cmd: Command,
+      ) => {
+        const password = o.passwordStdin ? await readSecretFromStdin(io, 'Password: ') : undefined;
+        const sshKeys = o.sshKey === undefined ? [] : readKeyLines(o.sshKey);
+        await withControlPlane(cmd, io, async (cp) => {
+          const added = await cp.users.add(name, {
+            actor: cliActor(),
+            ...(o.role.length > 0 ? { roles: o.role } : {}),
+            ...(password === undefined ? {} : { password }),
+            sshKeys,
+          });
+          io.stdout.write(`added user ${added.name} (roles ${added.roles.join(', ')})\n`);
         });
-        io.stdout.write(`added user ${added.name} (roles ${added.roles.join(', ')})\n`);
-      });
-    });
+      },
+    );
 
   user
     .command('passwd <name>')
-    .description('set a user\'s password')
+    .description("set a user's password")
     .requiredOption('--password-stdin', 'read the password from stdin')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const password = await readSecretFromStdin(io, 'New password: ');
@@ -62,9 +68,15 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .action(async (name: string, o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.users.listKeys(name)).map((k) => ({
-          fingerprint: k.fingerprint, algo: k.algo, comment: k.comment, createdAt: formatTime(k.createdAt),
+          fingerprint: k.fingerprint,
+          algo: k.algo,
+          comment: k.comment,
+          createdAt: formatTime(k.createdAt),
         }));
-        printRows(io, rows, { json: o.json, columns: ['fingerprint', 'algo', 'comment', 'createdAt'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['fingerprint', 'algo', 'comment', 'createdAt'],
+        });
       });
     });
   key
@@ -85,10 +97,15 @@ export function registerUserCommands(program: Command, io: CliIo): void {
       });
     });
 
-  for (const [verb, isDisable] of [['disable', true], ['enable', false]] as const) {
+  for (const [verb, isDisable] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
     user
       .command(`${verb} <name>`)
-      .description(isDisable ? 'disable a user at once (sessions are refused)' : 'enable a disabled user')
+      .description(
+        isDisable ? 'disable a user at once (sessions are refused)' : 'enable a disabled user',
+      )
       .action(async (name: string, _o: unknown, cmd: Command) => {
         await withControlPlane(cmd, io, async (cp) => {
           if (isDisable) await cp.users.disable(name, { actor: cliActor() });
@@ -105,7 +122,10 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .action(async (o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.users.list()).map(userRow);
-        printRows(io, rows, { json: o.json, columns: ['name', 'roles', 'disabled', 'totp', 'createdAt'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['name', 'roles', 'disabled', 'totp', 'createdAt'],
+        });
       });
     });
 
@@ -121,7 +141,9 @@ export function registerUserCommands(program: Command, io: CliIo): void {
           expiresAt: Date.now() + (o.for ?? DEFAULT_TOKEN_LIFETIME_MS),
         });
         io.stdout.write(`${created.secret}\n`);
-        io.stderr.write(`token ${created.id} for ${name} expires ${formatTime(created.expiresAt)}\n`);
+        io.stderr.write(
+          `token ${created.id} for ${name} expires ${formatTime(created.expiresAt)}\n`,
+        );
       });
     });
   token
@@ -130,23 +152,33 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .action(async (name: string, o: { json: boolean }, cmd: Command) => {
       await withControlPlane(cmd, io, async (cp) => {
         const rows = (await cp.tokens.list(name)).map((t) => ({
-          id: t.id, expiresAt: formatTime(t.expiresAt), lastUsedAt: formatTime(t.lastUsedAt), revokedAt: formatTime(t.revokedAt),
+          id: t.id,
+          expiresAt: formatTime(t.expiresAt),
+          lastUsedAt: formatTime(t.lastUsedAt),
+          revokedAt: formatTime(t.revokedAt),
         }));
-        printRows(io, rows, { json: o.json, columns: ['id', 'expiresAt', 'lastUsedAt', 'revokedAt'] });
+        printRows(io, rows, {
+          json: o.json,
+          columns: ['id', 'expiresAt', 'lastUsedAt', 'revokedAt'],
+        });
       });
     });
-  token
-    .command('revoke <id>')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
-      await withControlPlane(cmd, io, async (cp) => {
-        await cp.tokens.revoke(id, { actor: cliActor() });
-        io.stdout.write(`revoked token ${id}\n`);
-      });
+  token.command('revoke <id>').action(async (id: string, _o: unknown, cmd: Command) => {
+    await withControlPlane(cmd, io, async (cp) => {
+      await cp.tokens.revoke(id, { actor: cliActor() });
+      io.stdout.write(`revoked token ${id}\n`);
     });
+  });
 }
 
 function userRow(u: User): Record<string, unknown> {
-  return { name: u.name, roles: u.roles, disabled: u.isDisabled, totp: u.hasTotp, createdAt: formatTime(u.createdAt) };
+  return {
+    name: u.name,
+    roles: u.roles,
+    disabled: u.isDisabled,
+    totp: u.hasTotp,
+    createdAt: formatTime(u.createdAt),
+  };
 }
 
 function readKeyLines(file: string): string[] {

@@ -5,14 +5,22 @@ import { createSecureContext } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../core/errors.js';
 import { createTlsMaterial, type TlsMaterial } from '../../tls/index.js';
-import { acceptClientLogin, ClientLoginError, type ClientLogin, type ClientLoginOptions } from './client-login.js';
+import {
+  acceptClientLogin,
+  ClientLoginError,
+  type ClientLogin,
+  type ClientLoginOptions,
+} from './client-login.js';
 import { Capability, ServerStatus } from './protocol/index.js';
 import { connectUpstream, UpstreamServerError } from './upstream.js';
 
 let tls: TlsMaterial;
 let server: Server | undefined;
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const rsa = { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+const rsa = {
+  privateKey,
+  publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+};
 
 beforeAll(async () => {
   tls = await createTlsMaterial({ names: ['localhost', '127.0.0.1'] });
@@ -23,9 +31,14 @@ afterEach(() => {
 });
 
 /** Runs the gateway's connection phase on one accepted socket; `onLogin` decides the reply. */
-async function gateway(options: Partial<ClientLoginOptions>, onLogin: (login: ClientLogin) => void): Promise<{ port: number; result: Promise<ClientLogin | ClientLoginError> }> {
+async function gateway(
+  options: Partial<ClientLoginOptions>,
+  onLogin: (login: ClientLogin) => void,
+): Promise<{ port: number; result: Promise<ClientLogin | ClientLoginError> }> {
   let resolveResult: (r: ClientLogin | ClientLoginError) => void = () => undefined;
-  const result = new Promise<ClientLogin | ClientLoginError>((resolve) => (resolveResult = resolve));
+  const result = new Promise<ClientLogin | ClientLoginError>(
+    (resolve) => (resolveResult = resolve),
+  );
   server = createServer((socket: Socket) => {
     acceptClientLogin(socket, {
       serverVersion: '8.0.36-gatehouse',
@@ -40,7 +53,8 @@ async function gateway(options: Partial<ClientLoginOptions>, onLogin: (login: Cl
         resolveResult(login);
         onLogin(login);
       },
-      (err: unknown) => resolveResult(err instanceof ClientLoginError ? err : new ClientLoginError(String(err))),
+      (err: unknown) =>
+        resolveResult(err instanceof ClientLoginError ? err : new ClientLoginError(String(err))),
     );
   });
   server.listen(0, '127.0.0.1');
@@ -58,18 +72,28 @@ const client = (port: number, extra: { tlsMode: 'disable' | 'verify-full'; passw
     charset: 224,
     clientCapabilities: Capability.DEPRECATE_EOF | Capability.MULTI_STATEMENTS,
     attributes: [['program_name', 'test']],
-    tls: extra.tlsMode === 'verify-full' ? { mode: 'verify-full', ca: tls.ca.certPem } : { mode: 'disable' },
+    tls:
+      extra.tlsMode === 'verify-full'
+        ? { mode: 'verify-full', ca: tls.ca.certPem }
+        : { mode: 'disable' },
   });
 
 describe('client login (connection phase as a server)', () => {
   it('caching-sha2-full-auth-over-tls-yields-the-password-and-the-handshake', async () => {
-    const gw = await gateway({}, (login) => login.reply({ ok: true, statusFlags: ServerStatus.AUTOCOMMIT }));
+    const gw = await gateway({}, (login) =>
+      login.reply({ ok: true, statusFlags: ServerStatus.AUTOCOMMIT }),
+    );
     const conn = await client(gw.port, { tlsMode: 'verify-full' });
     const login = await gw.result;
     if (login instanceof ClientLoginError) throw login;
     expect(login.isTls).toBe(true);
     expect(login.secret.toString()).toBe('pässword');
-    expect(login.response).toMatchObject({ username: 'alice#shop-db', database: 'shop', charset: 224, attributes: [['program_name', 'test']] });
+    expect(login.response).toMatchObject({
+      username: 'alice#shop-db',
+      database: 'shop',
+      charset: 224,
+      attributes: [['program_name', 'test']],
+    });
     expect(conn.greeting.serverVersion).toBe('8.0.36-gatehouse');
     expect(conn.connectionId).toBe(7);
     conn.socket.destroy();
@@ -84,7 +108,9 @@ describe('client login (connection phase as a server)', () => {
   });
 
   it('plaintext-allowed-uses-the-rsa-key-so-the-password-never-crosses-in-clear', async () => {
-    const gw = await gateway({ allowPlaintext: true, rsa }, (login) => login.reply({ ok: true, statusFlags: ServerStatus.AUTOCOMMIT }));
+    const gw = await gateway({ allowPlaintext: true, rsa }, (login) =>
+      login.reply({ ok: true, statusFlags: ServerStatus.AUTOCOMMIT }),
+    );
     const conn = await client(gw.port, { tlsMode: 'disable', password: 'over-rsa' });
     const login = await gw.result;
     if (login instanceof ClientLoginError) throw login;
@@ -94,8 +120,15 @@ describe('client login (connection phase as a server)', () => {
   });
 
   it('an-empty-password-is-taken-at-once-without-asking-for-full-authentication', async () => {
-    const gw = await gateway({}, (login) => login.reply({ ok: false, err: { code: 1045, sqlState: '28000', message: 'permission denied' } }));
-    const err = await client(gw.port, { tlsMode: 'verify-full', password: '' }).catch((e: unknown) => e);
+    const gw = await gateway({}, (login) =>
+      login.reply({
+        ok: false,
+        err: { code: 1045, sqlState: '28000', message: 'permission denied' },
+      }),
+    );
+    const err = await client(gw.port, { tlsMode: 'verify-full', password: '' }).catch(
+      (e: unknown) => e,
+    );
     expect(isGatehouseError(err, 'GH_UPSTREAM_AUTH_FAILED')).toBe(true);
     const login = await gw.result;
     if (login instanceof ClientLoginError) throw login;
@@ -103,7 +136,12 @@ describe('client login (connection phase as a server)', () => {
   });
 
   it('a-refusal-reaches-the-client-as-its-err-packet', async () => {
-    const gw = await gateway({}, (login) => login.reply({ ok: false, err: { code: 1045, sqlState: '28000', message: 'permission denied' } }));
+    const gw = await gateway({}, (login) =>
+      login.reply({
+        ok: false,
+        err: { code: 1045, sqlState: '28000', message: 'permission denied' },
+      }),
+    );
     const err = await client(gw.port, { tlsMode: 'verify-full' }).catch((e: unknown) => e);
     expect(isGatehouseError(err, 'GH_UPSTREAM_AUTH_FAILED')).toBe(true);
   });

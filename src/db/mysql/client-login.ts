@@ -32,24 +32,26 @@ import {
  * CLIENT_OPTIONAL_RESULTSET_METADATA, expired-password sandbox mode. CLIENT_LONG_PASSWORD set
  * means "a MySQL server" to MariaDB clients, so they use no MariaDB-only extensions.
  */
-export const SERVER_CAPABILITIES = (Capability.LONG_PASSWORD |
-  Capability.FOUND_ROWS |
-  Capability.LONG_FLAG |
-  Capability.CONNECT_WITH_DB |
-  Capability.IGNORE_SPACE |
-  Capability.PROTOCOL_41 |
-  Capability.INTERACTIVE |
-  Capability.IGNORE_SIGPIPE |
-  Capability.TRANSACTIONS |
-  Capability.SECURE_CONNECTION |
-  Capability.MULTI_STATEMENTS |
-  Capability.MULTI_RESULTS |
-  Capability.PS_MULTI_RESULTS |
-  Capability.PLUGIN_AUTH |
-  Capability.CONNECT_ATTRS |
-  Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA |
-  Capability.SESSION_TRACK |
-  Capability.DEPRECATE_EOF) >>> 0;
+export const SERVER_CAPABILITIES =
+  (Capability.LONG_PASSWORD |
+    Capability.FOUND_ROWS |
+    Capability.LONG_FLAG |
+    Capability.CONNECT_WITH_DB |
+    Capability.IGNORE_SPACE |
+    Capability.PROTOCOL_41 |
+    Capability.INTERACTIVE |
+    Capability.IGNORE_SIGPIPE |
+    Capability.TRANSACTIONS |
+    Capability.SECURE_CONNECTION |
+    Capability.MULTI_STATEMENTS |
+    Capability.MULTI_RESULTS |
+    Capability.PS_MULTI_RESULTS |
+    Capability.PLUGIN_AUTH |
+    Capability.CONNECT_ATTRS |
+    Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+    Capability.SESSION_TRACK |
+    Capability.DEPRECATE_EOF) >>>
+  0;
 
 /** Longest packet a client may send before it is logged in. */
 const MAX_LOGIN_PACKET_BYTES = 64 * 1024;
@@ -101,7 +103,10 @@ export class ClientLoginError extends Error {
  * cannot check a scramble (the control plane holds no such hash): it always asks for the full
  * password, which the control plane then verifies.
  */
-export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): Promise<ClientLogin> {
+export async function acceptClientLogin(
+  socket: Socket,
+  o: ClientLoginOptions,
+): Promise<ClientLogin> {
   const deadline = Date.now() + o.timeoutMs;
   const remaining = (): number => Math.max(1, deadline - Date.now());
   let channel = new PacketChannel(socket, { maxPacketBytes: MAX_LOGIN_PACKET_BYTES });
@@ -115,7 +120,15 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
   let nonce = newScramble();
   const capabilities = (SERVER_CAPABILITIES | (o.tls === undefined ? 0 : Capability.SSL)) >>> 0;
   seq = channel.write(
-    encodeHandshakeV10({ serverVersion: o.serverVersion, connectionId: o.connectionId, authPluginData: nonce, capabilities, charset: UTF8MB4_GENERAL_CI, statusFlags: ServerStatus.AUTOCOMMIT, authPluginName: AuthPlugin.CACHING_SHA2 }),
+    encodeHandshakeV10({
+      serverVersion: o.serverVersion,
+      connectionId: o.connectionId,
+      authPluginData: nonce,
+      capabilities,
+      charset: UTF8MB4_GENERAL_CI,
+      statusFlags: ServerStatus.AUTOCOMMIT,
+      authPluginName: AuthPlugin.CACHING_SHA2,
+    }),
     seq,
   );
   try {
@@ -123,7 +136,11 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
     seq = (packet.lastSeq + 1) & 0xff;
     let isTls = false;
     if (isSslRequest(packet.payload)) {
-      if (o.tls === undefined) throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'TLS is not configured on this gateway'), 'ssl-not-configured');
+      if (o.tls === undefined)
+        throw fail(
+          gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'TLS is not configured on this gateway'),
+          'ssl-not-configured',
+        );
       const leftover = channel.detach();
       if (leftover.length > 0) socket.unshift(leftover);
       current = await upgradeToTls(socket, o.tls, remaining());
@@ -136,40 +153,62 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
     try {
       response = decodeHandshakeResponse41(packet.payload);
     } catch (err) {
-      throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'Bad handshake'), err instanceof Error ? err.message : 'bad handshake');
+      throw fail(
+        gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'Bad handshake'),
+        err instanceof Error ? err.message : 'bad handshake',
+      );
     }
     if (!isTls && !o.allowPlaintext) {
       throw fail(
-        gatehouseErr(ErrorCode.SECURE_TRANSPORT_REQUIRED, 'connections without TLS are refused: connect with --ssl (mysql/mariadb) or ssl-mode=REQUIRED'),
+        gatehouseErr(
+          ErrorCode.SECURE_TRANSPORT_REQUIRED,
+          'connections without TLS are refused: connect with --ssl (mysql/mariadb) or ssl-mode=REQUIRED',
+        ),
         'plaintext-refused',
       );
     }
     if (hasCapability(response.capabilities, Capability.COMPRESS)) {
-      throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'compression is not supported through Gatehouse'), 'compression-refused');
+      throw fail(
+        gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'compression is not supported through Gatehouse'),
+        'compression-refused',
+      );
     }
     // Which plugin the client answered with decides how to get the password.
-    let plugin = response.authPluginName ?? (hasCapability(response.capabilities, Capability.PLUGIN_AUTH) ? '' : AuthPlugin.NATIVE);
+    let plugin =
+      response.authPluginName ??
+      (hasCapability(response.capabilities, Capability.PLUGIN_AUTH) ? '' : AuthPlugin.NATIVE);
     let data = response.authResponse;
     if (plugin === AuthPlugin.CLEAR) {
       return done(clearPasswordOf(data));
     }
     if (plugin !== AuthPlugin.CACHING_SHA2) {
       nonce = newScramble();
-      seq = channel.write(encodeAuthSwitchRequest({ pluginName: AuthPlugin.CACHING_SHA2, pluginData: nonce }), seq);
+      seq = channel.write(
+        encodeAuthSwitchRequest({ pluginName: AuthPlugin.CACHING_SHA2, pluginData: nonce }),
+        seq,
+      );
       const switched = await channel.read(remaining());
       seq = (switched.lastSeq + 1) & 0xff;
       plugin = AuthPlugin.CACHING_SHA2;
       data = switched.payload;
     }
     // An empty scramble is an empty password: clients do not answer a full-auth request then.
-    if (data.length === 0 || (data.length === 1 && data.readUInt8(0) === 0)) return done(Buffer.alloc(0));
+    if (data.length === 0 || (data.length === 1 && data.readUInt8(0) === 0))
+      return done(Buffer.alloc(0));
     // caching_sha2_password: never a cache hit here; ask for the full password.
     seq = channel.write(encodeAuthMoreData(Buffer.from([CachingSha2.PERFORM_FULL_AUTH])), seq);
     let reply = await channel.read(remaining());
     seq = (reply.lastSeq + 1) & 0xff;
     if (isTls) return done(clearPasswordOf(reply.payload));
-    if (o.rsa === undefined) throw fail(gatehouseErr(ErrorCode.ACCESS_DENIED, 'password authentication needs TLS'), 'no-rsa-key');
-    if (reply.payload.length === 1 && reply.payload.readUInt8(0) === CachingSha2.REQUEST_PUBLIC_KEY) {
+    if (o.rsa === undefined)
+      throw fail(
+        gatehouseErr(ErrorCode.ACCESS_DENIED, 'password authentication needs TLS'),
+        'no-rsa-key',
+      );
+    if (
+      reply.payload.length === 1 &&
+      reply.payload.readUInt8(0) === CachingSha2.REQUEST_PUBLIC_KEY
+    ) {
       seq = channel.write(encodeAuthMoreData(Buffer.from(o.rsa.publicKeyPem, 'latin1')), seq);
       reply = await channel.read(remaining());
       seq = (reply.lastSeq + 1) & 0xff;
@@ -177,7 +216,10 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
     try {
       return done(rsaDecryptPassword(reply.payload, nonce, o.rsa.privateKey));
     } catch {
-      throw fail(gatehouseErr(ErrorCode.ACCESS_DENIED, 'password could not be decrypted'), 'rsa-decrypt-failed');
+      throw fail(
+        gatehouseErr(ErrorCode.ACCESS_DENIED, 'password could not be decrypted'),
+        'rsa-decrypt-failed',
+      );
     }
 
     function done(secret: Buffer): ClientLogin {
@@ -191,7 +233,13 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
         secret: owned,
         reply: (result) => {
           if (result.ok) {
-            channel.write(encodeOk({ statusFlags: result.statusFlags }, { capabilities: response.capabilities }), seq);
+            channel.write(
+              encodeOk(
+                { statusFlags: result.statusFlags },
+                { capabilities: response.capabilities },
+              ),
+              seq,
+            );
           } else {
             channel.write(encodeErr(result.err), seq);
             current.end();
@@ -202,18 +250,27 @@ export async function acceptClientLogin(socket: Socket, o: ClientLoginOptions): 
     }
   } catch (err) {
     if (err instanceof ClientLoginError) throw err;
-    if (err instanceof MysqlProtocolError) throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'Bad handshake'), err.message);
+    if (err instanceof MysqlProtocolError)
+      throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'Bad handshake'), err.message);
     if (err instanceof ReadTimeoutError) {
       // The answer to the packet the client owes: one past its sequence id.
       seq = (seq + 1) & 0xff;
       throw fail(gatehouseErr(ErrorCode.HANDSHAKE_ERROR, 'login timed out'), 'login-timeout');
     }
     current.destroy();
-    throw new ClientLoginError(err instanceof ChannelClosedError ? err.message : `login failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ClientLoginError(
+      err instanceof ChannelClosedError
+        ? err.message
+        : `login failed: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
-function upgradeToTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+function upgradeToTls(
+  socket: Socket,
+  context: SecureContext,
+  timeoutMs: number,
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = new TLSSocket(socket, { isServer: true, secureContext: context });
     const timer = setTimeout(() => {

@@ -11,7 +11,13 @@ import {
   type ErrPacket,
   type ParamValue,
 } from './protocol/index.js';
-import { RELAYED_COMMANDS, type CommandAction, type CommandHead, type CommandOutcome, type RelayHandler } from './relay.js';
+import {
+  RELAYED_COMMANDS,
+  type CommandAction,
+  type CommandHead,
+  type CommandOutcome,
+  type RelayHandler,
+} from './relay.js';
 import type { StatementRegistry } from './statements.js';
 import { checkQuery, parseKill, type QueryVerdict } from './statement-policy.js';
 
@@ -80,7 +86,10 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
     try {
       decoded = decodeCommand(command.head);
     } catch {
-      return refuse({ kind: 'denied', mode: 'simple', what: commandName(command.code), reason: 'malformed' }, gatehouseErr(ErrorCode.UNKNOWN_COM, 'malformed command'));
+      return refuse(
+        { kind: 'denied', mode: 'simple', what: commandName(command.code), reason: 'malformed' },
+        gatehouseErr(ErrorCode.UNKNOWN_COM, 'malformed command'),
+      );
     }
     switch (decoded.kind) {
       case 'query':
@@ -88,21 +97,33 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
       case 'prepare': {
         const sql = decoded.text.toString('utf8');
         const refused = this.#check(sql, decoded.text, command.isComplete, 'prepare');
-        return refused ?? { kind: 'forward', context: { kind: 'prepare', sql, isSqlCut: !command.isComplete } };
+        return (
+          refused ?? {
+            kind: 'forward',
+            context: { kind: 'prepare', sql, isSqlCut: !command.isComplete },
+          }
+        );
       }
       case 'execute':
         return { kind: 'forward', context: this.#execute(decoded.stmtId, command.head) };
       case 'long-data':
-        return { kind: 'forward', context: { kind: 'long-data', statementId: decoded.stmtId, paramId: decoded.paramId } };
+        return {
+          kind: 'forward',
+          context: { kind: 'long-data', statementId: decoded.stmtId, paramId: decoded.paramId },
+        };
       case 'stmt-close':
         return { kind: 'forward', context: { kind: 'stmt-close', statementId: decoded.stmtId } };
       case 'stmt-reset':
         return { kind: 'forward', context: { kind: 'stmt-reset', statementId: decoded.stmtId } };
       case 'init-db':
-        return { kind: 'forward', context: { kind: 'init-db', schema: decoded.schema.slice(0, 256) } };
+        return {
+          kind: 'forward',
+          context: { kind: 'init-db', schema: decoded.schema.slice(0, 256) },
+        };
       case 'process-kill': {
         const mapped = this.#o.resolveKill(decoded.connectionId);
-        if (mapped === undefined) return { kind: 'forward', context: { kind: 'other', code: decoded.code } };
+        if (mapped === undefined)
+          return { kind: 'forward', context: { kind: 'other', code: decoded.code } };
         const payload = Buffer.alloc(5);
         payload.writeUInt8(Command.PROCESS_KILL, 0);
         payload.writeUInt32LE(mapped, 1);
@@ -110,7 +131,11 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
       }
       default:
         if (decoded.code === Command.RESET_CONNECTION) {
-          return { kind: 'forward', context: { kind: 'reset-connection' }, ...(this.#o.isReadOnly ? { followUps: [encodeQuery(READ_ONLY_SQL)] } : {}) };
+          return {
+            kind: 'forward',
+            context: { kind: 'reset-connection' },
+            ...(this.#o.isReadOnly ? { followUps: [encodeQuery(READ_ONLY_SQL)] } : {}),
+          };
         }
         return { kind: 'forward', context: { kind: 'other', code: decoded.code } };
     }
@@ -128,13 +153,24 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
           sql: context.sql,
           isSqlCut: context.isSqlCut,
           ...(context.kind === 'execute'
-            ? { statement: String(context.statementId), params: context.params.map((p) => (p === null ? null : String(p))), isParamsCut: context.areParamsTruncated }
+            ? {
+                statement: String(context.statementId),
+                params: context.params.map((p) => (p === null ? null : String(p))),
+                isParamsCut: context.areParamsTruncated,
+              }
             : {}),
           durationMs: outcome.durationMs,
           // Rows returned by result sets plus rows changed by statements.
           rows: summary === undefined ? null : summary.rows + summary.affectedRows,
-          ...(summary === undefined || summary.resultTags.length === 0 ? {} : { commands: summary.resultTags }),
-          ...(error === undefined ? {} : { sqlstate: error.sqlState === '' ? 'HY000' : error.sqlState, error: `ERROR ${error.code} (${error.sqlState}): ${error.message}` }),
+          ...(summary === undefined || summary.resultTags.length === 0
+            ? {}
+            : { commands: summary.resultTags }),
+          ...(error === undefined
+            ? {}
+            : {
+                sqlstate: error.sqlState === '' ? 'HY000' : error.sqlState,
+                error: `ERROR ${error.code} (${error.sqlState}): ${error.message}`,
+              }),
         });
         if (context.kind === 'execute') statements.get(context.statementId)?.longData.clear();
         this.#o.onRecorded?.();
@@ -142,11 +178,19 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
       }
       case 'prepare': {
         const ok = summary?.prepareOk;
-        if (ok !== undefined) statements.add(ok.stmtId, context.sql, { isSqlCut: context.isSqlCut, numParams: ok.numParams });
+        if (ok !== undefined)
+          statements.add(ok.stmtId, context.sql, {
+            isSqlCut: context.isSqlCut,
+            numParams: ok.numParams,
+          });
         return;
       }
       case 'long-data':
-        statements.addLongData(context.statementId, context.paramId, outcome.commandBytes - LONG_DATA_HEADER_BYTES);
+        statements.addLongData(
+          context.statementId,
+          context.paramId,
+          outcome.commandBytes - LONG_DATA_HEADER_BYTES,
+        );
         return;
       case 'stmt-close':
         statements.delete(context.statementId);
@@ -158,7 +202,13 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
         if (summary?.error === undefined) statements.clear();
         return;
       case 'denied':
-        auditor.recordDenied({ mode: context.mode, sql: context.sql, isSqlCut: context.isSqlCut === true, reason: context.reason, what: context.what });
+        auditor.recordDenied({
+          mode: context.mode,
+          sql: context.sql,
+          isSqlCut: context.isSqlCut === true,
+          reason: context.reason,
+          what: context.what,
+        });
         this.#o.onRecorded?.();
         return;
       case 'init-db': {
@@ -171,7 +221,12 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
           durationMs: outcome.durationMs,
           rows: null,
           commands: ['init-db'],
-          ...(error === undefined ? {} : { sqlstate: error.sqlState === '' ? 'HY000' : error.sqlState, error: `ERROR ${error.code} (${error.sqlState}): ${error.message}` }),
+          ...(error === undefined
+            ? {}
+            : {
+                sqlstate: error.sqlState === '' ? 'HY000' : error.sqlState,
+                error: `ERROR ${error.code} (${error.sqlState}): ${error.message}`,
+              }),
         });
         this.#o.onRecorded?.();
         return;
@@ -188,33 +243,85 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
     const context: CommandContext = { kind: 'query', sql, isSqlCut: !isComplete };
     const kill = isComplete ? parseKill(sql) : undefined;
     const mapped = kill === undefined ? undefined : this.#o.resolveKill(kill.id);
-    if (kill !== undefined && mapped !== undefined) return { kind: 'rewrite', context, payload: encodeQuery(`${kill.prefix} ${mapped}`) };
+    if (kill !== undefined && mapped !== undefined)
+      return { kind: 'rewrite', context, payload: encodeQuery(`${kill.prefix} ${mapped}`) };
     return { kind: 'forward', context };
   }
 
   #execute(statementId: number, head: Buffer): CommandContext {
     const stmt = this.#o.statements.get(statementId);
     if (stmt === undefined) {
-      return { kind: 'execute', statementId, sql: '<unknown statement>', isSqlCut: false, params: [], areParamsTruncated: true };
+      return {
+        kind: 'execute',
+        statementId,
+        sql: '<unknown statement>',
+        isSqlCut: false,
+        params: [],
+        areParamsTruncated: true,
+      };
     }
-    const decoded = decodeExecuteParams(head, { numParams: stmt.numParams, previousTypes: stmt.types, longData: stmt.longData });
+    const decoded = decodeExecuteParams(head, {
+      numParams: stmt.numParams,
+      previousTypes: stmt.types,
+      longData: stmt.longData,
+    });
     if (decoded.types !== undefined) stmt.types = decoded.types;
-    return { kind: 'execute', statementId: stmt.id, sql: stmt.sql, isSqlCut: stmt.isSqlCut, params: decoded.values, areParamsTruncated: decoded.isTruncated };
+    return {
+      kind: 'execute',
+      statementId: stmt.id,
+      sql: stmt.sql,
+      isSqlCut: stmt.isSqlCut,
+      params: decoded.values,
+      areParamsTruncated: decoded.isTruncated,
+    };
   }
 
   /** The refusal of a query or prepare, or undefined when it may pass. */
-  #check(sql: string, raw: Buffer, isComplete: boolean, command: 'query' | 'prepare'): CommandAction<CommandContext> | undefined {
+  #check(
+    sql: string,
+    raw: Buffer,
+    isComplete: boolean,
+    command: 'query' | 'prepare',
+  ): CommandAction<CommandContext> | undefined {
     // Keywords are ASCII: latin1 keeps every byte as one character whatever the client charset.
-    const verdict: QueryVerdict = checkQuery(raw.toString('latin1'), { isReadOnly: this.#o.isReadOnly, isComplete });
+    const verdict: QueryVerdict = checkQuery(raw.toString('latin1'), {
+      isReadOnly: this.#o.isReadOnly,
+      isComplete,
+    });
     if (verdict.isAllowed) return undefined;
-    const context: CommandContext = { kind: 'denied', mode: command === 'query' ? 'simple' : 'extended', what: verdict.verb, reason: verdict.reason, sql, isSqlCut: !isComplete };
+    const context: CommandContext = {
+      kind: 'denied',
+      mode: command === 'query' ? 'simple' : 'extended',
+      what: verdict.verb,
+      reason: verdict.reason,
+      sql,
+      isSqlCut: !isComplete,
+    };
     switch (verdict.reason) {
       case 'local-infile':
-        return refuse(context, gatehouseErr(ErrorCode.NOT_ALLOWED_COMMAND, 'LOAD DATA LOCAL INFILE is not allowed through Gatehouse'));
+        return refuse(
+          context,
+          gatehouseErr(
+            ErrorCode.NOT_ALLOWED_COMMAND,
+            'LOAD DATA LOCAL INFILE is not allowed through Gatehouse',
+          ),
+        );
       case 'too-long':
-        return refuse(context, gatehouseErr(ErrorCode.TABLEACCESS_DENIED, `statement too long to check on read-only target '${this.#o.targetName}'`));
+        return refuse(
+          context,
+          gatehouseErr(
+            ErrorCode.TABLEACCESS_DENIED,
+            `statement too long to check on read-only target '${this.#o.targetName}'`,
+          ),
+        );
       case 'read-only':
-        return refuse(context, gatehouseErr(ErrorCode.TABLEACCESS_DENIED, `${verdict.verb} command denied: target '${this.#o.targetName}' is read-only through Gatehouse`));
+        return refuse(
+          context,
+          gatehouseErr(
+            ErrorCode.TABLEACCESS_DENIED,
+            `${verdict.verb} command denied: target '${this.#o.targetName}' is read-only through Gatehouse`,
+          ),
+        );
     }
   }
 
@@ -223,10 +330,16 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
     if (code === Command.CHANGE_USER) {
       return refuse(
         { kind: 'denied', mode: 'simple', what: name, reason: 'change-user' },
-        gatehouseErr(ErrorCode.NOT_SUPPORTED_YET, 'COM_CHANGE_USER is not supported through Gatehouse: open a new connection as USER#TARGET'),
+        gatehouseErr(
+          ErrorCode.NOT_SUPPORTED_YET,
+          'COM_CHANGE_USER is not supported through Gatehouse: open a new connection as USER#TARGET',
+        ),
       );
     }
-    return refuse({ kind: 'denied', mode: 'simple', what: name, reason: 'unsupported-command' }, gatehouseErr(ErrorCode.UNKNOWN_COM, `${name} is not supported through Gatehouse`));
+    return refuse(
+      { kind: 'denied', mode: 'simple', what: name, reason: 'unsupported-command' },
+      gatehouseErr(ErrorCode.UNKNOWN_COM, `${name} is not supported through Gatehouse`),
+    );
   }
 }
 

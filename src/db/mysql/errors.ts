@@ -27,14 +27,23 @@ const MAPPING: Partial<Record<ErrorCode, { code: number; sqlState: string }>> = 
  * public fields go out: the catalogue message (with the user or target it is about) and hint;
  * an unexpected error becomes "internal error". A target's own refusal is passed on as is.
  */
-export function errPacketFor(err: unknown, about: { readonly login?: string; readonly target?: string } = {}): ErrPacket {
+export function errPacketFor(
+  err: unknown,
+  about: { readonly login?: string; readonly target?: string } = {},
+): ErrPacket {
   if (err instanceof UpstreamServerError) return err.err;
   if (!isGatehouseError(err)) return { ...MysqlError.UNKNOWN, message: 'internal error' };
   const { code, sqlState } = MAPPING[err.code] ?? MysqlError.UNKNOWN;
   let message = err.message;
-  if ((err.code === 'GH_AUTH_FAILED' || err.code === 'GH_PROOF_REPLAYED') && about.login !== undefined) {
+  if (
+    (err.code === 'GH_AUTH_FAILED' || err.code === 'GH_PROOF_REPLAYED') &&
+    about.login !== undefined
+  ) {
     message = `${err.message} for user '${about.login}'`;
-  } else if ((err.code === 'GH_ACCESS_DENIED' || err.code === 'GH_UNKNOWN_TARGET') && about.target !== undefined) {
+  } else if (
+    (err.code === 'GH_ACCESS_DENIED' || err.code === 'GH_UNKNOWN_TARGET') &&
+    about.target !== undefined
+  ) {
     message = `${err.message} to target '${about.target}'`;
   }
   return { code, sqlState, message: err.hint === undefined ? message : `${message} (${err.hint})` };

@@ -4,7 +4,12 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import type { GatewayControl } from '../../lease/gateway-control.js';
-import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
+import {
+  eventNameOf,
+  refusalError,
+  type Admission,
+  type ConnectionGate,
+} from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
@@ -62,10 +67,17 @@ export class MysqlFrontEnd {
   constructor(options: MysqlFrontEndOptions) {
     this.#o = options;
     this.#connections = options.connections ?? new Map<number, LiveConnection>();
-    this.#secureContext = createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+    this.#secureContext = createSecureContext({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+    });
     // Gateway connection ids live far above a target's thread ids, so a KILL naming one is unambiguous.
     this.#nextConnectionId = 0x8000_0000 + randomInt(0x0100_0000);
-    this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
+    this.#server = createServer(
+      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
+      (socket) => this.#accept(socket),
+    );
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('mysql', err));
   }
 
@@ -81,7 +93,10 @@ export class MysqlFrontEnd {
   async close(): Promise<void> {
     const closing = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const transport of this.#sessions.keys()) transport.stop('gateway-shutdown');
-    await Promise.race([Promise.all(this.#sessions.values()), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);
+    await Promise.race([
+      Promise.all(this.#sessions.values()),
+      new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref()),
+    ]);
     for (const socket of this.#sockets) socket.destroy();
     await closing;
   }
@@ -96,7 +111,8 @@ export class MysqlFrontEnd {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     const connectionId = this.#nextConnectionId;
-    this.#nextConnectionId = this.#nextConnectionId >= 0xffff_fff0 ? 0x8000_0000 : this.#nextConnectionId + 1;
+    this.#nextConnectionId =
+      this.#nextConnectionId >= 0xffff_fff0 ? 0x8000_0000 : this.#nextConnectionId + 1;
     const log = this.#o.log.child({ clientAddr: admission.clientAddr, conn: connectionId });
     void this.#serve(socket, connectionId, admission, log).catch((err: unknown) => {
       log.error({ err: err instanceof Error ? err.stack : String(err) }, 'mysql connection failed');
@@ -104,7 +120,12 @@ export class MysqlFrontEnd {
     });
   }
 
-  async #serve(socket: Socket, connectionId: number, admission: Admission, log: Logger): Promise<void> {
+  async #serve(
+    socket: Socket,
+    connectionId: number,
+    admission: Admission,
+    log: Logger,
+  ): Promise<void> {
     const { clientAddr } = admission;
     // During the connection phase the login's own deadline (the same) answers with an ERR packet
     // in sequence; later (authenticating, reaching the target) the gate just closes the socket.
@@ -124,7 +145,9 @@ export class MysqlFrontEnd {
         timeoutMs: this.#o.gate.limits.loginTimeoutMs,
       });
     } catch (err) {
-      admission.report('login-not-completed', 'mysql login not completed', { err: err instanceof Error ? err.message : String(err) });
+      admission.report('login-not-completed', 'mysql login not completed', {
+        err: err instanceof Error ? err.message : String(err),
+      });
       if (!(err instanceof ClientLoginError) || err.err === undefined) socket.destroy();
       return;
     } finally {
@@ -146,7 +169,12 @@ export class MysqlFrontEnd {
       log,
       fixedTarget: this.#o.fixedTarget,
       onAuthenticated: () => admission.established(),
-      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: transport.loginName.slice(0, 128) }),
+      reportRefusal: (error) =>
+        admission.report(eventNameOf(error.code), 'database session refused', {
+          code: error.code,
+          detail: error.detail,
+          login: transport.loginName.slice(0, 128),
+        }),
     });
     this.#sessions.set(transport, running);
     try {
@@ -159,6 +187,8 @@ export class MysqlFrontEnd {
 
 /** A per-process RSA key pair for caching_sha2_password without TLS (only with `allowPlaintext`). */
 async function newRsaKey(): Promise<{ privateKey: KeyObject; publicKeyPem: string }> {
-  const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
+  const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 2048,
+  });
   return { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
 }

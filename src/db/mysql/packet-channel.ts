@@ -29,7 +29,8 @@ export class PacketChannel {
   #waiter: { resolve: (p: Packet) => void; reject: (e: Error) => void } | undefined;
   #failure: Error | undefined;
   readonly #onData = (chunk: Buffer): void => this.#push(chunk);
-  readonly #onEnd = (): void => this.#fail(new ChannelClosedError('the peer closed the connection'));
+  readonly #onEnd = (): void =>
+    this.#fail(new ChannelClosedError('the peer closed the connection'));
   readonly #onError = (err: Error): void => this.#fail(err);
 
   constructor(socket: Duplex, options: { readonly maxPacketBytes: number }) {
@@ -89,7 +90,9 @@ export class PacketChannel {
     this.socket.off('end', this.#onEnd);
     this.socket.off('close', this.#onEnd);
     this.socket.off('error', this.#onError);
-    const unread = this.#queue.splice(0).map((p) => Buffer.concat(framePayload(p.payload, p.seq).parts));
+    const unread = this.#queue
+      .splice(0)
+      .map((p) => Buffer.concat(framePayload(p.payload, p.seq).parts));
     return Buffer.concat([...unread, this.#reader.drain()]);
   }
 

@@ -2,9 +2,30 @@ import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacketChannel } from './packet-channel.js';
-import { Command, ServerStatus, decodeErr, encodeErr, encodeOk, encodePacket, encodeQuery, encodeSimpleCommand, type Packet } from './protocol/index.js';
-import { columnCount, columnDefinition, packets, textRow } from './protocol/testing/byte-builder.js';
-import { MysqlRelay, type CommandAction, type CommandHead, type CommandOutcome, type RelayHandler } from './relay.js';
+import {
+  Command,
+  ServerStatus,
+  decodeErr,
+  encodeErr,
+  encodeOk,
+  encodePacket,
+  encodeQuery,
+  encodeSimpleCommand,
+  type Packet,
+} from './protocol/index.js';
+import {
+  columnCount,
+  columnDefinition,
+  packets,
+  textRow,
+} from './protocol/testing/byte-builder.js';
+import {
+  MysqlRelay,
+  type CommandAction,
+  type CommandHead,
+  type CommandOutcome,
+  type RelayHandler,
+} from './relay.js';
 
 const servers: Server[] = [];
 afterEach(() => {
@@ -28,17 +49,33 @@ async function fakeTarget(): Promise<number> {
       for (;;) {
         const cmd = await channel.read(30_000);
         const code = cmd.payload.readUInt8(0);
-        if (code === Command.PING && cmd.payload.length === 1) socket.write(encodePacket(encodeOk(), 1));
+        if (code === Command.PING && cmd.payload.length === 1)
+          socket.write(encodePacket(encodeOk(), 1));
         else if (code === Command.PING) {
           // A PING with a trailing byte: answered, then the target goes away while the client is idle.
           socket.write(encodePacket(encodeOk(), 1));
           setTimeout(() => socket.destroy(), 50);
-        } else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'die') socket.destroy();
-        else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'infile') socket.write(encodePacket(Buffer.from('\xfb/etc/passwd', 'latin1'), 1));
+        } else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'die')
+          socket.destroy();
+        else if (code === Command.QUERY && cmd.payload.subarray(1).toString() === 'infile')
+          socket.write(encodePacket(Buffer.from('\xfb/etc/passwd', 'latin1'), 1));
         else if (code === Command.QUERY) {
           const sql = cmd.payload.subarray(1).toString();
-          socket.write(packets(1, [columnCount(1), columnDefinition('a'), textRow([sql]), encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe })]));
-        } else socket.write(encodePacket(encodeErr({ code: 1047, sqlState: '08S01', message: 'Unknown command' }), 1));
+          socket.write(
+            packets(1, [
+              columnCount(1),
+              columnDefinition('a'),
+              textRow([sql]),
+              encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe }),
+            ]),
+          );
+        } else
+          socket.write(
+            encodePacket(
+              encodeErr({ code: 1047, sqlState: '08S01', message: 'Unknown command' }),
+              1,
+            ),
+          );
       }
     };
     void loop().catch(() => socket.destroy());
@@ -50,8 +87,16 @@ const LOST = { code: 1105, sqlState: '08S01', message: 'the connection to target
 class TestHandler implements RelayHandler<string> {
   readonly done: { context: string; outcome: CommandOutcome }[] = [];
   onCommand(command: CommandHead): CommandAction<string> {
-    if (command.code === Command.CHANGE_USER) return { kind: 'refuse', context: 'change-user', err: { code: 1235, sqlState: '42000', message: 'no' } };
-    return { kind: 'forward', context: command.head.subarray(1).toString() || String(command.code) };
+    if (command.code === Command.CHANGE_USER)
+      return {
+        kind: 'refuse',
+        context: 'change-user',
+        err: { code: 1235, sqlState: '42000', message: 'no' },
+      };
+    return {
+      kind: 'forward',
+      context: command.head.subarray(1).toString() || String(command.code),
+    };
   }
   onDone(context: string, outcome: CommandOutcome): void {
     this.done.push({ context, outcome });
@@ -59,14 +104,23 @@ class TestHandler implements RelayHandler<string> {
 }
 
 /** A gateway relaying each client to the fake target; returns the client's channel. */
-async function relayed(handler: TestHandler): Promise<{ client: PacketChannel; relay: Promise<MysqlRelay<string>> }> {
+async function relayed(
+  handler: TestHandler,
+): Promise<{ client: PacketChannel; relay: Promise<MysqlRelay<string>> }> {
   const targetPort = await fakeTarget();
   let resolveRelay: (r: MysqlRelay<string>) => void = () => undefined;
   const relay = new Promise<MysqlRelay<string>>((resolve) => (resolveRelay = resolve));
   const port = await listen((socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
     upstream.once('connect', () => {
-      const r = new MysqlRelay({ client: socket, upstream, isDeprecateEof: true, commandHeadBytes: 1024, handler, targetLostErr: LOST });
+      const r = new MysqlRelay({
+        client: socket,
+        upstream,
+        isDeprecateEof: true,
+        commandHeadBytes: 1024,
+        handler,
+        targetLostErr: LOST,
+      });
       r.start();
       resolveRelay(r);
     });
@@ -87,7 +141,13 @@ describe('mysql relay', () => {
     const handler = new TestHandler();
     const { client } = await relayed(handler);
     // Three commands in one write: forwarded, refused, forwarded.
-    client.socket.write(Buffer.concat([encodePacket(encodeQuery('first'), 0), encodePacket(encodeSimpleCommand(Command.CHANGE_USER), 0), encodePacket(encodeSimpleCommand(Command.PING), 0)]));
+    client.socket.write(
+      Buffer.concat([
+        encodePacket(encodeQuery('first'), 0),
+        encodePacket(encodeSimpleCommand(Command.CHANGE_USER), 0),
+        encodePacket(encodeSimpleCommand(Command.PING), 0),
+      ]),
+    );
     const got = await readN(client, 6);
     expect(got[2]?.payload).toEqual(textRow(['first']));
     expect(got[4]).toMatchObject({ seq: 1 });

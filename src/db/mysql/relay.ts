@@ -81,9 +81,24 @@ export interface RelayStats {
 }
 
 type Pending<C> =
-  | { readonly kind: 'target'; readonly context: C; readonly tracker: ResponseTracker; startedAt: number; commandBytes: number; replySeq: number; hasResponse: boolean }
+  | {
+      readonly kind: 'target';
+      readonly context: C;
+      readonly tracker: ResponseTracker;
+      startedAt: number;
+      commandBytes: number;
+      replySeq: number;
+      hasResponse: boolean;
+    }
   | { readonly kind: 'internal'; readonly tracker: ResponseTracker }
-  | { readonly kind: 'local'; readonly context: C; readonly err: ErrPacket; seq: number; isReady: boolean; commandBytes: number };
+  | {
+      readonly kind: 'local';
+      readonly context: C;
+      readonly err: ErrPacket;
+      seq: number;
+      isReady: boolean;
+      commandBytes: number;
+    };
 
 /** What happens to the bytes of the client command being read. */
 type Mode = 'hold' | 'forward' | 'drop';
@@ -111,7 +126,15 @@ export class MysqlRelay<C> {
   readonly stats: RelayStats = { bytesFromClient: 0, bytesFromTarget: 0, commands: 0 };
   #mode: Mode = 'hold';
   #held: Buffer[] = [];
-  #current: { kind: 'forward' | 'rewrite' | 'refuse'; context: C; payload?: Buffer; followUps?: readonly Buffer[]; entry?: Pending<C> } | undefined;
+  #current:
+    | {
+        kind: 'forward' | 'rewrite' | 'refuse';
+        context: C;
+        payload?: Buffer;
+        followUps?: readonly Buffer[];
+        entry?: Pending<C>;
+      }
+    | undefined;
   #serverMode: 'forward' | 'drop' = 'forward';
   #serverHead: Buffer = Buffer.alloc(0);
   #lastActivity = Date.now();
@@ -152,8 +175,10 @@ export class MysqlRelay<C> {
     this.#upstream.on('error', () => this.#targetLost('target-error'));
     if (this.#client.destroyed) return this.close('client-closed');
     if (this.#upstream.destroyed) return this.close('target-closed');
-    if (this.#o.upstreamLeftover !== undefined && this.#o.upstreamLeftover.length > 0) onUpstreamData(this.#o.upstreamLeftover);
-    if (this.#o.clientLeftover !== undefined && this.#o.clientLeftover.length > 0) onClientData(this.#o.clientLeftover);
+    if (this.#o.upstreamLeftover !== undefined && this.#o.upstreamLeftover.length > 0)
+      onUpstreamData(this.#o.upstreamLeftover);
+    if (this.#o.clientLeftover !== undefined && this.#o.clientLeftover.length > 0)
+      onClientData(this.#o.clientLeftover);
     this.#client.resume();
     this.#upstream.resume();
   }
@@ -171,7 +196,12 @@ export class MysqlRelay<C> {
 
   /** Lifts a {@link pauseClient}. */
   resumeClient(reason: string): void {
-    if (this.#clientPauses.delete(reason) && this.#clientPauses.size === 0 && this.#closeReason === undefined) this.#client.resume();
+    if (
+      this.#clientPauses.delete(reason) &&
+      this.#clientPauses.size === 0 &&
+      this.#closeReason === undefined
+    )
+      this.#client.resume();
   }
 
   /** Sends a Gatehouse ERR to the client outside any command (e.g. the session was killed). */
@@ -184,7 +214,10 @@ export class MysqlRelay<C> {
   close(reason: string): void {
     if (this.#closeReason !== undefined) return;
     // After COM_QUIT either side may close first: the client left.
-    this.#closeReason = this.#hasQuit && (reason.startsWith('client-') || reason.startsWith('target-')) ? 'client-quit' : reason;
+    this.#closeReason =
+      this.#hasQuit && (reason.startsWith('client-') || reason.startsWith('target-'))
+        ? 'client-quit'
+        : reason;
     // Let what was written (e.g. a final ERR) go out before the client socket closes.
     this.#client.end();
     setTimeout(() => this.#client.destroy(), 1000).unref();
@@ -203,15 +236,23 @@ export class MysqlRelay<C> {
     if (this.#closeReason !== undefined) return;
     const err = this.#o.targetLostErr;
     const seq = err === undefined || this.#hasQuit ? undefined : this.#lossReplySeq();
-    if (err !== undefined && seq !== undefined) this.#client.write(encodePacket(encodeErr(err), seq));
+    if (err !== undefined && seq !== undefined)
+      this.#client.write(encodePacket(encodeErr(err), seq));
     this.close(reason);
   }
 
   #lossReplySeq(): number | undefined {
-    if (this.#clientScanner.isInPacket || this.#current !== undefined || this.#serverScanner.isInPacket) return undefined;
+    if (
+      this.#clientScanner.isInPacket ||
+      this.#current !== undefined ||
+      this.#serverScanner.isInPacket
+    )
+      return undefined;
     const next = this.#pending[0];
     if (next === undefined) return 1;
-    return next.kind === 'target' && !next.hasResponse && this.#pending.length === 1 ? next.replySeq : undefined;
+    return next.kind === 'target' && !next.hasResponse && this.#pending.length === 1
+      ? next.replySeq
+      : undefined;
   }
 
   #guard(work: () => void): void {
@@ -261,30 +302,65 @@ export class MysqlRelay<C> {
     const code = frame.bytes.length > 0 ? frame.bytes.readUInt8(0) : -1;
     this.stats.commands += 1;
     if (code === Command.QUIT) this.#hasQuit = true;
-    const action = this.#o.handler.onCommand({ code, head: frame.bytes, isComplete: frame.isComplete });
+    const action = this.#o.handler.onCommand({
+      code,
+      head: frame.bytes,
+      isComplete: frame.isComplete,
+    });
     const held = this.#held;
     this.#held = [];
     if (action.kind === 'refuse') {
       this.#mode = 'drop';
-      const entry: Pending<C> = { kind: 'local', context: action.context, err: action.err, seq: 1, isReady: false, commandBytes: 0 };
+      const entry: Pending<C> = {
+        kind: 'local',
+        context: action.context,
+        err: action.err,
+        seq: 1,
+        isReady: false,
+        commandBytes: 0,
+      };
       this.#pending.push(entry);
       this.#current = { kind: 'refuse', context: action.context, entry };
       return;
     }
-    const shape = responseShapeOf(action.kind === 'rewrite' ? (action.payload.length > 0 ? action.payload.readUInt8(0) : -1) : code);
+    const shape = responseShapeOf(
+      action.kind === 'rewrite'
+        ? action.payload.length > 0
+          ? action.payload.readUInt8(0)
+          : -1
+        : code,
+    );
     let entry: Pending<C> | undefined;
     if (shape !== 'none') {
-      entry = { kind: 'target', context: action.context, tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }), startedAt: 0, commandBytes: 0, replySeq: 1, hasResponse: false };
+      entry = {
+        kind: 'target',
+        context: action.context,
+        tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }),
+        startedAt: 0,
+        commandBytes: 0,
+        replySeq: 1,
+        hasResponse: false,
+      };
       this.#pending.push(entry);
     }
     if (action.kind === 'rewrite') {
       this.#mode = 'drop';
-      this.#current = { kind: 'rewrite', context: action.context, payload: action.payload, ...(entry === undefined ? {} : { entry }) };
+      this.#current = {
+        kind: 'rewrite',
+        context: action.context,
+        payload: action.payload,
+        ...(entry === undefined ? {} : { entry }),
+      };
       return;
     }
     this.#mode = 'forward';
     for (const bytes of held) out.push(bytes);
-    this.#current = { kind: 'forward', context: action.context, ...(action.followUps === undefined ? {} : { followUps: action.followUps }), ...(entry === undefined ? {} : { entry }) };
+    this.#current = {
+      kind: 'forward',
+      context: action.context,
+      ...(action.followUps === undefined ? {} : { followUps: action.followUps }),
+      ...(entry === undefined ? {} : { entry }),
+    };
   }
 
   #commandEnded(info: FrameInfo, toTarget: Outbox, toClient: Outbox): void {
@@ -292,15 +368,25 @@ export class MysqlRelay<C> {
     this.#current = undefined;
     if (current === undefined) return;
     const entry = current.entry;
-    if (current.kind === 'rewrite' && current.payload !== undefined) toTarget.own(encodePacket(current.payload, info.firstSeq));
+    if (current.kind === 'rewrite' && current.payload !== undefined)
+      toTarget.own(encodePacket(current.payload, info.firstSeq));
     for (const payload of current.followUps ?? []) {
       toTarget.own(encodePacket(payload, 0));
       const shape = responseShapeOf(payload.readUInt8(0));
-      if (shape !== 'none') this.#pending.push({ kind: 'internal', tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }) });
+      if (shape !== 'none')
+        this.#pending.push({
+          kind: 'internal',
+          tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }),
+        });
     }
     if (entry === undefined) {
       // No response will come (COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE, COM_QUIT).
-      this.#o.handler.onDone(current.context, { summary: undefined, refused: undefined, durationMs: 0, commandBytes: info.length });
+      this.#o.handler.onDone(current.context, {
+        summary: undefined,
+        refused: undefined,
+        durationMs: 0,
+        commandBytes: info.length,
+      });
       return;
     }
     if (entry.kind !== 'internal') entry.commandBytes = info.length;
@@ -321,7 +407,12 @@ export class MysqlRelay<C> {
       if (next?.kind !== 'local' || !next.isReady) return;
       this.#pending.shift();
       toClient.own(encodePacket(encodeErr(next.err), next.seq));
-      this.#o.handler.onDone(next.context, { summary: undefined, refused: next.err, durationMs: 0, commandBytes: next.commandBytes });
+      this.#o.handler.onDone(next.context, {
+        summary: undefined,
+        refused: next.err,
+        durationMs: 0,
+        commandBytes: next.commandBytes,
+      });
     }
   }
 
@@ -345,15 +436,22 @@ export class MysqlRelay<C> {
         const next = this.#pending[0];
         // A LOCAL INFILE request is never shown to the client (we did not offer CLIENT_LOCAL_FILES).
         // (An empty packet has no header byte: the tracker refuses it as a protocol error.)
-        if (next?.kind === 'target' && next.tracker.isAtResultStart && head.bytes[0] === Header.LOCAL_INFILE) this.#serverMode = 'drop';
+        if (
+          next?.kind === 'target' &&
+          next.tracker.isAtResultStart &&
+          head.bytes[0] === Header.LOCAL_INFILE
+        )
+          this.#serverMode = 'drop';
       },
       end: (offset, info) => {
-        if (this.#serverMode === 'forward' && offset > from) toClient.push(chunk.subarray(from, offset));
+        if (this.#serverMode === 'forward' && offset > from)
+          toClient.push(chunk.subarray(from, offset));
         from = offset;
         this.#responsePacket(info, toClient);
       },
     });
-    if (this.#serverScanner.isInPacket && this.#serverMode === 'forward' && chunk.length > from) toClient.push(chunk.subarray(from));
+    if (this.#serverScanner.isInPacket && this.#serverMode === 'forward' && chunk.length > from)
+      toClient.push(chunk.subarray(from));
     this.#send(this.#client, toClient, this.#upstream, 'client-full');
   }
 
@@ -361,23 +459,48 @@ export class MysqlRelay<C> {
     const entry = this.#pending[0];
     if (entry === undefined || entry.kind === 'local') {
       // Unsolicited (e.g. the server's ERR before it closes an idle or killed connection): passed on.
-      this.#o.onProblem?.(`unsolicited packet from the target (0x${(this.#serverHead[0] ?? 0).toString(16)})`);
+      this.#o.onProblem?.(
+        `unsolicited packet from the target (0x${(this.#serverHead[0] ?? 0).toString(16)})`,
+      );
       return;
     }
     if (!entry.tracker.accept(this.#serverHead, info.length)) return;
     this.#pending.shift();
     const summary = entry.tracker.summary;
     if (entry.kind === 'internal') {
-      if (summary.error !== undefined) throw new Error(`gateway command failed on the target: ${summary.error.code} ${summary.error.message}`);
+      if (summary.error !== undefined)
+        throw new Error(
+          `gateway command failed on the target: ${summary.error.code} ${summary.error.message}`,
+        );
     } else {
       if (summary.isLocalInfileRequest) {
-        toClient.own(encodePacket(encodeErr({ code: 1148, sqlState: '42000', message: 'the target asked for a local file: LOAD DATA LOCAL INFILE is not allowed through Gatehouse' }), info.firstSeq));
-        this.#o.handler.onDone(entry.context, { summary, refused: undefined, durationMs: performance.now() - entry.startedAt, commandBytes: entry.commandBytes });
+        toClient.own(
+          encodePacket(
+            encodeErr({
+              code: 1148,
+              sqlState: '42000',
+              message:
+                'the target asked for a local file: LOAD DATA LOCAL INFILE is not allowed through Gatehouse',
+            }),
+            info.firstSeq,
+          ),
+        );
+        this.#o.handler.onDone(entry.context, {
+          summary,
+          refused: undefined,
+          durationMs: performance.now() - entry.startedAt,
+          commandBytes: entry.commandBytes,
+        });
         this.#send(this.#client, toClient, this.#upstream, 'client-full');
         this.close('target-requested-local-file');
         return;
       }
-      this.#o.handler.onDone(entry.context, { summary, refused: undefined, durationMs: performance.now() - entry.startedAt, commandBytes: entry.commandBytes });
+      this.#o.handler.onDone(entry.context, {
+        summary,
+        refused: undefined,
+        durationMs: performance.now() - entry.startedAt,
+        commandBytes: entry.commandBytes,
+      });
     }
     this.#answerLocally(toClient);
   }
@@ -419,8 +542,19 @@ class Outbox {
   /** A slice of the chunk being scanned (or of an earlier one, for held bytes). */
   push(slice: Buffer): void {
     const last = this.#parts[this.#parts.length - 1];
-    if (last !== undefined && this.#chunk !== undefined && last.buffer === slice.buffer && last.byteOffset + last.length === slice.byteOffset && isWithin(this.#chunk, last) && isWithin(this.#chunk, slice)) {
-      this.#parts[this.#parts.length - 1] = Buffer.from(slice.buffer, last.byteOffset, last.length + slice.length);
+    if (
+      last !== undefined &&
+      this.#chunk !== undefined &&
+      last.buffer === slice.buffer &&
+      last.byteOffset + last.length === slice.byteOffset &&
+      isWithin(this.#chunk, last) &&
+      isWithin(this.#chunk, slice)
+    ) {
+      this.#parts[this.#parts.length - 1] = Buffer.from(
+        slice.buffer,
+        last.byteOffset,
+        last.length + slice.length,
+      );
       return;
     }
     this.#parts.push(slice);
@@ -444,7 +578,11 @@ class Outbox {
 }
 
 function isWithin(chunk: Buffer, slice: Buffer): boolean {
-  return slice.buffer === chunk.buffer && slice.byteOffset >= chunk.byteOffset && slice.byteOffset + slice.length <= chunk.byteOffset + chunk.length;
+  return (
+    slice.buffer === chunk.buffer &&
+    slice.byteOffset >= chunk.byteOffset &&
+    slice.byteOffset + slice.length <= chunk.byteOffset + chunk.length
+  );
 }
 
 /** Commands the gateway relays; anything else is refused as unknown. */

@@ -40,7 +40,10 @@ export function lexStatements(sql: string, options: LexOptions): SqlToken[][] {
       i += 1;
     } else if (/\s/.test(c)) {
       i += 1;
-    } else if (c === '#' || (c === '-' && next === '-' && isDashCommentStart(sql.charAt(i + 2), i + 2 >= n))) {
+    } else if (
+      c === '#' ||
+      (c === '-' && next === '-' && isDashCommentStart(sql.charAt(i + 2), i + 2 >= n))
+    ) {
       const nl = sql.indexOf('\n', i);
       i = nl < 0 ? n : nl + 1;
     } else if (c === '/' && next === '*') {
@@ -57,7 +60,10 @@ export function lexStatements(sql: string, options: LexOptions): SqlToken[][] {
       i += 2;
     } else if (c === "'" || c === '"') {
       const end = endOfQuoted(sql, i, c, options.hasBackslashEscapes);
-      push({ kind: 'string', text: unquote(sql.slice(i + 1, end.contentEnd), c, options.hasBackslashEscapes) });
+      push({
+        kind: 'string',
+        text: unquote(sql.slice(i + 1, end.contentEnd), c, options.hasBackslashEscapes),
+      });
       i = end.next;
     } else if (c === '`') {
       const end = endOfQuoted(sql, i, c, false);
@@ -72,7 +78,10 @@ export function lexStatements(sql: string, options: LexOptions): SqlToken[][] {
       let end = i + 1;
       while (end < n && isWordPart(sql.charAt(end))) end += 1;
       const text = sql.slice(i, end);
-      push({ kind: /^\d/.test(text) && /^[\d.eE+-]+$/.test(text) ? 'number' : 'word', text: text.toUpperCase() });
+      push({
+        kind: /^\d/.test(text) && /^[\d.eE+-]+$/.test(text) ? 'number' : 'word',
+        text: text.toUpperCase(),
+      });
       i = end;
     } else {
       push({ kind: 'symbol', text: c });
@@ -97,7 +106,12 @@ function isWordPart(c: string): boolean {
 }
 
 /** Where a quoted token's content ends and the next token starts (unterminated: the end). */
-function endOfQuoted(sql: string, open: number, quote: string, hasEscapes: boolean): { contentEnd: number; next: number } {
+function endOfQuoted(
+  sql: string,
+  open: number,
+  quote: string,
+  hasEscapes: boolean,
+): { contentEnd: number; next: number } {
   let i = open + 1;
   while (i < sql.length) {
     const c = sql.charAt(i);
@@ -110,7 +124,14 @@ function endOfQuoted(sql: string, open: number, quote: string, hasEscapes: boole
   return { contentEnd: sql.length, next: sql.length };
 }
 
-const ESCAPES: Record<string, string> = { '0': '\0', b: '\b', n: '\n', r: '\r', t: '\t', Z: '\x1a' };
+const ESCAPES: Record<string, string> = {
+  '0': '\0',
+  b: '\b',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  Z: '\x1a',
+};
 
 function unquote(body: string, quote: string, hasEscapes: boolean): string {
   let out = '';

@@ -2,19 +2,38 @@ import { describe, expect, it } from 'vitest';
 import { lexStatements } from './sql-lexer.js';
 import { checkQuery, parseKill } from './statement-policy.js';
 
-const ro = (sql: string): boolean => checkQuery(sql, { isReadOnly: true, isComplete: true }).isAllowed;
-const rw = (sql: string): boolean => checkQuery(sql, { isReadOnly: false, isComplete: true }).isAllowed;
+const ro = (sql: string): boolean =>
+  checkQuery(sql, { isReadOnly: true, isComplete: true }).isAllowed;
+const rw = (sql: string): boolean =>
+  checkQuery(sql, { isReadOnly: false, isComplete: true }).isAllowed;
 
 describe('mysql lexer', () => {
   it('splits-statements-and-drops-comments-but-keeps-executable-ones', () => {
-    const s = lexStatements("select 1; # c\n-- c\nshow /* x; */ tables; /*!40101 SET NAMES utf8 */;--x", { hasBackslashEscapes: true });
-    expect(s.map((t) => t.map((x) => x.text).join(' '))).toEqual(['SELECT 1', 'SHOW TABLES', 'SET NAMES UTF8', '- - X']);
+    const s = lexStatements(
+      'select 1; # c\n-- c\nshow /* x; */ tables; /*!40101 SET NAMES utf8 */;--x',
+      { hasBackslashEscapes: true },
+    );
+    expect(s.map((t) => t.map((x) => x.text).join(' '))).toEqual([
+      'SELECT 1',
+      'SHOW TABLES',
+      'SET NAMES UTF8',
+      '- - X',
+    ]);
   });
 
   it('keeps-semicolons-inside-quotes-and-backticks', () => {
-    const s = lexStatements("select 'a;b', \"c;d\", `e;f`, 'it''s', 'x\\'y'", { hasBackslashEscapes: true });
+    const s = lexStatements("select 'a;b', \"c;d\", `e;f`, 'it''s', 'x\\'y'", {
+      hasBackslashEscapes: true,
+    });
     expect(s).toHaveLength(1);
-    expect(s[0]?.filter((t) => t.kind !== 'symbol').map((t) => t.text)).toEqual(['SELECT', 'a;b', 'c;d', 'e;f', "it's", "x'y"]);
+    expect(s[0]?.filter((t) => t.kind !== 'symbol').map((t) => t.text)).toEqual([
+      'SELECT',
+      'a;b',
+      'c;d',
+      'e;f',
+      "it's",
+      "x'y",
+    ]);
   });
 });
 
@@ -48,7 +67,7 @@ describe('statement policy', () => {
     for (const sql of [
       'insert into t values (1)',
       'select 1; delete from t',
-      "SELECT 1 /*!50000 ; DROP TABLE t */",
+      'SELECT 1 /*!50000 ; DROP TABLE t */',
       'update t set a = 1',
       'create table x (a int)',
       "ALTER USER x IDENTIFIED BY 'canary'",
@@ -81,7 +100,12 @@ describe('statement policy', () => {
   });
 
   it('load-data-local-is-refused-everywhere-and-names-the-reason', () => {
-    expect(checkQuery("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t", { isReadOnly: false, isComplete: true })).toEqual({ isAllowed: false, reason: 'local-infile', verb: 'LOAD' });
+    expect(
+      checkQuery("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t", {
+        isReadOnly: false,
+        isComplete: true,
+      }),
+    ).toEqual({ isAllowed: false, reason: 'local-infile', verb: 'LOAD' });
     expect(rw("load xml low_priority local infile 'x' into table t")).toBe(false);
     expect(rw("select 1; LOAD DATA /*!50000 LOCAL */ INFILE 'x' INTO TABLE t")).toBe(false);
     expect(rw("LOAD DATA INFILE '/var/lib/mysql-files/x' INTO TABLE t")).toBe(true);
@@ -89,7 +113,10 @@ describe('statement policy', () => {
   });
 
   it('a-cut-query-on-a-read-only-target-is-refused-as-too-long', () => {
-    expect(checkQuery('select 1', { isReadOnly: true, isComplete: false })).toMatchObject({ isAllowed: false, reason: 'too-long' });
+    expect(checkQuery('select 1', { isReadOnly: true, isComplete: false })).toMatchObject({
+      isAllowed: false,
+      reason: 'too-long',
+    });
     expect(checkQuery('select 1', { isReadOnly: false, isComplete: false }).isAllowed).toBe(true);
   });
 

@@ -43,27 +43,66 @@ export function checkQuery(sql: string, options: QueryCheckOptions): QueryVerdic
       if (!verdict.isAllowed) return verdict;
     }
   }
-  if (options.isReadOnly && !options.isComplete) return { isAllowed: false, reason: 'too-long', verb: firstVerb(sql) };
+  if (options.isReadOnly && !options.isComplete)
+    return { isAllowed: false, reason: 'too-long', verb: firstVerb(sql) };
   return ALLOWED;
 }
 
 function checkStatement(tokens: readonly SqlToken[], isReadOnly: boolean): QueryVerdict {
   const words = tokens.filter((t) => t.kind === 'word').map((t) => t.text);
   const verb = words[0] ?? '';
-  if (verb === 'LOAD' && words.indexOf('LOCAL') > 0 && words.indexOf('LOCAL') < indexOrEnd(words, 'INFILE')) {
+  if (
+    verb === 'LOAD' &&
+    words.indexOf('LOCAL') > 0 &&
+    words.indexOf('LOCAL') < indexOrEnd(words, 'INFILE')
+  ) {
     return { isAllowed: false, reason: 'local-infile', verb };
   }
   if (!isReadOnly) return ALLOWED;
-  return isReadStatement(tokens) ? ALLOWED : { isAllowed: false, reason: 'read-only', verb: verb === '' ? 'this' : verb };
+  return isReadStatement(tokens)
+    ? ALLOWED
+    : { isAllowed: false, reason: 'read-only', verb: verb === '' ? 'this' : verb };
 }
 
-const ALWAYS_READ = new Set(['SHOW', 'HELP', 'USE', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'DEALLOCATE', 'DO', 'KILL', 'UNLOCK', 'CHECKSUM', 'EXECUTE']);
+const ALWAYS_READ = new Set([
+  'SHOW',
+  'HELP',
+  'USE',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT',
+  'RELEASE',
+  'DEALLOCATE',
+  'DO',
+  'KILL',
+  'UNLOCK',
+  'CHECKSUM',
+  'EXECUTE',
+]);
 const SELECT_LIKE = new Set(['SELECT', 'VALUES', 'TABLE']);
 const WRITE_WORDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'MERGE']);
-const EXPLAINED_STATEMENT = new Set(['SELECT', 'WITH', 'TABLE', 'VALUES', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE']);
+const EXPLAINED_STATEMENT = new Set([
+  'SELECT',
+  'WITH',
+  'TABLE',
+  'VALUES',
+  'UPDATE',
+  'DELETE',
+  'INSERT',
+  'REPLACE',
+]);
 // Session settings a read-only session must not change: the read-only mode itself, and the
 // SQL mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES change how text is split into statements).
-const FORBIDDEN_SETTINGS = new Set(['SQL_MODE', 'TX_READ_ONLY', 'TRANSACTION_READ_ONLY', 'READ_ONLY', 'PASSWORD', 'GLOBAL', 'PERSIST', 'PERSIST_ONLY']);
+const FORBIDDEN_SETTINGS = new Set([
+  'SQL_MODE',
+  'TX_READ_ONLY',
+  'TRANSACTION_READ_ONLY',
+  'READ_ONLY',
+  'PASSWORD',
+  'GLOBAL',
+  'PERSIST',
+  'PERSIST_ONLY',
+]);
 
 /** True when a statement only reads (conservative: unknown statements are writes). */
 function isReadStatement(tokens: readonly SqlToken[]): boolean {
@@ -75,7 +114,8 @@ function isReadStatement(tokens: readonly SqlToken[]): boolean {
   if (ALWAYS_READ.has(verb)) return true;
   if (SELECT_LIKE.has(verb)) return !writesFile(words);
   if (verb === 'WITH') return !writesFile(words) && !words.some((w) => WRITE_WORDS.has(w));
-  if (verb === 'EXPLAIN' || verb === 'DESCRIBE' || verb === 'DESC' || verb === 'ANALYZE') return isExplainRead(body, verb);
+  if (verb === 'EXPLAIN' || verb === 'DESCRIBE' || verb === 'DESC' || verb === 'ANALYZE')
+    return isExplainRead(body, verb);
   if (verb === 'SET') return isSetRead(body, words);
   if (verb === 'BEGIN') return words.length === 1 || (words.length === 2 && words[1] === 'WORK');
   if (verb === 'START') return words[1] === 'TRANSACTION' && !hasSequence(words, ['READ', 'WRITE']);
@@ -96,7 +136,9 @@ function isExplainRead(body: readonly SqlToken[], verb: string): boolean {
   const words = body.filter((t) => t.kind === 'word').map((t) => t.text);
   const runs = verb === 'ANALYZE' || words.includes('ANALYZE');
   if (!runs) return true;
-  const inner = body.findIndex((t, i) => i > 0 && t.kind === 'word' && EXPLAINED_STATEMENT.has(t.text));
+  const inner = body.findIndex(
+    (t, i) => i > 0 && t.kind === 'word' && EXPLAINED_STATEMENT.has(t.text),
+  );
   if (inner < 0) return false;
   const first = body[inner];
   if (verb === 'ANALYZE' && first?.text === 'TABLE' && inner <= 3) return false;
@@ -105,9 +147,15 @@ function isExplainRead(body: readonly SqlToken[], verb: string): boolean {
 
 /** SET of ordinary session variables; not the read-only mode, the SQL mode, a password… */
 function isSetRead(body: readonly SqlToken[], words: readonly string[]): boolean {
-  if (hasSequence(words, ['READ', 'WRITE']) || hasSequence(words, ['DEFAULT', 'ROLE'])) return false;
+  if (hasSequence(words, ['READ', 'WRITE']) || hasSequence(words, ['DEFAULT', 'ROLE']))
+    return false;
   for (const t of body) {
-    const name = t.kind === 'variable' ? (t.text.split('.').pop() ?? '').replace(/^@+/, '').toUpperCase() : t.kind === 'word' ? t.text : '';
+    const name =
+      t.kind === 'variable'
+        ? (t.text.split('.').pop() ?? '').replace(/^@+/, '').toUpperCase()
+        : t.kind === 'word'
+          ? t.text
+          : '';
     if (FORBIDDEN_SETTINGS.has(name)) return false;
   }
   // MariaDB: SET STATEMENT var=value FOR <statement>.
@@ -140,7 +188,9 @@ function indexOrEnd(words: readonly string[], word: string): number {
 }
 
 function firstVerb(sql: string): string {
-  const first = lexStatements(sql.slice(0, 4096), { hasBackslashEscapes: true })[0]?.find((t) => t.kind === 'word');
+  const first = lexStatements(sql.slice(0, 4096), { hasBackslashEscapes: true })[0]?.find(
+    (t) => t.kind === 'word',
+  );
   return first?.text ?? 'this';
 }
 
@@ -159,9 +209,13 @@ export function parseKill(sql: string): KillStatement | undefined {
   if (statements.length !== 1 || tokens === undefined) return undefined;
   const texts = tokens.map((t) => t.text);
   const last = tokens[tokens.length - 1];
-  if (texts[0] !== 'KILL' || last?.kind !== 'number' || !/^\d{1,10}$/.test(last.text)) return undefined;
+  if (texts[0] !== 'KILL' || last?.kind !== 'number' || !/^\d{1,10}$/.test(last.text))
+    return undefined;
   const middle = texts.slice(1, -1);
-  const isValid = middle.every((w, i) => (i === 0 && (w === 'HARD' || w === 'SOFT')) || w === 'CONNECTION' || w === 'QUERY') && middle.length <= 2;
+  const isValid =
+    middle.every(
+      (w, i) => (i === 0 && (w === 'HARD' || w === 'SOFT')) || w === 'CONNECTION' || w === 'QUERY',
+    ) && middle.length <= 2;
   if (!isValid) return undefined;
   return { prefix: ['KILL', ...middle].join(' '), id: Number(last.text) };
 }

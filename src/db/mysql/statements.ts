@@ -39,13 +39,22 @@ export class StatementRegistry {
     const isOver = this.#textChars + sql.length > TEXT_BUDGET;
     const kept = isOver ? sql.slice(0, TEXT_WHEN_OVER_BUDGET) : sql;
     this.#textChars += kept.length;
-    this.#byId.set(id, { id, sql: kept, isSqlCut: options.isSqlCut || kept.length < sql.length, numParams: options.numParams, types: undefined, longData: new Map() });
+    this.#byId.set(id, {
+      id,
+      sql: kept,
+      isSqlCut: options.isSqlCut || kept.length < sql.length,
+      numParams: options.numParams,
+      types: undefined,
+      longData: new Map(),
+    });
     this.#lastId = id;
   }
 
   /** A statement by id; 0xFFFFFFFF names the last one prepared (MariaDB). */
   get(id: number): PreparedStatement | undefined {
-    return this.#byId.get(id === LAST_PREPARED_STMT_ID && this.#lastId !== undefined ? this.#lastId : id);
+    return this.#byId.get(
+      id === LAST_PREPARED_STMT_ID && this.#lastId !== undefined ? this.#lastId : id,
+    );
   }
 
   /** Forgets a statement (COM_STMT_CLOSE). */

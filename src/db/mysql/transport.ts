@@ -13,10 +13,24 @@ import type { ClientLogin } from './client-login.js';
 import { MysqlCommandHandler, READ_ONLY_SQL, type CommandContext } from './command-handler.js';
 import { errPacketFor, gatehouseErr } from './errors.js';
 import { PacketChannel } from './packet-channel.js';
-import { Capability, decodeErr, encodeQuery, ErrorCode as MysqlError, hasCapability, type ErrPacket } from './protocol/index.js';
+import {
+  Capability,
+  decodeErr,
+  encodeQuery,
+  ErrorCode as MysqlError,
+  hasCapability,
+  type ErrPacket,
+} from './protocol/index.js';
 import { MysqlRelay } from './relay.js';
 import { StatementRegistry } from './statements.js';
-import { connectUpstream, UPSTREAM_TLS_MODES, UpstreamServerError, type UpstreamConnection, type UpstreamOptions, type UpstreamTlsMode } from './upstream.js';
+import {
+  connectUpstream,
+  UPSTREAM_TLS_MODES,
+  UpstreamServerError,
+  type UpstreamConnection,
+  type UpstreamOptions,
+  type UpstreamTlsMode,
+} from './upstream.js';
 
 /** A relayed connection, as other connections of the same user may need to name it (KILL). */
 export interface LiveConnection {
@@ -80,14 +94,21 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
     const secret = this.#o.login.secret;
     try {
       const proof = await proofOf(control, user, secret);
-      return await control.authenticate(proof, { clientAddr: this.clientAddr, via: 'mysql', targetKind: 'mysql' });
+      return await control.authenticate(proof, {
+        clientAddr: this.clientAddr,
+        via: 'mysql',
+        targetKind: 'mysql',
+      });
     } finally {
       secret.fill(0);
     }
   }
 
   async connectUpstream(session: TargetSession): Promise<UpstreamConnection> {
-    if (session.credential.kind !== 'password') throw new GatehouseError('GH_NO_CREDENTIAL', { detail: `credential kind ${session.credential.kind}` });
+    if (session.credential.kind !== 'password')
+      throw new GatehouseError('GH_NO_CREDENTIAL', {
+        detail: `credential kind ${session.credential.kind}`,
+      });
     const { target } = session;
     const response = this.#o.login.response;
     let upstream: UpstreamConnection;
@@ -97,7 +118,10 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
         port: target.port,
         username: session.credential.username,
         password: session.credential.secret,
-        database: response.database !== undefined && response.database !== '' ? response.database : (target.database ?? undefined),
+        database:
+          response.database !== undefined && response.database !== ''
+            ? response.database
+            : (target.database ?? undefined),
         charset: response.charset,
         clientCapabilities: response.capabilities,
         attributes: relayedAttributes(this.#o.login, session.user.name, session.sid),
@@ -108,7 +132,10 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
     } catch (err) {
       if (!(err instanceof UpstreamServerError)) throw err;
       this.#refusal = err.err;
-      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `the target refused the login: ${err.err.code} ${err.err.message}`, cause: err });
+      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+        detail: `the target refused the login: ${err.err.code} ${err.err.message}`,
+        cause: err,
+      });
     }
     this.#upstream = upstream;
     // Read-only targets: the target itself refuses the writes the gateway's check would miss.
@@ -119,7 +146,11 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
   makeReady(upstream: UpstreamConnection, session: TargetSession): Promise<void> {
     this.#o.login.reply({ ok: true, statusFlags: upstream.statusFlags });
     this.#isReady = true;
-    this.#o.connections.set(this.#o.connectionId, { user: session.user.name, target: session.target.name, upstreamId: upstream.connectionId });
+    this.#o.connections.set(this.#o.connectionId, {
+      user: session.user.name,
+      target: session.target.name,
+      upstreamId: upstream.connectionId,
+    });
     return Promise.resolve();
   }
 
@@ -139,7 +170,11 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
       },
       resolveKill: (id) => {
         const other = this.#o.connections.get(id);
-        return other !== undefined && other.user === session.user.name && other.target === target.name ? other.upstreamId : undefined;
+        return other !== undefined &&
+          other.user === session.user.name &&
+          other.target === target.name
+          ? other.upstreamId
+          : undefined;
       },
     });
     const relay = new MysqlRelay<CommandContext>({
@@ -151,15 +186,20 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
       commandHeadBytes: target.options.readOnly ? READ_ONLY_COMMAND_HEAD_BYTES : COMMAND_HEAD_BYTES,
       handler,
       onActivity: context.touch,
-      targetLostErr: gatehouseErr(MysqlError.TARGET_UNREACHABLE, `the connection to target "${target.name}" was lost`),
-      onProblem: (problem, err) => context.log.warn({ err: err === undefined ? undefined : describe(err) }, problem),
+      targetLostErr: gatehouseErr(
+        MysqlError.TARGET_UNREACHABLE,
+        `the connection to target "${target.name}" was lost`,
+      ),
+      onProblem: (problem, err) =>
+        context.log.warn({ err: err === undefined ? undefined : describe(err) }, problem),
     });
     this.#relay = relay;
     // A statement that runs long without traffic is not idleness.
     const busy = setInterval(() => {
       if (relay.isBusy) context.touch();
     }, BUSY_TOUCH_MS).unref();
-    const onStop = (): void => relay.close((signal.reason as DbStop | undefined)?.reason ?? 'terminated');
+    const onStop = (): void =>
+      relay.close((signal.reason as DbStop | undefined)?.reason ?? 'terminated');
     if (signal.aborted) onStop();
     else signal.addEventListener('abort', onStop, { once: true });
     if (this.#stopReason !== undefined) relay.close(this.#stopReason);
@@ -181,7 +221,12 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
     // Once relaying, an ERR outside a command would desynchronize the client: it just closes.
     if (this.#isReady) return Promise.resolve();
     const target = parseDbLogin(this.loginName, { fixedTarget: this.#o.fixedTarget })?.target;
-    this.#o.login.reply({ ok: false, err: this.#refusal ?? errPacketFor(error, { login: this.loginName, ...(target === undefined ? {} : { target }) }) });
+    this.#o.login.reply({
+      ok: false,
+      err:
+        this.#refusal ??
+        errPacketFor(error, { login: this.loginName, ...(target === undefined ? {} : { target }) }),
+    });
     return Promise.resolve();
   }
 
@@ -210,18 +255,29 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
  * (default), `require`, `verify-ca`, `verify-full`) and `sslrootcert`, a CA file relative to the
  * data dir (else the system's CAs).
  */
-export function upstreamTlsOf(target: Target, baseDir: string): NonNullable<UpstreamOptions['tls']> {
+export function upstreamTlsOf(
+  target: Target,
+  baseDir: string,
+): NonNullable<UpstreamOptions['tls']> {
   const mode = target.labels['sslmode'] ?? 'prefer';
   if (!(UPSTREAM_TLS_MODES as readonly string[]).includes(mode)) {
-    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: label sslmode=${mode} is not one of ${UPSTREAM_TLS_MODES.join(', ')}` });
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: label sslmode=${mode} is not one of ${UPSTREAM_TLS_MODES.join(', ')}`,
+    });
   }
   const caFile = target.labels['sslrootcert'];
   if (caFile === undefined) return { mode: mode as UpstreamTlsMode };
-  if (caFile.split('/').includes('..')) throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: sslrootcert must stay inside the data dir` });
+  if (caFile.split('/').includes('..'))
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: sslrootcert must stay inside the data dir`,
+    });
   try {
     return { mode: mode as UpstreamTlsMode, ca: readFileSync(resolve(baseDir, caFile)) };
   } catch (err) {
-    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: cannot read sslrootcert ${caFile}`, cause: err });
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: cannot read sslrootcert ${caFile}`,
+      cause: err,
+    });
   }
 }
 
@@ -244,12 +300,14 @@ async function proofOf(control: GatewayControl, user: string, secret: Buffer): P
   if (text.startsWith(TOKEN_PREFIX)) {
     // A token has a fixed length (src/identity/tokens.ts); a TOTP code may follow it.
     const withCode = /^(ght_[A-Za-z0-9_-]{43})(\d{6})$/.exec(text);
-    if (withCode !== null) return { kind: 'token', token: withCode[1] ?? '', totp: withCode[2] ?? '', user, nonce, ts };
+    if (withCode !== null)
+      return { kind: 'token', token: withCode[1] ?? '', totp: withCode[2] ?? '', user, nonce, ts };
     return { kind: 'token', token: text, user, nonce, ts };
   }
   if (await control.needsTotp(user)) {
     const match = /^(.*)(\d{6})$/s.exec(text);
-    if (match !== null) return { kind: 'password', user, password: match[1] ?? '', totp: match[2] ?? '', nonce, ts };
+    if (match !== null)
+      return { kind: 'password', user, password: match[1] ?? '', totp: match[2] ?? '', nonce, ts };
   }
   return { kind: 'password', user, password: text, nonce, ts };
 }
@@ -270,7 +328,10 @@ async function runUpstreamQuery(upstream: UpstreamConnection, sql: string): Prom
   const reply = await channel.read(10_000).finally(() => channel.detach());
   if (reply.payload.readUInt8(0) !== 0) {
     const err = decodeErr(reply.payload);
-    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { message: 'the target could not be made read-only', detail: `${sql}: ${err.code} ${err.message}` });
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      message: 'the target could not be made read-only',
+      detail: `${sql}: ${err.code} ${err.message}`,
+    });
   }
 }
 

@@ -1,7 +1,10 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
-import { DEFAULT_TARGET_CONNECT_TIMEOUT_MS, upstreamTimeoutError } from '../../core/target-connect.js';
+import {
+  DEFAULT_TARGET_CONNECT_TIMEOUT_MS,
+  upstreamTimeoutError,
+} from '../../core/target-connect.js';
 import { ChannelClosedError, PacketChannel, ReadTimeoutError } from './packet-channel.js';
 import {
   AuthPlugin,
@@ -33,7 +36,13 @@ import {
 export type UpstreamTlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 /** The `sslmode` values {@link UpstreamTlsMode} accepts. */
-export const UPSTREAM_TLS_MODES: readonly UpstreamTlsMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
+export const UPSTREAM_TLS_MODES: readonly UpstreamTlsMode[] = [
+  'disable',
+  'prefer',
+  'require',
+  'verify-ca',
+  'verify-full',
+];
 
 /** Options of {@link connectUpstream}. */
 export interface UpstreamOptions {
@@ -53,7 +62,11 @@ export interface UpstreamOptions {
   readonly clientCapabilities: number;
   /** Connection attributes sent to the server (CLIENT_CONNECT_ATTRS), if it takes them. */
   readonly attributes?: readonly (readonly [string, string])[];
-  readonly tls?: { readonly mode: UpstreamTlsMode; readonly ca?: string | Buffer; readonly servername?: string };
+  readonly tls?: {
+    readonly mode: UpstreamTlsMode;
+    readonly ca?: string | Buffer;
+    readonly servername?: string;
+  };
   /** The server's RSA public key (PEM) for caching_sha2_password without TLS; else asked for. */
   readonly serverPublicKey?: string;
   readonly connectTimeoutMs?: number;
@@ -93,7 +106,12 @@ const MAX_LOGIN_PACKET_BYTES = 64 * 1024;
 const MAX_PACKET_SIZE = 0x4000_0000;
 
 /** Capabilities the gateway always asks for. */
-const BASE_CAPABILITIES = Capability.LONG_PASSWORD | Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH | Capability.TRANSACTIONS;
+const BASE_CAPABILITIES =
+  Capability.LONG_PASSWORD |
+  Capability.PROTOCOL_41 |
+  Capability.SECURE_CONNECTION |
+  Capability.PLUGIN_AUTH |
+  Capability.TRANSACTIONS;
 /** Client capabilities passed on to the server as the client chose them. */
 export const RELAYED_CAPABILITIES =
   Capability.FOUND_ROWS |
@@ -125,9 +143,11 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
   const timeoutMs = options.connectTimeoutMs ?? UPSTREAM_CONNECT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   const remaining = (): number => Math.max(1, deadline - Date.now());
-  const raw = await openSocket(options.host, options.port, timeoutMs, options.signal).catch((err: unknown) => {
-    throw toUpstreamError(err, options, timeoutMs);
-  });
+  const raw = await openSocket(options.host, options.port, timeoutMs, options.signal).catch(
+    (err: unknown) => {
+      throw toUpstreamError(err, options, timeoutMs);
+    },
+  );
   let socket: Socket | TLSSocket = raw;
   const onAbort = (): void => {
     socket.destroy(new ChannelClosedError('aborted'));
@@ -136,23 +156,36 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
   try {
     let channel = new PacketChannel(raw, { maxPacketBytes: MAX_LOGIN_PACKET_BYTES });
     const first = await channel.read(remaining());
-    if (first.payload.readUInt8(0) === Header.ERR) throw new UpstreamServerError(decodeErr(first.payload));
+    if (first.payload.readUInt8(0) === Header.ERR)
+      throw new UpstreamServerError(decodeErr(first.payload));
     const greeting = decodeGreeting(first.payload, options);
     const serverCaps = greeting.capabilities;
     const wantsTls = options.tls?.mode ?? 'prefer';
     const isTls = wantsTls !== 'disable' && hasCapability(serverCaps, Capability.SSL);
-    if (wantsTls !== 'disable' && wantsTls !== 'prefer' && !isTls) throw unreachable(options, 'the target does not offer TLS');
+    if (wantsTls !== 'disable' && wantsTls !== 'prefer' && !isTls)
+      throw unreachable(options, 'the target does not offer TLS');
     let caps = (BASE_CAPABILITIES | (options.clientCapabilities & RELAYED_CAPABILITIES)) >>> 0;
-    if (hasCapability(serverCaps, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA)) caps |= Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA;
-    if (options.database !== undefined && options.database !== '') caps |= Capability.CONNECT_WITH_DB;
-    if (options.attributes !== undefined && hasCapability(serverCaps, Capability.CONNECT_ATTRS)) caps |= Capability.CONNECT_ATTRS;
+    if (hasCapability(serverCaps, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA))
+      caps |= Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+    if (options.database !== undefined && options.database !== '')
+      caps |= Capability.CONNECT_WITH_DB;
+    if (options.attributes !== undefined && hasCapability(serverCaps, Capability.CONNECT_ATTRS))
+      caps |= Capability.CONNECT_ATTRS;
     if (isTls) caps |= Capability.SSL;
     caps >>>= 0;
     let seq = (first.lastSeq + 1) & 0xff;
     if (isTls) {
-      seq = channel.write(encodeSslRequest({ capabilities: caps, maxPacketSize: MAX_PACKET_SIZE, charset: options.charset }), seq);
+      seq = channel.write(
+        encodeSslRequest({
+          capabilities: caps,
+          maxPacketSize: MAX_PACKET_SIZE,
+          charset: options.charset,
+        }),
+        seq,
+      );
       const leftover = channel.detach();
-      if (leftover.length > 0) throw new MysqlProtocolError('server spoke before the TLS handshake');
+      if (leftover.length > 0)
+        throw new MysqlProtocolError('server spoke before the TLS handshake');
       socket = await startTls(raw, options, remaining());
       channel = new PacketChannel(socket, { maxPacketBytes: MAX_LOGIN_PACKET_BYTES });
     }
@@ -161,7 +194,15 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
     const leftover = channel.detach();
     // Until the relay takes the socket over, an error must not go unhandled; `close` follows it.
     socket.on('error', ignoreError);
-    return { socket, greeting, capabilities: caps, statusFlags: decodeOk(ok.payload).statusFlags, isTls, leftover, connectionId: greeting.connectionId };
+    return {
+      socket,
+      greeting,
+      capabilities: caps,
+      statusFlags: decodeOk(ok.payload).statusFlags,
+      isTls,
+      leftover,
+      connectionId: greeting.connectionId,
+    };
   } catch (err) {
     socket.destroy();
     raw.destroy();
@@ -174,11 +215,18 @@ export async function connectUpstream(options: UpstreamOptions): Promise<Upstrea
 function decodeGreeting(payload: Buffer, options: UpstreamOptions): HandshakeV10 {
   const greeting = decodeHandshakeV10(payload);
   const caps = greeting.capabilities;
-  if (!hasCapability(caps, Capability.PROTOCOL_41) || !hasCapability(caps, Capability.SECURE_CONNECTION)) {
+  if (
+    !hasCapability(caps, Capability.PROTOCOL_41) ||
+    !hasCapability(caps, Capability.SECURE_CONNECTION)
+  ) {
     throw unreachable(options, 'the target does not speak MySQL protocol 4.1');
   }
   const missing = (options.clientCapabilities & FORMAT_CAPABILITIES & ~caps) >>> 0;
-  if (missing !== 0) throw unreachable(options, `the target lacks capabilities 0x${missing.toString(16)} the client negotiated`);
+  if (missing !== 0)
+    throw unreachable(
+      options,
+      `the target lacks capabilities 0x${missing.toString(16)} the client negotiated`,
+    );
   return greeting;
 }
 
@@ -192,7 +240,12 @@ class UpstreamLogin {
   #nonce: Buffer = Buffer.alloc(0);
   #hasRequestedKey = false;
 
-  constructor(channel: PacketChannel, options: UpstreamOptions, isTls: boolean, remaining: () => number) {
+  constructor(
+    channel: PacketChannel,
+    options: UpstreamOptions,
+    isTls: boolean,
+    remaining: () => number,
+  ) {
     this.#channel = channel;
     this.#o = options;
     this.#isTls = isTls;
@@ -201,7 +254,9 @@ class UpstreamLogin {
 
   /** Sends the handshake response and answers the server until OK; returns the OK packet. */
   async run(greeting: HandshakeV10, caps: number, firstSeq: number): Promise<Packet> {
-    this.#plugin = isSupportedPlugin(greeting.authPluginName) ? greeting.authPluginName : AuthPlugin.NATIVE;
+    this.#plugin = isSupportedPlugin(greeting.authPluginName)
+      ? greeting.authPluginName
+      : AuthPlugin.NATIVE;
     this.#nonce = greeting.authPluginData;
     const response = encodeHandshakeResponse41({
       capabilities: caps,
@@ -209,9 +264,13 @@ class UpstreamLogin {
       charset: this.#o.charset,
       username: this.#o.username,
       authResponse: this.#authResponse(),
-      ...(hasCapability(caps, Capability.CONNECT_WITH_DB) ? { database: this.#o.database ?? '' } : {}),
+      ...(hasCapability(caps, Capability.CONNECT_WITH_DB)
+        ? { database: this.#o.database ?? '' }
+        : {}),
       authPluginName: this.#plugin,
-      ...(hasCapability(caps, Capability.CONNECT_ATTRS) ? { attributes: this.#o.attributes ?? [] } : {}),
+      ...(hasCapability(caps, Capability.CONNECT_ATTRS)
+        ? { attributes: this.#o.attributes ?? [] }
+        : {}),
     });
     let seq = this.#channel.write(response, firstSeq);
     response.fill(0);
@@ -223,8 +282,12 @@ class UpstreamLogin {
       if (header === Header.ERR) throw this.#refused(decodeErr(packet.payload));
       if (header === Header.EOF) {
         const req = decodeAuthSwitchRequest(packet.payload);
-        if (!isSupportedPlugin(req.pluginName)) throw new MysqlProtocolError(`target asks for unsupported authentication plugin "${req.pluginName}"`);
-        if (req.pluginName === AuthPlugin.CLEAR && !this.#isTls) throw new MysqlProtocolError('target asks for a clear-text password without TLS');
+        if (!isSupportedPlugin(req.pluginName))
+          throw new MysqlProtocolError(
+            `target asks for unsupported authentication plugin "${req.pluginName}"`,
+          );
+        if (req.pluginName === AuthPlugin.CLEAR && !this.#isTls)
+          throw new MysqlProtocolError('target asks for a clear-text password without TLS');
         this.#plugin = req.pluginName;
         this.#nonce = req.pluginData;
         this.#send(this.#authResponse(), seq);
@@ -234,7 +297,9 @@ class UpstreamLogin {
         this.#moreData(packet.payload.subarray(1), seq);
         continue;
       }
-      throw new MysqlProtocolError(`unexpected packet 0x${header.toString(16)} during authentication`);
+      throw new MysqlProtocolError(
+        `unexpected packet 0x${header.toString(16)} during authentication`,
+      );
     }
     throw new MysqlProtocolError('authentication did not finish');
   }
@@ -254,14 +319,16 @@ class UpstreamLogin {
 
   /** caching_sha2_password after the scramble: fast-auth result, full auth, the RSA key. */
   #moreData(data: Buffer, seq: number): void {
-    if (this.#plugin !== AuthPlugin.CACHING_SHA2) throw new MysqlProtocolError('unexpected AuthMoreData');
+    if (this.#plugin !== AuthPlugin.CACHING_SHA2)
+      throw new MysqlProtocolError('unexpected AuthMoreData');
     if (this.#hasRequestedKey) {
       this.#send(rsaEncryptPassword(this.#o.password, this.#nonce, data.toString('latin1')), seq);
       return;
     }
     const status = data.length > 0 ? data.readUInt8(0) : -1;
     if (status === CachingSha2.FAST_AUTH_SUCCESS) return;
-    if (status !== CachingSha2.PERFORM_FULL_AUTH) throw new MysqlProtocolError(`unexpected caching_sha2_password status ${status}`);
+    if (status !== CachingSha2.PERFORM_FULL_AUTH)
+      throw new MysqlProtocolError(`unexpected caching_sha2_password status ${status}`);
     if (this.#isTls) {
       this.#send(Buffer.concat([this.#o.password, Buffer.from([0])]), seq);
     } else if (this.#o.serverPublicKey !== undefined) {
@@ -279,7 +346,9 @@ class UpstreamLogin {
 
   #refused(err: ErrPacket): Error {
     if (ACCESS_DENIED_CODES.has(err.code)) {
-      return new GatehouseError('GH_UPSTREAM_AUTH_FAILED', { detail: `${this.#o.host}:${this.#o.port}: ${err.code} ${err.message}` });
+      return new GatehouseError('GH_UPSTREAM_AUTH_FAILED', {
+        detail: `${this.#o.host}:${this.#o.port}: ${err.code} ${err.message}`,
+      });
     }
     return new UpstreamServerError(err);
   }
@@ -290,13 +359,29 @@ function ignoreError(): void {
 }
 
 function isSupportedPlugin(name: string): boolean {
-  return name === AuthPlugin.NATIVE || name === AuthPlugin.CACHING_SHA2 || name === AuthPlugin.CLEAR;
+  return (
+    name === AuthPlugin.NATIVE || name === AuthPlugin.CACHING_SHA2 || name === AuthPlugin.CLEAR
+  );
 }
 
-function openSocket(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Socket> {
+function openSocket(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
-    const timer = setTimeout(() => fail(new ConnectTimeoutError(`TCP connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    const socket = netConnect({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+    });
+    const timer = setTimeout(
+      () => fail(new ConnectTimeoutError(`TCP connect timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     timer.unref();
     const onAbort = (): void => fail(new ChannelClosedError('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -319,7 +404,8 @@ function openSocket(host: string, port: number, timeoutMs: number, signal: Abort
 function startTls(socket: Socket, options: UpstreamOptions, timeoutMs: number): Promise<TLSSocket> {
   const mode = options.tls?.mode ?? 'prefer';
   const isChecked = mode === 'verify-ca' || mode === 'verify-full';
-  const servername = options.tls?.servername ?? (isIpAddress(options.host) ? undefined : options.host);
+  const servername =
+    options.tls?.servername ?? (isIpAddress(options.host) ? undefined : options.host);
   return new Promise((resolve, reject) => {
     const secure = tlsConnect({
       socket,
@@ -355,7 +441,9 @@ function isIpAddress(host: string): boolean {
 }
 
 function unreachable(options: UpstreamOptions, detail: string): GatehouseError {
-  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${options.host}:${options.port}: ${detail}` });
+  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+    detail: `${options.host}:${options.port}: ${detail}`,
+  });
 }
 
 /** The connect or TLS handshake ran out of time (a read that did is a {@link ReadTimeoutError}). */
@@ -364,6 +452,10 @@ class ConnectTimeoutError extends ChannelClosedError {}
 function toUpstreamError(err: unknown, options: UpstreamOptions, timeoutMs: number): Error {
   if (err instanceof GatehouseError || err instanceof UpstreamServerError) return err;
   const detail = err instanceof Error ? err.message : String(err);
-  if (err instanceof ConnectTimeoutError || err instanceof ReadTimeoutError) return upstreamTimeoutError(`${options.host}:${options.port}`, timeoutMs, detail, err);
-  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${options.host}:${options.port}: ${detail}`, cause: err });
+  if (err instanceof ConnectTimeoutError || err instanceof ReadTimeoutError)
+    return upstreamTimeoutError(`${options.host}:${options.port}`, timeoutMs, detail, err);
+  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+    detail: `${options.host}:${options.port}: ${detail}`,
+    cause: err,
+  });
 }

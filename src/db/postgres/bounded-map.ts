@@ -9,7 +9,11 @@ export class BoundedMap<K, V> {
   readonly #sizeOf: (value: V) => number;
   #bytes = 0;
 
-  constructor(options: { readonly maxEntries: number; readonly maxBytes: number; readonly sizeOf: (value: V) => number }) {
+  constructor(options: {
+    readonly maxEntries: number;
+    readonly maxBytes: number;
+    readonly sizeOf: (value: V) => number;
+  }) {
     this.#maxEntries = options.maxEntries;
     this.#maxBytes = options.maxBytes;
     this.#sizeOf = options.sizeOf;

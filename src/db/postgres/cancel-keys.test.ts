@@ -3,7 +3,11 @@ import { CancelKeyRegistry } from './cancel-keys.js';
 
 describe('cancel keys', () => {
   function route(sid: string, log: string[]) {
-    return { sid, cancel: () => Promise.resolve(void log.push(`cancel ${sid}`)), onCancel: (from: string) => void log.push(`audit ${sid} ${from}`) };
+    return {
+      sid,
+      cancel: () => Promise.resolve(void log.push(`cancel ${sid}`)),
+      onCancel: (from: string) => void log.push(`audit ${sid} ${from}`),
+    };
   }
 
   it('a-right-key-cancels-its-own-session-only', async () => {

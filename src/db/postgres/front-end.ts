@@ -3,14 +3,24 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { GatehouseError, toGatehouseError } from '../../core/errors.js';
 import type { GatewayControl } from '../../lease/gateway-control.js';
-import { eventNameOf, refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
+import {
+  eventNameOf,
+  refusalError,
+  type Admission,
+  type ConnectionGate,
+} from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
 import { runDbSession } from '../session-flow.js';
 import type { CancelKeyRegistry } from './cancel-keys.js';
 import { PacketReader } from './packet-reader.js';
 import { errorResponseFor } from './pg-errors.js';
-import { parseStartupPacket, PROTOCOL_3_0, serializeNegotiateProtocolVersion, type StartupPacket } from './protocol/index.js';
+import {
+  parseStartupPacket,
+  PROTOCOL_3_0,
+  serializeNegotiateProtocolVersion,
+  type StartupPacket,
+} from './protocol/index.js';
 import { loadSqlParser } from './sql-parser.js';
 import { readClientStartup } from './startup-params.js';
 import { loginError, PgTransport } from './transport.js';
@@ -63,8 +73,15 @@ export class PostgresFrontEnd {
 
   constructor(options: PostgresFrontEndOptions) {
     this.#o = options;
-    this.#secureContext = createSecureContext({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
-    this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 }, (socket) => this.#accept(socket));
+    this.#secureContext = createSecureContext({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+    });
+    this.#server = createServer(
+      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
+      (socket) => this.#accept(socket),
+    );
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('postgres', err));
   }
 
@@ -96,15 +113,26 @@ export class PostgresFrontEnd {
     let current: Socket | TLSSocket | undefined = socket;
     admission.onExpired(() => {
       if (current === undefined || !current.writable) socket.destroy();
-      else current.end(errorResponseFor(new GatehouseError('GH_LOGIN_TIMEOUT'), { severity: 'FATAL' }));
+      else
+        current.end(
+          errorResponseFor(new GatehouseError('GH_LOGIN_TIMEOUT'), { severity: 'FATAL' }),
+        );
     });
     void this.#serve(socket, admission, log, (s) => (current = s)).catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres connection failed');
+      log.error(
+        { err: err instanceof Error ? err.stack : String(err) },
+        'postgres connection failed',
+      );
       socket.destroy();
     });
   }
 
-  async #serve(socket: Socket, admission: Admission, log: Logger, setCurrent: (s: Socket | TLSSocket | undefined) => void): Promise<void> {
+  async #serve(
+    socket: Socket,
+    admission: Admission,
+    log: Logger,
+    setCurrent: (s: Socket | TLSSocket | undefined) => void,
+  ): Promise<void> {
     const { clientAddr } = admission;
     // 1. Negotiate: TLS, GSS encryption (declined), cancel, or the StartupMessage.
     let negotiated: Negotiated | undefined;
@@ -113,7 +141,10 @@ export class PostgresFrontEnd {
     } catch (err) {
       const error = toGatehouseError(loginError(err));
       // Garbage and half-open connections come by the thousand in an attack: logged at a bounded rate.
-      if (error.code !== 'GH_AUTH_FAILED') admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
+      if (error.code !== 'GH_AUTH_FAILED')
+        admission.report(eventNameOf(error.code), 'postgres connection refused', {
+          detail: error.detail,
+        });
       if (socket.writable) socket.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
@@ -125,27 +156,49 @@ export class PostgresFrontEnd {
       startup = readClientStartup(params);
       if (!isTls && !this.#o.allowPlaintext) throw new GatehouseError('GH_TLS_REQUIRED');
       if (!isTls && startup.authMode === 'password')
-        throw new GatehouseError('GH_TLS_REQUIRED', { detail: 'a cleartext password was asked for without TLS' });
+        throw new GatehouseError('GH_TLS_REQUIRED', {
+          detail: 'a cleartext password was asked for without TLS',
+        });
     } catch (err) {
       const error = toGatehouseError(err);
-      admission.report(eventNameOf(error.code), 'postgres connection refused', { detail: error.detail });
+      admission.report(eventNameOf(error.code), 'postgres connection refused', {
+        detail: error.detail,
+      });
       reader.detach();
       stream.end(errorResponseFor(error, { severity: 'FATAL' }));
       return;
     }
     // 3. The shared flow: authenticate, authorize, unlock, connect, audit, relay, end.
-    const transport = new PgTransport({ socket: stream, reader, startup, clientAddr, isTls, cancelKeys: this.#o.cancelKeys, baseDir: this.#o.baseDir, log });
+    const transport = new PgTransport({
+      socket: stream,
+      reader,
+      startup,
+      clientAddr,
+      isTls,
+      cancelKeys: this.#o.cancelKeys,
+      baseDir: this.#o.baseDir,
+      log,
+    });
     await runDbSession(transport, {
       control: this.#o.control,
       transcripts: this.#o.transcripts,
       log: this.#o.log,
       fixedTarget: this.#o.fixedTarget,
       onAuthenticated: () => admission.established(),
-      reportRefusal: (error) => admission.report(eventNameOf(error.code), 'database session refused', { code: error.code, detail: error.detail, login: startup.loginName.slice(0, 128) }),
+      reportRefusal: (error) =>
+        admission.report(eventNameOf(error.code), 'database session refused', {
+          code: error.code,
+          detail: error.detail,
+          login: startup.loginName.slice(0, 128),
+        }),
     });
   }
 
-  async #negotiate(socket: Socket, clientAddr: string, setCurrent: (s: Socket | TLSSocket | undefined) => void): Promise<Negotiated | undefined> {
+  async #negotiate(
+    socket: Socket,
+    clientAddr: string,
+    setCurrent: (s: Socket | TLSSocket | undefined) => void,
+  ): Promise<Negotiated | undefined> {
     let stream: Socket | TLSSocket = socket;
     let reader = new PacketReader(socket);
     let isTls = false;
@@ -154,7 +207,10 @@ export class PostgresFrontEnd {
       switch (packet.kind) {
         case 'ssl-request': {
           // Bytes sent before the handshake would be taken as encrypted (CVE-2021-23214).
-          if (isTls || reader.buffered > 0) throw new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: 'unexpected SSLRequest or data after it' });
+          if (isTls || reader.buffered > 0)
+            throw new GatehouseError('GH_PROTOCOL_VIOLATION', {
+              detail: 'unexpected SSLRequest or data after it',
+            });
           reader.detach();
           // Wrap in the same tick as the answer: the socket reads no byte of the handshake first.
           socket.write(SSL_YES);
@@ -163,7 +219,13 @@ export class PostgresFrontEnd {
           await new Promise<void>((resolve, reject) => {
             tls.once('secure', resolve);
             tls.once('error', reject);
-            tls.once('close', () => reject(new GatehouseError('GH_AUTH_FAILED', { detail: 'the client left during the TLS handshake' })));
+            tls.once('close', () =>
+              reject(
+                new GatehouseError('GH_AUTH_FAILED', {
+                  detail: 'the client left during the TLS handshake',
+                }),
+              ),
+            );
           });
           tls.on('error', () => undefined);
           setCurrent(tls);
@@ -173,28 +235,38 @@ export class PostgresFrontEnd {
           break;
         }
         case 'gssenc-request':
-          if (reader.buffered > 0) throw new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: 'data after GSSENCRequest' });
+          if (reader.buffered > 0)
+            throw new GatehouseError('GH_PROTOCOL_VIOLATION', {
+              detail: 'data after GSSENCRequest',
+            });
           stream.write(NO);
           break;
         case 'cancel-request': {
           // PG protocol: no answer either way; the connection just closes.
           const sid = await this.#o.cancelKeys.cancel(packet.key, clientAddr);
-          if (sid !== undefined) this.#o.log.info({ sid, clientAddr }, 'cancel request passed to the target');
+          if (sid !== undefined)
+            this.#o.log.info({ sid, clientAddr }, 'cancel request passed to the target');
           reader.detach();
           stream.end();
           return undefined;
         }
         case 'startup': {
           if (packet.version >>> 16 !== 3) {
-            throw new GatehouseError('GH_PROTOCOL_VIOLATION', { message: `unsupported frontend protocol ${packet.version >>> 16}.${packet.version & 0xffff}: only 3.0 is` });
+            throw new GatehouseError('GH_PROTOCOL_VIOLATION', {
+              message: `unsupported frontend protocol ${packet.version >>> 16}.${packet.version & 0xffff}: only 3.0 is`,
+            });
           }
           // A newer 3.x or `_pq_.` options: answer with what this gateway speaks (3.0, none).
           const options = [...packet.params.keys()].filter((name) => name.startsWith('_pq_.'));
-          if (packet.version !== PROTOCOL_3_0 || options.length > 0) stream.write(serializeNegotiateProtocolVersion(PROTOCOL_3_0, options));
+          if (packet.version !== PROTOCOL_3_0 || options.length > 0)
+            stream.write(serializeNegotiateProtocolVersion(PROTOCOL_3_0, options));
           return { stream, reader, params: packet.params, isTls };
         }
       }
     }
-    throw new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: 'too many negotiation packets', message: 'protocol violation' });
+    throw new GatehouseError('GH_PROTOCOL_VIOLATION', {
+      detail: 'too many negotiation packets',
+      message: 'protocol violation',
+    });
   }
 }

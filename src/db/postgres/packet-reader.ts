@@ -1,5 +1,10 @@
 import type { Duplex } from 'node:stream';
-import { describeType, MAX_STARTUP_PACKET_BYTES, PgProtocolError, startupPacketLength } from './protocol/index.js';
+import {
+  describeType,
+  MAX_STARTUP_PACKET_BYTES,
+  PgProtocolError,
+  startupPacketLength,
+} from './protocol/index.js';
 
 /** The peer closed the connection while a packet was awaited. */
 export class ConnectionClosedError extends Error {
@@ -73,7 +78,8 @@ export class PacketReader {
     const header = this.#peek(5);
     const type = header[0] ?? 0;
     const length = header.readInt32BE(1);
-    if (length < 4 || length - 4 > maxBody) throw new PgProtocolError(`invalid length ${length} for message type ${describeType(type)}`);
+    if (length < 4 || length - 4 > maxBody)
+      throw new PgProtocolError(`invalid length ${length} for message type ${describeType(type)}`);
     const whole = await this.#take(length + 1);
     return { type, body: whole.subarray(5) };
   }
@@ -110,7 +116,10 @@ export class PacketReader {
     await this.#fill(n);
     const head = this.#peek(n);
     const out = Buffer.from(head); // a copy: the chunk it came from is released below
-    const joined = this.#chunks.length === 1 ? (this.#chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.#chunks, this.#size);
+    const joined =
+      this.#chunks.length === 1
+        ? (this.#chunks[0] ?? Buffer.alloc(0))
+        : Buffer.concat(this.#chunks, this.#size);
     const rest = joined.subarray(n);
     this.#chunks = rest.length === 0 ? [] : [rest];
     this.#size = rest.length;

@@ -1,5 +1,10 @@
 import type { ErrorCode, GatehouseError } from '../../core/errors.js';
-import { ERROR_FIELD, serializeErrorResponse, SQLSTATE, type ErrorFields } from './protocol/index.js';
+import {
+  ERROR_FIELD,
+  serializeErrorResponse,
+  SQLSTATE,
+  type ErrorFields,
+} from './protocol/index.js';
 
 /** An ErrorResponse the target sent while the gateway logged in (e.g. database does not exist). */
 export class PgServerError extends Error {
@@ -59,7 +64,8 @@ export interface PgErrorOptions {
  */
 export function errorResponseFor(error: GatehouseError, options: PgErrorOptions): Buffer {
   const upstream = error.cause instanceof PgServerError ? error.cause : undefined;
-  if (upstream !== undefined) return serializeErrorResponse(withSeverity(upstream.fields, options.severity));
+  if (upstream !== undefined)
+    return serializeErrorResponse(withSeverity(upstream.fields, options.severity));
   const sqlstate = options.sqlstate ?? SQLSTATE_OF[error.code] ?? SQLSTATE.internalError;
   const isLoginFailure = sqlstate === SQLSTATE.invalidPassword && options.loginName !== undefined;
   const fields: [string, string][] = [
@@ -67,7 +73,12 @@ export function errorResponseFor(error: GatehouseError, options: PgErrorOptions)
     [ERROR_FIELD.severityNonLocalized, options.severity],
     [ERROR_FIELD.code, sqlstate],
     // PostgreSQL's own wording, so scripts and drivers that look for it keep working.
-    [ERROR_FIELD.message, isLoginFailure ? `password authentication failed for user "${options.loginName ?? ''}"` : error.message],
+    [
+      ERROR_FIELD.message,
+      isLoginFailure
+        ? `password authentication failed for user "${options.loginName ?? ''}"`
+        : error.message,
+    ],
   ];
   if (options.detail !== undefined) fields.push([ERROR_FIELD.detail, options.detail]);
   const hint = isLoginFailure ? LOGIN_HINT : error.hint;
@@ -76,7 +87,8 @@ export function errorResponseFor(error: GatehouseError, options: PgErrorOptions)
 }
 
 /** Hint of a failed login: how to use a token instead of the password. */
-export const LOGIN_HINT = 'check the Gatehouse password; to log in with a personal token, connect with options=\'-c gatehouse.auth=token\' (PGOPTIONS)';
+export const LOGIN_HINT =
+  "check the Gatehouse password; to log in with a personal token, connect with options='-c gatehouse.auth=token' (PGOPTIONS)";
 
 function withSeverity(fields: ErrorFields, severity: string): [string, string][] {
   const out = new Map(fields);

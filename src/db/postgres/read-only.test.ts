@@ -49,7 +49,7 @@ describe('read-only check', () => {
   it('writes-are-refused-and-named', () => {
     const cases: [string, string][] = [
       ['insert into orders values (1)', 'INSERT'],
-      ["update orders set x = 1", 'UPDATE'],
+      ['update orders set x = 1', 'UPDATE'],
       ['delete from orders', 'DELETE'],
       ['merge into t using s on t.id = s.id when matched then delete', 'MERGE'],
       ['truncate orders', 'TRUNCATE'],
@@ -95,12 +95,19 @@ describe('read-only check', () => {
 
   it('text-that-does-not-parse-or-is-too-long-is-refused', () => {
     expect(checkReadOnly('selec 1')).toMatchObject({ isAllowed: false, why: 'does not parse' });
-    expect(checkReadOnly(`select '${'x'.repeat(300_000)}'`)).toMatchObject({ isAllowed: false, why: 'too long to check' });
+    expect(checkReadOnly(`select '${'x'.repeat(300_000)}'`)).toMatchObject({
+      isAllowed: false,
+      why: 'too long to check',
+    });
   });
 
   it('fingerprints-ignore-constants', () => {
-    expect(fingerprintSql('select * from t where a = 1')).toBe(fingerprintSql('SELECT * FROM t WHERE a = 42'));
-    expect(fingerprintSql('select * from t where a = 1')).not.toBe(fingerprintSql('select * from u where a = 1'));
+    expect(fingerprintSql('select * from t where a = 1')).toBe(
+      fingerprintSql('SELECT * FROM t WHERE a = 42'),
+    );
+    expect(fingerprintSql('select * from t where a = 1')).not.toBe(
+      fingerprintSql('select * from u where a = 1'),
+    );
     expect(fingerprintSql('selec 1')).toBeNull();
   });
 });

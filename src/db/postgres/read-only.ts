@@ -1,7 +1,9 @@
 import { MAX_PARSED_SQL_BYTES, parseStatements, type ParseNode } from './sql-parser.js';
 
 /** Whether a statement may run on a read-only target, and if not, what it is. */
-export type ReadOnlyVerdict = { readonly isAllowed: true } | { readonly isAllowed: false; readonly what: string; readonly why: string };
+export type ReadOnlyVerdict =
+  | { readonly isAllowed: true }
+  | { readonly isAllowed: false; readonly what: string; readonly why: string };
 
 const ALLOWED: ReadOnlyVerdict = { isAllowed: true };
 
@@ -19,7 +21,12 @@ const ALWAYS_ALLOWED = new Set([
 ]);
 
 // Settings that would lift the read-only guard or change who runs the statements.
-const GUARDED_SETTINGS = new Set(['role', 'session_authorization', 'default_transaction_read_only', 'transaction_read_only']);
+const GUARDED_SETTINGS = new Set([
+  'role',
+  'session_authorization',
+  'default_transaction_read_only',
+  'transaction_read_only',
+]);
 
 // Functions that write, reach out, or run SQL given as text. Not complete (a user-defined
 // function can do anything): the upstream session also runs with default_transaction_read_only.
@@ -109,7 +116,8 @@ const NAMES: Readonly<Record<string, string>> = {
  * long to check, is refused.
  */
 export function checkReadOnly(sql: string): ReadOnlyVerdict {
-  if (sql.length > MAX_PARSED_SQL_BYTES) return { isAllowed: false, what: 'statement', why: 'too long to check' };
+  if (sql.length > MAX_PARSED_SQL_BYTES)
+    return { isAllowed: false, what: 'statement', why: 'too long to check' };
   if (sql.trim() === '') return ALLOWED; // an empty query (EmptyQueryResponse)
   let statements: ParseNode[];
   try {
@@ -135,30 +143,41 @@ function checkStatement(node: ParseNode): ReadOnlyVerdict {
       return checkReadingTree(node);
     case 'ExplainStmt': {
       const options = asList(fields['options']);
-      const isAnalyze = options.some((o) => defElemName(o) === 'analyze' && !isFalse(defElemArg(o)));
+      const isAnalyze = options.some(
+        (o) => defElemName(o) === 'analyze' && !isFalse(defElemArg(o)),
+      );
       return isAnalyze ? checkStatement(asNode(fields['query'])) : ALLOWED;
     }
     case 'VariableSetStmt': {
       const name = typeof fields['name'] === 'string' ? fields['name'].toLowerCase() : '';
       if (GUARDED_SETTINGS.has(name)) return denied(`SET ${name}`, 'changes the session guard');
-      if (asList(fields['args']).some(isReadWriteOption)) return denied('SET TRANSACTION READ WRITE', 'makes the transaction writable');
+      if (asList(fields['args']).some(isReadWriteOption))
+        return denied('SET TRANSACTION READ WRITE', 'makes the transaction writable');
       return ALLOWED;
     }
     case 'TransactionStmt':
-      return asList(fields['options']).some(isReadWriteOption) ? denied('BEGIN READ WRITE', 'makes the transaction writable') : ALLOWED;
+      return asList(fields['options']).some(isReadWriteOption)
+        ? denied('BEGIN READ WRITE', 'makes the transaction writable')
+        : ALLOWED;
     case 'DeclareCursorStmt':
     case 'PrepareStmt':
       return checkStatement(asNode(fields['query']));
     case 'LockStmt':
       // ACCESS SHARE (mode 1) is what a reader takes anyway (pg_dump locks every table so).
-      return fields['mode'] === 1 ? ALLOWED : denied('LOCK', 'takes a lock that blocks readers or writers');
+      return fields['mode'] === 1
+        ? ALLOWED
+        : denied('LOCK', 'takes a lock that blocks readers or writers');
     case 'CopyStmt': {
       if (fields['is_from'] === true) return denied('COPY FROM', 'writes rows');
-      if (fields['filename'] !== undefined || fields['is_program'] === true) return denied('COPY TO file or program', 'writes on the server');
+      if (fields['filename'] !== undefined || fields['is_program'] === true)
+        return denied('COPY TO file or program', 'writes on the server');
       return fields['query'] === undefined ? ALLOWED : checkStatement(asNode(fields['query']));
     }
     default:
-      return denied(NAMES[type] ?? type.replace(/Stmt$/, '').toUpperCase(), 'writes or changes the database');
+      return denied(
+        NAMES[type] ?? type.replace(/Stmt$/, '').toUpperCase(),
+        'writes or changes the database',
+      );
   }
 }
 
@@ -177,12 +196,15 @@ function checkReadingTree(root: ParseNode): ReadOnlyVerdict {
       const writing = WRITING_NODES[key];
       if (writing !== undefined) return denied(writing, 'writes rows (in a WITH clause)');
       if (key === 'intoClause') return denied('SELECT INTO', 'creates a table');
-      if (key === 'lockingClause' && asList(child).length > 0) return denied('SELECT FOR UPDATE/SHARE', 'locks rows');
+      if (key === 'lockingClause' && asList(child).length > 0)
+        return denied('SELECT FOR UPDATE/SHARE', 'locks rows');
       if (key === 'FuncCall') {
         const name = functionName(child);
-        if (name !== undefined && DENIED_FUNCTIONS.has(name)) return denied(`${name}()`, 'changes state');
+        if (name !== undefined && DENIED_FUNCTIONS.has(name))
+          return denied(`${name}()`, 'changes state');
         // pg_dump starts with set_config('search_path', '', false): a setting, like SET.
-        if (name === 'set_config' && !isHarmlessSetConfig(child)) return denied('set_config()', 'changes the session guard');
+        if (name === 'set_config' && !isHarmlessSetConfig(child))
+          return denied('set_config()', 'changes the session guard');
       }
       if (child !== null && typeof child === 'object') stack.push(child);
     }
@@ -204,7 +226,8 @@ function isHarmlessSetConfig(call: unknown): boolean {
 const FALSE_BOOL = /^\s*(f|fa|fal|fals|false|n|no|of|off|0)\s*$/i;
 
 function literalText(node: unknown): string | undefined {
-  const text = (node as { A_Const?: { sval?: { sval?: unknown } } } | undefined)?.A_Const?.sval?.sval;
+  const text = (node as { A_Const?: { sval?: { sval?: unknown } } } | undefined)?.A_Const?.sval
+    ?.sval;
   return typeof text === 'string' ? text : undefined;
 }
 
@@ -249,11 +272,16 @@ function unwrap(node: ParseNode): [string | undefined, Record<string, unknown> |
   const [entry] = Object.entries(node);
   if (entry === undefined) return [undefined, undefined];
   const [type, body] = entry;
-  return [type, body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : undefined];
+  return [
+    type,
+    body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : undefined,
+  ];
 }
 
 function asNode(value: unknown): ParseNode {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ParseNode) : {};
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as ParseNode)
+    : {};
 }
 
 function asList(value: unknown): unknown[] {

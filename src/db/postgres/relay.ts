@@ -5,7 +5,14 @@ import type { Logger } from '../../log/index.js';
 import type { QueryAuditor } from '../query-audit.js';
 import type { DbRelayEnd, DbStop } from '../session-flow.js';
 import { errorResponseFor } from './pg-errors.js';
-import { FRONTEND, MessageFramer, PgProtocolError, serializeEmpty, SQLSTATE, WholeMessageSplitter } from './protocol/index.js';
+import {
+  FRONTEND,
+  MessageFramer,
+  PgProtocolError,
+  serializeEmpty,
+  SQLSTATE,
+  WholeMessageSplitter,
+} from './protocol/index.js';
 import { clientKeepBytes, serverKeepBytes, StatementTracker } from './statement-tracker.js';
 
 /** Largest client message held whole on a read-only target (it is checked before it goes on). */
@@ -53,7 +60,9 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
     const clientPauses = new Set<string>();
     const serverFramer = new MessageFramer({ keep: serverKeepBytes });
     const clientFramer = o.isReadOnly ? undefined : new MessageFramer({ keep: clientKeepBytes });
-    const splitter = o.isReadOnly ? new WholeMessageSplitter({ maxLength: READ_ONLY_MAX_MESSAGE_BYTES }) : undefined;
+    const splitter = o.isReadOnly
+      ? new WholeMessageSplitter({ maxLength: READ_ONLY_MAX_MESSAGE_BYTES })
+      : undefined;
 
     const writeClient = (data: Buffer): void => {
       if (isEnded) return;
@@ -99,7 +108,8 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
         pauseClient('audit');
         void o.auditor.whenDrained().then(() => resumeClient('audit'));
       }
-      if (tracker.pendingResponses > MAX_PENDING_RESPONSES && !clientPauses.has('pending')) pauseClient('pending');
+      if (tracker.pendingResponses > MAX_PENDING_RESPONSES && !clientPauses.has('pending'))
+        pauseClient('pending');
     };
 
     // A statement still running keeps the session out of the idle timeout.
@@ -117,11 +127,15 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
       if (notice !== undefined && serverFramer.isAtBoundary && client.writable) client.end(notice);
       else client.end();
       if (upstream.writable) upstream.end(serializeEmpty(FRONTEND.terminate));
-      for (const side of [client, upstream]) setTimeout(() => side.destroy(), CLOSE_GRACE_MS).unref();
+      for (const side of [client, upstream])
+        setTimeout(() => side.destroy(), CLOSE_GRACE_MS).unref();
       resolve({ reason, status, bytesFromClient, bytesToClient });
     };
     const fatal = (error: GatehouseError, sqlstate?: string): Buffer =>
-      errorResponseFor(error, { severity: 'FATAL', ...(sqlstate === undefined ? {} : { sqlstate }) });
+      errorResponseFor(error, {
+        severity: 'FATAL',
+        ...(sqlstate === undefined ? {} : { sqlstate }),
+      });
 
     function onClientData(chunk: Buffer): void {
       o.touch();
@@ -130,7 +144,11 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
         if (splitter !== undefined) {
           const out = splitter.push(chunk).filter((m) => {
             if (m[0] === FRONTEND.terminate) hasTerminated = true;
-            return tracker.onClientMessage({ type: m[0] ?? 0, body: m.subarray(5), isTruncated: false });
+            return tracker.onClientMessage({
+              type: m[0] ?? 0,
+              body: m.subarray(5),
+              isTruncated: false,
+            });
           });
           writeUpstream(out);
         } else {
@@ -143,7 +161,11 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
       } catch (err) {
         if (err instanceof PgProtocolError) {
           o.log.info({ err: err.message }, 'client broke the protocol');
-          finish('protocol-violation', 'failed', fatal(new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: err.message })));
+          finish(
+            'protocol-violation',
+            'failed',
+            fatal(new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: err.message })),
+          );
         } else failInternal(err);
         return;
       }
@@ -160,7 +182,8 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
           if (effect === undefined) return;
           // ReadyForQuery's status is its last byte, which is in this chunk since it ends here.
           if (effect.status !== undefined) chunk[m.end - 1] = effect.status.charCodeAt(0);
-          if (effect.after !== undefined && effect.after.length > 0) (inserts ??= []).push([m.end, effect.after]);
+          if (effect.after !== undefined && effect.after.length > 0)
+            (inserts ??= []).push([m.end, effect.after]);
         });
       } catch (err) {
         if (err instanceof PgProtocolError) {
@@ -180,7 +203,8 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
         parts.push(chunk.subarray(from));
         writeClient(Buffer.concat(parts));
       }
-      if (clientPauses.has('pending') && tracker.pendingResponses < MAX_PENDING_RESPONSES / 2) resumeClient('pending');
+      if (clientPauses.has('pending') && tracker.pendingResponses < MAX_PENDING_RESPONSES / 2)
+        resumeClient('pending');
     }
 
     // A bug here must end this session, not the gateway (a throw in a socket handler would).
@@ -199,12 +223,21 @@ export function relayPg(o: PgRelayOptions): Promise<DbRelayEnd> {
     upstream.on('data', onUpstreamData);
     client.once('close', () => finish('client-closed', 'ended'));
     client.once('end', () => finish('client-closed', 'ended'));
-    client.on('error', (err: Error) => o.log.debug({ err: err.message }, 'client connection error'));
+    client.on('error', (err: Error) =>
+      o.log.debug({ err: err.message }, 'client connection error'),
+    );
     // The target closing a session the client did not end (restart, crash, a killed backend) is
     // a failure; the client hears which target went away.
     const lost = (detail?: string): Buffer =>
-      fatal(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { message: `the connection to target "${o.targetName}" was lost`, ...(detail === undefined ? {} : { detail }) }));
-    upstream.once('close', () => (hasTerminated ? finish('client-closed', 'ended') : finish('target-closed', 'failed', lost())));
+      fatal(
+        new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+          message: `the connection to target "${o.targetName}" was lost`,
+          ...(detail === undefined ? {} : { detail }),
+        }),
+      );
+    upstream.once('close', () =>
+      hasTerminated ? finish('client-closed', 'ended') : finish('target-closed', 'failed', lost()),
+    );
     upstream.on('error', (err: Error) => {
       o.log.info({ err: err.message }, 'target connection error');
       finish('target-error', 'failed', lost(err.message));

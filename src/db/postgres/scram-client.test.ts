@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { deriveScramVerifier, parseScramVerifier, ScramServerExchange } from '../../identity/scram.js';
+import {
+  deriveScramVerifier,
+  parseScramVerifier,
+  ScramServerExchange,
+} from '../../identity/scram.js';
 import { ScramSha256Client } from './scram-client.js';
 
-async function exchange(serverPassword: string, clientPassword: string): Promise<{ isAccepted: boolean; isServerValid: boolean }> {
+async function exchange(
+  serverPassword: string,
+  clientPassword: string,
+): Promise<{ isAccepted: boolean; isServerValid: boolean }> {
   const verifier = parseScramVerifier(await deriveScramVerifier(serverPassword));
   if (verifier === undefined) throw new Error('no verifier');
   const server = new ScramServerExchange(verifier);
@@ -10,13 +17,22 @@ async function exchange(serverPassword: string, clientPassword: string): Promise
   const first = server.handleClientFirst(client.clientFirst);
   if (!first.ok) throw new Error(first.reason);
   const final = server.handleClientFinal(await client.clientFinal(first.message));
-  return { isAccepted: final.ok, isServerValid: final.ok && client.isServerFinalValid(final.message) };
+  return {
+    isAccepted: final.ok,
+    isServerValid: final.ok && client.isServerFinalValid(final.message),
+  };
 }
 
 describe('scram client for upstream logins', () => {
   it('logs-in-with-the-right-password-and-checks-the-server-signature', async () => {
-    expect(await exchange('leased-secret', 'leased-secret')).toEqual({ isAccepted: true, isServerValid: true });
-    expect(await exchange('pässwörd', 'pässwörd')).toEqual({ isAccepted: true, isServerValid: true });
+    expect(await exchange('leased-secret', 'leased-secret')).toEqual({
+      isAccepted: true,
+      isServerValid: true,
+    });
+    expect(await exchange('pässwörd', 'pässwörd')).toEqual({
+      isAccepted: true,
+      isServerValid: true,
+    });
   });
 
   it('a-wrong-password-is-refused-by-the-server', async () => {
@@ -33,7 +49,9 @@ describe('scram client for upstream logins', () => {
   it('hostile-server-first-messages-are-refused', async () => {
     const client = new ScramSha256Client(Buffer.from('pw'), { nonce: 'abc' });
     await expect(client.clientFinal('r=xyz,s=c2FsdA==,i=4096')).rejects.toThrow(/nonce/);
-    await expect(client.clientFinal('r=abcdef,s=c2FsdA==,i=999999999')).rejects.toThrow(/iteration/);
+    await expect(client.clientFinal('r=abcdef,s=c2FsdA==,i=999999999')).rejects.toThrow(
+      /iteration/,
+    );
     await expect(client.clientFinal('r=abcdef,i=4096')).rejects.toThrow(/salt/);
   });
 });

@@ -64,7 +64,9 @@ export class ScramSha256Client {
     const expected = this.#expectedServerSignature;
     const attrs = parseAttributes(serverFinal);
     const given = Buffer.from(attrs.get('v') ?? '', 'base64');
-    return expected !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
+    return (
+      expected !== undefined && given.length === expected.length && timingSafeEqual(given, expected)
+    );
   }
 
   /** Zeroes the password copy. */
@@ -76,7 +78,9 @@ export class ScramSha256Client {
 // SASLprep only changes non-ASCII passwords; leave ASCII bytes as they are (no string copy).
 function preparePassword(password: Buffer): Buffer {
   const isAscii = password.every((b) => b >= 0x20 && b < 0x7f);
-  return isAscii ? Buffer.from(password) : Buffer.from(saslPrepLite(password.toString('utf8')), 'utf8');
+  return isAscii
+    ? Buffer.from(password)
+    : Buffer.from(saslPrepLite(password.toString('utf8')), 'utf8');
 }
 
 function parseAttributes(message: string): Map<string, string> {
@@ -93,6 +97,8 @@ function hmac(key: Buffer, data: string): Buffer {
 
 function pbkdf2Async(password: Buffer, salt: Buffer, iterations: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, iterations, KEY_BYTES, 'sha256', (err, key) => (err === null ? resolve(key) : reject(err)));
+    pbkdf2(password, salt, iterations, KEY_BYTES, 'sha256', (err, key) =>
+      err === null ? resolve(key) : reject(err),
+    );
   });
 }

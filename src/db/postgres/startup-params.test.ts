@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { applicationNameFor, parseOptions, readClientStartup, upstreamStartupParams } from './startup-params.js';
+import {
+  applicationNameFor,
+  parseOptions,
+  readClientStartup,
+  upstreamStartupParams,
+} from './startup-params.js';
 
-const startup = (params: Record<string, string>) => readClientStartup(new Map(Object.entries(params)));
+const startup = (params: Record<string, string>) =>
+  readClientStartup(new Map(Object.entries(params)));
 
 describe('startup parameters', () => {
   it('options-parse-like-the-server', () => {
@@ -10,7 +16,9 @@ describe('startup parameters', () => {
       ['statement_timeout', '5s'],
       ['work_mem', '64MB'],
     ]);
-    expect(parseOptions('-c application_name=my\\ app -d 5 -c')).toEqual([['application_name', 'my app']]);
+    expect(parseOptions('-c application_name=my\\ app -d 5 -c')).toEqual([
+      ['application_name', 'my app'],
+    ]);
   });
 
   it('the-gatehouse-auth-option-asks-for-a-password-and-is-not-passed-on', () => {
@@ -31,8 +39,21 @@ describe('startup parameters', () => {
   });
 
   it('upstream-gets-the-leased-account-and-a-tagged-application-name', () => {
-    const s = startup({ user: 'alice#db', application_name: 'psql', client_encoding: 'UTF8', _pq_x: 'skip', '_pq_.compression': 'on' });
-    expect(upstreamStartupParams(s, { account: 'leased', database: 'app', sid: 'ses_1', isReadOnly: false })).toEqual([
+    const s = startup({
+      user: 'alice#db',
+      application_name: 'psql',
+      client_encoding: 'UTF8',
+      _pq_x: 'skip',
+      '_pq_.compression': 'on',
+    });
+    expect(
+      upstreamStartupParams(s, {
+        account: 'leased',
+        database: 'app',
+        sid: 'ses_1',
+        isReadOnly: false,
+      }),
+    ).toEqual([
       ['user', 'leased'],
       ['database', 'app'],
       ['application_name', 'psql [gatehouse:ses_1]'],
@@ -42,8 +63,19 @@ describe('startup parameters', () => {
   });
 
   it('read-only-targets-force-read-only-transactions-and-drop-what-would-lift-it', () => {
-    const s = startup({ user: 'alice#db', default_transaction_read_only: 'off', options: '-c role=postgres -c search_path=app' });
-    expect(upstreamStartupParams(s, { account: 'leased', database: 'app', sid: 's', isReadOnly: true }).slice(3)).toEqual([
+    const s = startup({
+      user: 'alice#db',
+      default_transaction_read_only: 'off',
+      options: '-c role=postgres -c search_path=app',
+    });
+    expect(
+      upstreamStartupParams(s, {
+        account: 'leased',
+        database: 'app',
+        sid: 's',
+        isReadOnly: true,
+      }).slice(3),
+    ).toEqual([
       ['search_path', 'app'],
       ['default_transaction_read_only', 'on'],
     ]);

@@ -8,7 +8,12 @@ const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]{0,62}$/;
 // Handled by the gateway, never passed as given.
 const RESERVED = new Set(['user', 'database', 'options', 'replication', 'application_name']);
 // Settings that would lift the read-only guard or change who runs the statements.
-const READ_ONLY_GUARDED = new Set(['default_transaction_read_only', 'transaction_read_only', 'role', 'session_authorization']);
+const READ_ONLY_GUARDED = new Set([
+  'default_transaction_read_only',
+  'transaction_read_only',
+  'role',
+  'session_authorization',
+]);
 /** Prefix of the gateway's own settings in `options` (`-c gatehouse.auth=token`). */
 const GATEHOUSE_PREFIX = 'gatehouse.';
 
@@ -35,11 +40,19 @@ export interface ClientStartup {
 export function readClientStartup(params: ReadonlyMap<string, string>): ClientStartup {
   const loginName = params.get('user');
   if (loginName === undefined || loginName === '') {
-    throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'no user name in the startup packet', hint: 'connect as user#target, e.g. alice#orders-db' });
+    throw new GatehouseError('GH_INVALID_ARGUMENT', {
+      message: 'no user name in the startup packet',
+      hint: 'connect as user#target, e.g. alice#orders-db',
+    });
   }
   const replication = params.get('replication');
-  if (replication !== undefined && !['false', 'off', '0', 'no'].includes(replication.toLowerCase())) {
-    throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'replication connections are not supported' });
+  if (
+    replication !== undefined &&
+    !['false', 'off', '0', 'no'].includes(replication.toLowerCase())
+  ) {
+    throw new GatehouseError('GH_INVALID_ARGUMENT', {
+      message: 'replication connections are not supported',
+    });
   }
   const settings = new Map<string, string>();
   for (const [name, value] of params) {
@@ -49,7 +62,8 @@ export function readClientStartup(params: ReadonlyMap<string, string>): ClientSt
   let authMode: PgAuthMode = 'scram';
   for (const [name, value] of parseOptions(params.get('options') ?? '')) {
     if (name.toLowerCase().startsWith(GATEHOUSE_PREFIX)) {
-      if (name.toLowerCase() === 'gatehouse.auth' && (value === 'token' || value === 'password')) authMode = 'password';
+      if (name.toLowerCase() === 'gatehouse.auth' && (value === 'token' || value === 'password'))
+        authMode = 'password';
       continue;
     }
     if (SETTING_NAME.test(name) && settings.size < MAX_PASSED_PARAMS) settings.set(name, value);
@@ -58,7 +72,8 @@ export function readClientStartup(params: ReadonlyMap<string, string>): ClientSt
   return {
     loginName,
     // libpq sends the user name as the database when none is given.
-    database: database === undefined || database === '' || database === loginName ? undefined : database,
+    database:
+      database === undefined || database === '' || database === loginName ? undefined : database,
     applicationName: params.get('application_name'),
     authMode,
     settings,
@@ -73,7 +88,12 @@ export function readClientStartup(params: ReadonlyMap<string, string>): ClientSt
  */
 export function upstreamStartupParams(
   client: ClientStartup,
-  options: { readonly account: string; readonly database: string; readonly sid: string; readonly isReadOnly: boolean },
+  options: {
+    readonly account: string;
+    readonly database: string;
+    readonly sid: string;
+    readonly isReadOnly: boolean;
+  },
 ): [string, string][] {
   const out: [string, string][] = [
     ['user', options.account],
@@ -82,7 +102,8 @@ export function upstreamStartupParams(
   ];
   const settings = new Map(client.settings);
   if (options.isReadOnly) {
-    for (const name of [...settings.keys()]) if (READ_ONLY_GUARDED.has(name.toLowerCase())) settings.delete(name);
+    for (const name of [...settings.keys()])
+      if (READ_ONLY_GUARDED.has(name.toLowerCase())) settings.delete(name);
     settings.set('default_transaction_read_only', 'on');
   }
   // Settings travel as startup parameters, which PostgreSQL applies like `-c name=value`.

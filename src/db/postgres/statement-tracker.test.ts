@@ -2,7 +2,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventInput } from '../../audit/types.js';
 import { QueryAuditor } from '../query-audit.js';
 import { loadSqlParser } from './sql-parser.js';
-import { rowsOfTag, StatementTracker, type ServerEffect, type TrackedMessage } from './statement-tracker.js';
+import {
+  rowsOfTag,
+  StatementTracker,
+  type ServerEffect,
+  type TrackedMessage,
+} from './statement-tracker.js';
 import { cstr, int16, int32, msg } from './protocol/testing/test-buffers.js';
 
 beforeAll(async () => {
@@ -35,13 +40,19 @@ function conversation(options: { isReadOnly?: boolean; isServerAtBoundary?: bool
     writeToClient: (b) => written.push(b),
     clock: () => now,
   });
-  const asTracked = (bytes: Buffer): TrackedMessage => ({ type: bytes[0] ?? 0, body: bytes.subarray(5), isTruncated: false });
+  const asTracked = (bytes: Buffer): TrackedMessage => ({
+    type: bytes[0] ?? 0,
+    body: bytes.subarray(5),
+    isTruncated: false,
+  });
   return {
     events,
     written,
     tick: (ms: number) => (now += ms),
-    client: (...messages: Buffer[]): boolean[] => messages.map((m) => tracker.onClientMessage(asTracked(m))),
-    server: (...messages: Buffer[]): (ServerEffect | undefined)[] => messages.map((m) => tracker.onServerMessage(asTracked(m))),
+    client: (...messages: Buffer[]): boolean[] =>
+      messages.map((m) => tracker.onClientMessage(asTracked(m))),
+    server: (...messages: Buffer[]): (ServerEffect | undefined)[] =>
+      messages.map((m) => tracker.onServerMessage(asTracked(m))),
     tracker,
     queries: () => events.filter((e) => e.type === 'db.query').map((e) => e.data ?? {}),
     flush: () => auditor.flush(),
@@ -51,14 +62,32 @@ function conversation(options: { isReadOnly?: boolean; isServerAtBoundary?: bool
 const Q = (sql: string): Buffer => msg('Q', cstr(sql));
 const P = (sql: string, name = ''): Buffer => msg('P', cstr(name), cstr(sql), int16(0));
 const B = (params: string[] = [], statement = '', portal = ''): Buffer =>
-  msg('B', cstr(portal), cstr(statement), int16(0), int16(params.length), ...params.flatMap((p) => [int32(Buffer.byteLength(p)), Buffer.from(p)]), int16(0));
+  msg(
+    'B',
+    cstr(portal),
+    cstr(statement),
+    int16(0),
+    int16(params.length),
+    ...params.flatMap((p) => [int32(Buffer.byteLength(p)), Buffer.from(p)]),
+    int16(0),
+  );
 const E = (portal = ''): Buffer => msg('E', cstr(portal), int32(0));
 const S = (): Buffer => msg('S');
 const Z = (status = 'I'): Buffer => msg('Z', Buffer.from(status));
 const C = (tag: string): Buffer => msg('C', cstr(tag));
 const D = (): Buffer => msg('D', int16(1), int32(1), Buffer.from('1'));
 const T = (): Buffer => msg('T', int16(0));
-const ERR = (code: string, message: string): Buffer => msg('E', Buffer.from('S'), cstr('ERROR'), Buffer.from('C'), cstr(code), Buffer.from('M'), cstr(message), Buffer.of(0));
+const ERR = (code: string, message: string): Buffer =>
+  msg(
+    'E',
+    Buffer.from('S'),
+    cstr('ERROR'),
+    Buffer.from('C'),
+    cstr(code),
+    Buffer.from('M'),
+    cstr(message),
+    Buffer.of(0),
+  );
 
 describe('statement tracker', () => {
   it('a-simple-query-is-audited-at-ready-with-rows-and-duration', async () => {
@@ -67,7 +96,16 @@ describe('statement tracker', () => {
     c.tick(12);
     c.server(T(), D(), C('SELECT 1'), T(), D(), C('SELECT 1'), Z());
     await c.flush();
-    expect(c.queries()).toEqual([expect.objectContaining({ mode: 'simple', sql: 'select 1; select 2', rows: 2, commands: ['SELECT 1', 'SELECT 1'], durationMs: 12, status: 'ok' })]);
+    expect(c.queries()).toEqual([
+      expect.objectContaining({
+        mode: 'simple',
+        sql: 'select 1; select 2',
+        rows: 2,
+        commands: ['SELECT 1', 'SELECT 1'],
+        durationMs: 12,
+        status: 'ok',
+      }),
+    ]);
   });
 
   it('pipelined-extended-groups-each-audit-their-execute-with-sql-and-parameters', async () => {
@@ -126,7 +164,14 @@ describe('statement tracker', () => {
 
   it('read-only-refusals-are-answered-in-order-and-drop-the-rest-of-their-group', async () => {
     const c = conversation({ isReadOnly: true });
-    const forwarded = c.client(Q('select 1'), P('insert into t values (1)'), B(), E(), S(), Q('delete from t'));
+    const forwarded = c.client(
+      Q('select 1'),
+      P('insert into t values (1)'),
+      B(),
+      E(),
+      S(),
+      Q('delete from t'),
+    );
     expect(forwarded).toEqual([true, false, false, false, true, false]);
     expect(c.written).toEqual([]); // nothing before the first query's answer
     const effects = c.server(T(), D(), C('SELECT 1'), Z('T'));
@@ -138,13 +183,18 @@ describe('statement tracker', () => {
     expect(syncEffect?.status).toBe('E');
     expect(syncEffect?.after?.map((b) => String.fromCharCode(b[0] ?? 0))).toEqual(['E', 'Z']);
     await c.flush();
-    expect(c.events.filter((e) => e.type === 'db.denied').map((e) => e.data?.['what'])).toEqual(['INSERT', 'DELETE']);
+    expect(c.events.filter((e) => e.type === 'db.denied').map((e) => e.data?.['what'])).toEqual([
+      'INSERT',
+      'DELETE',
+    ]);
   });
 
   it('a-refusal-with-nothing-pending-is-written-at-once-or-after-the-message-in-flight', () => {
     const now = conversation({ isReadOnly: true });
     now.client(Q('drop table t'));
-    expect(now.written.map((b) => b.toString('latin1'))).toEqual([expect.stringContaining('42501')]);
+    expect(now.written.map((b) => b.toString('latin1'))).toEqual([
+      expect.stringContaining('42501'),
+    ]);
     const later = conversation({ isReadOnly: true, isServerAtBoundary: false });
     later.client(Q('drop table t'));
     expect(later.written).toEqual([]);

@@ -100,16 +100,52 @@ interface PortalInfo extends StatementInfo {
 }
 
 type Entry =
-  | { readonly kind: 'query'; readonly sql: string | undefined; readonly isSqlCut: boolean; readonly start: number; readonly commands: string[]; rows: number | null; dataRows: number; sqlstate?: string; error?: string }
-  | { readonly kind: 'function'; readonly oid: number; readonly start: number; sqlstate?: string; error?: string }
-  | { readonly kind: 'parse'; readonly name: string; readonly info: StatementInfo; readonly start: number }
-  | { readonly kind: 'bind'; readonly portal: string; readonly info: PortalInfo; readonly start: number }
-  | { readonly kind: 'execute'; readonly portal: string; readonly info: PortalInfo | undefined; readonly start: number; dataRows: number }
+  | {
+      readonly kind: 'query';
+      readonly sql: string | undefined;
+      readonly isSqlCut: boolean;
+      readonly start: number;
+      readonly commands: string[];
+      rows: number | null;
+      dataRows: number;
+      sqlstate?: string;
+      error?: string;
+    }
+  | {
+      readonly kind: 'function';
+      readonly oid: number;
+      readonly start: number;
+      sqlstate?: string;
+      error?: string;
+    }
+  | {
+      readonly kind: 'parse';
+      readonly name: string;
+      readonly info: StatementInfo;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'bind';
+      readonly portal: string;
+      readonly info: PortalInfo;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'execute';
+      readonly portal: string;
+      readonly info: PortalInfo | undefined;
+      readonly start: number;
+      dataRows: number;
+    }
   | { readonly kind: 'describe' }
   | { readonly kind: 'close' }
   | { readonly kind: 'sync'; readonly isFailedByGateway: boolean }
   /** Messages the gateway answers itself, in their place in the response stream. */
-  | { readonly kind: 'injected'; readonly messages: readonly Buffer[]; readonly endsQuery: boolean };
+  | {
+      readonly kind: 'injected';
+      readonly messages: readonly Buffer[];
+      readonly endsQuery: boolean;
+    };
 
 /**
  * Follows the conversation between a client and its target (PG protocol: simple and extended
@@ -127,8 +163,16 @@ export class StatementTracker {
   readonly #clock: () => number;
   readonly #queue: Entry[] = [];
   #head = 0;
-  readonly #statements = new BoundedMap<string, StatementInfo>({ maxEntries: MAX_STATEMENTS, maxBytes: MAX_STATEMENT_BYTES, sizeOf: (s) => (s.sql?.length ?? 0) + 64 });
-  readonly #portals = new BoundedMap<string, PortalInfo>({ maxEntries: MAX_PORTALS, maxBytes: MAX_PORTAL_BYTES, sizeOf: portalSize });
+  readonly #statements = new BoundedMap<string, StatementInfo>({
+    maxEntries: MAX_STATEMENTS,
+    maxBytes: MAX_STATEMENT_BYTES,
+    sizeOf: (s) => (s.sql?.length ?? 0) + 64,
+  });
+  readonly #portals = new BoundedMap<string, PortalInfo>({
+    maxEntries: MAX_PORTALS,
+    maxBytes: MAX_PORTAL_BYTES,
+    sizeOf: portalSize,
+  });
   /** The target skips extended messages until Sync after an error in one (PostgreSQL's ignore_till_sync). */
   #isTargetSkipping = false;
   /** The gateway refused a message of the current group: drop the rest up to Sync. */
@@ -169,17 +213,29 @@ export class StatementTracker {
     switch (type) {
       case FRONTEND.query: {
         const { text, isCut } = cstringPrefix(m.body, m.isTruncated);
-        const refusal = this.#o.isReadOnly ? this.#refuseUnlessReadOnly('simple', text, isCut) : undefined;
+        const refusal = this.#o.isReadOnly
+          ? this.#refuseUnlessReadOnly('simple', text, isCut)
+          : undefined;
         if (refusal !== undefined) {
           this.#push({ kind: 'injected', messages: [refusal], endsQuery: true });
           return false;
         }
-        this.#push({ kind: 'query', sql: text, isSqlCut: isCut, start: now, commands: [], rows: null, dataRows: 0 });
+        this.#push({
+          kind: 'query',
+          sql: text,
+          isSqlCut: isCut,
+          start: now,
+          commands: [],
+          rows: null,
+          dataRows: 0,
+        });
         return true;
       }
       case FRONTEND.parse: {
         const parsed = parseParseLenient(m.body, m.isTruncated);
-        const refusal = this.#o.isReadOnly ? this.#refuseUnlessReadOnly('extended', parsed.sql, parsed.isCut) : undefined;
+        const refusal = this.#o.isReadOnly
+          ? this.#refuseUnlessReadOnly('extended', parsed.sql, parsed.isCut)
+          : undefined;
         if (refusal !== undefined) {
           this.#push({ kind: 'injected', messages: [refusal], endsQuery: false });
           this.#isGroupFailedByGateway = true;
@@ -195,12 +251,30 @@ export class StatementTracker {
         if (info !== undefined) {
           this.#portals.set(info.portal, info.info);
           this.#push({ kind: 'bind', portal: info.portal, info: info.info, start: now });
-        } else this.#push({ kind: 'bind', portal: '', info: { sql: undefined, isSqlCut: false, statement: '', params: [], isParamsCut: false }, start: now });
+        } else
+          this.#push({
+            kind: 'bind',
+            portal: '',
+            info: {
+              sql: undefined,
+              isSqlCut: false,
+              statement: '',
+              params: [],
+              isParamsCut: false,
+            },
+            start: now,
+          });
         return true;
       }
       case FRONTEND.execute: {
         const portal = safe(() => parseExecute(m.body ?? Buffer.alloc(0)).portal) ?? '';
-        this.#push({ kind: 'execute', portal, info: this.#portals.get(portal), start: now, dataRows: 0 });
+        this.#push({
+          kind: 'execute',
+          portal,
+          info: this.#portals.get(portal),
+          start: now,
+          dataRows: 0,
+        });
         return true;
       }
       case FRONTEND.describe:
@@ -215,8 +289,17 @@ export class StatementTracker {
       }
       case FRONTEND.functionCall: {
         if (this.#o.isReadOnly) {
-          this.#o.auditor.recordDenied({ mode: 'function', sql: undefined, reason: 'read-only', what: 'function call' });
-          this.#push({ kind: 'injected', messages: [this.#readOnlyError('function calls over the protocol are refused')], endsQuery: true });
+          this.#o.auditor.recordDenied({
+            mode: 'function',
+            sql: undefined,
+            reason: 'read-only',
+            what: 'function call',
+          });
+          this.#push({
+            kind: 'injected',
+            messages: [this.#readOnlyError('function calls over the protocol are refused')],
+            endsQuery: true,
+          });
           return false;
         }
         const oid = m.body !== undefined && m.body.length >= 4 ? m.body.readUInt32BE(0) : 0;
@@ -256,9 +339,13 @@ export class StatementTracker {
         return undefined;
       }
       case BACKEND.emptyQuery:
-        return head?.kind === 'execute' ? this.#complete(() => this.#auditExecute(head, {})) : undefined;
+        return head?.kind === 'execute'
+          ? this.#complete(() => this.#auditExecute(head, {}))
+          : undefined;
       case BACKEND.portalSuspended:
-        return head?.kind === 'execute' ? this.#complete(() => this.#auditExecute(head, { isSuspended: true })) : undefined;
+        return head?.kind === 'execute'
+          ? this.#complete(() => this.#auditExecute(head, { isSuspended: true }))
+          : undefined;
       case BACKEND.parseComplete:
         return head?.kind === 'parse' ? this.#complete() : undefined;
       case BACKEND.bindComplete:
@@ -272,7 +359,8 @@ export class StatementTracker {
         if (head?.kind === 'execute') {
           // Syncs already sent after this Execute are ignored by the target during the copy.
           this.#copyIn = head;
-          while (this.#queue[this.#head + 1]?.kind === 'sync') this.#queue.splice(this.#head + 1, 1);
+          while (this.#queue[this.#head + 1]?.kind === 'sync')
+            this.#queue.splice(this.#head + 1, 1);
         }
         return undefined;
       case BACKEND.errorResponse:
@@ -298,8 +386,17 @@ export class StatementTracker {
     // An extended-query message failed: the target skips the rest of the group up to Sync.
     const audit = (): void => {
       if (head.kind === 'execute') this.#auditExecute(head, { sqlstate, error });
-      else if (head.kind === 'parse') this.#auditFailure(head.info, { statement: head.name, start: head.start, sqlstate, error });
-      else if (head.kind === 'bind') this.#auditFailure(head.info, { statement: head.info.statement, portal: head.portal, params: head.info, start: head.start, sqlstate, error });
+      else if (head.kind === 'parse')
+        this.#auditFailure(head.info, { statement: head.name, start: head.start, sqlstate, error });
+      else if (head.kind === 'bind')
+        this.#auditFailure(head.info, {
+          statement: head.info.statement,
+          portal: head.portal,
+          params: head.info,
+          start: head.start,
+          sqlstate,
+          error,
+        });
     };
     const effect = this.#complete(audit, { isSkippingGroup: true });
     return effect;
@@ -310,7 +407,12 @@ export class StatementTracker {
     this.#lastStatus = status;
     // Whatever is before the entry this answers was skipped by the target.
     let head = this.#peek();
-    while (head !== undefined && head.kind !== 'query' && head.kind !== 'sync' && head.kind !== 'function') {
+    while (
+      head !== undefined &&
+      head.kind !== 'query' &&
+      head.kind !== 'sync' &&
+      head.kind !== 'function'
+    ) {
       this.#head += 1;
       head = this.#peek();
     }
@@ -327,7 +429,9 @@ export class StatementTracker {
           durationMs: this.#clock() - head.start,
           rows: head.rows,
           commands: head.commands,
-          ...(head.sqlstate === undefined ? {} : { sqlstate: head.sqlstate, error: head.error ?? '' }),
+          ...(head.sqlstate === undefined
+            ? {}
+            : { sqlstate: head.sqlstate, error: head.error ?? '' }),
         });
       } else if (head.kind === 'function') {
         this.#o.auditor.recordStatement({
@@ -336,7 +440,9 @@ export class StatementTracker {
           durationMs: this.#clock() - head.start,
           rows: null,
           commands: [`FUNCTION CALL ${head.oid}`],
-          ...(head.sqlstate === undefined ? {} : { sqlstate: head.sqlstate, error: head.error ?? '' }),
+          ...(head.sqlstate === undefined
+            ? {}
+            : { sqlstate: head.sqlstate, error: head.error ?? '' }),
         });
       }
     });
@@ -345,7 +451,10 @@ export class StatementTracker {
 
   // Pops the head (running `audit` for it), and with `isSkippingGroup` the rest of its group
   // up to Sync; then answers gateway entries that reached the head.
-  #complete(audit?: () => void, options: { readonly isSkippingGroup?: boolean } = {}): ServerEffect | undefined {
+  #complete(
+    audit?: () => void,
+    options: { readonly isSkippingGroup?: boolean } = {},
+  ): ServerEffect | undefined {
     audit?.();
     if (this.#peek() === this.#copyIn) this.#copyIn = undefined;
     this.#head += 1;
@@ -404,22 +513,42 @@ export class StatementTracker {
   }
 
   // The ErrorResponse refusing `sql` on a read-only target (audited), or undefined when it may run.
-  #refuseUnlessReadOnly(mode: 'simple' | 'extended', sql: string | undefined, isCut: boolean): Buffer | undefined {
-    const verdict = isCut || sql === undefined ? { isAllowed: false as const, what: 'statement', why: 'too long to check' } : checkReadOnly(sql);
+  #refuseUnlessReadOnly(
+    mode: 'simple' | 'extended',
+    sql: string | undefined,
+    isCut: boolean,
+  ): Buffer | undefined {
+    const verdict =
+      isCut || sql === undefined
+        ? { isAllowed: false as const, what: 'statement', why: 'too long to check' }
+        : checkReadOnly(sql);
     if (verdict.isAllowed) return undefined;
-    this.#o.auditor.recordDenied({ mode, sql, isSqlCut: isCut, reason: 'read-only', what: verdict.what });
+    this.#o.auditor.recordDenied({
+      mode,
+      sql,
+      isSqlCut: isCut,
+      reason: 'read-only',
+      what: verdict.what,
+    });
     return this.#readOnlyError(`${verdict.what}: ${verdict.why}`);
   }
 
   #readOnlyError(detail: string): Buffer {
-    return errorResponseFor(new GatehouseError('GH_READ_ONLY_TARGET', { message: `target "${this.#o.targetName}" is read-only` }), { severity: 'ERROR', detail });
+    return errorResponseFor(
+      new GatehouseError('GH_READ_ONLY_TARGET', {
+        message: `target "${this.#o.targetName}" is read-only`,
+      }),
+      { severity: 'ERROR', detail },
+    );
   }
 
   #bindInfo(m: TrackedMessage): { portal: string; info: PortalInfo } | undefined {
     const bind = safe(() => parseBind(m.body ?? Buffer.alloc(0), { isTruncated: m.isTruncated }));
     if (bind === undefined) return undefined;
     const statement = this.#statements.get(bind.statement);
-    const params = bind.params.map((value, i) => formatParam(value, formatOf(bind.paramFormats, i)));
+    const params = bind.params.map((value, i) =>
+      formatParam(value, formatOf(bind.paramFormats, i)),
+    );
     return {
       portal: bind.portal,
       info: {
@@ -432,25 +561,44 @@ export class StatementTracker {
     };
   }
 
-  #auditExecute(e: Extract<Entry, { kind: 'execute' }>, outcome: { tag?: string; sqlstate?: string; error?: string; isSuspended?: boolean }): void {
-    const rows = outcome.tag !== undefined ? (rowsOfTag(outcome.tag) ?? (e.dataRows > 0 ? e.dataRows : null)) : e.dataRows > 0 ? e.dataRows : null;
+  #auditExecute(
+    e: Extract<Entry, { kind: 'execute' }>,
+    outcome: { tag?: string; sqlstate?: string; error?: string; isSuspended?: boolean },
+  ): void {
+    const rows =
+      outcome.tag !== undefined
+        ? (rowsOfTag(outcome.tag) ?? (e.dataRows > 0 ? e.dataRows : null))
+        : e.dataRows > 0
+          ? e.dataRows
+          : null;
     this.#o.auditor.recordStatement({
       mode: 'extended',
       sql: e.info?.sql,
       isSqlCut: e.info?.isSqlCut ?? false,
-      ...(e.info === undefined ? {} : { params: e.info.params, isParamsCut: e.info.isParamsCut, statement: e.info.statement }),
+      ...(e.info === undefined
+        ? {}
+        : { params: e.info.params, isParamsCut: e.info.isParamsCut, statement: e.info.statement }),
       portal: e.portal,
       durationMs: this.#clock() - e.start,
       rows,
       ...(outcome.tag === undefined ? {} : { commands: [outcome.tag] }),
-      ...(outcome.sqlstate === undefined ? {} : { sqlstate: outcome.sqlstate, error: outcome.error ?? '' }),
+      ...(outcome.sqlstate === undefined
+        ? {}
+        : { sqlstate: outcome.sqlstate, error: outcome.error ?? '' }),
       ...(outcome.isSuspended === true ? { isSuspended: true } : {}),
     });
   }
 
   #auditFailure(
     info: StatementInfo,
-    o: { statement: string; portal?: string; params?: PortalInfo; start: number; sqlstate: string; error: string },
+    o: {
+      statement: string;
+      portal?: string;
+      params?: PortalInfo;
+      start: number;
+      sqlstate: string;
+      error: string;
+    },
   ): void {
     this.#o.auditor.recordStatement({
       mode: 'extended',
@@ -458,7 +606,9 @@ export class StatementTracker {
       isSqlCut: info.isSqlCut,
       statement: o.statement,
       ...(o.portal === undefined ? {} : { portal: o.portal }),
-      ...(o.params === undefined ? {} : { params: o.params.params, isParamsCut: o.params.isParamsCut }),
+      ...(o.params === undefined
+        ? {}
+        : { params: o.params.params, isParamsCut: o.params.isParamsCut }),
       durationMs: this.#clock() - o.start,
       rows: null,
       sqlstate: o.sqlstate,
@@ -475,7 +625,16 @@ export function rowsOfTag(tag: string): number | null {
   return Number(count);
 }
 
-const ROW_COMMANDS = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'FETCH', 'MOVE', 'COPY']);
+const ROW_COMMANDS = new Set([
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'MERGE',
+  'FETCH',
+  'MOVE',
+  'COPY',
+]);
 
 // Messages the target answers (Sync is handled apart).
 function expectsAnswer(type: number): boolean {
@@ -491,14 +650,20 @@ function expectsAnswer(type: number): boolean {
 }
 
 // The text up to the NUL, or all of it when the body was cut before the NUL.
-function cstringPrefix(body: Buffer | undefined, isTruncated: boolean): { text: string | undefined; isCut: boolean } {
+function cstringPrefix(
+  body: Buffer | undefined,
+  isTruncated: boolean,
+): { text: string | undefined; isCut: boolean } {
   if (body === undefined) return { text: undefined, isCut: false };
   const nul = body.indexOf(0);
   if (nul >= 0) return { text: body.toString('utf8', 0, nul), isCut: false };
   return { text: body.toString('utf8'), isCut: isTruncated };
 }
 
-function parseParseLenient(body: Buffer | undefined, isTruncated: boolean): { name: string; sql: string | undefined; isCut: boolean } {
+function parseParseLenient(
+  body: Buffer | undefined,
+  isTruncated: boolean,
+): { name: string; sql: string | undefined; isCut: boolean } {
   if (body === undefined) return { name: '', sql: undefined, isCut: false };
   const nameEnd = body.indexOf(0);
   if (nameEnd < 0) return { name: '', sql: undefined, isCut: isTruncated };

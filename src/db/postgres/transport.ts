@@ -28,7 +28,12 @@ import { relayPg } from './relay.js';
 import { SCRAM_SHA_256 } from './scram-client.js';
 import { fingerprintSql } from './sql-parser.js';
 import { upstreamStartupParams, type ClientStartup } from './startup-params.js';
-import { connectPgUpstream, sendUpstreamCancel, upstreamTlsOf, type PgUpstream } from './upstream.js';
+import {
+  connectPgUpstream,
+  sendUpstreamCancel,
+  upstreamTlsOf,
+  type PgUpstream,
+} from './upstream.js';
 
 /** Longest authentication message accepted from a client (SASL or password). */
 const MAX_AUTH_MESSAGE_BYTES = 16 * 1024;
@@ -90,7 +95,13 @@ export class PgTransport implements DbTransport<PgUpstream> {
       const secret = parsePasswordMessage(await this.#authMessage());
       const proof = secret.startsWith(TOKEN_PREFIX)
         ? { kind: 'token' as const, token: secret, user, nonce: newProofNonce(), ts: Date.now() }
-        : { kind: 'password' as const, user, password: secret, nonce: newProofNonce(), ts: Date.now() };
+        : {
+            kind: 'password' as const,
+            user,
+            password: secret,
+            nonce: newProofNonce(),
+            ts: Date.now(),
+          };
       return control.authenticate(proof, ctx);
     }
     // SCRAM-SHA-256 without channel binding: the exchange runs in the control plane, against
@@ -98,7 +109,9 @@ export class PgTransport implements DbTransport<PgUpstream> {
     this.#o.socket.write(serializeAuthenticationSasl([SCRAM_SHA_256]));
     const initial = parseSaslInitialResponse(await this.#authMessage());
     if (initial.mechanism !== SCRAM_SHA_256 || initial.data === undefined)
-      throw new GatehouseError('GH_AUTH_FAILED', { detail: `client chose SASL mechanism ${initial.mechanism.slice(0, 40)}` });
+      throw new GatehouseError('GH_AUTH_FAILED', {
+        detail: `client chose SASL mechanism ${initial.mechanism.slice(0, 40)}`,
+      });
     const scram = await control.startScram(user, ctx);
     const serverFirst = await scram.start(initial.data.toString('utf8'));
     this.#o.socket.write(serializeAuthenticationSaslContinue(Buffer.from(serverFirst)));
@@ -111,14 +124,21 @@ export class PgTransport implements DbTransport<PgUpstream> {
   async connectUpstream(session: TargetSession): Promise<PgUpstream> {
     const { target } = session;
     const startup = this.#o.startup;
-    if (target.database !== null && startup.database !== undefined && startup.database !== target.database) {
+    if (
+      target.database !== null &&
+      startup.database !== undefined &&
+      startup.database !== target.database
+    ) {
       throw new GatehouseError('GH_ACCESS_DENIED', {
         message: `target "${target.name}" serves database "${target.database}" only`,
         hint: `connect with dbname=${target.database}`,
         detail: `client asked for database ${startup.database}`,
       });
     }
-    if (session.credential.kind !== 'password') throw new GatehouseError('GH_NO_CREDENTIAL', { detail: `credential kind ${session.credential.kind}` });
+    if (session.credential.kind !== 'password')
+      throw new GatehouseError('GH_NO_CREDENTIAL', {
+        detail: `credential kind ${session.credential.kind}`,
+      });
     const upstream = await connectPgUpstream({
       host: target.host,
       port: target.port,
@@ -140,7 +160,8 @@ export class PgTransport implements DbTransport<PgUpstream> {
       cancel: async () => {
         if (targetKey === undefined) return;
         const err = await sendUpstreamCancel(upstream, targetKey);
-        if (err !== undefined) this.#o.log.info({ err: err.message }, 'cancel request to the target failed');
+        if (err !== undefined)
+          this.#o.log.info({ err: err.message }, 'cancel request to the target failed');
       },
     });
     return upstream;
@@ -148,7 +169,10 @@ export class PgTransport implements DbTransport<PgUpstream> {
 
   makeReady(upstream: PgUpstream): Promise<void> {
     const key = this.#cancelKey;
-    const parts = [serializeAuthenticationOk(), ...upstream.parameters.map(([name, value]) => serializeParameterStatus(name, value))];
+    const parts = [
+      serializeAuthenticationOk(),
+      ...upstream.parameters.map(([name, value]) => serializeParameterStatus(name, value)),
+    ];
     if (key !== undefined) parts.push(serializeBackendKeyData(key));
     parts.push(serializeReadyForQuery(upstream.status));
     this.#o.socket.write(Buffer.concat(parts));
@@ -175,7 +199,10 @@ export class PgTransport implements DbTransport<PgUpstream> {
   async sendError(error: GatehouseError): Promise<void> {
     const socket = this.#o.socket;
     if (!socket.writable) return;
-    const bytes = errorResponseFor(error, { severity: 'FATAL', ...(this.#isLoggedIn ? {} : { loginName: this.loginName }) });
+    const bytes = errorResponseFor(error, {
+      severity: 'FATAL',
+      ...(this.#isLoggedIn ? {} : { loginName: this.loginName }),
+    });
     await new Promise<void>((resolve) => socket.end(bytes, () => resolve()));
   }
 
@@ -193,14 +220,17 @@ export class PgTransport implements DbTransport<PgUpstream> {
 
   async #authMessage(): Promise<Buffer> {
     const m = await this.#o.reader.message(MAX_AUTH_MESSAGE_BYTES);
-    if (m.type !== FRONTEND.password) throw new PgProtocolError(`expected an authentication message, got type ${m.type}`);
+    if (m.type !== FRONTEND.password)
+      throw new PgProtocolError(`expected an authentication message, got type ${m.type}`);
     return m.body;
   }
 }
 
 /** Turns a failed read during login into a Gatehouse error (a client leaving is not a bug). */
 export function loginError(err: unknown): unknown {
-  if (err instanceof PgProtocolError) return new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: err.message });
-  if (err instanceof ConnectionClosedError) return new GatehouseError('GH_AUTH_FAILED', { detail: 'the client left during login' });
+  if (err instanceof PgProtocolError)
+    return new GatehouseError('GH_PROTOCOL_VIOLATION', { detail: err.message });
+  if (err instanceof ConnectionClosedError)
+    return new GatehouseError('GH_AUTH_FAILED', { detail: 'the client left during login' });
   return err;
 }

@@ -41,18 +41,42 @@ async function fakeServer(mode: Mode, password: string): Promise<{ port: number;
     seen.push(`user=${user} app=${packet.params.get('application_name') ?? ''}`);
     if (mode === 'silent') return;
     if (mode === 'no-database') {
-      socket.end(serializeErrorResponse([['S', 'FATAL'], ['C', '3D000'], ['M', 'database "nope" does not exist']]));
+      socket.end(
+        serializeErrorResponse([
+          ['S', 'FATAL'],
+          ['C', '3D000'],
+          ['M', 'database "nope" does not exist'],
+        ]),
+      );
       return;
     }
     const salt = Buffer.from([1, 2, 3, 4]);
-    socket.write(mode === 'md5' ? serializeAuthenticationMd5(salt) : serializeAuthenticationCleartext());
+    socket.write(
+      mode === 'md5' ? serializeAuthenticationMd5(salt) : serializeAuthenticationCleartext(),
+    );
     const answer = parsePasswordMessage((await reader.message(1024)).body);
-    const expected = mode === 'md5' ? `md5${md5(Buffer.concat([Buffer.from(md5(Buffer.from(password + user))), salt]))}` : password;
+    const expected =
+      mode === 'md5'
+        ? `md5${md5(Buffer.concat([Buffer.from(md5(Buffer.from(password + user))), salt]))}`
+        : password;
     if (answer !== expected) {
-      socket.end(serializeErrorResponse([['S', 'FATAL'], ['C', '28P01'], ['M', `password authentication failed for user "${user}"`]]));
+      socket.end(
+        serializeErrorResponse([
+          ['S', 'FATAL'],
+          ['C', '28P01'],
+          ['M', `password authentication failed for user "${user}"`],
+        ]),
+      );
       return;
     }
-    socket.write(Buffer.concat([serializeAuthenticationOk(), serializeParameterStatus('server_version', '15.0'), serializeBackendKeyData({ pid: 42, secret: 7 }), serializeReadyForQuery('I')]));
+    socket.write(
+      Buffer.concat([
+        serializeAuthenticationOk(),
+        serializeParameterStatus('server_version', '15.0'),
+        serializeBackendKeyData({ pid: 42, secret: 7 }),
+        serializeReadyForQuery('I'),
+      ]),
+    );
   }
   servers.push(server);
   server.listen(0, '127.0.0.1');
@@ -66,12 +90,21 @@ function md5(data: Buffer): string {
 
 const prefer: UpstreamTls = { mode: 'prefer' };
 
-async function login(port: number, password: string, tls: UpstreamTls = prefer, timeoutMs?: number) {
+async function login(
+  port: number,
+  password: string,
+  tls: UpstreamTls = prefer,
+  timeoutMs?: number,
+) {
   return connectPgUpstream({
     host: '127.0.0.1',
     port,
     password: Buffer.from(password),
-    params: [['user', 'leased'], ['database', 'app'], ['application_name', 'x [gatehouse:ses_1]']],
+    params: [
+      ['user', 'leased'],
+      ['database', 'app'],
+      ['application_name', 'x [gatehouse:ses_1]'],
+    ],
     tls,
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
@@ -92,24 +125,33 @@ describe('upstream postgres login', () => {
 
   it('a-refused-password-is-upstream-auth-failed', async () => {
     const server = await fakeServer('md5', 'leased-pw');
-    await expect(login(server.port, 'stale-pw')).rejects.toMatchObject({ code: 'GH_UPSTREAM_AUTH_FAILED' });
+    await expect(login(server.port, 'stale-pw')).rejects.toMatchObject({
+      code: 'GH_UPSTREAM_AUTH_FAILED',
+    });
   });
 
   it('a-target-error-during-login-is-passed-on-as-the-target-said-it', async () => {
     const server = await fakeServer('no-database', 'x');
     const err = await login(server.port, 'x').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'GH_UPSTREAM_UNREACHABLE', message: 'database "nope" does not exist' });
+    expect(err).toMatchObject({
+      code: 'GH_UPSTREAM_UNREACHABLE',
+      message: 'database "nope" does not exist',
+    });
     expect((err as { cause: unknown }).cause).toBeInstanceOf(PgServerError);
   });
 
   it('a-target-without-tls-is-refused-when-tls-is-required', async () => {
     const server = await fakeServer('md5', 'x');
-    await expect(login(server.port, 'x', { mode: 'require' })).rejects.toMatchObject({ code: 'GH_UPSTREAM_UNREACHABLE' });
+    await expect(login(server.port, 'x', { mode: 'require' })).rejects.toMatchObject({
+      code: 'GH_UPSTREAM_UNREACHABLE',
+    });
   });
 
   it('a-closed-port-or-a-silent-server-is-unreachable', async () => {
     await expect(login(1, 'x')).rejects.toMatchObject({ code: 'GH_UPSTREAM_UNREACHABLE' });
     const server = await fakeServer('silent', 'x');
-    await expect(login(server.port, 'x', prefer, 300)).rejects.toMatchObject({ code: 'GH_UPSTREAM_UNREACHABLE' });
+    await expect(login(server.port, 'x', prefer, 300)).rejects.toMatchObject({
+      code: 'GH_UPSTREAM_UNREACHABLE',
+    });
   });
 });

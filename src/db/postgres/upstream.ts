@@ -4,7 +4,10 @@ import { resolve } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
-import { DEFAULT_TARGET_CONNECT_TIMEOUT_MS, upstreamTimeoutError } from '../../core/target-connect.js';
+import {
+  DEFAULT_TARGET_CONNECT_TIMEOUT_MS,
+  upstreamTimeoutError,
+} from '../../core/target-connect.js';
 import type { Target } from '../../core/types.js';
 import { ConnectionClosedError, PacketReader } from './packet-reader.js';
 import { PgServerError } from './pg-errors.js';
@@ -81,15 +84,23 @@ export interface PgUpstream {
 export function upstreamTlsOf(target: Target, baseDir: string): UpstreamTls {
   const mode = target.labels['sslmode'] ?? 'prefer';
   if (!['disable', 'prefer', 'require', 'verify-ca', 'verify-full'].includes(mode)) {
-    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: label sslmode=${mode} is not a libpq sslmode` });
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: label sslmode=${mode} is not a libpq sslmode`,
+    });
   }
   const caFile = target.labels['sslrootcert'];
   if (caFile === undefined) return { mode: mode as UpstreamSslMode };
-  if (caFile.split('/').includes('..')) throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: sslrootcert must stay inside the data dir` });
+  if (caFile.split('/').includes('..'))
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: sslrootcert must stay inside the data dir`,
+    });
   try {
     return { mode: mode as UpstreamSslMode, ca: readFileSync(resolve(baseDir, caFile)) };
   } catch (err) {
-    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `target ${target.name}: cannot read sslrootcert ${caFile}`, cause: err });
+    throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `target ${target.name}: cannot read sslrootcert ${caFile}`,
+      cause: err,
+    });
   }
 }
 
@@ -105,10 +116,13 @@ export async function connectPgUpstream(options: PgUpstreamOptions): Promise<PgU
   let socket: Socket | TLSSocket = await openTcp(options.host, options.port, timeoutMs);
   // One deadline from the TCP connect to ReadyForQuery: a server that accepts and never speaks.
   let isTimedOut = false;
-  const timer = setTimeout(() => {
-    isTimedOut = true;
-    socket.destroy(new Error('login timed out'));
-  }, Math.max(1, timeoutMs - (Date.now() - startedAt)));
+  const timer = setTimeout(
+    () => {
+      isTimedOut = true;
+      socket.destroy(new Error('login timed out'));
+    },
+    Math.max(1, timeoutMs - (Date.now() - startedAt)),
+  );
   try {
     let isTls = false;
     if (options.tls.mode !== 'disable') {
@@ -132,13 +146,29 @@ export async function connectPgUpstream(options: PgUpstreamOptions): Promise<PgU
         const leftover = reader.detach();
         // Until the relay takes it, a reset must not be an unhandled 'error' (the relay sees 'close').
         socket.on('error', () => undefined);
-        return { socket, parameters, key, status, leftover, isTls, host: options.host, port: options.port, tls: options.tls };
+        return {
+          socket,
+          parameters,
+          key,
+          status,
+          leftover,
+          isTls,
+          host: options.host,
+          port: options.port,
+          tls: options.tls,
+        };
       }
       // NoticeResponse and anything newer: not needed to start.
     }
   } catch (err) {
     socket.destroy();
-    if (isTimedOut) throw upstreamTimeoutError(`${options.host}:${options.port}`, timeoutMs, 'no ReadyForQuery in time', err);
+    if (isTimedOut)
+      throw upstreamTimeoutError(
+        `${options.host}:${options.port}`,
+        timeoutMs,
+        'no ReadyForQuery in time',
+        err,
+      );
     throw asUpstreamError(err, options);
   } finally {
     clearTimeout(timer);
@@ -150,7 +180,12 @@ export async function connectPgUpstream(options: PgUpstreamOptions): Promise<PgU
  * effort, as in PostgreSQL: the server answers nothing; errors are returned, not thrown.
  */
 export async function sendUpstreamCancel(
-  to: { readonly host: string; readonly port: number; readonly tls: UpstreamTls; readonly isTls: boolean },
+  to: {
+    readonly host: string;
+    readonly port: number;
+    readonly tls: UpstreamTls;
+    readonly isTls: boolean;
+  },
   key: CancelKey,
 ): Promise<Error | undefined> {
   let socket: Socket | TLSSocket | undefined;
@@ -158,7 +193,9 @@ export async function sendUpstreamCancel(
     socket = await openTcp(to.host, to.port, 5_000);
     if (to.isTls) socket = (await negotiateTls(socket, { host: to.host, tls: to.tls })) ?? socket;
     const s = socket;
-    await new Promise<void>((resolve, reject) => s.end(serializeCancelRequest(key), () => resolve()).once('error', reject));
+    await new Promise<void>((resolve, reject) =>
+      s.end(serializeCancelRequest(key), () => resolve()).once('error', reject),
+    );
     return undefined;
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
@@ -170,7 +207,13 @@ export async function sendUpstreamCancel(
 
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const socket = netConnect({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+    });
     let isTimedOut = false;
     const timer = setTimeout(() => {
       isTimedOut = true;
@@ -184,24 +227,37 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket>
     socket.once('error', (err) => {
       clearTimeout(timer);
       if (isTimedOut) reject(upstreamTimeoutError(`${host}:${port}`, timeoutMs, err.message, err));
-      else reject(new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${host}:${port}: ${err.message}`, cause: err }));
+      else
+        reject(
+          new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+            detail: `${host}:${port}: ${err.message}`,
+            cause: err,
+          }),
+        );
     });
   });
 }
 
 // PG protocol: SSLRequest, then one byte; 'S' starts the TLS handshake at once.
-async function negotiateTls(socket: Socket, options: { readonly host: string; readonly tls: UpstreamTls }): Promise<TLSSocket | undefined> {
+async function negotiateTls(
+  socket: Socket,
+  options: { readonly host: string; readonly tls: UpstreamTls },
+): Promise<TLSSocket | undefined> {
   const reader = new PacketReader(socket);
   socket.write(serializeSslRequest());
   const answer = await reader.byte();
   // Bytes after 'S' before the handshake would be injected into the session (CVE-2021-23222).
-  if (answer === SSL_ACCEPTED && reader.buffered > 0) throw new PgProtocolError('target sent data after accepting SSL');
+  if (answer === SSL_ACCEPTED && reader.buffered > 0)
+    throw new PgProtocolError('target sent data after accepting SSL');
   socket.pause();
   reader.detach();
   if (answer !== SSL_ACCEPTED) {
-    if (answer !== SSL_REFUSED) throw new PgProtocolError(`unexpected answer ${answer} to SSLRequest`);
+    if (answer !== SSL_REFUSED)
+      throw new PgProtocolError(`unexpected answer ${answer} to SSLRequest`);
     if (options.tls.mode !== 'prefer')
-      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${options.host}: the target does not accept TLS (sslmode=${options.tls.mode})` });
+      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+        detail: `${options.host}: the target does not accept TLS (sslmode=${options.tls.mode})`,
+      });
     return undefined;
   }
   const isVerifying = options.tls.mode === 'verify-ca' || options.tls.mode === 'verify-full';
@@ -224,18 +280,26 @@ async function negotiateTls(socket: Socket, options: { readonly host: string; re
   return tls;
 }
 
-async function authenticate(socket: Socket | TLSSocket, reader: PacketReader, user: string, password: Buffer): Promise<void> {
+async function authenticate(
+  socket: Socket | TLSSocket,
+  reader: PacketReader,
+  user: string,
+  password: Buffer,
+): Promise<void> {
   let scram: ScramSha256Client | undefined;
   try {
     for (;;) {
       const m = await reader.message(MAX_LOGIN_MESSAGE_BYTES);
       if (m.type === BACKEND.errorResponse) throw serverError(m.body);
-      if (m.type === BACKEND.negotiateProtocolVersion || m.type === BACKEND.noticeResponse) continue;
-      if (m.type !== BACKEND.authentication) throw new PgProtocolError(`unexpected message ${m.type} during login`);
+      if (m.type === BACKEND.negotiateProtocolVersion || m.type === BACKEND.noticeResponse)
+        continue;
+      if (m.type !== BACKEND.authentication)
+        throw new PgProtocolError(`unexpected message ${m.type} during login`);
       const request = parseAuthentication(m.body);
       switch (request.kind) {
         case 'ok':
-          if (scram !== undefined) throw new PgProtocolError('login ended before the SCRAM exchange finished');
+          if (scram !== undefined)
+            throw new PgProtocolError('login ended before the SCRAM exchange finished');
           return;
         case 'cleartext-password':
           socket.write(serializePasswordMessage(password));
@@ -248,17 +312,26 @@ async function authenticate(socket: Socket | TLSSocket, reader: PacketReader, us
           break;
         }
         case 'sasl':
-          if (!request.mechanisms.includes(SCRAM_SHA_256)) throw new PgProtocolError(`no supported SASL mechanism in ${request.mechanisms.join(', ')}`);
+          if (!request.mechanisms.includes(SCRAM_SHA_256))
+            throw new PgProtocolError(
+              `no supported SASL mechanism in ${request.mechanisms.join(', ')}`,
+            );
           scram = new ScramSha256Client(password);
           socket.write(serializeSaslInitialResponse(SCRAM_SHA_256, Buffer.from(scram.clientFirst)));
           break;
         case 'sasl-continue':
           if (scram === undefined) throw new PgProtocolError('SASLContinue without SASL');
-          socket.write(serializeSaslResponse(Buffer.from(await scram.clientFinal(request.data.toString('utf8')))));
+          socket.write(
+            serializeSaslResponse(
+              Buffer.from(await scram.clientFinal(request.data.toString('utf8'))),
+            ),
+          );
           break;
         case 'sasl-final':
           if (scram === undefined || !scram.isServerFinalValid(request.data.toString('utf8')))
-            throw new GatehouseError('GH_UPSTREAM_AUTH_FAILED', { detail: 'the target could not prove it knows the SCRAM verifier' });
+            throw new GatehouseError('GH_UPSTREAM_AUTH_FAILED', {
+              detail: 'the target could not prove it knows the SCRAM verifier',
+            });
           scram.dispose();
           scram = undefined;
           break;
@@ -276,16 +349,29 @@ function serverError(body: Buffer): GatehouseError {
   const cause = new PgServerError(fields);
   const code = fields.get(ERROR_FIELD.code);
   if (code === SQLSTATE.invalidPassword || code === SQLSTATE.invalidAuthorization)
-    return new GatehouseError('GH_UPSTREAM_AUTH_FAILED', { detail: `the target said: ${cause.message}` });
-  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { message: cause.message, detail: `the target said: ${code ?? '?'} ${cause.message}`, cause });
+    return new GatehouseError('GH_UPSTREAM_AUTH_FAILED', {
+      detail: `the target said: ${cause.message}`,
+    });
+  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+    message: cause.message,
+    detail: `the target said: ${code ?? '?'} ${cause.message}`,
+    cause,
+  });
 }
 
 function asUpstreamError(err: unknown, options: PgUpstreamOptions): GatehouseError {
   if (err instanceof GatehouseError) return err;
   const where = `${options.host}:${options.port}`;
-  if (err instanceof ConnectionClosedError) return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${where} closed the connection during login`, cause: err });
+  if (err instanceof ConnectionClosedError)
+    return new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+      detail: `${where} closed the connection during login`,
+      cause: err,
+    });
   const message = err instanceof Error ? err.message : String(err);
-  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `${where}: ${message}`, cause: err });
+  return new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
+    detail: `${where}: ${message}`,
+    cause: err,
+  });
 }
 
 function isHostName(host: string): boolean {

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { formatScope, formatSubject, parseGrantScope, parseGrantSubject } from '../../policy/index.js';
+import {
+  formatScope,
+  formatSubject,
+  parseGrantScope,
+  parseGrantSubject,
+} from '../../policy/index.js';
 import type { Grant } from '../../core/types.js';
 import type { WebDeps } from '../deps.js';
 import { actorOf } from '../permissions.js';
@@ -29,7 +34,8 @@ const gatewaySchema = z.object({
 const MAX_GRANT_MINUTES = 366 * 24 * 60;
 
 function toGrant(g: Grant, now: number): z.infer<typeof grantSchema> {
-  const isActive = g.revokedAt === null && g.createdAt <= now && (g.expiresAt === null || now < g.expiresAt);
+  const isActive =
+    g.revokedAt === null && g.createdAt <= now && (g.expiresAt === null || now < g.expiresAt);
   return {
     id: g.id,
     subject: formatSubject(g.subject),
@@ -57,19 +63,30 @@ export function adminGrantRoutes(deps: WebDeps): ApiRoute[] {
       response: z.object({ grants: z.array(grantSchema) }),
       handler: async ({ query }) => {
         const now = Date.now();
-        return { grants: (await deps.grants.list({ includeInactive: query.all === 'true' })).map((g) => toGrant(g, now)) };
+        return {
+          grants: (await deps.grants.list({ includeInactive: query.all === 'true' })).map((g) =>
+            toGrant(g, now),
+          ),
+        };
       },
     }),
     route({
       method: 'POST',
       url: '/api/admin/grants',
       tag: 'admin',
-      summary: 'Grant a user or @role a target (or label:key=value) for a number of minutes, or until revoked',
+      summary:
+        'Grant a user or @role a target (or label:key=value) for a number of minutes, or until revoked',
       permission: 'admin.write',
       body: z.object({
         subject: z.string().min(1).max(64),
         scope: z.string().min(1).max(200),
-        minutes: z.number().int().min(1).max(MAX_GRANT_MINUTES).optional().describe('absent: until revoked'),
+        minutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_GRANT_MINUTES)
+          .optional()
+          .describe('absent: until revoked'),
         reason: z.string().max(500).optional(),
       }),
       response: grantSchema,
@@ -105,7 +122,14 @@ export function adminGrantRoutes(deps: WebDeps): ApiRoute[] {
       permission: 'admin.read',
       response: z.object({ gateways: z.array(gatewaySchema) }),
       handler: async () => ({
-        gateways: (await deps.gateways.list()).map((g) => ({ id: g.id, name: g.name, status: g.status, signKeyId: g.signKeyId, enrolledAt: g.enrolledAt, revokedAt: g.revokedAt })),
+        gateways: (await deps.gateways.list()).map((g) => ({
+          id: g.id,
+          name: g.name,
+          status: g.status,
+          signKeyId: g.signKeyId,
+          enrolledAt: g.enrolledAt,
+          revokedAt: g.revokedAt,
+        })),
       }),
     }),
     route({
@@ -114,10 +138,21 @@ export function adminGrantRoutes(deps: WebDeps): ApiRoute[] {
       tag: 'admin',
       summary: 'A one-time token a remote gateway enrols with; shown this once',
       permission: 'admin.write',
-      body: z.object({ name: z.string().min(1).max(63), minutes: z.number().int().min(1).max(7 * 24 * 60).default(60) }),
+      body: z.object({
+        name: z.string().min(1).max(63),
+        minutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60)
+          .default(60),
+      }),
       response: z.object({ token: z.string(), name: z.string(), expiresAt: epochMs }),
       handler: async ({ principal, body }) => {
-        const t = await deps.gateways.createEnrollToken(body.name, { ttlMs: body.minutes * 60_000, actor: actorOf(principal) });
+        const t = await deps.gateways.createEnrollToken(body.name, {
+          ttlMs: body.minutes * 60_000,
+          actor: actorOf(principal),
+        });
         return { token: t.token, name: t.name, expiresAt: t.expiresAt };
       },
     }),

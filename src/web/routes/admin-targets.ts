@@ -26,7 +26,10 @@ const targetSchema = z.object({
   database: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
   options: optionsSchema,
-  hostKey: z.object({ type: z.string(), fingerprint: z.string() }).nullable().describe('the pinned SSH host key'),
+  hostKey: z
+    .object({ type: z.string(), fingerprint: z.string() })
+    .nullable()
+    .describe('the pinned SSH host key'),
   createdAt: epochMs,
 });
 const credentialSchema = z.object({
@@ -51,7 +54,18 @@ function toTarget(t: Target): z.infer<typeof targetSchema> {
       hostKey = { type: 'unknown', fingerprint: 'unparseable pinned key' };
     }
   }
-  return { name: t.name, kind: t.kind, host: t.host, port: t.port, username: t.username, database: t.database, labels: { ...t.labels }, options: { ...t.options }, hostKey, createdAt: t.createdAt };
+  return {
+    name: t.name,
+    kind: t.kind,
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    database: t.database,
+    labels: { ...t.labels },
+    options: { ...t.options },
+    hostKey,
+    createdAt: t.createdAt,
+  };
 }
 
 /** Admin: targets, their host keys and their credentials (never displayed). Auditors read. */
@@ -86,7 +100,12 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       handler: async ({ principal, body }) => {
         const { options, labels, database, ...rest } = body;
         const added = await deps.targets.add(
-          { ...rest, ...(database === undefined ? {} : { database }), ...(labels === undefined ? {} : { labels }), ...(options === undefined ? {} : { options: stripUndefined(options) }) },
+          {
+            ...rest,
+            ...(database === undefined ? {} : { database }),
+            ...(labels === undefined ? {} : { labels }),
+            ...(options === undefined ? {} : { options: stripUndefined(options) }),
+          },
           { actor: actorOf(principal) },
         );
         return toTarget(added);
@@ -114,7 +133,11 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       response: z.object({ type: z.string(), fingerprint: z.string(), line: z.string() }),
       handler: async ({ params, body }) => {
         const target = await sshTarget(deps, params.name);
-        const key = await deps.fetchHostKey({ host: target.host, port: target.port, ...(body.keyType === undefined ? {} : { preferredType: body.keyType }) });
+        const key = await deps.fetchHostKey({
+          host: target.host,
+          port: target.port,
+          ...(body.keyType === undefined ? {} : { preferredType: body.keyType }),
+        });
         return { type: key.type, fingerprint: key.fingerprint, line: key.line };
       },
     }),
@@ -122,18 +145,28 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       method: 'PUT',
       url: '/api/admin/targets/:name/host-key',
       tag: 'admin',
-      summary: 'Trust (pin) a host key: the line from the scan and the fingerprint the admin checked',
+      summary:
+        'Trust (pin) a host key: the line from the scan and the fingerprint the admin checked',
       permission: 'admin.write',
       params: targetParam,
-      body: z.object({ line: z.string().min(1).max(16_384), fingerprint: z.string().min(1).max(128) }),
+      body: z.object({
+        line: z.string().min(1).max(16_384),
+        fingerprint: z.string().min(1).max(128),
+      }),
       response: z.object({ type: z.string(), fingerprint: z.string() }),
       handler: async ({ principal, params, body }) => {
         await sshTarget(deps, params.name);
         const key = parseHostKeyLine(body.line);
         if (key.fingerprint !== body.fingerprint) {
-          throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'the fingerprint does not match the host key', hint: 'scan the host key again' });
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message: 'the fingerprint does not match the host key',
+            hint: 'scan the host key again',
+          });
         }
-        await deps.targets.pinHostKey(params.name, key.line, { actor: actorOf(principal), fingerprint: key.fingerprint });
+        await deps.targets.pinHostKey(params.name, key.line, {
+          actor: actorOf(principal),
+          fingerprint: key.fingerprint,
+        });
         return { type: key.type, fingerprint: key.fingerprint };
       },
     }),
@@ -147,7 +180,14 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       response: z.object({ credentials: z.array(credentialSchema) }),
       handler: async ({ params }) => ({
         credentials: (await deps.credentials.show(params.name)).map((c) => ({
-          version: c.version, kind: c.kind, status: c.status, kms: c.kms, keyId: c.keyId, createdAt: c.createdAt, createdBy: c.createdBy, fingerprint: c.fingerprint,
+          version: c.version,
+          kind: c.kind,
+          status: c.status,
+          kms: c.kms,
+          keyId: c.keyId,
+          createdAt: c.createdAt,
+          createdBy: c.createdBy,
+          fingerprint: c.fingerprint,
         })),
       }),
     }),
@@ -155,7 +195,8 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       method: 'POST',
       url: '/api/admin/targets/:name/credentials',
       tag: 'admin',
-      summary: 'Store a new credential version: a password, a private key, or a generated SSH key (its public line is returned)',
+      summary:
+        'Store a new credential version: a password, a private key, or a generated SSH key (its public line is returned)',
       permission: 'admin.write',
       params: targetParam,
       body: z.discriminatedUnion('kind', [
@@ -163,7 +204,10 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
         z.object({ kind: z.literal('ssh-key'), privateKey: z.string().min(1).max(16_384) }),
         z.object({ kind: z.literal('generate-ssh-key') }),
       ]),
-      response: z.object({ version: z.number().int().nullable(), publicKey: z.string().nullable() }),
+      response: z.object({
+        version: z.number().int().nullable(),
+        publicKey: z.string().nullable(),
+      }),
       handler: async ({ principal, params, body }) => {
         const actor = actorOf(principal);
         if (body.kind === 'generate-ssh-key') {
@@ -185,7 +229,10 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
       summary: 'Database targets: set a new random password on the target and store it',
       permission: 'admin.write',
       params: targetParam,
-      response: z.object({ previousVersion: z.number().int().nullable(), version: z.number().int() }),
+      response: z.object({
+        previousVersion: z.number().int().nullable(),
+        version: z.number().int(),
+      }),
       handler: async ({ principal, params }) => {
         const result = await deps.rotateCredential(params.name, { actor: actorOf(principal) });
         return { previousVersion: result.previousVersion, version: result.version };
@@ -196,10 +243,15 @@ export function adminTargetRoutes(deps: WebDeps): ApiRoute[] {
 
 async function sshTarget(deps: WebDeps, name: string): Promise<Target> {
   const target = await deps.targets.get(name);
-  if (target.kind !== 'ssh') throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `target "${name}" is not an ssh target` });
+  if (target.kind !== 'ssh')
+    throw new GatehouseError('GH_INVALID_ARGUMENT', {
+      message: `target "${name}" is not an ssh target`,
+    });
   return target;
 }
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }

@@ -16,14 +16,29 @@ const userSchema = z.object({
   keyCount: z.number().int(),
   createdAt: epochMs,
 });
-const keySchema = z.object({ fingerprint: z.string(), algo: z.string(), comment: z.string(), publicKey: z.string(), createdAt: epochMs });
-const tokenSchema = z.object({ id: z.string(), expiresAt: epochMs, createdAt: epochMs, lastUsedAt: epochMs.nullable(), revokedAt: epochMs.nullable() });
+const keySchema = z.object({
+  fingerprint: z.string(),
+  algo: z.string(),
+  comment: z.string(),
+  publicKey: z.string(),
+  createdAt: epochMs,
+});
+const tokenSchema = z.object({
+  id: z.string(),
+  expiresAt: epochMs,
+  createdAt: epochMs,
+  lastUsedAt: epochMs.nullable(),
+  revokedAt: epochMs.nullable(),
+});
 const userParam = z.object({ name: nameParam });
 const password = z.string().min(1).max(1024);
 const MAX_TOKEN_DAYS = 366;
 
 /** Admin: users, their keys, passwords, TOTP, status, roles and tokens. Auditors read. */
-export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSessionStore }): ApiRoute[] {
+export function adminUserRoutes(
+  deps: WebDeps,
+  web: { readonly sessions: WebSessionStore },
+): ApiRoute[] {
   const db = deps.store.db;
   return [
     route({
@@ -37,7 +52,11 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
         const users = await deps.users.list();
         const rows = await db.selectFrom('users').select(['name', 'locked_until']).execute();
         const lockedUntil = new Map(rows.map((r) => [r.name, r.locked_until]));
-        const keys = await db.selectFrom('ssh_keys').innerJoin('users', 'users.id', 'ssh_keys.user_id').select(['users.name as name']).execute();
+        const keys = await db
+          .selectFrom('ssh_keys')
+          .innerJoin('users', 'users.id', 'ssh_keys.user_id')
+          .select(['users.name as name'])
+          .execute();
         const keyCount = new Map<string, number>();
         for (const k of keys) keyCount.set(k.name, (keyCount.get(k.name) ?? 0) + 1);
         const now = Date.now();
@@ -75,7 +94,9 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
         const user = await deps.users.add(body.name, {
           actor: actorOf(principal),
           ...(body.roles === undefined || body.roles.length === 0 ? {} : { roles: body.roles }),
-          ...(body.password === undefined || body.password === '' ? {} : { password: body.password }),
+          ...(body.password === undefined || body.password === ''
+            ? {}
+            : { password: body.password }),
           sshKeys: body.sshKeys ?? [],
         });
         return { name: user.name, roles: [...user.roles] };
@@ -90,7 +111,13 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       params: userParam,
       response: z.object({ keys: z.array(keySchema) }),
       handler: async ({ params }) => ({
-        keys: (await deps.users.listKeys(params.name)).map((k) => ({ fingerprint: k.fingerprint, algo: k.algo, comment: k.comment, publicKey: k.publicKey, createdAt: k.createdAt })),
+        keys: (await deps.users.listKeys(params.name)).map((k) => ({
+          fingerprint: k.fingerprint,
+          algo: k.algo,
+          comment: k.comment,
+          publicKey: k.publicKey,
+          createdAt: k.createdAt,
+        })),
       }),
     }),
     route({
@@ -103,8 +130,16 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       body: z.object({ publicKey: z.string().min(1).max(16_384) }),
       response: keySchema,
       handler: async ({ principal, params, body }) => {
-        const k = await deps.users.addKey(params.name, body.publicKey.trim(), { actor: actorOf(principal) });
-        return { fingerprint: k.fingerprint, algo: k.algo, comment: k.comment, publicKey: k.publicKey, createdAt: k.createdAt };
+        const k = await deps.users.addKey(params.name, body.publicKey.trim(), {
+          actor: actorOf(principal),
+        });
+        return {
+          fingerprint: k.fingerprint,
+          algo: k.algo,
+          comment: k.comment,
+          publicKey: k.publicKey,
+          createdAt: k.createdAt,
+        };
       },
     }),
     route({
@@ -140,7 +175,9 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       permission: 'admin.write',
       params: userParam,
       response: z.object({ otpauthUri: z.string() }),
-      handler: async ({ principal, params }) => ({ otpauthUri: await deps.users.enrollTotp(params.name, { actor: actorOf(principal) }) }),
+      handler: async ({ principal, params }) => ({
+        otpauthUri: await deps.users.enrollTotp(params.name, { actor: actorOf(principal) }),
+      }),
     }),
     route({
       method: 'DELETE',
@@ -161,7 +198,10 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       permission: 'admin.write',
       params: userParam,
       handler: async ({ principal, params }) => {
-        if (params.name === principal.user.name) throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'you cannot disable yourself' });
+        if (params.name === principal.user.name)
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message: 'you cannot disable yourself',
+          });
         await deps.users.disable(params.name, { actor: actorOf(principal) });
         await web.sessions.deleteForUser(params.name);
       },
@@ -187,7 +227,10 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       body: z.object({ roles: z.array(nameParam).max(32) }),
       handler: async ({ principal, params, body }) => {
         if (params.name === principal.user.name && !body.roles.includes('admin')) {
-          throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'you cannot remove your own admin role', hint: 'ask another admin' });
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message: 'you cannot remove your own admin role',
+            hint: 'ask another admin',
+          });
         }
         await deps.users.setRoles(params.name, body.roles, { actor: actorOf(principal) });
       },
@@ -201,7 +244,13 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       params: userParam,
       response: z.object({ tokens: z.array(tokenSchema) }),
       handler: async ({ params }) => ({
-        tokens: (await deps.tokens.list(params.name)).map((t) => ({ id: t.id, expiresAt: t.expiresAt, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt, revokedAt: t.revokedAt })),
+        tokens: (await deps.tokens.list(params.name)).map((t) => ({
+          id: t.id,
+          expiresAt: t.expiresAt,
+          createdAt: t.createdAt,
+          lastUsedAt: t.lastUsedAt,
+          revokedAt: t.revokedAt,
+        })),
       }),
     }),
     route({
@@ -214,7 +263,10 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       body: z.object({ days: z.number().int().min(1).max(MAX_TOKEN_DAYS).default(30) }),
       response: z.object({ id: z.string(), secret: z.string(), expiresAt: epochMs }),
       handler: async ({ principal, params, body }) => {
-        const created = await deps.tokens.create(params.name, { actor: actorOf(principal), expiresAt: Date.now() + body.days * 86_400_000 });
+        const created = await deps.tokens.create(params.name, {
+          actor: actorOf(principal),
+          expiresAt: Date.now() + body.days * 86_400_000,
+        });
         return { id: created.id, secret: created.secret, expiresAt: created.expiresAt };
       },
     }),
@@ -235,13 +287,29 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       tag: 'admin',
       summary: 'Roles (built-in and custom) and how many users hold each',
       permission: 'admin.read',
-      response: z.object({ roles: z.array(z.object({ name: z.string(), description: z.string(), isBuiltin: z.boolean(), userCount: z.number().int() })) }),
+      response: z.object({
+        roles: z.array(
+          z.object({
+            name: z.string(),
+            description: z.string(),
+            isBuiltin: z.boolean(),
+            userCount: z.number().int(),
+          }),
+        ),
+      }),
       handler: async () => {
         const roles = await db.selectFrom('roles').selectAll().orderBy('name').execute();
         const holders = await db.selectFrom('user_roles').select('role').execute();
         const count = new Map<string, number>();
         for (const h of holders) count.set(h.role, (count.get(h.role) ?? 0) + 1);
-        return { roles: roles.map((r) => ({ name: r.name, description: r.description, isBuiltin: r.is_builtin === 1, userCount: count.get(r.name) ?? 0 })) };
+        return {
+          roles: roles.map((r) => ({
+            name: r.name,
+            description: r.description,
+            isBuiltin: r.is_builtin === 1,
+            userCount: count.get(r.name) ?? 0,
+          })),
+        };
       },
     }),
     route({
@@ -252,7 +320,10 @@ export function adminUserRoutes(deps: WebDeps, web: { readonly sessions: WebSess
       permission: 'admin.write',
       body: z.object({ name: nameParam, description: z.string().max(200).default('') }),
       handler: async ({ principal, body }) => {
-        await deps.users.addRole(body.name, { actor: actorOf(principal), description: body.description });
+        await deps.users.addRole(body.name, {
+          actor: actorOf(principal),
+          description: body.description,
+        });
       },
     }),
   ];

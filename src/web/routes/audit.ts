@@ -17,25 +17,44 @@ export function auditRoutes(deps: WebDeps): ApiRoute[] {
       summary: 'Audit events, newest first, filtered by type, user, target, session or seq',
       permission: 'audit.read',
       query: z.object({
-        type: z.string().max(64).optional().describe('an event type, or a prefix ending in "." (e.g. "admin.")'),
+        type: z
+          .string()
+          .max(64)
+          .optional()
+          .describe('an event type, or a prefix ending in "." (e.g. "admin.")'),
         user: z.string().max(64).optional(),
         target: z.string().max(128).optional(),
         sid: z.string().max(128).optional(),
-        beforeSeq: z.coerce.number().int().min(1).optional().describe('only events with a lower seq (paging)'),
+        beforeSeq: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('only events with a lower seq (paging)'),
         ...paging(100, 1_000),
       }),
-      response: z.object({ events: z.array(auditEventSchema), hasMore: z.boolean(), types: z.array(z.string()) }),
+      response: z.object({
+        events: z.array(auditEventSchema),
+        hasMore: z.boolean(),
+        types: z.array(z.string()),
+      }),
       handler: async ({ query }) => {
         let q = db.selectFrom('audit_events').selectAll();
         if (query.type !== undefined) {
           const prefix = `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-          q = query.type.endsWith('.') ? q.where(sql<boolean>`type like ${prefix} escape '\\'`) : q.where('type', '=', query.type);
+          q = query.type.endsWith('.')
+            ? q.where(sql<boolean>`type like ${prefix} escape '\\'`)
+            : q.where('type', '=', query.type);
         }
         if (query.user !== undefined) q = q.where('user_name', '=', query.user);
         if (query.target !== undefined) q = q.where('target', '=', query.target);
         if (query.sid !== undefined) q = q.where('sid', '=', query.sid);
         if (query.beforeSeq !== undefined) q = q.where('seq', '<', query.beforeSeq);
-        const rows = await q.orderBy('seq', 'desc').limit(query.limit + 1).offset(query.offset).execute();
+        const rows = await q
+          .orderBy('seq', 'desc')
+          .limit(query.limit + 1)
+          .offset(query.offset)
+          .execute();
         return {
           events: rows.slice(0, query.limit).map((r) => toAuditEvent(recordFromRow(r))),
           hasMore: rows.length > query.limit,
@@ -58,11 +77,17 @@ export function auditRoutes(deps: WebDeps): ApiRoute[] {
         sinkCheckpointCount: z.number().int(),
         coveredUpToSeq: z.number().int(),
         firstBadSeq: z.number().int().optional(),
-        problems: z.array(z.object({ kind: z.string(), seq: z.number().int().optional(), message: z.string() })),
+        problems: z.array(
+          z.object({ kind: z.string(), seq: z.number().int().optional(), message: z.string() }),
+        ),
         omittedProblemCount: z.number().int(),
       }),
       handler: async () => {
-        const report = await verifyAuditChain({ db, publicKey: deps.auditPublicKey, sinkPath: deps.config.audit.sinkFile });
+        const report = await verifyAuditChain({
+          db,
+          publicKey: deps.auditPublicKey,
+          sinkPath: deps.config.audit.sinkFile,
+        });
         return {
           ok: report.ok,
           checkedAt: Date.now(),
@@ -72,7 +97,11 @@ export function auditRoutes(deps: WebDeps): ApiRoute[] {
           sinkCheckpointCount: report.sinkCheckpointCount,
           coveredUpToSeq: report.coveredUpToSeq,
           ...(report.firstBadSeq === undefined ? {} : { firstBadSeq: report.firstBadSeq }),
-          problems: report.problems.map((p) => ({ kind: p.kind, ...(p.seq === undefined ? {} : { seq: p.seq }), message: p.message })),
+          problems: report.problems.map((p) => ({
+            kind: p.kind,
+            ...(p.seq === undefined ? {} : { seq: p.seq }),
+            message: p.message,
+          })),
           omittedProblemCount: report.omittedProblemCount,
         };
       },
@@ -85,13 +114,35 @@ export function auditRoutes(deps: WebDeps): ApiRoute[] {
       permission: 'audit.read',
       query: z.object(paging(50, 1_000)),
       response: z.object({
-        checkpoints: z.array(z.object({ seq: z.number().int(), hash: z.string(), time: epochMs, keyId: z.string(), signature: z.string() })),
+        checkpoints: z.array(
+          z.object({
+            seq: z.number().int(),
+            hash: z.string(),
+            time: epochMs,
+            keyId: z.string(),
+            signature: z.string(),
+          }),
+        ),
         hasMore: z.boolean(),
       }),
       handler: async ({ query }) => {
-        const rows = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(query.limit + 1).offset(query.offset).execute();
+        const rows = await db
+          .selectFrom('audit_checkpoints')
+          .selectAll()
+          .orderBy('seq', 'desc')
+          .limit(query.limit + 1)
+          .offset(query.offset)
+          .execute();
         return {
-          checkpoints: rows.slice(0, query.limit).map((r) => ({ seq: r.seq, hash: r.hash, time: r.time, keyId: r.key_id, signature: r.signature })),
+          checkpoints: rows
+            .slice(0, query.limit)
+            .map((r) => ({
+              seq: r.seq,
+              hash: r.hash,
+              time: r.time,
+              keyId: r.key_id,
+              signature: r.signature,
+            })),
           hasMore: rows.length > query.limit,
         };
       },

@@ -14,14 +14,19 @@ const meSchema = z.object({
   permissions: z.array(z.enum(PERMISSIONS)),
   hasTotp: z.boolean(),
   via: z.enum(['session', 'token']),
-  csrfToken: z.string().optional().describe('send it as X-CSRF-Token on every change (console sessions only)'),
+  csrfToken: z
+    .string()
+    .optional()
+    .describe('send it as X-CSRF-Token on every change (console sessions only)'),
 });
 
 const loginResult = z.discriminatedUnion('status', [
   z.object({ status: z.literal('ok'), me: meSchema }),
   z.object({
     status: z.literal('totp-required'),
-    ticket: z.string().describe('single-use, valid 5 minutes: send it with the code to /api/auth/totp'),
+    ticket: z
+      .string()
+      .describe('single-use, valid 5 minutes: send it with the code to /api/auth/totp'),
   }),
 ]);
 
@@ -38,8 +43,19 @@ export function describeMe(principal: Principal): z.infer<typeof meSchema> {
 }
 
 /** Login (password, then TOTP when enrolled), logout and "who am I". */
-export function authRoutes(deps: WebDeps, web: { readonly sessions: WebSessionStore; readonly auth: WebAuth; readonly secureCookie: boolean }): ApiRoute[] {
-  const startSession = async (user: User, clientAddr: string, reply: FastifyReply): Promise<z.infer<typeof loginResult>> => {
+export function authRoutes(
+  deps: WebDeps,
+  web: {
+    readonly sessions: WebSessionStore;
+    readonly auth: WebAuth;
+    readonly secureCookie: boolean;
+  },
+): ApiRoute[] {
+  const startSession = async (
+    user: User,
+    clientAddr: string,
+    reply: FastifyReply,
+  ): Promise<z.infer<typeof loginResult>> => {
     const { secret, session } = await web.sessions.create(user.name, clientAddr);
     void reply.setCookie(SESSION_COOKIE, secret, {
       path: '/',
@@ -61,8 +77,15 @@ export function authRoutes(deps: WebDeps, web: { readonly sessions: WebSessionSt
       response: loginResult,
       handler: async ({ body, request, reply }) => {
         // The Authenticator audits every outcome and applies the lockout; all failures look alike.
-        const user = await deps.authenticator.verifyPassword(body.user, body.password, { clientAddr: request.ip, method: 'web-password' });
-        if (user.hasTotp) return { status: 'totp-required', ticket: await web.sessions.createLoginTicket(user.name) };
+        const user = await deps.authenticator.verifyPassword(body.user, body.password, {
+          clientAddr: request.ip,
+          method: 'web-password',
+        });
+        if (user.hasTotp)
+          return {
+            status: 'totp-required',
+            ticket: await web.sessions.createLoginTicket(user.name),
+          };
         return startSession(user, request.ip, reply);
       },
     }),
@@ -72,12 +95,21 @@ export function authRoutes(deps: WebDeps, web: { readonly sessions: WebSessionSt
       tag: 'auth',
       summary: 'Second step of a login: the TOTP code with the ticket from /api/auth/login',
       permission: 'public',
-      body: z.object({ ticket: z.string().min(1).max(128), code: z.string().regex(/^\s*\d{6}\s*$/, 'a 6-digit code') }),
+      body: z.object({
+        ticket: z.string().min(1).max(128),
+        code: z.string().regex(/^\s*\d{6}\s*$/, 'a 6-digit code'),
+      }),
       response: loginResult,
       handler: async ({ body, request, reply }) => {
         const name = await web.sessions.redeemLoginTicket(body.ticket);
-        if (name === undefined) throw new GatehouseError('GH_AUTH_FAILED', { detail: 'unknown, used or expired login ticket' });
-        const user = await deps.authenticator.verifyTotp(name, body.code, { clientAddr: request.ip, method: 'web-totp' });
+        if (name === undefined)
+          throw new GatehouseError('GH_AUTH_FAILED', {
+            detail: 'unknown, used or expired login ticket',
+          });
+        const user = await deps.authenticator.verifyTotp(name, body.code, {
+          clientAddr: request.ip,
+          method: 'web-totp',
+        });
         return startSession(user, request.ip, reply);
       },
     }),
@@ -90,7 +122,12 @@ export function authRoutes(deps: WebDeps, web: { readonly sessions: WebSessionSt
       handler: async ({ request, reply }) => {
         const secret = request.cookies[SESSION_COOKIE];
         if (secret !== undefined) await web.sessions.delete(secret);
-        void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: web.secureCookie, sameSite: 'strict' });
+        void reply.clearCookie(SESSION_COOKIE, {
+          path: '/',
+          httpOnly: true,
+          secure: web.secureCookie,
+          sameSite: 'strict',
+        });
         return undefined;
       },
     }),

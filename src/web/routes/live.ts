@@ -30,27 +30,40 @@ export function registerLiveRoute(app: FastifyInstance, deps: WebDeps, auth: Web
   const db = deps.store.db;
   const clock = deps.clock ?? systemClock;
   const root = deps.config.recordings.dir;
-  app.get<LiveRequest>(LIVE_PATH, {
-    websocket: true,
-    preValidation: async (request: FastifyRequest<LiveRequest>, reply: FastifyReply) => {
-      try {
-        if (!isSameOrigin(request, { requireOrigin: true })) throw new GatehouseError('GH_CSRF_REJECTED', { detail: `websocket origin ${request.headers.origin ?? '(none)'}` });
-        const principal = await auth.principalOf(request);
-        if (!SID_RE.test(request.params.sid)) throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'invalid session id' });
-        const row = await getSessionRow(db, request.params.sid);
-        if (!can(principal, 'sessions.read') && row.user_name !== principal.user.name) {
-          throw new GatehouseError('GH_NOT_FOUND', { message: `session ${row.sid} does not exist` });
+  app.get<LiveRequest>(
+    LIVE_PATH,
+    {
+      websocket: true,
+      preValidation: async (request: FastifyRequest<LiveRequest>, reply: FastifyReply) => {
+        try {
+          if (!isSameOrigin(request, { requireOrigin: true }))
+            throw new GatehouseError('GH_CSRF_REJECTED', {
+              detail: `websocket origin ${request.headers.origin ?? '(none)'}`,
+            });
+          const principal = await auth.principalOf(request);
+          if (!SID_RE.test(request.params.sid))
+            throw new GatehouseError('GH_INVALID_ARGUMENT', { message: 'invalid session id' });
+          const row = await getSessionRow(db, request.params.sid);
+          if (!can(principal, 'sessions.read') && row.user_name !== principal.user.name) {
+            throw new GatehouseError('GH_NOT_FOUND', {
+              message: `session ${row.sid} does not exist`,
+            });
+          }
+        } catch (err) {
+          await sendProblem(reply, toGatehouseError(err));
         }
-      } catch (err) {
-        await sendProblem(reply, toGatehouseError(err));
-      }
+      },
     },
-  }, (socket: WebSocket, request: FastifyRequest<LiveRequest>) => {
-    void follow(socket, request).catch((err: unknown) => {
-      deps.logger.warn({ err: err instanceof Error ? err.message : String(err), sid: request.params.sid }, 'live view failed');
-      socket.close(1011, 'live view failed');
-    });
-  });
+    (socket: WebSocket, request: FastifyRequest<LiveRequest>) => {
+      void follow(socket, request).catch((err: unknown) => {
+        deps.logger.warn(
+          { err: err instanceof Error ? err.message : String(err), sid: request.params.sid },
+          'live view failed',
+        );
+        socket.close(1011, 'live view failed');
+      });
+    },
+  );
 
   async function follow(socket: WebSocket, request: FastifyRequest<LiveRequest>): Promise<void> {
     if (socket.protocol !== LIVE_PROTOCOL) {
@@ -72,14 +85,18 @@ export function registerLiveRoute(app: FastifyInstance, deps: WebDeps, auth: Web
       socket.close(1000, 'no recording for this session');
       return;
     }
-    const tail = new CastTail(recordingPath(root, ref.relPath), {
-      send: (line) => {
-        if (socket.readyState === socket.OPEN) socket.send(line);
+    const tail = new CastTail(
+      recordingPath(root, ref.relPath),
+      {
+        send: (line) => {
+          if (socket.readyState === socket.OPEN) socket.send(line);
+        },
+        close: (code, reason) => socket.close(code, reason),
       },
-      close: (code, reason) => socket.close(code, reason),
-    }, {
-      isLive: async () => (await getSessionRow(db, row.sid)).status === 'active',
-    });
+      {
+        isLive: async () => (await getSessionRow(db, row.sid)).status === 'active',
+      },
+    );
     socket.on('close', () => void tail.stop());
     await tail.start();
   }

@@ -53,7 +53,13 @@ export function toAuditEvent(r: AuditRecord): z.infer<typeof auditEventSchema> {
 export const nameParam = z.string().min(1).max(128);
 
 /** `limit`/`offset` query fields. */
-export function paging(defaultLimit: number, maxLimit: number): { limit: z.ZodDefault<z.ZodCoercedNumber<unknown>>; offset: z.ZodDefault<z.ZodCoercedNumber<unknown>> } {
+export function paging(
+  defaultLimit: number,
+  maxLimit: number,
+): {
+  limit: z.ZodDefault<z.ZodCoercedNumber<unknown>>;
+  offset: z.ZodDefault<z.ZodCoercedNumber<unknown>>;
+} {
   return {
     limit: z.coerce.number().int().min(1).max(maxLimit).default(defaultLimit),
     offset: z.coerce.number().int().min(0).default(0),

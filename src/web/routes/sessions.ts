@@ -31,10 +31,16 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
   const root = deps.config.recordings.dir;
   // A user without sessions.read asking for someone else's session gets "not found", so
   // session ids cannot be probed.
-  const readable = async (principal: Principal, sid: string): Promise<Awaited<ReturnType<typeof getSessionRow>>> => {
+  const readable = async (
+    principal: Principal,
+    sid: string,
+  ): Promise<Awaited<ReturnType<typeof getSessionRow>>> => {
     const row = await getSessionRow(db, sid);
     if (!can(principal, 'sessions.read') && row.user_name !== principal.user.name) {
-      throw new GatehouseError('GH_NOT_FOUND', { message: `session ${sid} does not exist`, detail: `${principal.user.name} may not read ${sid}` });
+      throw new GatehouseError('GH_NOT_FOUND', {
+        message: `session ${sid} does not exist`,
+        detail: `${principal.user.name} may not read ${sid}`,
+      });
     }
     return row;
   };
@@ -58,7 +64,11 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
       response: z.object({ sessions: z.array(sessionSchema), hasMore: z.boolean() }),
       handler: async ({ principal, query }) => {
         const user = can(principal, 'sessions.read') ? query.user : principal.user.name;
-        if (!can(principal, 'sessions.read') && query.user !== undefined && query.user !== principal.user.name) {
+        if (
+          !can(principal, 'sessions.read') &&
+          query.user !== undefined &&
+          query.user !== principal.user.name
+        ) {
           return { sessions: [], hasMore: false };
         }
         return listSessions(db, { ...query, user });
@@ -74,7 +84,15 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
       response: z.object({
         session: sessionSchema,
         recordings: z.array(z.object({ channel: z.number().int(), relPath: z.string() })),
-        commands: z.array(z.object({ seq: z.number().int(), time: epochMs, type: z.string(), channel: z.number().int().nullable(), command: z.string() })),
+        commands: z.array(
+          z.object({
+            seq: z.number().int(),
+            time: epochMs,
+            type: z.string(),
+            channel: z.number().int().nullable(),
+            command: z.string(),
+          }),
+        ),
         transfers: z.array(auditEventSchema),
         events: z.array(auditEventSchema),
         hasTranscript: z.boolean(),
@@ -112,13 +130,21 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
       produces: 'application/x-asciicast',
       handler: async ({ principal, params, reply }) => {
         const row = await readable(principal, params.sid);
-        const ref = (await findRecordings(root, row, clock())).find((r) => r.channel === params.channel);
-        if (ref === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `session ${params.sid} has no recording for channel ${params.channel}` });
+        const ref = (await findRecordings(root, row, clock())).find(
+          (r) => r.channel === params.channel,
+        );
+        if (ref === undefined)
+          throw new GatehouseError('GH_NOT_FOUND', {
+            message: `session ${params.sid} has no recording for channel ${params.channel}`,
+          });
         const stream = createReadStream(recordingPath(root, ref.relPath));
         void reply
           .header('content-type', 'application/x-asciicast; charset=utf-8')
           .header('cache-control', 'no-store')
-          .header('content-disposition', `attachment; filename="${params.sid}-${params.channel}.cast"`)
+          .header(
+            'content-disposition',
+            `attachment; filename="${params.sid}-${params.channel}.cast"`,
+          )
           .send(stream);
         return undefined;
       },
@@ -127,12 +153,18 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
       method: 'GET',
       url: '/api/sessions/:sid/transcript',
       tag: 'sessions',
-      summary: 'The query transcript of a database session: each statement with its outcome, rows and timing',
+      summary:
+        'The query transcript of a database session: each statement with its outcome, rows and timing',
       permission: 'self',
       params: sidParam,
       query: z.object(paging(1_000, 10_000)),
       response: z.object({
-        header: z.object({ protocol: z.string(), account: z.string(), database: z.string().nullable(), startedAt: epochMs }),
+        header: z.object({
+          protocol: z.string(),
+          account: z.string(),
+          database: z.string().nullable(),
+          startedAt: epochMs,
+        }),
         entries: z.array(
           z
             .object({
@@ -149,17 +181,27 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
             })
             .catchall(z.unknown()),
         ),
-        isTruncated: z.boolean().describe('the last line was cut (the session is running, or a crash)'),
+        isTruncated: z
+          .boolean()
+          .describe('the last line was cut (the session is running, or a crash)'),
         hasMore: z.boolean(),
       }),
       handler: async ({ principal, params, query }) => {
         const row = await readable(principal, params.sid);
         const relPath = await findTranscript(root, row, clock());
-        if (relPath === undefined) throw new GatehouseError('GH_NOT_FOUND', { message: `session ${params.sid} has no query transcript` });
+        if (relPath === undefined)
+          throw new GatehouseError('GH_NOT_FOUND', {
+            message: `session ${params.sid} has no query transcript`,
+          });
         const page = await readTranscriptPage(root, relPath, query);
         const h = page.transcript.header;
         return {
-          header: { protocol: h.protocol, account: h.account, database: h.database, startedAt: h.startedAt },
+          header: {
+            protocol: h.protocol,
+            account: h.account,
+            database: h.database,
+            startedAt: h.startedAt,
+          },
           entries: page.entries,
           isTruncated: page.transcript.isTruncated,
           hasMore: page.hasMore,
@@ -173,10 +215,15 @@ export function sessionRoutes(deps: WebDeps): ApiRoute[] {
       summary: 'End a live session now (within a second, on whichever gateway holds it)',
       permission: 'sessions.terminate',
       params: sidParam,
-      body: z.object({ reason: z.string().trim().min(1).max(200).default('terminated from the web console') }),
+      body: z.object({
+        reason: z.string().trim().min(1).max(200).default('terminated from the web console'),
+      }),
       handler: async ({ principal, params, body }) => {
         const row = await getSessionRow(db, params.sid);
-        if (row.status !== 'active') throw new GatehouseError('GH_INVALID_ARGUMENT', { message: `session ${params.sid} is not live (${row.status})` });
+        if (row.status !== 'active')
+          throw new GatehouseError('GH_INVALID_ARGUMENT', {
+            message: `session ${params.sid} is not live (${row.status})`,
+          });
         await deps.audit.append({
           type: 'admin.session.kill',
           user: row.user_name,

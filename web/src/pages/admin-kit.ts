@@ -7,27 +7,77 @@ type Cell = Node | string | null | readonly Node[];
 /** A plain table. */
 export function table(head: readonly string[], rows: readonly (readonly Cell[])[]): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'muted pad' }, 'Nothing yet.');
-  return h('table', { class: 'table' }, h('thead', null, h('tr', null, head.map((c) => h('th', null, c)))), h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c as Node))))));
+  return h(
+    'table',
+    { class: 'table' },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        head.map((c) => h('th', null, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      rows.map((r) =>
+        h(
+          'tr',
+          null,
+          r.map((c) => h('td', null, c as Node)),
+        ),
+      ),
+    ),
+  );
 }
 
 /** Field: name, label, placeholder, and type (`text` by default, `password`, `textarea`, `select:a,b`). */
 export type Field = readonly [name: string, label: string, placeholder: string, type?: string];
 
 /** A small form; `onSubmit` gets the trimmed values by name (passwords untrimmed). */
-export function actionForm(fields: readonly Field[], submitLabel: string, onSubmit: (values: Record<string, string>) => Promise<void>): HTMLFormElement {
+export function actionForm(
+  fields: readonly Field[],
+  submitLabel: string,
+  onSubmit: (values: Record<string, string>) => Promise<void>,
+): HTMLFormElement {
   const inputs = fields.map(([name, label, placeholder, type = 'text']) => {
     let input: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
     if (type === 'textarea') input = h('textarea', { name, placeholder, rows: 2 });
-    else if (type.startsWith('select:')) input = h('select', { name }, type.slice(7).split(',').map((o) => { const [value = '', text = value] = o.split('='); return h('option', { value }, text); }));
-    else input = h('input', { name, placeholder, type, autocomplete: type === 'password' ? 'new-password' : 'off' });
+    else if (type.startsWith('select:'))
+      input = h(
+        'select',
+        { name },
+        type
+          .slice(7)
+          .split(',')
+          .map((o) => {
+            const [value = '', text = value] = o.split('=');
+            return h('option', { value }, text);
+          }),
+      );
+    else
+      input = h('input', {
+        name,
+        placeholder,
+        type,
+        autocomplete: type === 'password' ? 'new-password' : 'off',
+      });
     return { name, type, input, el: h('label', null, label, input) };
   });
   const submit = h('button', { class: 'btn btn-primary', type: 'submit' }, submitLabel);
-  const form = h('form', { class: 'form form-inline' }, inputs.map((i) => i.el), h('div', { class: 'form-actions' }, submit));
+  const form = h(
+    'form',
+    { class: 'form form-inline' },
+    inputs.map((i) => i.el),
+    h('div', { class: 'form-actions' }, submit),
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const values: Record<string, string> = {};
-    for (const i of inputs) values[i.name] = i.type === 'password' ? i.input.value : i.input.value.trim();
+    for (const i of inputs)
+      values[i.name] = i.type === 'password' ? i.input.value : i.input.value.trim();
     submit.disabled = true;
     void onSubmit(values).finally(() => {
       submit.disabled = false;
@@ -61,8 +111,14 @@ export function sectionAct(ctx: AdminContext, status: HTMLElement): Act {
 }
 
 /** A folded card with a form to add something; nothing for those who may only read. */
-export function addCard(ctx: AdminContext, summary: string, form: () => HTMLFormElement): HTMLElement | null {
-  return ctx.canWrite ? h('details', { class: 'card' }, h('summary', { class: 'card-title' }, summary), form()) : null;
+export function addCard(
+  ctx: AdminContext,
+  summary: string,
+  form: () => HTMLFormElement,
+): HTMLElement | null {
+  return ctx.canWrite
+    ? h('details', { class: 'card' }, h('summary', { class: 'card-title' }, summary), form())
+    : null;
 }
 
 /** The section's list: a flush card around `children` (a table). */
@@ -72,16 +128,49 @@ export function listCard(...children: Child[]): HTMLElement {
 
 /** Draws a card titled `title` with a Close button into `detail` and scrolls to it. */
 export function showDetail(detail: HTMLElement, id: string, title: string, ...body: Child[]): void {
-  render(detail, h('section', { class: 'card', id }, h('div', { class: 'card-head' }, h('h3', null, title), smallButton('Close', () => render(detail))), ...body));
+  render(
+    detail,
+    h(
+      'section',
+      { class: 'card', id },
+      h(
+        'div',
+        { class: 'card-head' },
+        h('h3', null, title),
+        smallButton('Close', () => render(detail)),
+      ),
+      ...body,
+    ),
+  );
   detail.scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
 /** A small row button; `danger` for what removes or refuses. */
-export function smallButton(label: string, onclick: () => void, options: { readonly danger?: boolean; readonly attrs?: Readonly<Record<string, string>> } = {}): HTMLButtonElement {
-  return h('button', { ...options.attrs, class: options.danger === true ? 'btn btn-small btn-ghost-danger' : 'btn btn-small btn-ghost', type: 'button', onclick }, label);
+export function smallButton(
+  label: string,
+  onclick: () => void,
+  options: { readonly danger?: boolean; readonly attrs?: Readonly<Record<string, string>> } = {},
+): HTMLButtonElement {
+  return h(
+    'button',
+    {
+      ...options.attrs,
+      class: options.danger === true ? 'btn btn-small btn-ghost-danger' : 'btn btn-small btn-ghost',
+      type: 'button',
+      onclick,
+    },
+    label,
+  );
 }
 
 /** Asks for confirmation of a dangerous change (`note` says what follows), then runs `then` if confirmed. */
-export function confirmThen(title: string, note: string, confirm: string, then: () => Promise<void>): void {
-  void confirmDialog(title, h('p', null, note), { confirm, danger: true }).then((ok) => (ok ? then() : undefined));
+export function confirmThen(
+  title: string,
+  note: string,
+  confirm: string,
+  then: () => Promise<void>,
+): void {
+  void confirmDialog(title, h('p', null, note), { confirm, danger: true }).then((ok) =>
+    ok ? then() : undefined,
+  );
 }

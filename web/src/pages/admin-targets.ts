@@ -1,7 +1,17 @@
 import { api, errorText } from '../api.js';
 import { confirmDialog, formatTime, h, pill, render, showOnce } from '../dom.js';
 import type { AdminContext } from './admin.js';
-import { actionForm, addCard, confirmThen, flash, listCard, sectionAct, showDetail, smallButton, table } from './admin-kit.js';
+import {
+  actionForm,
+  addCard,
+  confirmThen,
+  flash,
+  listCard,
+  sectionAct,
+  showDetail,
+  smallButton,
+  table,
+} from './admin-kit.js';
 
 interface TargetRow {
   name: string;
@@ -34,29 +44,71 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
   const act = sectionAct(ctx, status);
   const trust = async (t: TargetRow): Promise<void> => {
     try {
-      const key = await api<{ type: string; fingerprint: string; line: string }>('POST', `/api/admin/targets/${t.name}/host-key/scan`, {});
+      const key = await api<{ type: string; fingerprint: string; line: string }>(
+        'POST',
+        `/api/admin/targets/${t.name}/host-key/scan`,
+        {},
+      );
       const ok = await confirmDialog(
         `Trust the host key of ${t.name}?`,
         [
-          h('p', null, `${t.host}:${t.port} presented this ${key.type} key. Compare the fingerprint with the server's own (`, h('code', null, 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub'), ') before trusting it.'),
+          h(
+            'p',
+            null,
+            `${t.host}:${t.port} presented this ${key.type} key. Compare the fingerprint with the server's own (`,
+            h('code', null, 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub'),
+            ') before trusting it.',
+          ),
           h('div', { class: 'secret-box' }, h('code', { class: 'fingerprint' }, key.fingerprint)),
-          t.hostKey === null ? null : h('p', { class: 'alert alert-warn' }, `This replaces the pinned key ${t.hostKey.fingerprint}.`),
+          t.hostKey === null
+            ? null
+            : h(
+                'p',
+                { class: 'alert alert-warn' },
+                `This replaces the pinned key ${t.hostKey.fingerprint}.`,
+              ),
         ],
         { confirm: 'Trust this key' },
       );
-      if (ok) await act(() => api('PUT', `/api/admin/targets/${t.name}/host-key`, { line: key.line, fingerprint: key.fingerprint }), `Pinned ${key.fingerprint} for ${t.name}.`);
+      if (ok)
+        await act(
+          () =>
+            api('PUT', `/api/admin/targets/${t.name}/host-key`, {
+              line: key.line,
+              fingerprint: key.fingerprint,
+            }),
+          `Pinned ${key.fingerprint} for ${t.name}.`,
+        );
     } catch (err) {
       flash(status, errorText(err), 'bad');
     }
   };
   const credentials = async (t: TargetRow): Promise<void> => {
-    const { credentials: versions } = await api<{ credentials: CredentialRow[] }>('GET', `/api/admin/targets/${t.name}/credentials`);
+    const { credentials: versions } = await api<{ credentials: CredentialRow[] }>(
+      'GET',
+      `/api/admin/targets/${t.name}/credentials`,
+    );
     showDetail(
       detail,
       `credentials-${t.name}`,
       `Credentials of ${t.name}`,
-      h('p', { class: 'muted' }, 'Stored encrypted under the KMS and never displayed; sessions lease them through the gateway.'),
-      table(['Version', 'Kind', 'Status', 'KMS key', 'Fingerprint', 'Created', 'By'], versions.map((c) => [`v${c.version}`, c.kind, pill(c.status, c.status === 'active' ? 'ok' : 'muted'), `${c.kms} ${c.keyId}`, h('span', { class: 'mono small' }, c.fingerprint ?? '—'), formatTime(c.createdAt), c.createdBy])),
+      h(
+        'p',
+        { class: 'muted' },
+        'Stored encrypted under the KMS and never displayed; sessions lease them through the gateway.',
+      ),
+      table(
+        ['Version', 'Kind', 'Status', 'KMS key', 'Fingerprint', 'Created', 'By'],
+        versions.map((c) => [
+          `v${c.version}`,
+          c.kind,
+          pill(c.status, c.status === 'active' ? 'ok' : 'muted'),
+          `${c.kms} ${c.keyId}`,
+          h('span', { class: 'mono small' }, c.fingerprint ?? '—'),
+          formatTime(c.createdAt),
+          c.createdBy,
+        ]),
+      ),
       !ctx.canWrite
         ? null
         : t.kind === 'ssh'
@@ -64,23 +116,80 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
               'div',
               null,
               h('h4', null, 'New version'),
-              h('button', {
-                class: 'btn btn-ghost',
-                type: 'button',
-                onclick: () =>
-                  void api<{ publicKey: string | null }>('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'generate-ssh-key' })
-                    .then((r) => showOnce('New SSH key generated', `Add this public key to ~${t.username}/.ssh/authorized_keys on ${t.host}. The private key stays sealed in Gatehouse.`, r.publicKey ?? ''))
-                    .then(() => credentials(t))
-                    .catch((err: unknown) => flash(status, errorText(err), 'bad')),
-              }, 'Generate a new ed25519 key'),
-              actionForm([['privateKey', 'Or paste an unencrypted private key', '-----BEGIN OPENSSH PRIVATE KEY-----', 'textarea']], 'Store private key', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'ssh-key', privateKey: v['privateKey'] }), 'Private key stored.')),
+              h(
+                'button',
+                {
+                  class: 'btn btn-ghost',
+                  type: 'button',
+                  onclick: () =>
+                    void api<{ publicKey: string | null }>(
+                      'POST',
+                      `/api/admin/targets/${t.name}/credentials`,
+                      { kind: 'generate-ssh-key' },
+                    )
+                      .then((r) =>
+                        showOnce(
+                          'New SSH key generated',
+                          `Add this public key to ~${t.username}/.ssh/authorized_keys on ${t.host}. The private key stays sealed in Gatehouse.`,
+                          r.publicKey ?? '',
+                        ),
+                      )
+                      .then(() => credentials(t))
+                      .catch((err: unknown) => flash(status, errorText(err), 'bad')),
+                },
+                'Generate a new ed25519 key',
+              ),
+              actionForm(
+                [
+                  [
+                    'privateKey',
+                    'Or paste an unencrypted private key',
+                    '-----BEGIN OPENSSH PRIVATE KEY-----',
+                    'textarea',
+                  ],
+                ],
+                'Store private key',
+                (v) =>
+                  act(
+                    () =>
+                      api('POST', `/api/admin/targets/${t.name}/credentials`, {
+                        kind: 'ssh-key',
+                        privateKey: v['privateKey'],
+                      }),
+                    'Private key stored.',
+                  ),
+              ),
             )
           : h(
               'div',
               null,
               h('h4', null, 'New version'),
-              actionForm([['password', `Password of ${t.username}`, '', 'password']], 'Store password', (v) => act(() => api('POST', `/api/admin/targets/${t.name}/credentials`, { kind: 'password', password: v['password'] }), 'Password stored.')),
-              h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void act(() => api('POST', `/api/admin/targets/${t.name}/credentials/rotate`), `Rotated the password of ${t.name}.`) }, 'Rotate now (set a random password on the database)'),
+              actionForm(
+                [['password', `Password of ${t.username}`, '', 'password']],
+                'Store password',
+                (v) =>
+                  act(
+                    () =>
+                      api('POST', `/api/admin/targets/${t.name}/credentials`, {
+                        kind: 'password',
+                        password: v['password'],
+                      }),
+                    'Password stored.',
+                  ),
+              ),
+              h(
+                'button',
+                {
+                  class: 'btn btn-ghost',
+                  type: 'button',
+                  onclick: () =>
+                    void act(
+                      () => api('POST', `/api/admin/targets/${t.name}/credentials/rotate`),
+                      `Rotated the password of ${t.name}.`,
+                    ),
+                },
+                'Rotate now (set a random password on the database)',
+              ),
             ),
     );
   };
@@ -101,12 +210,24 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
         'Add target',
         (v) => {
           const labels: Record<string, string> = {};
-          for (const pair of (v['labels'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+          for (const pair of (v['labels'] ?? '')
+            .split(',')
+            .map((p) => p.trim())
+            .filter((p) => p !== '')) {
             const at = pair.indexOf('=');
             labels[pair.slice(0, at)] = pair.slice(at + 1);
           }
           return act(
-            () => api('POST', '/api/admin/targets', { name: v['name'], kind: v['kind'], host: v['host'], port: Number(v['port']), username: v['username'], ...(v['database'] === '' ? {} : { database: v['database'] }), labels }),
+            () =>
+              api('POST', '/api/admin/targets', {
+                name: v['name'],
+                kind: v['kind'],
+                host: v['host'],
+                port: Number(v['port']),
+                username: v['username'],
+                ...(v['database'] === '' ? {} : { database: v['database'] }),
+                labels,
+              }),
             `Added ${v['name'] ?? ''}.`,
           );
         },
@@ -121,13 +242,42 @@ export async function targetsSection(ctx: AdminContext): Promise<void> {
           `${t.host}:${t.port}`,
           t.database === null ? t.username : `${t.username} / ${t.database}`,
           Object.entries(t.labels).map(([k, v]) => h('span', { class: 'label' }, `${k}=${v}`)),
-          t.kind !== 'ssh' ? '—' : t.hostKey === null ? pill(t.options['trustOnFirstUse'] === true ? 'trust on first use' : 'not pinned', 'warn') : h('span', { class: 'mono small', title: t.hostKey.type }, t.hostKey.fingerprint.slice(0, 22) + '…'),
+          t.kind !== 'ssh'
+            ? '—'
+            : t.hostKey === null
+              ? pill(
+                  t.options['trustOnFirstUse'] === true ? 'trust on first use' : 'not pinned',
+                  'warn',
+                )
+              : h(
+                  'span',
+                  { class: 'mono small', title: t.hostKey.type },
+                  t.hostKey.fingerprint.slice(0, 22) + '…',
+                ),
           h(
             'div',
             { class: 'row-actions' },
             smallButton('Credentials', () => void credentials(t)),
-            ctx.canWrite && t.kind === 'ssh' ? smallButton('Trust host key', () => void trust(t)) : null,
-            ctx.canWrite ? smallButton('Remove', () => confirmThen(`Remove ${t.name}?`, 'The target and its stored credentials are deleted. Past sessions and audit events stay.', 'Remove', () => act(() => api('DELETE', `/api/admin/targets/${t.name}`), `Removed ${t.name}.`)), { danger: true }) : null,
+            ctx.canWrite && t.kind === 'ssh'
+              ? smallButton('Trust host key', () => void trust(t))
+              : null,
+            ctx.canWrite
+              ? smallButton(
+                  'Remove',
+                  () =>
+                    confirmThen(
+                      `Remove ${t.name}?`,
+                      'The target and its stored credentials are deleted. Past sessions and audit events stay.',
+                      'Remove',
+                      () =>
+                        act(
+                          () => api('DELETE', `/api/admin/targets/${t.name}`),
+                          `Removed ${t.name}.`,
+                        ),
+                    ),
+                  { danger: true },
+                )
+              : null,
           ),
         ]),
       ),

@@ -30,8 +30,33 @@ export const adminPage: Page = async (ctx) => {
   const el = h('div', { class: 'admin-section' });
   render(
     ctx.root,
-    h('header', { class: 'page-head' }, h('h1', null, 'Admin'), canWrite ? null : h('p', { class: 'muted' }, 'Read-only: your role can see the configuration but not change it.')),
-    h('div', { class: 'tabs tabs-page' }, SECTIONS.map(([key, label]) => h('a', { href: `/admin/${key}`, 'data-link': true, class: key === section[0] ? 'tab active' : 'tab' }, label))),
+    h(
+      'header',
+      { class: 'page-head' },
+      h('h1', null, 'Admin'),
+      canWrite
+        ? null
+        : h(
+            'p',
+            { class: 'muted' },
+            'Read-only: your role can see the configuration but not change it.',
+          ),
+    ),
+    h(
+      'div',
+      { class: 'tabs tabs-page' },
+      SECTIONS.map(([key, label]) =>
+        h(
+          'a',
+          {
+            href: `/admin/${key}`,
+            'data-link': true,
+            class: key === section[0] ? 'tab active' : 'tab',
+          },
+          label,
+        ),
+      ),
+    ),
     el,
   );
   const admin: AdminContext = { el, canWrite, page: ctx, reload: () => section[2](admin) };

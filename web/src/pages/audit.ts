@@ -27,11 +27,16 @@ const PAGE_SIZE = 100;
 
 /** Audit log: the chain's verification, its signed checkpoints and the events. */
 export const auditPage: Page = async ({ root, query, navigate }) => {
-  const verifyEl = h('div', { class: 'card', id: 'verify' }, h('p', { class: 'muted' }, 'Verifying the audit chain…'));
+  const verifyEl = h(
+    'div',
+    { class: 'card', id: 'verify' },
+    h('p', { class: 'muted' }, 'Verifying the audit chain…'),
+  );
   const checkpointsEl = h('div', { class: 'table-wrap' });
   const eventsEl = h('div', { class: 'table-wrap' });
   const moreEl = h('div', { class: 'more' });
-  const filter = (name: string, label: string, placeholder: string): HTMLElement => h('label', null, label, h('input', { name, value: query.get(name) ?? '', placeholder }));
+  const filter = (name: string, label: string, placeholder: string): HTMLElement =>
+    h('label', null, label, h('input', { name, value: query.get(name) ?? '', placeholder }));
   const form = h(
     'form',
     { class: 'filters' },
@@ -39,21 +44,47 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
     filter('user', 'User', 'any'),
     filter('target', 'Target', 'any'),
     filter('sid', 'Session', 'any'),
-    h('div', { class: 'filter-actions' }, h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'), h('a', { href: '/audit', 'data-link': true, class: 'btn btn-ghost' }, 'Reset')),
+    h(
+      'div',
+      { class: 'filter-actions' },
+      h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'),
+      h('a', { href: '/audit', 'data-link': true, class: 'btn btn-ghost' }, 'Reset'),
+    ),
   );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const params: Record<string, string> = {};
-    for (const [k, v] of new FormData(form).entries()) if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
+    for (const [k, v] of new FormData(form).entries())
+      if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
     navigate(`/audit${queryString(params)}`);
   });
   render(
     root,
-    h('header', { class: 'page-head' }, h('h1', null, 'Audit log'), h('p', { class: 'muted' }, 'Every login, change, unlock and session, in a SHA-256 hash chain with signed checkpoints copied to an external sink.')),
+    h(
+      'header',
+      { class: 'page-head' },
+      h('h1', null, 'Audit log'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Every login, change, unlock and session, in a SHA-256 hash chain with signed checkpoints copied to an external sink.',
+      ),
+    ),
     verifyEl,
     h('div', { class: 'card' }, form),
-    h('section', { class: 'card card-flush' }, h('h3', { class: 'card-title' }, 'Events'), eventsEl, moreEl),
-    h('details', { class: 'card card-flush', id: 'checkpoints' }, h('summary', { class: 'card-title' }, 'Signed checkpoints'), checkpointsEl),
+    h(
+      'section',
+      { class: 'card card-flush' },
+      h('h3', { class: 'card-title' }, 'Events'),
+      eventsEl,
+      moreEl,
+    ),
+    h(
+      'details',
+      { class: 'card card-flush', id: 'checkpoints' },
+      h('summary', { class: 'card-title' }, 'Signed checkpoints'),
+      checkpointsEl,
+    ),
   );
 
   const runVerify = async (): Promise<void> => {
@@ -69,11 +100,41 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
           h(
             'div',
             { class: 'verify-text' },
-            h('h3', null, r.ok ? 'The audit chain verifies' : `The audit chain does NOT verify${r.firstBadSeq === undefined ? '' : ` from event #${r.firstBadSeq}`}`),
-            h('p', { class: 'muted' }, `${r.eventCount} events, last #${r.lastSeq}; ${r.checkpointCount} signed checkpoints (${r.sinkCheckpointCount} in the external sink); signed up to #${r.coveredUpToSeq}. Checked ${formatTime(r.checkedAt)}.`),
-            r.problems.length === 0 ? null : h('ul', { class: 'problems' }, r.problems.slice(0, 20).map((p) => h('li', null, h('code', null, p.kind), p.seq === undefined ? ' ' : ` #${p.seq} `, p.message))),
+            h(
+              'h3',
+              null,
+              r.ok
+                ? 'The audit chain verifies'
+                : `The audit chain does NOT verify${r.firstBadSeq === undefined ? '' : ` from event #${r.firstBadSeq}`}`,
+            ),
+            h(
+              'p',
+              { class: 'muted' },
+              `${r.eventCount} events, last #${r.lastSeq}; ${r.checkpointCount} signed checkpoints (${r.sinkCheckpointCount} in the external sink); signed up to #${r.coveredUpToSeq}. Checked ${formatTime(r.checkedAt)}.`,
+            ),
+            r.problems.length === 0
+              ? null
+              : h(
+                  'ul',
+                  { class: 'problems' },
+                  r.problems
+                    .slice(0, 20)
+                    .map((p) =>
+                      h(
+                        'li',
+                        null,
+                        h('code', null, p.kind),
+                        p.seq === undefined ? ' ' : ` #${p.seq} `,
+                        p.message,
+                      ),
+                    ),
+                ),
           ),
-          h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void runVerify() }, 'Verify again'),
+          h(
+            'button',
+            { class: 'btn btn-ghost', type: 'button', onclick: () => void runVerify() },
+            'Verify again',
+          ),
         ),
       );
     } catch (err) {
@@ -83,11 +144,23 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
 
   const events: AuditEvent[] = [];
   const loadEvents = async (beforeSeq?: number): Promise<void> => {
-    const res = await api<{ events: AuditEvent[]; hasMore: boolean }>('GET', `/api/audit/events${queryString({ type: query.get('type'), user: query.get('user'), target: query.get('target'), sid: query.get('sid'), beforeSeq, limit: PAGE_SIZE })}`);
+    const res = await api<{ events: AuditEvent[]; hasMore: boolean }>(
+      'GET',
+      `/api/audit/events${queryString({ type: query.get('type'), user: query.get('user'), target: query.get('target'), sid: query.get('sid'), beforeSeq, limit: PAGE_SIZE })}`,
+    );
     events.push(...res.events);
     render(eventsEl, eventsTable(events));
     const last = events.at(-1);
-    render(moreEl, res.hasMore && last !== undefined ? h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void loadEvents(last.seq) }, 'Load older events') : null);
+    render(
+      moreEl,
+      res.hasMore && last !== undefined
+        ? h(
+            'button',
+            { class: 'btn btn-ghost', type: 'button', onclick: () => void loadEvents(last.seq) },
+            'Load older events',
+          )
+        : null,
+    );
   };
   const loadCheckpoints = async (): Promise<void> => {
     const res = await api<{ checkpoints: Checkpoint[] }>('GET', '/api/audit/checkpoints?limit=50');
@@ -95,7 +168,42 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
       checkpointsEl,
       res.checkpoints.length === 0
         ? h('p', { class: 'muted pad' }, 'No checkpoint yet.')
-        : h('table', { class: 'table' }, h('thead', null, h('tr', null, h('th', null, 'Seq'), h('th', null, 'Time'), h('th', null, 'Hash'), h('th', null, 'Key'), h('th', null, 'Signature'))), h('tbody', null, res.checkpoints.map((c) => h('tr', null, h('td', null, `#${c.seq}`), h('td', { class: 'nowrap' }, formatTime(c.time)), h('td', { class: 'mono small', title: c.hash }, `${c.hash.slice(0, 24)}…`), h('td', { class: 'mono small' }, c.keyId), h('td', { class: 'mono small', title: c.signature }, `${c.signature.slice(0, 24)}…`))))),
+        : h(
+            'table',
+            { class: 'table' },
+            h(
+              'thead',
+              null,
+              h(
+                'tr',
+                null,
+                h('th', null, 'Seq'),
+                h('th', null, 'Time'),
+                h('th', null, 'Hash'),
+                h('th', null, 'Key'),
+                h('th', null, 'Signature'),
+              ),
+            ),
+            h(
+              'tbody',
+              null,
+              res.checkpoints.map((c) =>
+                h(
+                  'tr',
+                  null,
+                  h('td', null, `#${c.seq}`),
+                  h('td', { class: 'nowrap' }, formatTime(c.time)),
+                  h('td', { class: 'mono small', title: c.hash }, `${c.hash.slice(0, 24)}…`),
+                  h('td', { class: 'mono small' }, c.keyId),
+                  h(
+                    'td',
+                    { class: 'mono small', title: c.signature },
+                    `${c.signature.slice(0, 24)}…`,
+                  ),
+                ),
+              ),
+            ),
+          ),
     );
   };
   await Promise.all([loadEvents(), loadCheckpoints(), runVerify()]);
@@ -104,23 +212,61 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
 function eventsTable(events: AuditEvent[]): HTMLElement {
   if (events.length === 0) return h('p', { class: 'muted pad' }, 'No event matches.');
   const tone = (type: string): 'ok' | 'warn' | 'bad' | 'info' | 'muted' =>
-    /failure|denied|lockout|mismatch|desync|anomaly|rotate_failed/.test(type) ? 'bad' : type.startsWith('admin.') || type.startsWith('grant.') ? 'warn' : type.startsWith('session.') ? 'info' : 'muted';
+    /failure|denied|lockout|mismatch|desync|anomaly|rotate_failed/.test(type)
+      ? 'bad'
+      : type.startsWith('admin.') || type.startsWith('grant.')
+        ? 'warn'
+        : type.startsWith('session.')
+          ? 'info'
+          : 'muted';
   return h(
     'table',
     { class: 'table audit-table' },
-    h('thead', null, h('tr', null, h('th', null, 'Seq'), h('th', null, 'Time'), h('th', null, 'Type'), h('th', null, 'User'), h('th', null, 'Target'), h('th', null, 'Session'), h('th', null, 'Details'))),
-    h('tbody', null, events.map((e) =>
+    h(
+      'thead',
+      null,
       h(
         'tr',
         null,
-        h('td', { class: 'muted' }, `#${e.seq}`),
-        h('td', { class: 'nowrap' }, formatTime(e.time)),
-        h('td', null, pill(e.type, tone(e.type))),
-        h('td', null, e.user ?? ''),
-        h('td', null, e.target ?? ''),
-        h('td', null, e.sid === null ? '' : h('a', { href: `/sessions/${e.sid}`, 'data-link': true, class: 'mono small' }, e.sid.slice(0, 12))),
-        h('td', { class: 'mono small break' }, Object.keys(e.data).length === 0 ? '' : JSON.stringify(e.data)),
+        h('th', null, 'Seq'),
+        h('th', null, 'Time'),
+        h('th', null, 'Type'),
+        h('th', null, 'User'),
+        h('th', null, 'Target'),
+        h('th', null, 'Session'),
+        h('th', null, 'Details'),
       ),
-    )),
+    ),
+    h(
+      'tbody',
+      null,
+      events.map((e) =>
+        h(
+          'tr',
+          null,
+          h('td', { class: 'muted' }, `#${e.seq}`),
+          h('td', { class: 'nowrap' }, formatTime(e.time)),
+          h('td', null, pill(e.type, tone(e.type))),
+          h('td', null, e.user ?? ''),
+          h('td', null, e.target ?? ''),
+          h(
+            'td',
+            null,
+            e.sid === null
+              ? ''
+              : h(
+                  'a',
+                  { href: `/sessions/${e.sid}`, 'data-link': true, class: 'mono small' },
+                  e.sid.slice(0, 12),
+                ),
+          ),
+          h(
+            'td',
+            { class: 'mono small break' },
+            Object.keys(e.data).length === 0 ? '' : JSON.stringify(e.data),
+          ),
+        ),
+      ),
+    ),
   );
 }

@@ -14,8 +14,20 @@ export async function loginPage(root: HTMLElement, onSignedIn: (me: Me) => void)
   render(root, h('div', { class: 'login-page' }, card));
 
   const passwordStep = (): void => {
-    const user = h('input', { name: 'user', autocomplete: 'username', required: true, autofocus: true, spellcheck: 'false', autocapitalize: 'none' });
-    const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+    const user = h('input', {
+      name: 'user',
+      autocomplete: 'username',
+      required: true,
+      autofocus: true,
+      spellcheck: 'false',
+      autocapitalize: 'none',
+    });
+    const password = h('input', {
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+      required: true,
+    });
     const submit = h('button', { class: 'btn btn-primary btn-wide', type: 'submit' }, 'Sign in');
     const form = h(
       'form',
@@ -29,7 +41,10 @@ export async function loginPage(root: HTMLElement, onSignedIn: (me: Me) => void)
       e.preventDefault();
       submit.disabled = true;
       error.hidden = true;
-      void api<LoginResult>('POST', '/api/auth/login', { user: user.value.trim(), password: password.value })
+      void api<LoginResult>('POST', '/api/auth/login', {
+        user: user.value.trim(),
+        password: password.value,
+      })
         .then((r) => (r.status === 'ok' ? onSignedIn(r.me) : totpStep(r.ticket)))
         .catch((err: unknown) => {
           password.value = '';
@@ -42,10 +57,23 @@ export async function loginPage(root: HTMLElement, onSignedIn: (me: Me) => void)
   };
 
   const totpStep = (ticket: string): void => {
-    const code = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: 6, required: true });
+    const code = h('input', {
+      name: 'code',
+      inputmode: 'numeric',
+      autocomplete: 'one-time-code',
+      pattern: '[0-9]{6}',
+      maxlength: 6,
+      required: true,
+    });
     const submit = h('button', { class: 'btn btn-primary btn-wide', type: 'submit' }, 'Verify');
     error.hidden = true;
-    const form = h('form', { class: 'form' }, h('label', null, 'Code from your authenticator app', code), error, submit);
+    const form = h(
+      'form',
+      { class: 'form' },
+      h('label', null, 'Code from your authenticator app', code),
+      error,
+      submit,
+    );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       submit.disabled = true;
@@ -68,5 +96,10 @@ export async function loginPage(root: HTMLElement, onSignedIn: (me: Me) => void)
 }
 
 function header(subtitle: string): HTMLElement {
-  return h('div', { class: 'login-header' }, h('div', { class: 'brand brand-large' }, brandMark(), 'Gatehouse'), h('p', { class: 'muted' }, subtitle));
+  return h(
+    'div',
+    { class: 'login-header' },
+    h('div', { class: 'brand brand-large' }, brandMark(), 'Gatehouse'),
+    h('p', { class: 'muted' }, subtitle),
+  );
 }

@@ -28,32 +28,65 @@ export const sessionPage: Page = async ({ root, me, params }) => {
   const commandsEl = h('div', { class: 'commands-list' });
   const channelTabs = h('div', { class: 'tabs' });
   const notice = h('div', { class: 'player-notice' });
-  const terminate = isLive && can(me, 'sessions.terminate')
-    ? h('button', {
-        class: 'btn btn-danger',
-        type: 'button',
-        id: 'terminate',
-        onclick: () => {
-          void confirmDialog('Terminate this session?', h('p', null, `${s.user}'s session on ${s.target} ends within a second. The termination is recorded in the audit log.`), { confirm: 'Terminate', danger: true }).then(async (ok) => {
-            if (!ok) return;
-            try {
-              await api('POST', `/api/sessions/${sid}/terminate`, { reason: `terminated by ${me.name} from the web console` });
-              render(notice, h('div', { class: 'alert alert-warn' }, 'Termination requested: the session ends within a second.'));
-            } catch (err) {
-              render(notice, h('div', { class: 'alert alert-bad' }, errorText(err)));
-            }
-          });
-        },
-      }, 'Terminate session')
-    : null;
+  const terminate =
+    isLive && can(me, 'sessions.terminate')
+      ? h(
+          'button',
+          {
+            class: 'btn btn-danger',
+            type: 'button',
+            id: 'terminate',
+            onclick: () => {
+              void confirmDialog(
+                'Terminate this session?',
+                h(
+                  'p',
+                  null,
+                  `${s.user}'s session on ${s.target} ends within a second. The termination is recorded in the audit log.`,
+                ),
+                { confirm: 'Terminate', danger: true },
+              ).then(async (ok) => {
+                if (!ok) return;
+                try {
+                  await api('POST', `/api/sessions/${sid}/terminate`, {
+                    reason: `terminated by ${me.name} from the web console`,
+                  });
+                  render(
+                    notice,
+                    h(
+                      'div',
+                      { class: 'alert alert-warn' },
+                      'Termination requested: the session ends within a second.',
+                    ),
+                  );
+                } catch (err) {
+                  render(notice, h('div', { class: 'alert alert-bad' }, errorText(err)));
+                }
+              });
+            },
+          },
+          'Terminate session',
+        )
+      : null;
 
-  const meta = (label: string, value: Node | string): HTMLElement => h('div', { class: 'meta-item' }, h('div', { class: 'meta-label' }, label), h('div', { class: 'meta-value' }, value));
+  const meta = (label: string, value: Node | string): HTMLElement =>
+    h(
+      'div',
+      { class: 'meta-item' },
+      h('div', { class: 'meta-label' }, label),
+      h('div', { class: 'meta-value' }, value),
+    );
   render(
     root,
     h(
       'header',
       { class: 'page-head page-head-row' },
-      h('div', null, h('a', { href: '/sessions', 'data-link': true, class: 'back' }, '← Sessions'), h('h1', null, `${s.user} → ${s.target}`, ' ', statusPill(s.status))),
+      h(
+        'div',
+        null,
+        h('a', { href: '/sessions', 'data-link': true, class: 'back' }, '← Sessions'),
+        h('h1', null, `${s.user} → ${s.target}`, ' ', statusPill(s.status)),
+      ),
       terminate,
     ),
     h(
@@ -62,11 +95,25 @@ export const sessionPage: Page = async ({ root, me, params }) => {
       meta('Session', h('span', { class: 'mono' }, s.sid)),
       meta('Kind', s.kind),
       meta('Started', formatTime(s.startedAt)),
-      meta(isLive ? 'Running for' : 'Ended', isLive ? formatDuration(Date.now() - s.startedAt) : formatTime(s.endedAt)),
+      meta(
+        isLive ? 'Running for' : 'Ended',
+        isLive ? formatDuration(Date.now() - s.startedAt) : formatTime(s.endedAt),
+      ),
       meta('Duration', formatDuration((s.endedAt ?? Date.now()) - s.startedAt)),
       meta('Client', s.clientAddr ?? '—'),
       meta('Gateway', h('span', { class: 'mono' }, s.gatewayId)),
-      meta('Recording SHA-256', sha256s(s.recordingSha256).length === 0 ? (isLive ? 'when it ends' : '—') : h('span', { class: 'mono small', title: sha256s(s.recordingSha256).join('\n') }, `${sha256s(s.recordingSha256)[0]?.slice(0, 16) ?? ''}…`)),
+      meta(
+        'Recording SHA-256',
+        sha256s(s.recordingSha256).length === 0
+          ? isLive
+            ? 'when it ends'
+            : '—'
+          : h(
+              'span',
+              { class: 'mono small', title: sha256s(s.recordingSha256).join('\n') },
+              `${sha256s(s.recordingSha256)[0]?.slice(0, 16) ?? ''}…`,
+            ),
+      ),
     ),
     notice,
     detail.recordings.length === 0
@@ -75,9 +122,23 @@ export const sessionPage: Page = async ({ root, me, params }) => {
           'div',
           { class: 'replay' },
           h('div', { class: 'card card-flush replay-main' }, channelTabs, playerEl),
-          h('aside', { class: 'card replay-side' }, h('h3', null, 'Commands'), h('p', { class: 'muted small' }, 'Click one to jump there.'), commandsEl),
+          h(
+            'aside',
+            { class: 'card replay-side' },
+            h('h3', null, 'Commands'),
+            h('p', { class: 'muted small' }, 'Click one to jump there.'),
+            commandsEl,
+          ),
         ),
-    detail.recordings.length === 0 && s.kind === 'ssh' ? h('div', { class: 'card muted' }, isLive ? 'No terminal yet: waiting for a shell or command channel.' : 'This session has no terminal recording (file transfer or port forwarding only).') : null,
+    detail.recordings.length === 0 && s.kind === 'ssh'
+      ? h(
+          'div',
+          { class: 'card muted' },
+          isLive
+            ? 'No terminal yet: waiting for a shell or command channel.'
+            : 'This session has no terminal recording (file transfer or port forwarding only).',
+        )
+      : null,
     transfersSection(detail.transfers),
     detail.hasTranscript ? await transcriptSection(sid) : null,
     commandsFromAudit(detail),
@@ -87,18 +148,58 @@ export const sessionPage: Page = async ({ root, me, params }) => {
   const openChannel = async (channel: number): Promise<void> => {
     player?.dispose();
     player = undefined;
-    render(channelTabs, detail.recordings.length > 1 ? detail.recordings.map((r) => h('button', { type: 'button', class: r.channel === channel ? 'tab active' : 'tab', onclick: () => void openChannel(r.channel) }, `Channel ${r.channel}`)) : null);
+    render(
+      channelTabs,
+      detail.recordings.length > 1
+        ? detail.recordings.map((r) =>
+            h(
+              'button',
+              {
+                type: 'button',
+                class: r.channel === channel ? 'tab active' : 'tab',
+                onclick: () => void openChannel(r.channel),
+              },
+              `Channel ${r.channel}`,
+            ),
+          )
+        : null,
+    );
     if (isLive) {
       const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
       const url = `${scheme}://${location.host}/api/sessions/${sid}/live${queryString({ channel })}`;
-      const source = { driver: 'websocket', url, bufferTime: 0 } as unknown as AsciinemaPlayer.Source;
-      player = AsciinemaPlayer.create(source, playerEl, { autoPlay: true, fit: 'width', terminalFontSize: '14px', controls: true });
-      render(commandsEl, h('p', { class: 'muted small' }, 'Live: commands appear in the list when the session ends.'));
+      const source = {
+        driver: 'websocket',
+        url,
+        bufferTime: 0,
+      } as unknown as AsciinemaPlayer.Source;
+      player = AsciinemaPlayer.create(source, playerEl, {
+        autoPlay: true,
+        fit: 'width',
+        terminalFontSize: '14px',
+        controls: true,
+      });
+      render(
+        commandsEl,
+        h(
+          'p',
+          { class: 'muted small' },
+          'Live: commands appear in the list when the session ends.',
+        ),
+      );
       // When the session ends, show the final record.
       const poll = async (): Promise<void> => {
         const now = await api<SessionDetail>('GET', `/api/sessions/${sid}`).catch(() => undefined);
         if (now !== undefined && now.session.status !== 'active') {
-          render(notice, h('div', { class: 'alert alert-info', id: 'ended-notice' }, `The session ended (${now.session.status}).`, ' ', h('a', { href: `/sessions/${sid}`, 'data-link': true }, 'Open the replay')));
+          render(
+            notice,
+            h(
+              'div',
+              { class: 'alert alert-info', id: 'ended-notice' },
+              `The session ended (${now.session.status}).`,
+              ' ',
+              h('a', { href: `/sessions/${sid}`, 'data-link': true }, 'Open the replay'),
+            ),
+          );
           terminate?.remove();
           return;
         }
@@ -107,14 +208,25 @@ export const sessionPage: Page = async ({ root, me, params }) => {
       refreshTimer = setTimeout(() => void poll(), 2_000);
       return;
     }
-    const res = await fetch(`/api/sessions/${sid}/recordings/${channel}`, { credentials: 'same-origin' });
+    const res = await fetch(`/api/sessions/${sid}/recordings/${channel}`, {
+      credentials: 'same-origin',
+    });
     if (!res.ok) {
-      render(playerEl, h('div', { class: 'alert alert-bad' }, `The recording cannot be loaded (${res.status}).`));
+      render(
+        playerEl,
+        h('div', { class: 'alert alert-bad' }, `The recording cannot be loaded (${res.status}).`),
+      );
       return;
     }
     const cast = await res.text();
     const markers = markersOf(cast);
-    player = AsciinemaPlayer.create({ data: cast }, playerEl, { fit: 'width', idleTimeLimit: 2, terminalFontSize: '14px', preload: true, controls: true });
+    player = AsciinemaPlayer.create({ data: cast }, playerEl, {
+      fit: 'width',
+      idleTimeLimit: 2,
+      terminalFontSize: '14px',
+      preload: true,
+      controls: true,
+    });
     const created = player;
     render(
       commandsEl,
@@ -124,14 +236,23 @@ export const sessionPage: Page = async ({ root, me, params }) => {
             'ol',
             { class: 'command-markers' },
             markers.map((m) =>
-              h('li', null, h('button', {
-                type: 'button',
-                class: 'marker',
-                'data-marker': m.index,
-                onclick: () => {
-                  void created.seek({ marker: m.index }).then(() => created.play());
-                },
-              }, h('span', { class: 'marker-time' }, formatClock(m.time)), h('code', null, m.label))),
+              h(
+                'li',
+                null,
+                h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'marker',
+                    'data-marker': m.index,
+                    onclick: () => {
+                      void created.seek({ marker: m.index }).then(() => created.play());
+                    },
+                  },
+                  h('span', { class: 'marker-time' }, formatClock(m.time)),
+                  h('code', null, m.label),
+                ),
+              ),
             ),
           ),
     );
@@ -149,7 +270,9 @@ function sha256s(column: string | null): string[] {
   if (column === null || column === '') return [];
   try {
     const parsed: unknown = JSON.parse(column);
-    return Array.isArray(parsed) ? parsed.filter((x): x is string => typeof x === 'string') : [column];
+    return Array.isArray(parsed)
+      ? parsed.filter((x): x is string => typeof x === 'string')
+      : [column];
   } catch {
     return [column];
   }
@@ -169,7 +292,8 @@ function markersOf(cast: string): Marker[] {
     try {
       const [interval, code, data] = JSON.parse(line) as [number, string, unknown];
       time += interval;
-      if (code === 'm') out.push({ index: out.length, time, label: typeof data === 'string' ? data : '' });
+      if (code === 'm')
+        out.push({ index: out.length, time, label: typeof data === 'string' ? data : '' });
     } catch {
       // A damaged line: the player reports it.
     }
@@ -186,13 +310,31 @@ function transfersSection(events: AuditEvent[]): HTMLElement | null {
   if (events.length === 0) return null;
   const describe = (e: AuditEvent): [string, string, string] => {
     const d = e.data;
-    const path = typeof d['path'] === 'string' ? d['path'] : typeof d['command'] === 'string' ? d['command'] : typeof d['from'] === 'string' ? `${String(d['from'])} → ${String(d['to'])}` : '';
+    const path =
+      typeof d['path'] === 'string'
+        ? d['path']
+        : typeof d['command'] === 'string'
+          ? d['command']
+          : typeof d['from'] === 'string'
+            ? `${String(d['from'])} → ${String(d['to'])}`
+            : '';
     const bytes: string[] = [];
-    if (typeof d['bytesWritten'] === 'number' && d['bytesWritten'] > 0) bytes.push(`↑ ${formatBytes(d['bytesWritten'])} uploaded`);
-    if (typeof d['bytesRead'] === 'number' && d['bytesRead'] > 0) bytes.push(`↓ ${formatBytes(d['bytesRead'])} downloaded`);
-    if (typeof d['bytesFromClient'] === 'number' && d['bytesFromClient'] > 0) bytes.push(`↑ ${formatBytes(d['bytesFromClient'])} from client`);
-    if (typeof d['bytesToClient'] === 'number' && d['bytesToClient'] > 0) bytes.push(`↓ ${formatBytes(d['bytesToClient'])} to client`);
-    const outcome = typeof d['status'] === 'string' ? d['status'] : typeof d['ok'] === 'boolean' ? (d['ok'] ? 'ok' : 'failed') : '';
+    if (typeof d['bytesWritten'] === 'number' && d['bytesWritten'] > 0)
+      bytes.push(`↑ ${formatBytes(d['bytesWritten'])} uploaded`);
+    if (typeof d['bytesRead'] === 'number' && d['bytesRead'] > 0)
+      bytes.push(`↓ ${formatBytes(d['bytesRead'])} downloaded`);
+    if (typeof d['bytesFromClient'] === 'number' && d['bytesFromClient'] > 0)
+      bytes.push(`↑ ${formatBytes(d['bytesFromClient'])} from client`);
+    if (typeof d['bytesToClient'] === 'number' && d['bytesToClient'] > 0)
+      bytes.push(`↓ ${formatBytes(d['bytesToClient'])} to client`);
+    const outcome =
+      typeof d['status'] === 'string'
+        ? d['status']
+        : typeof d['ok'] === 'boolean'
+          ? d['ok']
+            ? 'ok'
+            : 'failed'
+          : '';
     return [path, bytes.join(', '), outcome];
   };
   return h(
@@ -202,11 +344,39 @@ function transfersSection(events: AuditEvent[]): HTMLElement | null {
     h(
       'table',
       { class: 'table' },
-      h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Operation'), h('th', null, 'Path'), h('th', null, 'Bytes'), h('th', null, 'Outcome'))),
-      h('tbody', null, events.map((e) => {
-        const [path, bytes, outcome] = describe(e);
-        return h('tr', null, h('td', { class: 'nowrap' }, formatTime(e.time)), h('td', null, h('code', null, e.type)), h('td', { class: 'mono break' }, path), h('td', null, bytes), h('td', null, outcome === '' ? '' : pill(outcome, /ok|success/i.test(outcome) ? 'ok' : 'bad')));
-      })),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', null, 'Time'),
+          h('th', null, 'Operation'),
+          h('th', null, 'Path'),
+          h('th', null, 'Bytes'),
+          h('th', null, 'Outcome'),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        events.map((e) => {
+          const [path, bytes, outcome] = describe(e);
+          return h(
+            'tr',
+            null,
+            h('td', { class: 'nowrap' }, formatTime(e.time)),
+            h('td', null, h('code', null, e.type)),
+            h('td', { class: 'mono break' }, path),
+            h('td', null, bytes),
+            h(
+              'td',
+              null,
+              outcome === '' ? '' : pill(outcome, /ok|success/i.test(outcome) ? 'ok' : 'bad'),
+            ),
+          );
+        }),
+      ),
     ),
   );
 }
@@ -217,7 +387,23 @@ function commandsFromAudit(detail: SessionDetail): HTMLElement | null {
     'section',
     { class: 'card card-flush', id: 'audited-commands' },
     h('h3', { class: 'card-title' }, 'Commands in the audit log'),
-    h('table', { class: 'table' }, h('tbody', null, detail.commands.map((c) => h('tr', null, h('td', { class: 'nowrap' }, formatTime(c.time)), h('td', null, h('code', null, c.type)), h('td', { class: 'mono break' }, c.command))))),
+    h(
+      'table',
+      { class: 'table' },
+      h(
+        'tbody',
+        null,
+        detail.commands.map((c) =>
+          h(
+            'tr',
+            null,
+            h('td', { class: 'nowrap' }, formatTime(c.time)),
+            h('td', null, h('code', null, c.type)),
+            h('td', { class: 'mono break' }, c.command),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -229,7 +415,20 @@ function eventsSection(events: AuditEvent[]): HTMLElement {
     h(
       'table',
       { class: 'table' },
-      h('tbody', null, events.map((e) => h('tr', null, h('td', { class: 'muted' }, `#${e.seq}`), h('td', { class: 'nowrap' }, formatTime(e.time)), h('td', null, h('code', null, e.type)), h('td', { class: 'mono break small' }, JSON.stringify(e.data))))),
+      h(
+        'tbody',
+        null,
+        events.map((e) =>
+          h(
+            'tr',
+            null,
+            h('td', { class: 'muted' }, `#${e.seq}`),
+            h('td', { class: 'nowrap' }, formatTime(e.time)),
+            h('td', null, h('code', null, e.type)),
+            h('td', { class: 'mono break small' }, JSON.stringify(e.data)),
+          ),
+        ),
+      ),
     ),
   );
 }

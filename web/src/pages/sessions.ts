@@ -9,35 +9,85 @@ const PAGE_SIZE = 50;
 /** Sessions: live and past, filtered by user, target, kind, status, time, and command/query text. */
 export const sessionsPage: Page = async ({ root, me, query, navigate }) => {
   const isAll = can(me, 'sessions.read');
-  const field = (name: string, label: string, input: HTMLInputElement | HTMLSelectElement): HTMLElement => {
+  const field = (
+    name: string,
+    label: string,
+    input: HTMLInputElement | HTMLSelectElement,
+  ): HTMLElement => {
     input.name = name;
     input.value = query.get(name) ?? '';
     return h('label', null, label, input);
   };
-  const select = (options: [string, string][]): HTMLSelectElement => h('select', null, options.map(([v, l]) => h('option', { value: v }, l)));
+  const select = (options: [string, string][]): HTMLSelectElement =>
+    h(
+      'select',
+      null,
+      options.map(([v, l]) => h('option', { value: v }, l)),
+    );
   const form = h(
     'form',
     { class: 'filters' },
-    field('q', 'Search', h('input', { type: 'search', placeholder: 'command, query or file path' })),
+    field(
+      'q',
+      'Search',
+      h('input', { type: 'search', placeholder: 'command, query or file path' }),
+    ),
     isAll ? field('user', 'User', h('input', { placeholder: 'any' })) : null,
     field('target', 'Target', h('input', { placeholder: 'any' })),
-    field('kind', 'Kind', select([['', 'any'], ['ssh', 'SSH'], ['postgres', 'PostgreSQL'], ['mysql', 'MySQL']])),
-    field('status', 'Status', select([['', 'any'], ['active', 'live'], ['ended', 'ended'], ['terminated', 'terminated'], ['failed', 'failed'], ['abandoned', 'abandoned']])),
+    field(
+      'kind',
+      'Kind',
+      select([
+        ['', 'any'],
+        ['ssh', 'SSH'],
+        ['postgres', 'PostgreSQL'],
+        ['mysql', 'MySQL'],
+      ]),
+    ),
+    field(
+      'status',
+      'Status',
+      select([
+        ['', 'any'],
+        ['active', 'live'],
+        ['ended', 'ended'],
+        ['terminated', 'terminated'],
+        ['failed', 'failed'],
+        ['abandoned', 'abandoned'],
+      ]),
+    ),
     field('from', 'From day', h('input', { type: 'date' })),
     field('to', 'To day', h('input', { type: 'date' })),
-    h('div', { class: 'filter-actions' }, h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'), h('a', { href: '/sessions', 'data-link': true, class: 'btn btn-ghost' }, 'Reset')),
+    h(
+      'div',
+      { class: 'filter-actions' },
+      h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'),
+      h('a', { href: '/sessions', 'data-link': true, class: 'btn btn-ghost' }, 'Reset'),
+    ),
   );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const params: Record<string, string> = {};
-    for (const [k, v] of new FormData(form).entries()) if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
+    for (const [k, v] of new FormData(form).entries())
+      if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
     navigate(`/sessions${queryString(params)}`);
   });
   const table = h('div', { class: 'table-wrap' });
   const more = h('div', { class: 'more' });
   render(
     root,
-    h('header', { class: 'page-head' }, h('h1', null, isAll ? 'Sessions' : 'My sessions'), h('p', { class: 'muted' }, isAll ? 'Every SSH and database session through Gatehouse, live and past.' : 'Your own sessions through Gatehouse.')),
+    h(
+      'header',
+      { class: 'page-head' },
+      h('h1', null, isAll ? 'Sessions' : 'My sessions'),
+      h(
+        'p',
+        { class: 'muted' },
+        isAll
+          ? 'Every SSH and database session through Gatehouse, live and past.'
+          : 'Your own sessions through Gatehouse.',
+      ),
+    ),
     h('div', { class: 'card' }, form),
     h('div', { class: 'card card-flush' }, table, more),
   );
@@ -60,32 +110,71 @@ export const sessionsPage: Page = async ({ root, me, query, navigate }) => {
   let rows: SessionInfo[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   const load = async (offset: number): Promise<void> => {
-    const res = await api<{ sessions: SessionInfo[]; hasMore: boolean }>('GET', `/api/sessions${queryString({ ...baseQuery, limit: PAGE_SIZE, offset })}`);
+    const res = await api<{ sessions: SessionInfo[]; hasMore: boolean }>(
+      'GET',
+      `/api/sessions${queryString({ ...baseQuery, limit: PAGE_SIZE, offset })}`,
+    );
     rows = offset === 0 ? res.sessions : [...rows, ...res.sessions];
     render(table, sessionTable(rows, isAll, navigate));
-    render(more, res.hasMore ? h('button', { class: 'btn btn-ghost', type: 'button', onclick: () => void load(rows.length) }, 'Load older sessions') : null);
+    render(
+      more,
+      res.hasMore
+        ? h(
+            'button',
+            { class: 'btn btn-ghost', type: 'button', onclick: () => void load(rows.length) },
+            'Load older sessions',
+          )
+        : null,
+    );
     // While something is live, keep the list fresh.
     clearTimeout(timer);
-    if (offset === 0 && rows.some((r) => r.status === 'active')) timer = setTimeout(() => void load(0), 5_000);
+    if (offset === 0 && rows.some((r) => r.status === 'active'))
+      timer = setTimeout(() => void load(0), 5_000);
   };
   await load(0);
   return () => clearTimeout(timer);
 };
 
-function sessionTable(rows: SessionInfo[], isAll: boolean, navigate: (path: string) => void): HTMLElement {
-  if (rows.length === 0) return h('div', { class: 'empty' }, h('p', { class: 'muted' }, 'No session matches.'));
+function sessionTable(
+  rows: SessionInfo[],
+  isAll: boolean,
+  navigate: (path: string) => void,
+): HTMLElement {
+  if (rows.length === 0)
+    return h('div', { class: 'empty' }, h('p', { class: 'muted' }, 'No session matches.'));
   const now = Date.now();
   return h(
     'table',
     { class: 'table sessions-table' },
-    h('thead', null, h('tr', null, h('th', null, 'Status'), isAll ? h('th', null, 'User') : null, h('th', null, 'Target'), h('th', null, 'Kind'), h('th', null, 'Started'), h('th', null, 'Duration'), h('th', null, 'Client'), h('th', null, 'Session'))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        h('th', null, 'Status'),
+        isAll ? h('th', null, 'User') : null,
+        h('th', null, 'Target'),
+        h('th', null, 'Kind'),
+        h('th', null, 'Started'),
+        h('th', null, 'Duration'),
+        h('th', null, 'Client'),
+        h('th', null, 'Session'),
+      ),
+    ),
     h(
       'tbody',
       null,
       rows.map((s) =>
         h(
           'tr',
-          { class: 'row-link', 'data-sid': s.sid, onclick: (e: Event) => { if (!(e.target instanceof HTMLAnchorElement)) navigate(`/sessions/${s.sid}`); } },
+          {
+            class: 'row-link',
+            'data-sid': s.sid,
+            onclick: (e: Event) => {
+              if (!(e.target instanceof HTMLAnchorElement)) navigate(`/sessions/${s.sid}`);
+            },
+          },
           h('td', null, statusPill(s.status)),
           isAll ? h('td', null, h('strong', null, s.user)) : null,
           h('td', null, s.target),
@@ -93,7 +182,15 @@ function sessionTable(rows: SessionInfo[], isAll: boolean, navigate: (path: stri
           h('td', { class: 'nowrap' }, formatTime(s.startedAt)),
           h('td', { class: 'nowrap' }, formatDuration((s.endedAt ?? now) - s.startedAt)),
           h('td', { class: 'muted' }, s.clientAddr ?? '—'),
-          h('td', null, h('a', { href: `/sessions/${s.sid}`, 'data-link': true, class: 'mono' }, s.sid.slice(0, 14))),
+          h(
+            'td',
+            null,
+            h(
+              'a',
+              { href: `/sessions/${s.sid}`, 'data-link': true, class: 'mono' },
+              s.sid.slice(0, 14),
+            ),
+          ),
         ),
       ),
     ),

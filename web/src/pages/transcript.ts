@@ -21,7 +21,8 @@ interface Transcript {
   hasMore: boolean;
 }
 
-const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+const text = (v: unknown): string =>
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
 
 /** The query transcript of a database session: each statement with its outcome, rows and timing. */
 export async function transcriptSection(sid: string): Promise<HTMLElement> {
@@ -33,18 +34,30 @@ export async function transcriptSection(sid: string): Promise<HTMLElement> {
     if (e.type === 'denied') return pill('denied', 'bad');
     if (e.type === 'cancel') return pill('cancel', 'warn');
     if (e.type === 'end') return pill('end', 'muted');
-    return e.status === 'error' ? pill(e.sqlstate === undefined ? 'error' : `error ${e.sqlstate}`, 'bad') : pill('ok', 'ok');
+    return e.status === 'error'
+      ? pill(e.sqlstate === undefined ? 'error' : `error ${e.sqlstate}`, 'bad')
+      : pill('ok', 'ok');
   };
   const statement = (e: Entry): Node | string => {
-    if (e.type === 'end') return h('span', { class: 'muted' }, `session ended: ${text(e['reason'])}`);
-    if (e.type === 'cancel') return h('span', { class: 'muted' }, `cancel request from ${text(e['fromAddr'])}`);
+    if (e.type === 'end')
+      return h('span', { class: 'muted' }, `session ended: ${text(e['reason'])}`);
+    if (e.type === 'cancel')
+      return h('span', { class: 'muted' }, `cancel request from ${text(e['fromAddr'])}`);
     return h(
       'div',
       null,
       h('code', { class: 'sql' }, e.sql ?? '(no text)'),
-      e.type === 'denied' ? h('div', { class: 'small bad' }, `refused by policy (${text(e['mode'])}): ${text(e['reason'])}`) : null,
+      e.type === 'denied'
+        ? h(
+            'div',
+            { class: 'small bad' },
+            `refused by policy (${text(e['mode'])}): ${text(e['reason'])}`,
+          )
+        : null,
       e.error === undefined ? null : h('div', { class: 'small bad' }, e.error),
-      e['redacted'] === true ? h('div', { class: 'small muted' }, 'secrets in this statement were redacted') : null,
+      e['redacted'] === true
+        ? h('div', { class: 'small muted' }, 'secrets in this statement were redacted')
+        : null,
     );
   };
   return h(
@@ -54,23 +67,57 @@ export async function transcriptSection(sid: string): Promise<HTMLElement> {
       'div',
       { class: 'card-head pad' },
       h('h3', null, 'Query transcript'),
-      h('div', { class: 'muted small' }, `${statements} statements, ${errors} failed, ${denied} denied · ${res.header.protocol} as ${res.header.account}${res.header.database === null ? '' : ` on ${res.header.database}`}${res.isTruncated ? ' · still being written' : ''}`),
+      h(
+        'div',
+        { class: 'muted small' },
+        `${statements} statements, ${errors} failed, ${denied} denied · ${res.header.protocol} as ${res.header.account}${res.header.database === null ? '' : ` on ${res.header.database}`}${res.isTruncated ? ' · still being written' : ''}`,
+      ),
     ),
     h(
       'table',
       { class: 'table transcript' },
-      h('thead', null, h('tr', null, h('th', null, 'Time'), h('th', null, 'Statement'), h('th', null, 'Outcome'), h('th', null, 'Rows'), h('th', null, 'Duration'))),
-      h('tbody', null, res.entries.map((e) =>
+      h(
+        'thead',
+        null,
         h(
           'tr',
-          { class: `entry-${e.type}` },
-          h('td', { class: 'nowrap' }, formatTime(e.time)),
-          h('td', { class: 'break' }, statement(e)),
-          h('td', null, outcome(e)),
-          h('td', { class: 'nowrap' }, typeof e.affectedRows === 'number' && e.affectedRows > 0 ? `${e.affectedRows} affected` : typeof e.rows === 'number' ? String(e.rows) : ''),
-          h('td', { class: 'nowrap' }, typeof e.durationMs === 'number' ? `${e.durationMs < 10 ? e.durationMs.toFixed(1) : Math.round(e.durationMs)} ms` : ''),
+          null,
+          h('th', null, 'Time'),
+          h('th', null, 'Statement'),
+          h('th', null, 'Outcome'),
+          h('th', null, 'Rows'),
+          h('th', null, 'Duration'),
         ),
-      )),
+      ),
+      h(
+        'tbody',
+        null,
+        res.entries.map((e) =>
+          h(
+            'tr',
+            { class: `entry-${e.type}` },
+            h('td', { class: 'nowrap' }, formatTime(e.time)),
+            h('td', { class: 'break' }, statement(e)),
+            h('td', null, outcome(e)),
+            h(
+              'td',
+              { class: 'nowrap' },
+              typeof e.affectedRows === 'number' && e.affectedRows > 0
+                ? `${e.affectedRows} affected`
+                : typeof e.rows === 'number'
+                  ? String(e.rows)
+                  : '',
+            ),
+            h(
+              'td',
+              { class: 'nowrap' },
+              typeof e.durationMs === 'number'
+                ? `${e.durationMs < 10 ? e.durationMs.toFixed(1) : Math.round(e.durationMs)} ms`
+                : '',
+            ),
+          ),
+        ),
+      ),
     ),
     res.hasMore ? h('p', { class: 'muted pad' }, 'Only the first 5000 entries are shown.') : null,
   );

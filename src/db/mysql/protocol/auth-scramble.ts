@@ -3,7 +3,14 @@
  * information"): scrambles, and the RSA-encrypted password of caching_sha2_password full
  * authentication without TLS.
  */
-import { constants, createHash, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 
 /** Length of the scramble (nonce) Gatehouse sends. */
 export const SCRAMBLE_LENGTH = 20;
@@ -29,7 +36,8 @@ function sha256(...parts: Buffer[]): Buffer {
 
 function xor(a: Buffer, b: Buffer): Buffer {
   const out = Buffer.allocUnsafe(a.length);
-  for (let i = 0; i < a.length; i += 1) out.writeUInt8(a.readUInt8(i) ^ b.readUInt8(i % b.length), i);
+  for (let i = 0; i < a.length; i += 1)
+    out.writeUInt8(a.readUInt8(i) ^ b.readUInt8(i % b.length), i);
   return out;
 }
 
@@ -54,7 +62,11 @@ export function cachingSha2Scramble(password: Buffer, nonce: Buffer): Buffer {
 }
 
 /** The server-side check of a caching_sha2_password scramble, given the password (tests). */
-export function isCachingSha2ScrambleOf(scramble: Buffer, password: Buffer, nonce: Buffer): boolean {
+export function isCachingSha2ScrambleOf(
+  scramble: Buffer,
+  password: Buffer,
+  nonce: Buffer,
+): boolean {
   const expected = cachingSha2Scramble(password, nonce);
   return expected.length === scramble.length && expected.equals(scramble);
 }
@@ -68,7 +80,11 @@ function maskedPassword(password: Buffer, nonce: Buffer): Buffer {
 }
 
 /** caching_sha2_password full authentication without TLS: RSA-OAEP(password ‖ NUL XOR nonce). */
-export function rsaEncryptPassword(password: Buffer, nonce: Buffer, publicKeyPem: string | KeyObject): Buffer {
+export function rsaEncryptPassword(
+  password: Buffer,
+  nonce: Buffer,
+  publicKeyPem: string | KeyObject,
+): Buffer {
   const masked = maskedPassword(password, nonce);
   try {
     return publicEncrypt({ key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING }, masked);
@@ -78,8 +94,15 @@ export function rsaEncryptPassword(password: Buffer, nonce: Buffer, publicKeyPem
 }
 
 /** The server side of {@link rsaEncryptPassword}: the password (without NUL). Throws on a bad ciphertext. */
-export function rsaDecryptPassword(ciphertext: Buffer, nonce: Buffer, privateKey: KeyObject): Buffer {
-  const masked = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, ciphertext);
+export function rsaDecryptPassword(
+  ciphertext: Buffer,
+  nonce: Buffer,
+  privateKey: KeyObject,
+): Buffer {
+  const masked = privateDecrypt(
+    { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING },
+    ciphertext,
+  );
   const plain = xor(masked, nonce.subarray(0, SCRAMBLE_LENGTH));
   masked.fill(0);
   const end = plain.indexOf(0);

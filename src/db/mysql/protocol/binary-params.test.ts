@@ -4,7 +4,12 @@ import { Command, FieldType } from './constants.js';
 import { PayloadWriter } from './wire.js';
 
 /** A COM_STMT_EXECUTE payload with the given types (type, unsigned) and raw values. */
-function execute(types: [number, boolean][], nulls: number[], values: Buffer[], options: { bound?: boolean } = {}): Buffer {
+function execute(
+  types: [number, boolean][],
+  nulls: number[],
+  values: Buffer[],
+  options: { bound?: boolean } = {},
+): Buffer {
   const w = new PayloadWriter().u8(Command.STMT_EXECUTE).u32(1).u8(0).u32(1);
   const bitmap = Buffer.alloc((types.length + 7) >> 3);
   for (const i of nulls) bitmap.writeUInt8(bitmap.readUInt8(i >> 3) | (1 << (i & 7)), i >> 3);
@@ -50,25 +55,58 @@ describe('COM_STMT_EXECUTE parameters', () => {
       new PayloadWriter().lenencString(Buffer.from([0, 1, 2, 3])).toBuffer(),
     ];
     const got = decodeExecuteParams(execute(types, [7], values), { numParams: types.length });
-    expect(got.values).toEqual([-1, 4_000_000_000, -5, '18446744073709551615', 3.25, '12.50', 'grüße 🎉', null, '2024-02-29 13:05:09.000120', '1999-12-31', '-26:03:04', '<binary 4 bytes>']);
+    expect(got.values).toEqual([
+      -1,
+      4_000_000_000,
+      -5,
+      '18446744073709551615',
+      3.25,
+      '12.50',
+      'grüße 🎉',
+      null,
+      '2024-02-29 13:05:09.000120',
+      '1999-12-31',
+      '-26:03:04',
+      '<binary 4 bytes>',
+    ]);
     expect(got.isTruncated).toBe(false);
     expect(got.types?.length).toBe(2 * types.length);
   });
 
   it('uses-the-previous-types-when-the-execute-omits-them', () => {
     const types = Buffer.from([FieldType.LONG, 0]);
-    const got = decodeExecuteParams(execute([[FieldType.LONG, false]], [], [le(4, (b) => b.writeInt32LE(-7))], { bound: false }), { numParams: 1, previousTypes: types });
+    const got = decodeExecuteParams(
+      execute([[FieldType.LONG, false]], [], [le(4, (b) => b.writeInt32LE(-7))], { bound: false }),
+      { numParams: 1, previousTypes: types },
+    );
     expect(got.values).toEqual([-7]);
   });
 
   it('reports-long-data-params-and-skips-their-value', () => {
-    const got = decodeExecuteParams(execute([[FieldType.BLOB, false], [FieldType.TINY, false]], [], [Buffer.from([5])]), { numParams: 2, longData: new Map([[0, 20_000_000]]) });
+    const got = decodeExecuteParams(
+      execute(
+        [
+          [FieldType.BLOB, false],
+          [FieldType.TINY, false],
+        ],
+        [],
+        [Buffer.from([5])],
+      ),
+      { numParams: 2, longData: new Map([[0, 20_000_000]]) },
+    );
     expect(got.values).toEqual(['<long data 20000000 bytes>', 5]);
   });
 
   it('a-head-cut-inside-a-value-marks-the-rest-not-captured', () => {
     const big = new PayloadWriter().lenencString('x'.repeat(1000)).toBuffer();
-    const full = execute([[FieldType.VAR_STRING, false], [FieldType.TINY, false]], [], [big, Buffer.from([1])]);
+    const full = execute(
+      [
+        [FieldType.VAR_STRING, false],
+        [FieldType.TINY, false],
+      ],
+      [],
+      [big, Buffer.from([1])],
+    );
     const got = decodeExecuteParams(full.subarray(0, 100), { numParams: 2, maxValueChars: 10 });
     expect(got.values).toEqual(['xxxxxxxxxx…', '<not captured>']);
     expect(got.isTruncated).toBe(true);
@@ -77,7 +115,14 @@ describe('COM_STMT_EXECUTE parameters', () => {
   it('cuts-long-text-and-caps-the-number-of-params', () => {
     expect(describeBytes(Buffer.from('abcdef'), 6, 3)).toBe('abc…');
     const types: [number, boolean][] = Array.from({ length: 5 }, () => [FieldType.TINY, false]);
-    const got = decodeExecuteParams(execute(types, [], types.map(() => Buffer.from([1]))), { numParams: 5, maxParams: 2 });
+    const got = decodeExecuteParams(
+      execute(
+        types,
+        [],
+        types.map(() => Buffer.from([1])),
+      ),
+      { numParams: 5, maxParams: 2 },
+    );
     expect(got.values).toEqual([1, 1]);
     expect(got.isTruncated).toBe(true);
   });

@@ -82,7 +82,12 @@ function decodeParams(head: Buffer, options: DecodeParamsOptions): DecodedParams
       values.push(`<long data ${longData} bytes>`);
       continue;
     }
-    const value = readValue(r, types.readUInt8(2 * i), (types.readUInt8(2 * i + 1) & UNSIGNED_FLAG) !== 0, maxChars);
+    const value = readValue(
+      r,
+      types.readUInt8(2 * i),
+      (types.readUInt8(2 * i + 1) & UNSIGNED_FLAG) !== 0,
+      maxChars,
+    );
     if (value === undefined) {
       isTruncated = true;
       break;
@@ -98,9 +103,16 @@ function decodeParams(head: Buffer, options: DecodeParamsOptions): DecodedParams
 }
 
 /** One value; `isWhole` false when it ran past the head (nothing after it can be read). */
-function readValue(r: PayloadReader, type: number, isUnsigned: boolean, maxChars: number): { value: ParamValue; isWhole: boolean } | undefined {
+function readValue(
+  r: PayloadReader,
+  type: number,
+  isUnsigned: boolean,
+  maxChars: number,
+): { value: ParamValue; isWhole: boolean } | undefined {
   const fixed = (bytes: number, read: () => ParamValue): { value: ParamValue; isWhole: boolean } =>
-    r.remaining < bytes ? { value: NOT_CAPTURED, isWhole: false } : { value: read(), isWhole: true };
+    r.remaining < bytes
+      ? { value: NOT_CAPTURED, isWhole: false }
+      : { value: read(), isWhole: true };
   switch (type) {
     case FieldType.NULL:
       return { value: null, isWhole: true };
@@ -116,7 +128,9 @@ function readValue(r: PayloadReader, type: number, isUnsigned: boolean, maxChars
       return fixed(8, () => {
         const raw = r.u64();
         const value = isUnsigned ? raw : BigInt.asIntN(64, raw);
-        return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+        return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(value)
+          : value.toString();
       });
     case FieldType.FLOAT:
       return fixed(4, () => r.bytes(4).readFloatLE(0));
@@ -148,7 +162,10 @@ function readValue(r: PayloadReader, type: number, isUnsigned: boolean, maxChars
   }
 }
 
-function readLengthEncoded(r: PayloadReader, maxChars: number): { value: ParamValue; isWhole: boolean } {
+function readLengthEncoded(
+  r: PayloadReader,
+  maxChars: number,
+): { value: ParamValue; isWhole: boolean } {
   let length: number;
   try {
     length = r.lenencInt();
@@ -166,21 +183,29 @@ export function describeBytes(bytes: Buffer, totalLength: number, maxChars: numb
   let text: string;
   try {
     // A cut sample may end inside a character: stream mode keeps that tail instead of failing.
-    text = new TextDecoder('utf-8', { fatal: true }).decode(sample, { stream: sample.length < totalLength });
+    text = new TextDecoder('utf-8', { fatal: true }).decode(sample, {
+      stream: sample.length < totalLength,
+    });
   } catch {
     return `<binary ${totalLength} bytes>`;
   }
   if (text.includes('\u0000')) return `<binary ${totalLength} bytes>`;
   const chars = Array.from(text);
-  return chars.length > maxChars || sample.length < totalLength ? `${chars.slice(0, maxChars).join('')}…` : text;
+  return chars.length > maxChars || sample.length < totalLength
+    ? `${chars.slice(0, maxChars).join('')}…`
+    : text;
 }
 
-function readDateTime(r: PayloadReader, isDateOnly: boolean): { value: ParamValue; isWhole: boolean } {
+function readDateTime(
+  r: PayloadReader,
+  isDateOnly: boolean,
+): { value: ParamValue; isWhole: boolean } {
   if (r.remaining < 1) return { value: NOT_CAPTURED, isWhole: false };
   const length = r.u8();
   if (r.remaining < length) return { value: NOT_CAPTURED, isWhole: false };
   const f = new PayloadReader(r.bytes(length));
-  if (length === 0) return { value: isDateOnly ? '0000-00-00' : '0000-00-00 00:00:00', isWhole: true };
+  if (length === 0)
+    return { value: isDateOnly ? '0000-00-00' : '0000-00-00 00:00:00', isWhole: true };
   const date = `${pad(f.u16(), 4)}-${pad(f.u8(), 2)}-${pad(f.u8(), 2)}`;
   if (isDateOnly && length === 4) return { value: date, isWhole: true };
   const time = length >= 7 ? `${pad(f.u8(), 2)}:${pad(f.u8(), 2)}:${pad(f.u8(), 2)}` : '00:00:00';

@@ -11,13 +11,44 @@ export type ClientCommand =
   | { readonly kind: 'query'; readonly code: typeof Command.QUERY; readonly text: Buffer }
   | { readonly kind: 'prepare'; readonly code: typeof Command.STMT_PREPARE; readonly text: Buffer }
   | { readonly kind: 'init-db'; readonly code: typeof Command.INIT_DB; readonly schema: string }
-  | { readonly kind: 'field-list'; readonly code: typeof Command.FIELD_LIST; readonly table: string }
-  | { readonly kind: 'execute'; readonly code: typeof Command.STMT_EXECUTE; readonly stmtId: number; readonly flags: number }
-  | { readonly kind: 'long-data'; readonly code: typeof Command.STMT_SEND_LONG_DATA; readonly stmtId: number; readonly paramId: number }
-  | { readonly kind: 'stmt-close'; readonly code: typeof Command.STMT_CLOSE; readonly stmtId: number }
-  | { readonly kind: 'stmt-reset'; readonly code: typeof Command.STMT_RESET; readonly stmtId: number }
-  | { readonly kind: 'stmt-fetch'; readonly code: typeof Command.STMT_FETCH; readonly stmtId: number; readonly rows: number }
-  | { readonly kind: 'process-kill'; readonly code: typeof Command.PROCESS_KILL; readonly connectionId: number }
+  | {
+      readonly kind: 'field-list';
+      readonly code: typeof Command.FIELD_LIST;
+      readonly table: string;
+    }
+  | {
+      readonly kind: 'execute';
+      readonly code: typeof Command.STMT_EXECUTE;
+      readonly stmtId: number;
+      readonly flags: number;
+    }
+  | {
+      readonly kind: 'long-data';
+      readonly code: typeof Command.STMT_SEND_LONG_DATA;
+      readonly stmtId: number;
+      readonly paramId: number;
+    }
+  | {
+      readonly kind: 'stmt-close';
+      readonly code: typeof Command.STMT_CLOSE;
+      readonly stmtId: number;
+    }
+  | {
+      readonly kind: 'stmt-reset';
+      readonly code: typeof Command.STMT_RESET;
+      readonly stmtId: number;
+    }
+  | {
+      readonly kind: 'stmt-fetch';
+      readonly code: typeof Command.STMT_FETCH;
+      readonly stmtId: number;
+      readonly rows: number;
+    }
+  | {
+      readonly kind: 'process-kill';
+      readonly code: typeof Command.PROCESS_KILL;
+      readonly connectionId: number;
+    }
   | { readonly kind: 'other'; readonly code: number };
 
 /** Statement id meaning "the statement prepared last" (MariaDB 10.2+). */
@@ -59,7 +90,10 @@ export function decodeCommand(head: Buffer): ClientCommand {
 
 /** COM_QUERY payload (no query attributes: CLIENT_QUERY_ATTRIBUTES is never negotiated). */
 export function encodeQuery(sql: string | Buffer): Buffer {
-  return new PayloadWriter().u8(Command.QUERY).bytes(typeof sql === 'string' ? Buffer.from(sql, 'utf8') : sql).toBuffer();
+  return new PayloadWriter()
+    .u8(Command.QUERY)
+    .bytes(typeof sql === 'string' ? Buffer.from(sql, 'utf8') : sql)
+    .toBuffer();
 }
 
 /** COM_STMT_PREPARE payload. */
@@ -69,7 +103,12 @@ export function encodeStmtPrepare(sql: string): Buffer {
 
 /** COM_STMT_SEND_LONG_DATA payload. */
 export function encodeStmtSendLongData(stmtId: number, paramId: number, data: Buffer): Buffer {
-  return new PayloadWriter().u8(Command.STMT_SEND_LONG_DATA).u32(stmtId).u16(paramId).bytes(data).toBuffer();
+  return new PayloadWriter()
+    .u8(Command.STMT_SEND_LONG_DATA)
+    .u32(stmtId)
+    .u16(paramId)
+    .bytes(data)
+    .toBuffer();
 }
 
 /** COM_STMT_CLOSE payload. */
@@ -106,5 +145,12 @@ export function decodeStmtPrepareOk(payload: Buffer): StmtPrepareOk {
 
 /** Encodes COM_STMT_PREPARE_OK. */
 export function encodeStmtPrepareOk(ok: StmtPrepareOk): Buffer {
-  return new PayloadWriter().u8(0).u32(ok.stmtId).u16(ok.numColumns).u16(ok.numParams).u8(0).u16(ok.warnings).toBuffer();
+  return new PayloadWriter()
+    .u8(0)
+    .u32(ok.stmtId)
+    .u16(ok.numColumns)
+    .u16(ok.numParams)
+    .u8(0)
+    .u16(ok.warnings)
+    .toBuffer();
 }

@@ -46,7 +46,7 @@ export const Capability = {
 
 /** True when every bit of `flag` is set in `caps` (32-bit unsigned safe). */
 export function hasCapability(caps: number, flag: number): boolean {
-  return ((caps & flag) >>> 0) === flag >>> 0;
+  return (caps & flag) >>> 0 === flag >>> 0;
 }
 
 /** Server status flags carried in OK and EOF packets. */

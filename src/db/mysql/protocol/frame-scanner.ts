@@ -94,7 +94,8 @@ export class FrameScanner {
           continue;
         }
       }
-      if (!this.#isHeadDelivered && this.#headLength >= this.#headLimit) this.#deliverHead(events, false);
+      if (!this.#isHeadDelivered && this.#headLength >= this.#headLimit)
+        this.#deliverHead(events, false);
     }
     // Head parts reference this chunk; keep them past the call only as a copy.
     if (this.#isActive && !this.#isHeadDelivered && this.#headParts.length > 0) {
@@ -126,13 +127,21 @@ export class FrameScanner {
     if (!this.#isHeadDelivered) this.#deliverHead(events, true);
     this.#isActive = false;
     this.#headParts = [];
-    events.end(offset, { length: this.#length, firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, packets: this.#packets });
+    events.end(offset, {
+      length: this.#length,
+      firstSeq: this.#firstSeq,
+      lastSeq: this.#lastSeq,
+      packets: this.#packets,
+    });
   }
 
   #deliverHead(events: FrameEvents, isComplete: boolean): void {
     this.#isHeadDelivered = true;
     const parts = this.#headParts;
-    const bytes = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts, this.#headLength);
+    const bytes =
+      parts.length === 1 && parts[0] !== undefined
+        ? parts[0]
+        : Buffer.concat(parts, this.#headLength);
     this.#headParts = [];
     events.head({ bytes, isComplete, firstSeq: this.#firstSeq });
   }

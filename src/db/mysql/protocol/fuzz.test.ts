@@ -4,7 +4,11 @@ import { decodeExecuteParams } from './binary-params.js';
 import { decodeCommand, decodeStmtPrepareOk } from './commands.js';
 import { Command } from './constants.js';
 import { FrameScanner } from './frame-scanner.js';
-import { decodeAuthSwitchRequest, decodeHandshakeResponse41, decodeHandshakeV10 } from './handshake.js';
+import {
+  decodeAuthSwitchRequest,
+  decodeHandshakeResponse41,
+  decodeHandshakeV10,
+} from './handshake.js';
 import { PacketReader } from './packets.js';
 import { ResponseTracker } from './response-tracker.js';
 import { decodeErr, decodeOk } from './responses.js';
@@ -15,7 +19,8 @@ const ROUNDS = 3000;
 /** Random bytes, often starting with a meaningful header byte. */
 function noise(): Buffer {
   const b = randomBytes(randomInt(0, 64));
-  if (b.length > 0 && randomInt(2) === 0) b.writeUInt8([0x00, 0x01, 0x03, 0x0a, 0x16, 0x17, 0xfb, 0xfe, 0xff][randomInt(9)] ?? 0, 0);
+  if (b.length > 0 && randomInt(2) === 0)
+    b.writeUInt8([0x00, 0x01, 0x03, 0x0a, 0x16, 0x17, 0xfb, 0xfe, 0xff][randomInt(9)] ?? 0, 0);
   return b;
 }
 
@@ -54,7 +59,10 @@ describe('parsers on random input', () => {
     for (let i = 0; i < 300; i += 1) {
       const stream = randomBytes(randomInt(0, 4096));
       const scanner = new FrameScanner({ headLimit: 16 });
-      const tracker = new ResponseTracker(['result', 'prepare', 'fetch', 'field-list', 'single'][randomInt(5)] as 'result', { isDeprecateEof: randomInt(2) === 0 });
+      const tracker = new ResponseTracker(
+        ['result', 'prepare', 'fetch', 'field-list', 'single'][randomInt(5)] as 'result',
+        { isDeprecateEof: randomInt(2) === 0 },
+      );
       let cut = 0;
       while (cut < stream.length) {
         const next = Math.min(stream.length, cut + randomInt(1, 300));

@@ -24,22 +24,45 @@ import {
 import { hex } from './testing/byte-builder.js';
 import { PayloadWriter } from './wire.js';
 
-const digest = (algo: string, ...parts: Buffer[]): Buffer => parts.reduce((h, p) => h.update(p), createHash(algo)).digest();
+const digest = (algo: string, ...parts: Buffer[]): Buffer =>
+  parts.reduce((h, p) => h.update(p), createHash(algo)).digest();
 const xorBytes = (a: Buffer, b: Buffer): Buffer => Buffer.from(a.map((x, i) => x ^ (b[i] ?? 0)));
 
 const CLIENT_CAPS =
-  Capability.LONG_PASSWORD | Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.CONNECT_WITH_DB | Capability.CONNECT_ATTRS | Capability.DEPRECATE_EOF;
+  Capability.LONG_PASSWORD |
+  Capability.PROTOCOL_41 |
+  Capability.SECURE_CONNECTION |
+  Capability.PLUGIN_AUTH |
+  Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  Capability.CONNECT_WITH_DB |
+  Capability.CONNECT_ATTRS |
+  Capability.DEPRECATE_EOF;
 
 describe('handshake v10', () => {
   it('round-trips-a-greeting-with-a-20-byte-scramble-and-plugin-name', () => {
     const scramble = newScramble();
     const caps = (CLIENT_CAPS | Capability.SSL) >>> 0;
-    const bytes = encodeHandshakeV10({ serverVersion: '8.0.36-gatehouse', connectionId: 42, authPluginData: scramble, capabilities: caps, charset: 45, statusFlags: 2, authPluginName: AuthPlugin.CACHING_SHA2 });
+    const bytes = encodeHandshakeV10({
+      serverVersion: '8.0.36-gatehouse',
+      connectionId: 42,
+      authPluginData: scramble,
+      capabilities: caps,
+      charset: 45,
+      statusFlags: 2,
+      authPluginName: AuthPlugin.CACHING_SHA2,
+    });
     // auth_plugin_data_len is 21 and part 2 is 12 bytes + NUL.
     const lenOffset = 1 + '8.0.36-gatehouse'.length + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2;
     expect(bytes.readUInt8(lenOffset)).toBe(21);
     const back = decodeHandshakeV10(bytes);
-    expect(back).toMatchObject({ serverVersion: '8.0.36-gatehouse', connectionId: 42, capabilities: caps, charset: 45, statusFlags: 2, authPluginName: 'caching_sha2_password' });
+    expect(back).toMatchObject({
+      serverVersion: '8.0.36-gatehouse',
+      connectionId: 42,
+      capabilities: caps,
+      charset: 45,
+      statusFlags: 2,
+      authPluginName: 'caching_sha2_password',
+    });
     expect(back.authPluginData.equals(scramble)).toBe(true);
     expect(back.mariadbCapabilities).toBeUndefined();
   });
@@ -76,11 +99,21 @@ describe('handshake v10', () => {
 
 describe('client responses', () => {
   it('tells-an-ssl-request-from-a-handshake-response', () => {
-    const ssl = encodeSslRequest({ capabilities: CLIENT_CAPS, maxPacketSize: 1 << 24, charset: 45 });
+    const ssl = encodeSslRequest({
+      capabilities: CLIENT_CAPS,
+      maxPacketSize: 1 << 24,
+      charset: 45,
+    });
     expect(ssl.length).toBe(32);
     expect(isSslRequest(ssl)).toBe(true);
     expect(decodeSslRequest(ssl).charset).toBe(45);
-    const full = encodeHandshakeResponse41({ capabilities: CLIENT_CAPS | Capability.SSL, maxPacketSize: 1 << 24, charset: 45, username: 'alice#shop-db', authResponse: Buffer.alloc(32, 1) });
+    const full = encodeHandshakeResponse41({
+      capabilities: CLIENT_CAPS | Capability.SSL,
+      maxPacketSize: 1 << 24,
+      charset: 45,
+      username: 'alice#shop-db',
+      authResponse: Buffer.alloc(32, 1),
+    });
     expect(isSslRequest(full)).toBe(false);
   });
 
@@ -103,8 +136,20 @@ describe('client responses', () => {
 
   it('decodes-a-response-with-a-one-byte-auth-length-and-no-plugin', () => {
     const caps = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION;
-    const bytes = encodeHandshakeResponse41({ capabilities: caps, maxPacketSize: 0, charset: 8, username: 'bob', authResponse: Buffer.from('xyz') });
-    expect(decodeHandshakeResponse41(bytes)).toEqual({ capabilities: caps, maxPacketSize: 0, charset: 8, username: 'bob', authResponse: Buffer.from('xyz') });
+    const bytes = encodeHandshakeResponse41({
+      capabilities: caps,
+      maxPacketSize: 0,
+      charset: 8,
+      username: 'bob',
+      authResponse: Buffer.from('xyz'),
+    });
+    expect(decodeHandshakeResponse41(bytes)).toEqual({
+      capabilities: caps,
+      maxPacketSize: 0,
+      charset: 8,
+      username: 'bob',
+      authResponse: Buffer.from('xyz'),
+    });
   });
 
   it('refuses-a-pre-4.1-client', () => {
@@ -113,10 +158,16 @@ describe('client responses', () => {
 
   it('round-trips-an-auth-switch-request-without-the-trailing-nul', () => {
     const data = Buffer.from('01234567890123456789');
-    const bytes = encodeAuthSwitchRequest({ pluginName: 'caching_sha2_password', pluginData: data });
+    const bytes = encodeAuthSwitchRequest({
+      pluginName: 'caching_sha2_password',
+      pluginData: data,
+    });
     expect(bytes.readUInt8(0)).toBe(0xfe);
     expect(bytes.readUInt8(bytes.length - 1)).toBe(0);
-    expect(decodeAuthSwitchRequest(bytes)).toEqual({ pluginName: 'caching_sha2_password', pluginData: data });
+    expect(decodeAuthSwitchRequest(bytes)).toEqual({
+      pluginName: 'caching_sha2_password',
+      pluginData: data,
+    });
   });
 });
 
@@ -126,7 +177,10 @@ describe('auth scrambles', () => {
   it('native-password-matches-the-reference-formula', () => {
     const ours = nativePasswordScramble(Buffer.from('s3cret-ü'), nonce);
     const pw = Buffer.from('s3cret-ü');
-    const expected = xorBytes(digest('sha1', pw), digest('sha1', nonce, digest('sha1', digest('sha1', pw))));
+    const expected = xorBytes(
+      digest('sha1', pw),
+      digest('sha1', nonce, digest('sha1', digest('sha1', pw))),
+    );
     expect(ours.equals(expected)).toBe(true);
     expect(nativePasswordScramble(Buffer.alloc(0), nonce).length).toBe(0);
   });
@@ -134,7 +188,10 @@ describe('auth scrambles', () => {
   it('caching-sha2-matches-the-reference-formula-and-verifies', () => {
     const ours = cachingSha2Scramble(Buffer.from('s3cret-ü'), nonce);
     const pw = Buffer.from('s3cret-ü');
-    const expected = xorBytes(digest('sha256', pw), digest('sha256', digest('sha256', digest('sha256', pw)), nonce));
+    const expected = xorBytes(
+      digest('sha256', pw),
+      digest('sha256', digest('sha256', digest('sha256', pw)), nonce),
+    );
     expect(ours.equals(expected)).toBe(true);
     expect(isCachingSha2ScrambleOf(ours, Buffer.from('s3cret-ü'), nonce)).toBe(true);
     expect(isCachingSha2ScrambleOf(ours, Buffer.from('other'), nonce)).toBe(false);
@@ -143,8 +200,14 @@ describe('auth scrambles', () => {
   it('rsa-encrypted-password-decrypts-to-the-password', () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const sealed = rsaEncryptPassword(Buffer.from('a much longer password than the nonce itself'), nonce, pem);
-    expect(rsaDecryptPassword(sealed, nonce, privateKey).toString()).toBe('a much longer password than the nonce itself');
+    const sealed = rsaEncryptPassword(
+      Buffer.from('a much longer password than the nonce itself'),
+      nonce,
+      pem,
+    );
+    expect(rsaDecryptPassword(sealed, nonce, privateKey).toString()).toBe(
+      'a much longer password than the nonce itself',
+    );
   });
 
   it('clear-password-drops-the-nul-terminator', () => {

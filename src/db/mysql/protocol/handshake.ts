@@ -50,14 +50,23 @@ export function encodeHandshakeV10(h: HandshakeV10): Buffer {
 export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
   const r = new PayloadReader(payload);
   const version = r.u8();
-  if (version !== PROTOCOL_VERSION) throw new MysqlProtocolError(`unsupported protocol version ${version}`);
+  if (version !== PROTOCOL_VERSION)
+    throw new MysqlProtocolError(`unsupported protocol version ${version}`);
   const serverVersion = r.nulString();
   const connectionId = r.u32();
   const part1 = r.bytes(8);
   r.skip(1);
   const capsLow = r.u16();
   if (r.isAtEnd) {
-    return { serverVersion, connectionId, authPluginData: Buffer.from(part1), capabilities: capsLow, charset: 0, statusFlags: 0, authPluginName: AuthPlugin.NATIVE };
+    return {
+      serverVersion,
+      connectionId,
+      authPluginData: Buffer.from(part1),
+      capabilities: capsLow,
+      charset: 0,
+      statusFlags: 0,
+      authPluginName: AuthPlugin.NATIVE,
+    };
   }
   const charset = r.u8();
   const statusFlags = r.u16();
@@ -69,10 +78,16 @@ export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
     const length = Math.max(13, dataLength - 8);
     part2 = r.bytes(Math.min(length, r.remaining));
     // The last byte of part 2 is a NUL terminator, not scramble.
-    if (part2.length > 0 && part2.readUInt8(part2.length - 1) === 0) part2 = part2.subarray(0, part2.length - 1);
+    if (part2.length > 0 && part2.readUInt8(part2.length - 1) === 0)
+      part2 = part2.subarray(0, part2.length - 1);
   }
-  const authPluginName = hasCapability(capabilities, Capability.PLUGIN_AUTH) && !r.isAtEnd ? r.nulStringOrRest() : AuthPlugin.NATIVE;
-  const mariadb = hasCapability(capabilities, Capability.LONG_PASSWORD) ? undefined : reserved.readUInt32LE(6);
+  const authPluginName =
+    hasCapability(capabilities, Capability.PLUGIN_AUTH) && !r.isAtEnd
+      ? r.nulStringOrRest()
+      : AuthPlugin.NATIVE;
+  const mariadb = hasCapability(capabilities, Capability.LONG_PASSWORD)
+    ? undefined
+    : reserved.readUInt32LE(6);
   return {
     serverVersion,
     connectionId,
@@ -125,7 +140,9 @@ export function encodeSslRequest(req: SslRequest): Buffer {
 
 /** True when a client's first response is an SSLRequest rather than a full handshake response. */
 export function isSslRequest(payload: Buffer): boolean {
-  return payload.length === SSL_REQUEST_LENGTH && hasCapability(payload.readUInt32LE(0), Capability.SSL);
+  return (
+    payload.length === SSL_REQUEST_LENGTH && hasCapability(payload.readUInt32LE(0), Capability.SSL)
+  );
 }
 
 /** Decodes an SSLRequest. */
@@ -137,10 +154,17 @@ export function decodeSslRequest(payload: Buffer): SslRequest {
 /** Encodes a HandshakeResponse41 (as a client sends it). */
 export function encodeHandshakeResponse41(res: HandshakeResponse41): Buffer {
   const caps = res.capabilities;
-  const w = new PayloadWriter().u32(caps).u32(res.maxPacketSize).u8(res.charset).zeros(23).nulString(res.username);
-  if (hasCapability(caps, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA)) w.lenencString(res.authResponse);
+  const w = new PayloadWriter()
+    .u32(caps)
+    .u32(res.maxPacketSize)
+    .u8(res.charset)
+    .zeros(23)
+    .nulString(res.username);
+  if (hasCapability(caps, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA))
+    w.lenencString(res.authResponse);
   else if (hasCapability(caps, Capability.SECURE_CONNECTION)) {
-    if (res.authResponse.length > 255) throw new RangeError('auth response too long without CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA');
+    if (res.authResponse.length > 255)
+      throw new RangeError('auth response too long without CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA');
     w.u8(res.authResponse.length).bytes(res.authResponse);
   } else w.nulString(res.authResponse);
   if (hasCapability(caps, Capability.CONNECT_WITH_DB)) w.nulString(res.database ?? '');
@@ -157,23 +181,29 @@ export function encodeHandshakeResponse41(res: HandshakeResponse41): Buffer {
 export function decodeHandshakeResponse41(payload: Buffer): HandshakeResponse41 {
   const r = new PayloadReader(payload);
   const capabilities = r.u32();
-  if (!hasCapability(capabilities, Capability.PROTOCOL_41)) throw new MysqlProtocolError('client does not speak protocol 4.1');
+  if (!hasCapability(capabilities, Capability.PROTOCOL_41))
+    throw new MysqlProtocolError('client does not speak protocol 4.1');
   const maxPacketSize = r.u32();
   const charset = r.u8();
   r.skip(23);
   const username = r.nulString();
   let authResponse: Buffer;
-  if (hasCapability(capabilities, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA)) authResponse = r.lenencBytes();
-  else if (hasCapability(capabilities, Capability.SECURE_CONNECTION)) authResponse = r.bytes(r.u8());
+  if (hasCapability(capabilities, Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA))
+    authResponse = r.lenencBytes();
+  else if (hasCapability(capabilities, Capability.SECURE_CONNECTION))
+    authResponse = r.bytes(r.u8());
   else authResponse = r.nulBytes();
   let database: string | undefined;
-  if (hasCapability(capabilities, Capability.CONNECT_WITH_DB) && !r.isAtEnd) database = r.nulStringOrRest();
+  if (hasCapability(capabilities, Capability.CONNECT_WITH_DB) && !r.isAtEnd)
+    database = r.nulStringOrRest();
   let authPluginName: string | undefined;
-  if (hasCapability(capabilities, Capability.PLUGIN_AUTH) && !r.isAtEnd) authPluginName = r.nulStringOrRest();
+  if (hasCapability(capabilities, Capability.PLUGIN_AUTH) && !r.isAtEnd)
+    authPluginName = r.nulStringOrRest();
   let attributes: [string, string][] | undefined;
   if (hasCapability(capabilities, Capability.CONNECT_ATTRS) && !r.isAtEnd) {
     const block = r.lenencBytes();
-    if (block.length > MAX_CONNECT_ATTRS_BYTES) throw new MysqlProtocolError('connection attributes too large');
+    if (block.length > MAX_CONNECT_ATTRS_BYTES)
+      throw new MysqlProtocolError('connection attributes too large');
     const a = new PayloadReader(block);
     attributes = [];
     while (!a.isAtEnd) attributes.push([a.lenencString(), a.lenencString()]);
@@ -199,7 +229,12 @@ export interface AuthSwitchRequest {
 
 /** Encodes an AuthSwitchRequest (0xFE, plugin name, data, NUL as servers send it). */
 export function encodeAuthSwitchRequest(req: AuthSwitchRequest): Buffer {
-  return new PayloadWriter().u8(Header.EOF).nulString(req.pluginName).bytes(req.pluginData).u8(0).toBuffer();
+  return new PayloadWriter()
+    .u8(Header.EOF)
+    .nulString(req.pluginName)
+    .bytes(req.pluginData)
+    .u8(0)
+    .toBuffer();
 }
 
 /** Decodes an AuthSwitchRequest (the caller checked the 0xFE header). */
@@ -209,7 +244,8 @@ export function decodeAuthSwitchRequest(payload: Buffer): AuthSwitchRequest {
   if (r.isAtEnd) return { pluginName: '', pluginData: Buffer.alloc(0) };
   const pluginName = r.nulStringOrRest();
   let pluginData = r.rest();
-  if (pluginData.length > 0 && pluginData.readUInt8(pluginData.length - 1) === 0) pluginData = pluginData.subarray(0, pluginData.length - 1);
+  if (pluginData.length > 0 && pluginData.readUInt8(pluginData.length - 1) === 0)
+    pluginData = pluginData.subarray(0, pluginData.length - 1);
   return { pluginName, pluginData: Buffer.from(pluginData) };
 }
 

@@ -28,7 +28,8 @@ describe('packet framing', () => {
     expect(bytes.readUInt8(4 + MAX_PACKET_PAYLOAD + 3)).toBe(0);
     const reader = new PacketReader({ maxPayloadBytes: 64 * 1024 * 1024 });
     const got = [];
-    for (let i = 0; i < bytes.length; i += 1_000_000) got.push(...reader.push(bytes.subarray(i, i + 1_000_000)));
+    for (let i = 0; i < bytes.length; i += 1_000_000)
+      got.push(...reader.push(bytes.subarray(i, i + 1_000_000)));
     expect(got).toHaveLength(1);
     expect(got[0]?.seq).toBe(255);
     expect(got[0]?.lastSeq).toBe(0);
@@ -37,7 +38,11 @@ describe('packet framing', () => {
 
   it('reader-returns-packets-split-across-chunks-and-keeps-the-rest', () => {
     const reader = new PacketReader({ maxPayloadBytes: 1024 });
-    const bytes = Buffer.concat([packet(0, hex('01 02 03')), packet(1, hex('04')), hex('16 03 01')]);
+    const bytes = Buffer.concat([
+      packet(0, hex('01 02 03')),
+      packet(1, hex('04')),
+      hex('16 03 01'),
+    ]);
     expect(reader.push(bytes.subarray(0, 2))).toEqual([]);
     const got = reader.push(bytes.subarray(2));
     expect(got.map((p) => p.payload.toString('hex'))).toEqual(['010203', '04']);
@@ -71,7 +76,8 @@ function scan(scanner: FrameScanner, chunks: Buffer[]): Seen[] {
     const seen: Seen = { starts: [], heads: [], ends: [] };
     scanner.push(chunk, {
       start: (o) => seen.starts.push(o),
-      head: (h: FrameHead) => seen.heads.push({ hex: h.bytes.toString('hex'), isComplete: h.isComplete }),
+      head: (h: FrameHead) =>
+        seen.heads.push({ hex: h.bytes.toString('hex'), isComplete: h.isComplete }),
       end: (offset, info) => seen.ends.push({ offset, info }),
     });
     return seen;
@@ -102,14 +108,23 @@ describe('frame scanner', () => {
     const ends = seen.flatMap((s) => s.ends);
     expect(heads).toEqual([{ hex: 'abababab', isComplete: false }]);
     expect(ends).toHaveLength(1);
-    expect(ends[0]?.info).toMatchObject({ length: MAX_PACKET_PAYLOAD + 3, packets: 2, firstSeq: 0, lastSeq: 1 });
-    expect(ends[0]?.offset).toBe((bytes.length - 1) % 65536 + 1);
+    expect(ends[0]?.info).toMatchObject({
+      length: MAX_PACKET_PAYLOAD + 3,
+      packets: 2,
+      firstSeq: 0,
+      lastSeq: 1,
+    });
+    expect(ends[0]?.offset).toBe(((bytes.length - 1) % 65536) + 1);
     expect(scanner.isInPacket).toBe(false);
   });
 
   it('handles-a-header-split-across-chunks-and-an-empty-payload', () => {
     const bytes = Buffer.concat([packet(0, Buffer.alloc(0)), packet(1, hex('0e'))]);
-    const seen = scan(new FrameScanner({ headLimit: 8 }), [bytes.subarray(0, 2), bytes.subarray(2, 6), bytes.subarray(6)]);
+    const seen = scan(new FrameScanner({ headLimit: 8 }), [
+      bytes.subarray(0, 2),
+      bytes.subarray(2, 6),
+      bytes.subarray(6),
+    ]);
     expect(seen.flatMap((s) => s.heads)).toEqual([
       { hex: '', isComplete: true },
       { hex: '0e', isComplete: true },
@@ -120,7 +135,10 @@ describe('frame scanner', () => {
 
   it('keeps-a-head-that-spans-chunks-intact', () => {
     const bytes = packet(0, hex('03 73 65 6c 65 63 74'));
-    const seen = scan(new FrameScanner({ headLimit: 100 }), [bytes.subarray(0, 6), bytes.subarray(6)]);
+    const seen = scan(new FrameScanner({ headLimit: 100 }), [
+      bytes.subarray(0, 6),
+      bytes.subarray(6),
+    ]);
     expect(seen[1]?.heads).toEqual([{ hex: '0373656c656374', isComplete: true }]);
   });
 });

@@ -110,7 +110,10 @@ export class PacketReader {
         this.#partsLength += length;
       }
       if (length < MAX_PACKET_PAYLOAD) {
-        const payload = this.#parts.length === 1 && this.#parts[0] !== undefined ? this.#parts[0] : Buffer.concat(this.#parts, this.#partsLength);
+        const payload =
+          this.#parts.length === 1 && this.#parts[0] !== undefined
+            ? this.#parts[0]
+            : Buffer.concat(this.#parts, this.#partsLength);
         out.push({ seq: this.#firstSeq, lastSeq: seq, payload });
         this.#parts = [];
         this.#partsLength = 0;

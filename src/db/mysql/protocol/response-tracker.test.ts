@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Command, FieldType, MAX_PACKET_PAYLOAD, ServerStatus } from './constants.js';
 import { encodeStmtPrepareOk } from './commands.js';
-import { decodeErr, decodeOk, encodeEof, encodeErr, encodeOk, isResultTerminator } from './responses.js';
+import {
+  decodeErr,
+  decodeOk,
+  encodeEof,
+  encodeErr,
+  encodeOk,
+  isResultTerminator,
+} from './responses.js';
 import { ResponseTracker, responseShapeOf } from './response-tracker.js';
 import { binaryRow, columnCount, columnDefinition, hex, textRow } from './testing/byte-builder.js';
 
@@ -13,9 +20,19 @@ const MORE = ServerStatus.AUTOCOMMIT | ServerStatus.MORE_RESULTS_EXISTS;
 
 describe('OK, ERR and EOF packets', () => {
   it('round-trips-ok-and-err', () => {
-    expect(decodeOk(encodeOk({ affectedRows: 300, lastInsertId: 70000, statusFlags: 3, warnings: 1 }))).toEqual({ affectedRows: 300, lastInsertId: 70000, statusFlags: 3, warnings: 1 });
-    expect(decodeErr(encodeErr({ code: 1142, sqlState: '42000', message: 'denied ü' }))).toEqual({ code: 1142, sqlState: '42000', message: 'denied ü' });
-    expect(decodeErr(hex('ff 15 04 42 61 64'))).toEqual({ code: 1045, sqlState: '', message: 'Bad' });
+    expect(
+      decodeOk(encodeOk({ affectedRows: 300, lastInsertId: 70000, statusFlags: 3, warnings: 1 })),
+    ).toEqual({ affectedRows: 300, lastInsertId: 70000, statusFlags: 3, warnings: 1 });
+    expect(decodeErr(encodeErr({ code: 1142, sqlState: '42000', message: 'denied ü' }))).toEqual({
+      code: 1142,
+      sqlState: '42000',
+      message: 'denied ü',
+    });
+    expect(decodeErr(hex('ff 15 04 42 61 64'))).toEqual({
+      code: 1045,
+      sqlState: '',
+      message: 'Bad',
+    });
   });
 
   it('tells-a-terminator-from-a-row-starting-with-0xfe', () => {
@@ -56,7 +73,12 @@ describe('response tracker', () => {
       encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe }),
     ]);
     expect(done.indexOf(true)).toBe(done.length - 1);
-    expect(t.summary).toMatchObject({ rows: 4, resultSets: 3, error: undefined, resultTags: ['rows 1', 'rows 2', 'rows 1'] });
+    expect(t.summary).toMatchObject({
+      rows: 4,
+      resultSets: 3,
+      error: undefined,
+      resultTags: ['rows 1', 'rows 2', 'rows 1'],
+    });
   });
 
   it('follows-eof-framing-and-ok-results-in-a-multi-statement', () => {
@@ -71,19 +93,33 @@ describe('response tracker', () => {
       encodeOk({ affectedRows: 5, statusFlags: 2 }),
     ]);
     expect(done).toEqual([false, false, false, false, false, false, true]);
-    expect(t.summary).toMatchObject({ rows: 1, affectedRows: 7, resultSets: 1, okPackets: 2, resultTags: ['affected 2', 'rows 1', 'affected 5'] });
+    expect(t.summary).toMatchObject({
+      rows: 1,
+      affectedRows: 7,
+      resultSets: 1,
+      okPackets: 2,
+      resultTags: ['affected 2', 'rows 1', 'affected 5'],
+    });
   });
 
   it('an-error-ends-a-multi-result-response', () => {
     const t = new ResponseTracker('result', { isDeprecateEof: true });
-    const done = feed(t, [encodeOk({ statusFlags: MORE }), encodeErr({ code: 1146, sqlState: '42S02', message: "Table 'x' doesn't exist" })]);
+    const done = feed(t, [
+      encodeOk({ statusFlags: MORE }),
+      encodeErr({ code: 1146, sqlState: '42S02', message: "Table 'x' doesn't exist" }),
+    ]);
     expect(done).toEqual([false, true]);
     expect(t.summary.error?.code).toBe(1146);
   });
 
   it('an-error-in-the-middle-of-rows-ends-the-response', () => {
     const t = new ResponseTracker('result', { isDeprecateEof: true });
-    const done = feed(t, [columnCount(1), columnDefinition('a'), textRow(['1']), encodeErr({ code: 1317, sqlState: '70100', message: 'Query execution was interrupted' })]);
+    const done = feed(t, [
+      columnCount(1),
+      columnDefinition('a'),
+      textRow(['1']),
+      encodeErr({ code: 1317, sqlState: '70100', message: 'Query execution was interrupted' }),
+    ]);
     expect(done).toEqual([false, false, false, true]);
     expect(t.summary).toMatchObject({ rows: 1, error: { code: 1317 } });
   });
@@ -96,28 +132,66 @@ describe('response tracker', () => {
 
   it('binary-rows-and-a-cursor-end-the-execute-response', () => {
     const rows = new ResponseTracker('result', { isDeprecateEof: false });
-    expect(feed(rows, [columnCount(1), columnDefinition('a'), encodeEof(), binaryRow(['x']), binaryRow([null]), encodeEof()])).toEqual([false, false, false, false, false, true]);
+    expect(
+      feed(rows, [
+        columnCount(1),
+        columnDefinition('a'),
+        encodeEof(),
+        binaryRow(['x']),
+        binaryRow([null]),
+        encodeEof(),
+      ]),
+    ).toEqual([false, false, false, false, false, true]);
     expect(rows.summary.rows).toBe(2);
     const cursor = new ResponseTracker('result', { isDeprecateEof: false });
-    expect(feed(cursor, [columnCount(1), columnDefinition('a'), encodeEof({ statusFlags: ServerStatus.CURSOR_EXISTS | 2 })])).toEqual([false, false, true]);
+    expect(
+      feed(cursor, [
+        columnCount(1),
+        columnDefinition('a'),
+        encodeEof({ statusFlags: ServerStatus.CURSOR_EXISTS | 2 }),
+      ]),
+    ).toEqual([false, false, true]);
     const fetch = new ResponseTracker('fetch', { isDeprecateEof: false });
-    expect(feed(fetch, [binaryRow(['x']), encodeEof({ statusFlags: ServerStatus.LAST_ROW_SENT })])).toEqual([false, true]);
+    expect(
+      feed(fetch, [binaryRow(['x']), encodeEof({ statusFlags: ServerStatus.LAST_ROW_SENT })]),
+    ).toEqual([false, true]);
   });
 
   it('counts-prepare-definitions-with-and-without-eof', () => {
     const withEof = new ResponseTracker('prepare', { isDeprecateEof: false });
-    const p = [encodeStmtPrepareOk({ stmtId: 9, numColumns: 1, numParams: 2, warnings: 0 }), columnDefinition('?'), columnDefinition('?'), encodeEof(), columnDefinition('a'), encodeEof()];
+    const p = [
+      encodeStmtPrepareOk({ stmtId: 9, numColumns: 1, numParams: 2, warnings: 0 }),
+      columnDefinition('?'),
+      columnDefinition('?'),
+      encodeEof(),
+      columnDefinition('a'),
+      encodeEof(),
+    ];
     expect(feed(withEof, p)).toEqual([false, false, false, false, false, true]);
-    expect(withEof.summary.prepareOk).toEqual({ stmtId: 9, numColumns: 1, numParams: 2, warnings: 0 });
+    expect(withEof.summary.prepareOk).toEqual({
+      stmtId: 9,
+      numColumns: 1,
+      numParams: 2,
+      warnings: 0,
+    });
     const deprecated = new ResponseTracker('prepare', { isDeprecateEof: true });
-    expect(feed(deprecated, [encodeStmtPrepareOk({ stmtId: 1, numColumns: 0, numParams: 1, warnings: 0 }), columnDefinition('?')])).toEqual([false, true]);
+    expect(
+      feed(deprecated, [
+        encodeStmtPrepareOk({ stmtId: 1, numColumns: 0, numParams: 1, warnings: 0 }),
+        columnDefinition('?'),
+      ]),
+    ).toEqual([false, true]);
     const none = new ResponseTracker('prepare', { isDeprecateEof: true });
-    expect(feed(none, [encodeStmtPrepareOk({ stmtId: 1, numColumns: 0, numParams: 0, warnings: 0 })])).toEqual([true]);
+    expect(
+      feed(none, [encodeStmtPrepareOk({ stmtId: 1, numColumns: 0, numParams: 0, warnings: 0 })]),
+    ).toEqual([true]);
   });
 
   it('field-list-ends-at-its-terminator', () => {
     const t = new ResponseTracker('field-list', { isDeprecateEof: true });
-    expect(feed(t, [columnDefinition('a'), columnDefinition('b'), encodeOk({}, { header: 0xfe })])).toEqual([false, false, true]);
+    expect(
+      feed(t, [columnDefinition('a'), columnDefinition('b'), encodeOk({}, { header: 0xfe })]),
+    ).toEqual([false, false, true]);
   });
 
   it('single-packet-responses-end-at-once-even-when-not-ok', () => {

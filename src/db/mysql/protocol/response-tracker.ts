@@ -6,7 +6,14 @@
  */
 import { Command, Header, ServerStatus } from './constants.js';
 import { decodeStmtPrepareOk, type StmtPrepareOk } from './commands.js';
-import { decodeErr, decodeOk, headerByte, isResultTerminator, terminatorStatus, type ErrPacket } from './responses.js';
+import {
+  decodeErr,
+  decodeOk,
+  headerByte,
+  isResultTerminator,
+  terminatorStatus,
+  type ErrPacket,
+} from './responses.js';
 import { MysqlProtocolError, PayloadReader } from './wire.js';
 
 /** How a command is answered. */
@@ -99,7 +106,8 @@ export class ResponseTracker {
   constructor(shape: ResponseShape, options: { readonly isDeprecateEof: boolean }) {
     this.#shape = shape;
     this.#isDeprecateEof = options.isDeprecateEof;
-    this.#state = shape === 'none' ? { at: 'done' } : shape === 'fetch' ? { at: 'rows' } : { at: 'first' };
+    this.#state =
+      shape === 'none' ? { at: 'done' } : shape === 'fetch' ? { at: 'rows' } : { at: 'first' };
   }
 
   /** True once the response is complete. */
@@ -144,10 +152,12 @@ export class ResponseTracker {
         break;
       case 'columns':
         state.remaining -= 1;
-        if (state.remaining === 0) this.#state = this.#isDeprecateEof ? { at: 'rows' } : { at: 'columns-eof' };
+        if (state.remaining === 0)
+          this.#state = this.#isDeprecateEof ? { at: 'rows' } : { at: 'columns-eof' };
         break;
       case 'columns-eof':
-        if (first !== Header.EOF) throw new MysqlProtocolError('expected EOF after column definitions');
+        if (first !== Header.EOF)
+          throw new MysqlProtocolError('expected EOF after column definitions');
         this.#endOfMetadata(terminatorStatus(head, false));
         break;
       case 'rows':
@@ -202,7 +212,8 @@ export class ResponseTracker {
     this.#prepareOk = ok;
     this.#warnings += ok.warnings;
     const eof = this.#isDeprecateEof ? 0 : 1;
-    const remaining = ok.numParams + (ok.numParams > 0 ? eof : 0) + ok.numColumns + (ok.numColumns > 0 ? eof : 0);
+    const remaining =
+      ok.numParams + (ok.numParams > 0 ? eof : 0) + ok.numColumns + (ok.numColumns > 0 ? eof : 0);
     this.#state = remaining === 0 ? { at: 'done' } : { at: 'prepare-defs', remaining };
   }
 
@@ -211,9 +222,16 @@ export class ResponseTracker {
     if (isResultTerminator(first, length, this.#isDeprecateEof)) {
       const status = terminatorStatus(head, this.#isDeprecateEof);
       this.#statusFlags = status;
-      this.#warnings += this.#isDeprecateEof ? decodeOk(head).warnings : head.length >= 3 ? head.readUInt16LE(1) : 0;
+      this.#warnings += this.#isDeprecateEof
+        ? decodeOk(head).warnings
+        : head.length >= 3
+          ? head.readUInt16LE(1)
+          : 0;
       if (this.#shape === 'result') this.#tag(`rows ${this.#rows - this.#rowsAtResultStart}`);
-      const hasMore = this.#shape === 'result' && (status & ServerStatus.MORE_RESULTS_EXISTS) !== 0 && (status & ServerStatus.CURSOR_EXISTS) === 0;
+      const hasMore =
+        this.#shape === 'result' &&
+        (status & ServerStatus.MORE_RESULTS_EXISTS) !== 0 &&
+        (status & ServerStatus.CURSOR_EXISTS) === 0;
       this.#state = hasMore ? { at: 'first' } : { at: 'done' };
       return;
     }

@@ -2,7 +2,13 @@
  * Generic response packets (dev.mysql.com "Generic Response Packets"): OK_Packet, ERR_Packet,
  * EOF_Packet, and the rules that tell them from data rows.
  */
-import { Capability, Header, MAX_PACKET_PAYLOAD, ServerStatus, hasCapability } from './constants.js';
+import {
+  Capability,
+  Header,
+  MAX_PACKET_PAYLOAD,
+  ServerStatus,
+  hasCapability,
+} from './constants.js';
 import { PayloadReader, PayloadWriter } from './wire.js';
 
 /** OK_Packet fields Gatehouse reads or writes. */
@@ -32,7 +38,10 @@ export interface EofPacket {
 const MAX_ERROR_MESSAGE_BYTES = 2048;
 
 /** Encodes an OK_Packet (header 0x00; 0xFE when it ends a result set under CLIENT_DEPRECATE_EOF). */
-export function encodeOk(ok: Partial<OkPacket> = {}, options: { header?: number; capabilities?: number } = {}): Buffer {
+export function encodeOk(
+  ok: Partial<OkPacket> = {},
+  options: { header?: number; capabilities?: number } = {},
+): Buffer {
   const w = new PayloadWriter()
     .u8(options.header ?? Header.OK)
     .lenencInt(ok.affectedRows ?? 0)
@@ -40,7 +49,11 @@ export function encodeOk(ok: Partial<OkPacket> = {}, options: { header?: number;
     .u16(ok.statusFlags ?? ServerStatus.AUTOCOMMIT)
     .u16(ok.warnings ?? 0);
   const info = ok.info ?? '';
-  if (options.capabilities !== undefined && hasCapability(options.capabilities, Capability.SESSION_TRACK)) w.lenencString(info);
+  if (
+    options.capabilities !== undefined &&
+    hasCapability(options.capabilities, Capability.SESSION_TRACK)
+  )
+    w.lenencString(info);
   else if (info !== '') w.bytes(Buffer.from(info, 'utf8'));
   return w.toBuffer();
 }
@@ -65,7 +78,13 @@ export function decodeOk(payload: Buffer): OkPacket {
 /** Encodes an ERR_Packet (protocol 4.1 form, with SQLSTATE). */
 export function encodeErr(err: ErrPacket): Buffer {
   const state = (err.sqlState + 'HY000').slice(0, 5);
-  return new PayloadWriter().u8(Header.ERR).u16(err.code).u8(0x23).bytes(Buffer.from(state, 'latin1')).bytes(Buffer.from(err.message, 'utf8')).toBuffer();
+  return new PayloadWriter()
+    .u8(Header.ERR)
+    .u16(err.code)
+    .u8(0x23)
+    .bytes(Buffer.from(state, 'latin1'))
+    .bytes(Buffer.from(err.message, 'utf8'))
+    .toBuffer();
 }
 
 /** Decodes an ERR_Packet (with or without the `#SQLSTATE` marker). */
@@ -87,7 +106,11 @@ export function decodeErr(payload: Buffer): ErrPacket {
 
 /** Encodes an EOF_Packet (protocol 4.1). */
 export function encodeEof(eof: Partial<EofPacket> = {}): Buffer {
-  return new PayloadWriter().u8(Header.EOF).u16(eof.warnings ?? 0).u16(eof.statusFlags ?? ServerStatus.AUTOCOMMIT).toBuffer();
+  return new PayloadWriter()
+    .u8(Header.EOF)
+    .u16(eof.warnings ?? 0)
+    .u16(eof.statusFlags ?? ServerStatus.AUTOCOMMIT)
+    .toBuffer();
 }
 
 /** Decodes an EOF_Packet; missing fields read as 0. */
@@ -107,7 +130,11 @@ export function headerByte(payload: Buffer): number | undefined {
  * the 0xFE header. A row that starts with 0xFE has a first value of 2^24 bytes or more, so its
  * packet is split; a terminator never is.
  */
-export function isResultTerminator(firstByte: number | undefined, payloadLength: number, isDeprecateEof: boolean): boolean {
+export function isResultTerminator(
+  firstByte: number | undefined,
+  payloadLength: number,
+  isDeprecateEof: boolean,
+): boolean {
   if (firstByte !== Header.EOF) return false;
   return isDeprecateEof ? payloadLength < MAX_PACKET_PAYLOAD : payloadLength < 9;
 }

@@ -79,7 +79,8 @@ export class PayloadReader {
   /** int<lenenc>; values past 2^53 throw (no packet length or count gets there). */
   lenencInt(): number {
     const value = this.lenencIntOrNull();
-    if (value === null) throw new MysqlProtocolError('unexpected NULL (0xfb) length-encoded integer');
+    if (value === null)
+      throw new MysqlProtocolError('unexpected NULL (0xfb) length-encoded integer');
     return value;
   }
 
@@ -92,7 +93,8 @@ export class PayloadReader {
     if (first === 0xfd) return this.u24();
     if (first === 0xfe) {
       const big = this.u64();
-      if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new MysqlProtocolError('length-encoded integer too large');
+      if (big > BigInt(Number.MAX_SAFE_INTEGER))
+        throw new MysqlProtocolError('length-encoded integer too large');
       return Number(big);
     }
     throw new MysqlProtocolError('invalid length-encoded integer prefix 0xff');
@@ -151,7 +153,9 @@ export class PayloadReader {
 
   #need(n: number): void {
     if (n < 0 || this.#pos + n > this.#buf.length) {
-      throw new MysqlProtocolError(`packet too short: need ${n} bytes at offset ${this.#pos} of ${this.#buf.length}`);
+      throw new MysqlProtocolError(
+        `packet too short: need ${n} bytes at offset ${this.#pos} of ${this.#buf.length}`,
+      );
     }
   }
 }
@@ -188,7 +192,8 @@ export class PayloadWriter {
 
   /** int<lenenc>. */
   lenencInt(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`bad length-encoded integer ${value}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`bad length-encoded integer ${value}`);
     if (value < 0xfb) return this.u8(value);
     if (value <= 0xffff) return this.u8(0xfc).u16(value);
     if (value <= 0xff_ff_ff) return this.u8(0xfd).u24(value);
@@ -220,7 +225,9 @@ export class PayloadWriter {
 
   /** The payload built so far. */
   toBuffer(): Buffer {
-    return this.#parts.length === 1 && this.#parts[0] !== undefined ? this.#parts[0] : Buffer.concat(this.#parts, this.#length);
+    return this.#parts.length === 1 && this.#parts[0] !== undefined
+      ? this.#parts[0]
+      : Buffer.concat(this.#parts, this.#length);
   }
 
   #fixed(n: number, write: (b: Buffer) => void): this {

@@ -79,7 +79,12 @@ const DEFAULT_CAPS =
 export async function startFakeMysqlServer(options: FakeServerOptions): Promise<FakeMysqlServer> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const log = { responses: [] as HandshakeResponse41[], passwordsSeen: [] as string[], usedTls: [] as boolean[], publicKeyRequests: 0 };
+  const log = {
+    responses: [] as HandshakeResponse41[],
+    passwordsSeen: [] as string[],
+    usedTls: [] as boolean[],
+    publicKeyRequests: 0,
+  };
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -118,23 +123,50 @@ async function serve(
   socket: Socket,
   o: FakeServerOptions,
   rsa: { pem: string; privateKey: KeyObject },
-  log: { responses: HandshakeResponse41[]; passwordsSeen: string[]; usedTls: boolean[]; publicKeyRequests: number },
+  log: {
+    responses: HandshakeResponse41[];
+    passwordsSeen: string[];
+    usedTls: boolean[];
+    publicKeyRequests: number;
+  },
 ): Promise<void> {
   let channel = new PacketChannel(socket, { maxPacketBytes: 1 << 20 });
   if (o.greetingError !== undefined) {
-    channel.write(encodeErr({ code: o.greetingError.code, sqlState: 'HY000', message: o.greetingError.message }), 0);
+    channel.write(
+      encodeErr({
+        code: o.greetingError.code,
+        sqlState: 'HY000',
+        message: o.greetingError.message,
+      }),
+      0,
+    );
     socket.end();
     return;
   }
   let nonce = newScramble();
-  const caps = ((o.capabilities ?? DEFAULT_CAPS) | (o.tls === undefined ? 0 : Capability.SSL)) >>> 0;
-  channel.write(encodeHandshakeV10({ serverVersion: '8.0.99-fake', connectionId: 77, authPluginData: nonce, capabilities: caps, charset: 45, statusFlags: 2, authPluginName: o.greetingPlugin }), 0);
+  const caps =
+    ((o.capabilities ?? DEFAULT_CAPS) | (o.tls === undefined ? 0 : Capability.SSL)) >>> 0;
+  channel.write(
+    encodeHandshakeV10({
+      serverVersion: '8.0.99-fake',
+      connectionId: 77,
+      authPluginData: nonce,
+      capabilities: caps,
+      charset: 45,
+      statusFlags: 2,
+      authPluginName: o.greetingPlugin,
+    }),
+    0,
+  );
   let packet = await channel.read(5000);
   let isTls = false;
   if (isSslRequest(packet.payload) && o.tls !== undefined) {
     const leftover = channel.detach();
     if (leftover.length > 0) socket.unshift(leftover);
-    const secure = new TLSSocket(socket, { isServer: true, secureContext: createSecureContext({ cert: o.tls.cert, key: o.tls.key }) });
+    const secure = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: createSecureContext({ cert: o.tls.cert, key: o.tls.key }),
+    });
     secure.on('error', () => undefined);
     channel = new PacketChannel(secure, { maxPacketBytes: 1 << 20 });
     isTls = true;
@@ -173,7 +205,10 @@ async function serve(
       let seen: string;
       if (isTls) seen = clearPasswordOf(reply.payload).toString();
       else {
-        if (reply.payload.length === 1 && reply.payload.readUInt8(0) === CachingSha2.REQUEST_PUBLIC_KEY) {
+        if (
+          reply.payload.length === 1 &&
+          reply.payload.readUInt8(0) === CachingSha2.REQUEST_PUBLIC_KEY
+        ) {
           log.publicKeyRequests += 1;
           seq = channel.write(encodeAuthMoreData(Buffer.from(rsa.pem)), seq);
           reply = await channel.read(5000);
@@ -186,7 +221,14 @@ async function serve(
     }
   }
   if (!isOk) {
-    channel.write(encodeErr({ code: 1045, sqlState: '28000', message: `Access denied for user '${response.username}'` }), seq);
+    channel.write(
+      encodeErr({
+        code: 1045,
+        sqlState: '28000',
+        message: `Access denied for user '${response.username}'`,
+      }),
+      seq,
+    );
     channel.socket.end();
     return;
   }
@@ -201,7 +243,8 @@ async function serve(
     const code = cmd.payload.readUInt8(0);
     if (code === Command.QUIT) return void target.end();
     if (code === Command.PING) commands.write(encodeOk({ statusFlags: 2 }), 1);
-    else commands.write(encodeErr({ code: 1047, sqlState: '08S01', message: 'Unknown command' }), 1);
+    else
+      commands.write(encodeErr({ code: 1047, sqlState: '08S01', message: 'Unknown command' }), 1);
   }
 }
 

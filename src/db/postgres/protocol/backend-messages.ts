@@ -73,7 +73,8 @@ export function parseReadyForQuery(body: Buffer): TransactionStatus {
   const r = new WireReader(body);
   const status = String.fromCharCode(r.byte());
   r.end('ReadyForQuery');
-  if (status !== 'I' && status !== 'T' && status !== 'E') throw new PgProtocolError('invalid transaction status');
+  if (status !== 'I' && status !== 'T' && status !== 'E')
+    throw new PgProtocolError('invalid transaction status');
   return status;
 }
 
@@ -81,7 +82,10 @@ export function parseReadyForQuery(body: Buffer): TransactionStatus {
  * Parses an ErrorResponse or NoticeResponse body. With `isTruncated` (only the first bytes
  * were kept) the fields complete so far are returned.
  */
-export function parseErrorFields(body: Buffer, options: { readonly isTruncated?: boolean } = {}): ErrorFields {
+export function parseErrorFields(
+  body: Buffer,
+  options: { readonly isTruncated?: boolean } = {},
+): ErrorFields {
   const r = new WireReader(body);
   const fields = new Map<string, string>();
   try {
@@ -105,7 +109,10 @@ export function parseCommandComplete(body: Buffer): string {
 }
 
 /** Parses a NegotiateProtocolVersion body. */
-export function parseNegotiateProtocolVersion(body: Buffer): { readonly version: number; readonly unsupported: readonly string[] } {
+export function parseNegotiateProtocolVersion(body: Buffer): {
+  readonly version: number;
+  readonly unsupported: readonly string[];
+} {
   const r = new WireReader(body);
   const version = r.int32();
   const count = r.int32();
@@ -164,7 +171,10 @@ export function serializeReadyForQuery(status: TransactionStatus): Buffer {
 }
 
 /** Serializes an ErrorResponse (or, with `type` 'N', a NoticeResponse) from field letters to values. */
-export function serializeErrorResponse(fields: Iterable<readonly [string, string]>, type: number = BACKEND.errorResponse): Buffer {
+export function serializeErrorResponse(
+  fields: Iterable<readonly [string, string]>,
+  type: number = BACKEND.errorResponse,
+): Buffer {
   const w = new MessageWriter(type);
   for (const [code, value] of fields) {
     if (code.length !== 1) throw new PgProtocolError(`invalid error field code "${code}"`);
@@ -174,8 +184,13 @@ export function serializeErrorResponse(fields: Iterable<readonly [string, string
 }
 
 /** Serializes NegotiateProtocolVersion: the version the server speaks and the `_pq_.` options it ignores. */
-export function serializeNegotiateProtocolVersion(version: number, unsupported: readonly string[]): Buffer {
-  const w = new MessageWriter(BACKEND.negotiateProtocolVersion).int32(version).int32(unsupported.length);
+export function serializeNegotiateProtocolVersion(
+  version: number,
+  unsupported: readonly string[],
+): Buffer {
+  const w = new MessageWriter(BACKEND.negotiateProtocolVersion)
+    .int32(version)
+    .int32(unsupported.length);
   for (const option of unsupported) w.cstring(option);
   return w.build();
 }

@@ -16,7 +16,11 @@ function frame(chunks: Buffer[], keep: (type: number) => number = () => 0): Fram
 }
 
 describe('message framer', () => {
-  const stream = Buffer.concat([msg('Q', cstr('select 1')), msg('D', Buffer.alloc(100, 7)), msg('S')]);
+  const stream = Buffer.concat([
+    msg('Q', cstr('select 1')),
+    msg('D', Buffer.alloc(100, 7)),
+    msg('S'),
+  ]);
 
   it('finds-every-boundary-in-one-chunk-without-keeping-unwanted-bodies', () => {
     const [seen = []] = frame([stream], (t) => (t === Q ? 1024 : 0));
@@ -54,9 +58,13 @@ describe('message framer', () => {
 
   it('absurd-lengths-are-a-protocol-violation', () => {
     const framer = new MessageFramer({ keep: () => 0, maxLength: 1000 });
-    expect(() => framer.push(Buffer.concat([Buffer.from('Q'), int32(2)]), () => undefined)).toThrow(PgProtocolError);
+    expect(() => framer.push(Buffer.concat([Buffer.from('Q'), int32(2)]), () => undefined)).toThrow(
+      PgProtocolError,
+    );
     const other = new MessageFramer({ keep: () => 0, maxLength: 1000 });
-    expect(() => other.push(Buffer.concat([Buffer.from('Q'), int32(1_000_000)]), () => undefined)).toThrow(/invalid length/);
+    expect(() =>
+      other.push(Buffer.concat([Buffer.from('Q'), int32(1_000_000)]), () => undefined),
+    ).toThrow(/invalid length/);
   });
 
   it('reports-whether-it-is-between-messages', () => {

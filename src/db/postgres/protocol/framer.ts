@@ -85,8 +85,18 @@ export class MessageFramer {
           this.#headerFill = 0;
         }
         if (length < 4 || length - 4 > this.#maxLength)
-          throw new PgProtocolError(`invalid length ${length} for message type ${describeType(type)}`);
-        current = { type, length: length - 4, start, cap: this.#keep(type), parts: [], kept: 0, remaining: length - 4 };
+          throw new PgProtocolError(
+            `invalid length ${length} for message type ${describeType(type)}`,
+          );
+        current = {
+          type,
+          length: length - 4,
+          start,
+          cap: this.#keep(type),
+          parts: [],
+          kept: 0,
+          remaining: length - 4,
+        };
         this.#current = current;
       }
       const take = Math.min(current.remaining, size - pos);
@@ -149,7 +159,9 @@ export class WholeMessageSplitter {
     while (buf.length - pos >= 5) {
       const length = buf.readInt32BE(pos + 1);
       if (length < 4 || length - 4 > this.#maxLength)
-        throw new PgProtocolError(`invalid length ${length} for message type ${describeType(buf[pos] ?? 0)}`);
+        throw new PgProtocolError(
+          `invalid length ${length} for message type ${describeType(buf[pos] ?? 0)}`,
+        );
       if (buf.length - pos < length + 1) break;
       out.push(buf.subarray(pos, pos + length + 1));
       pos += length + 1;

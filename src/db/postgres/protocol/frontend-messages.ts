@@ -72,7 +72,10 @@ export function parseParse(body: Buffer): ParseMessage {
  * Parses a Bind body. With `isTruncated` (the relay kept only the first bytes of a large
  * message) it returns what the kept bytes hold instead of throwing at their end.
  */
-export function parseBind(body: Buffer, options: { readonly isTruncated?: boolean } = {}): BindMessage {
+export function parseBind(
+  body: Buffer,
+  options: { readonly isTruncated?: boolean } = {},
+): BindMessage {
   const r = new WireReader(body);
   const portal = r.cstring();
   const statement = r.cstring();
@@ -87,10 +90,26 @@ export function parseBind(body: Buffer, options: { readonly isTruncated?: boolea
     }
     const resultFormats = readInt16List(r);
     r.end('Bind');
-    return { portal, statement, paramFormats, params, paramCount, resultFormats, isTruncated: false };
+    return {
+      portal,
+      statement,
+      paramFormats,
+      params,
+      paramCount,
+      resultFormats,
+      isTruncated: false,
+    };
   } catch (err) {
     if (options.isTruncated !== true) throw err;
-    return { portal, statement, paramFormats, params, paramCount, resultFormats: [], isTruncated: true };
+    return {
+      portal,
+      statement,
+      paramFormats,
+      params,
+      paramCount,
+      resultFormats: [],
+      isTruncated: true,
+    };
   }
 }
 
@@ -137,9 +156,16 @@ export function serializeQuery(sql: string): Buffer {
 }
 
 /** Serializes a Parse. */
-export function serializeParse(message: { name?: string; sql: string; paramTypes?: readonly number[] }): Buffer {
+export function serializeParse(message: {
+  name?: string;
+  sql: string;
+  paramTypes?: readonly number[];
+}): Buffer {
   const types = message.paramTypes ?? [];
-  const w = new MessageWriter(FRONTEND.parse).cstring(message.name ?? '').cstring(message.sql).int16(types.length);
+  const w = new MessageWriter(FRONTEND.parse)
+    .cstring(message.name ?? '')
+    .cstring(message.sql)
+    .int16(types.length);
   for (const oid of types) w.int32(oid);
   return w.build();
 }
@@ -155,7 +181,9 @@ export function serializeBind(message: {
   const params = message.params ?? [];
   const formats = message.paramFormats ?? [];
   const results = message.resultFormats ?? [];
-  const w = new MessageWriter(FRONTEND.bind).cstring(message.portal ?? '').cstring(message.statement ?? '');
+  const w = new MessageWriter(FRONTEND.bind)
+    .cstring(message.portal ?? '')
+    .cstring(message.statement ?? '');
   w.int16(formats.length);
   for (const f of formats) w.int16(f);
   w.int16(params.length);
@@ -203,7 +231,11 @@ export function serializePasswordMessage(password: Uint8Array): Buffer {
 
 /** Serializes a SASLInitialResponse. */
 export function serializeSaslInitialResponse(mechanism: string, data: Uint8Array): Buffer {
-  return new MessageWriter(FRONTEND.password).cstring(mechanism).int32(data.length).bytes(data).build();
+  return new MessageWriter(FRONTEND.password)
+    .cstring(mechanism)
+    .int32(data.length)
+    .bytes(data)
+    .build();
 }
 
 /** Serializes a SASLResponse. */

@@ -24,12 +24,24 @@ describe('startup packets', () => {
 
   it('cancel-request-carries-pid-and-secret', () => {
     const bytes = packet(int32(80877102), int32(4242), int32(-559038737));
-    expect(parseStartupPacket(bytes)).toEqual({ kind: 'cancel-request', key: { pid: 4242, secret: -559038737 } });
+    expect(parseStartupPacket(bytes)).toEqual({
+      kind: 'cancel-request',
+      key: { pid: 4242, secret: -559038737 },
+    });
     expect(serializeCancelRequest({ pid: 4242, secret: -559038737 })).toEqual(bytes);
   });
 
   it('startup-message-keeps-parameters-in-order', () => {
-    const bytes = packet(int32(196608), cstr('user'), cstr('alice#orders-db'), cstr('database'), cstr('app'), cstr('application_name'), cstr('psql'), Buffer.of(0));
+    const bytes = packet(
+      int32(196608),
+      cstr('user'),
+      cstr('alice#orders-db'),
+      cstr('database'),
+      cstr('app'),
+      cstr('application_name'),
+      cstr('psql'),
+      Buffer.of(0),
+    );
     const parsed = parseStartupPacket(bytes);
     expect(parsed.kind).toBe('startup');
     if (parsed.kind !== 'startup') return;
@@ -48,12 +60,21 @@ describe('startup packets', () => {
   });
 
   it('repeated-parameter-is-refused', () => {
-    const bytes = packet(int32(196608), cstr('user'), cstr('a'), cstr('user'), cstr('b'), Buffer.of(0));
+    const bytes = packet(
+      int32(196608),
+      cstr('user'),
+      cstr('a'),
+      cstr('user'),
+      cstr('b'),
+      Buffer.of(0),
+    );
     expect(() => parseStartupPacket(bytes)).toThrow(/repeated/);
   });
 
   it('cancel-request-with-extra-bytes-is-refused', () => {
-    expect(() => parseStartupPacket(packet(int32(80877102), int32(1), int32(2), int32(3)))).toThrow(PgProtocolError);
+    expect(() => parseStartupPacket(packet(int32(80877102), int32(1), int32(2), int32(3)))).toThrow(
+      PgProtocolError,
+    );
   });
 
   it('absurd-startup-lengths-are-refused-before-reading-the-body', () => {

@@ -63,7 +63,8 @@ export function parseStartupPacket(packet: Buffer): StartupPacket {
   for (;;) {
     const name = r.cstring();
     if (name === '') break;
-    if (params.has(name)) throw new PgProtocolError(`startup parameter "${name.slice(0, 64)}" repeated`);
+    if (params.has(name))
+      throw new PgProtocolError(`startup parameter "${name.slice(0, 64)}" repeated`);
     params.set(name, r.cstring());
   }
   r.end('StartupMessage');
@@ -71,7 +72,10 @@ export function parseStartupPacket(packet: Buffer): StartupPacket {
 }
 
 /** StartupMessage for `version` (default 3.0) with `params` in order. */
-export function serializeStartupMessage(params: Iterable<readonly [string, string]>, version = 0x0003_0000): Buffer {
+export function serializeStartupMessage(
+  params: Iterable<readonly [string, string]>,
+  version = 0x0003_0000,
+): Buffer {
   const w = new MessageWriter(undefined).int32(version);
   for (const [name, value] of params) w.cstring(name).cstring(value);
   return w.byte(0).build();
@@ -89,5 +93,9 @@ export function serializeGssEncRequest(): Buffer {
 
 /** CancelRequest for the backend `key` names. */
 export function serializeCancelRequest(key: CancelKey): Buffer {
-  return new MessageWriter(undefined).int32(CANCEL_REQUEST_CODE).int32(key.pid).int32(key.secret).build();
+  return new MessageWriter(undefined)
+    .int32(CANCEL_REQUEST_CODE)
+    .int32(key.pid)
+    .int32(key.secret)
+    .build();
 }

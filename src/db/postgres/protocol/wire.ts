@@ -71,7 +71,8 @@ export class WireReader {
 
   /** Throws unless every byte was read: trailing garbage is a protocol violation too. */
   end(what: string): void {
-    if (this.remaining !== 0) throw new PgProtocolError(`${what}: ${this.remaining} unexpected trailing bytes`);
+    if (this.remaining !== 0)
+      throw new PgProtocolError(`${what}: ${this.remaining} unexpected trailing bytes`);
   }
 
   #need(n: number): void {

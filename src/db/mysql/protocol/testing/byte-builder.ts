@@ -17,7 +17,11 @@ export function packets(seq: number, payloads: readonly Buffer[]): Buffer {
 }
 
 /** A Protocol::ColumnDefinition41 payload. */
-export function columnDefinition(name: string, type: number = FieldType.VAR_STRING, options: { charset?: number; length?: number } = {}): Buffer {
+export function columnDefinition(
+  name: string,
+  type: number = FieldType.VAR_STRING,
+  options: { charset?: number; length?: number } = {},
+): Buffer {
   return new PayloadWriter()
     .lenencString('def')
     .lenencString('db')
@@ -55,7 +59,8 @@ export function binaryRow(values: readonly (string | null)[]): Buffer {
   const bitmap = Buffer.alloc((values.length + 7 + 2) >> 3);
   const w = new PayloadWriter().u8(0);
   values.forEach((v, i) => {
-    if (v === null) bitmap.writeUInt8(bitmap.readUInt8((i + 2) >> 3) | (1 << ((i + 2) & 7)), (i + 2) >> 3);
+    if (v === null)
+      bitmap.writeUInt8(bitmap.readUInt8((i + 2) >> 3) | (1 << ((i + 2) & 7)), (i + 2) >> 3);
   });
   w.bytes(bitmap);
   for (const v of values) if (v !== null) w.lenencString(v);
