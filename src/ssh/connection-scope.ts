@@ -117,6 +117,8 @@ export class ConnectionScope {
         );
       }),
     );
+    // The session's end waits for it: its events come before its session.end in the chain.
+    link.awaitBeforeEnd(this.#auditTail);
   }
 
   /** Audits a refused channel use on a target (e.g. file transfer not allowed). */

@@ -33,6 +33,11 @@ export interface UpstreamLink {
    * without Gatehouse closing it; else undefined.
    */
   endNotice(): string | undefined;
+  /**
+   * Makes `session.end` wait for an audit event of this session still being written (group
+   * committed, retried through a store outage): no event of a session lands after its end.
+   */
+  awaitBeforeEnd(pending: Promise<unknown>): void;
   /** Adds a recording to report in `session.end`. */
   addRecording(recording: { path: string; sha256: string }): void;
   /** Keeps the link open while a channel uses it; returns the release function. */
@@ -124,6 +129,7 @@ const CLOSE_GRACE_MS = 5_000;
 
 function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): UpstreamLink {
   const recordings: { path: string; sha256: string }[] = [];
+  const pendingAudits = new Set<Promise<unknown>>();
   let holders = 0;
   let closeReason: { reason: string; status: 'ended' | 'terminated' | 'failed' } | undefined;
   let resolveClosed: (reason: string) => void = () => undefined;
@@ -164,6 +170,7 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
     noteLoss();
     const final = closeReason ?? { reason: 'target-disconnected', status: 'failed' as const };
     void channelsReleased()
+      .then(() => Promise.allSettled([...pendingAudits]))
       .then(() => session.end({ status: final.status, reason: final.reason, recordings }))
       .catch((err: unknown) => log.error({ err: String(err) }, 'ending the session failed'))
       .finally(() => resolveClosed(final.reason));
@@ -203,6 +210,10 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
     },
     endNotice: () =>
       notice ?? (isLost ? `the connection to target "${session.target.name}" was lost` : undefined),
+    awaitBeforeEnd: (pending) => {
+      pendingAudits.add(pending);
+      void pending.finally(() => pendingAudits.delete(pending));
+    },
     addRecording: (recording) => recordings.push(recording),
     holdInteractive: noDelayWhileHeld((isOn) => client.setNoDelay(isOn)),
     hold: () => {

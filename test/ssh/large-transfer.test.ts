@@ -75,6 +75,38 @@ describe('large transfers through gatehouse', () => {
       });
     });
 
+  /**
+   * `ssh alice+web-1@127.0.0.1 COMMAND` whose stdout is not read for 2 s: the pipe fills, ssh
+   * stops reading and the client's window closes. Then everything is read and hashed.
+   */
+  const sshWithStalledReader = (
+    command: string,
+  ): Promise<{ code: number | null; stderr: string; bytes: number; sha256: string }> =>
+    new Promise((resolve, reject) => {
+      const proc = spawn(
+        'ssh',
+        [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), command],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const hash = createHash('sha256');
+      let count = 0;
+      let stderr = '';
+      proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      // No 'data' listener yet: stdout stays paused.
+      setTimeout(() => {
+        proc.stdout.on('data', (chunk: Buffer) => {
+          count += chunk.length;
+          hash.update(chunk);
+        });
+      }, 2_000);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+      proc.once('error', reject);
+      proc.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') });
+      });
+    });
+
   it('a-256-mib-upload-through-cat-arrives-intact', async () => {
     const remotePath = join(remote, 'up.bin');
     const run = await ssh(`cat > ${remotePath}`, { stdinPath: sourcePath });
@@ -104,39 +136,9 @@ describe('large transfers through gatehouse', () => {
     // The target's command finishes while its last megabytes still wait in Gatehouse for the
     // client's window: closing the channel then must not drop them.
     const bytes = 4 * MiB;
-    const received = await new Promise<{
-      code: number | null;
-      stderr: string;
-      bytes: number;
-      sha256: string;
-    }>((resolve, reject) => {
-      const proc = spawn(
-        'ssh',
-        [
-          ...sshArgs(world),
-          '-p',
-          String(world.gatehouse.sshPort),
-          loginFor('web-1'),
-          `head -c ${bytes} /dev/urandom | tee ${join(remote, 'stalled.bin')}`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const hash = createHash('sha256');
-      let count = 0;
-      let stderr = '';
-      proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      // No 'data' listener yet: stdout stays paused, the pipe fills and ssh stops reading.
-      setTimeout(() => {
-        proc.stdout.on('data', (chunk: Buffer) => {
-          count += chunk.length;
-          hash.update(chunk);
-        });
-      }, 2_000);
-      proc.once('error', reject);
-      proc.once('close', (code) =>
-        resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') }),
-      );
-    });
+    const received = await sshWithStalledReader(
+      `head -c ${bytes} /dev/urandom | tee ${join(remote, 'stalled.bin')}`,
+    );
     expect(received.stderr).toBe('');
     expect(received.code).toBe(0);
     expect(received.bytes).toBe(bytes);
@@ -156,34 +158,7 @@ describe('large transfers through gatehouse', () => {
       `head -c 65536 /dev/urandom | tee -a ${file}`,
       'echo second-stderr-line >&2',
     ].join('; ');
-    const received = await new Promise<{
-      code: number | null;
-      stderr: string;
-      bytes: number;
-      sha256: string;
-    }>((resolve, reject) => {
-      const proc = spawn(
-        'ssh',
-        [...sshArgs(world), '-p', String(world.gatehouse.sshPort), loginFor('web-1'), command],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const hash = createHash('sha256');
-      let count = 0;
-      let stderr = '';
-      proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      setTimeout(() => {
-        proc.stdout.on('data', (chunk: Buffer) => {
-          count += chunk.length;
-          hash.update(chunk);
-        });
-      }, 2_000);
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-      proc.once('error', reject);
-      proc.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stderr, bytes: count, sha256: hash.digest('hex') });
-      });
-    });
+    const received = await sshWithStalledReader(command);
     expect(received.stderr).toBe('first-stderr-line\nsecond-stderr-line\n');
     expect(received.code).toBe(0);
     expect(received.bytes).toBe(bytes + 65_536);

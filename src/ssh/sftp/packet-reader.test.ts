@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SFTP_MAX_PACKET_LENGTH, SftpPacketType as T } from './constants.js';
 import { decodeClientPacket, decodeServerPacket } from './decode.js';
@@ -186,7 +186,9 @@ describe('SftpPacketReader', () => {
   it('survives-random-bytes-read-from-every-offset', () => {
     // A fresh reader after each desync, one byte further on: every offset of the random input
     // is tried as a packet start, so random lengths below the maximum do get framed.
-    const random = randomBytes(256 * 1024);
+    // Seeded (an AES-CTR keystream): fresh random bytes framed nothing in about one run in
+    // a few hundred, and then the test proved nothing.
+    const random = seededBytes(256 * 1024, 'packet-reader-offsets');
     let start = 0;
     let framed = 0;
     while (start < random.byteLength) {
@@ -234,3 +236,9 @@ describe('SftpPacketReader', () => {
     expect(packets).toBeGreaterThan(1000);
   });
 });
+
+/** `length` pseudo-random bytes, the same for the same seed. */
+function seededBytes(length: number, seed: string): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
