@@ -85,12 +85,16 @@ describe.each(STORE_DRIVERS)('audit log on %s', (driver) => {
     await using fx = await openAuditFixture(driver, { checkpointIntervalMs: 20 });
     fx.log.start();
     await appendEvents(fx.log, 2);
-    await vi.waitFor(() => expect(sinkSeqs(fx.sinkPath)).toEqual([2]), {
+    // On a loaded machine the timer may also fire between the two appends (a checkpoint at 1):
+    // what counts is that the head gets checkpointed, and that an unmoved head is not again.
+    await vi.waitFor(() => expect(sinkSeqs(fx.sinkPath).at(-1)).toBe(2), {
       timeout: 5_000,
       interval: 20,
     });
+    const written = sinkSeqs(fx.sinkPath);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(sinkSeqs(fx.sinkPath)).toEqual([2]);
+    expect(sinkSeqs(fx.sinkPath)).toEqual(written);
+    expect(written.filter((seq) => seq === 2)).toHaveLength(1);
   });
 
   it('concurrent-appends-produce-a-gap-free-chain', async () => {

@@ -91,6 +91,12 @@ describe('canary secrets never reach logs, audit, recordings, store or crash out
     from = term.output().length;
     term.write(`${canaryText(world.secrets.sudoPassword)}\r`);
     await term.waitFor(`who=${SUDO_ACCOUNT}`, { from, timeoutMs: 60_000 });
+    // Back at the prompt before typing on: sudo restores the terminal with TCSAFLUSH, which
+    // throws away keys typed ahead while it still runs (the next line was lost that way).
+    await term.waitFor('$ ', {
+      from: term.output().indexOf(`who=${SUDO_ACCOUNT}`, from),
+      timeoutMs: 60_000,
+    });
     from = term.output().length;
     term.write(`read -s -p "$(printf 'READ-%s:' secret)" v; echo; echo "len=\${#v}"\r`);
     await term.waitFor('READ-secret:', { from, timeoutMs: 60_000 });
