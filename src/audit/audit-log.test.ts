@@ -113,6 +113,44 @@ describe.each(STORE_DRIVERS)('audit log on %s', (driver) => {
     expect(report.lastSeq).toBe(60);
   });
 
+  it('awaited-appends-made-together-share-one-commit-and-each-gets-its-own-record', async () => {
+    // The clock is read once per transaction: one reading for 40 appends means one commit
+    // (on a busy store 40 transactions would each wait their turn for the connection).
+    let readings = 0;
+    await using fx = await openAuditFixture(driver, {
+      checkpointEvery: 1000,
+      clock: () => 1_800_000_000_000 + readings++,
+    });
+    const records = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        fx.log.append({
+          type: 'ssh.exec',
+          user: 'alice',
+          sid: `s${i}`,
+          data: { command: `c${i}` },
+        }),
+      ),
+    );
+    expect(readings).toBe(1);
+    const rows = await fx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').execute();
+    expect(records.map((r) => [r.seq, r.sid, r.prevHash, r.hash, r.time, r.data])).toEqual(
+      rows.map((row) => [
+        row.seq,
+        row.sid,
+        row.prev_hash,
+        row.hash,
+        row.time,
+        JSON.parse(row.data) as unknown,
+      ]),
+    );
+    expect(records.map((r) => r.sid)).toEqual(Array.from({ length: 40 }, (_, i) => `s${i}`));
+    // The next append, once they are committed, is a transaction of its own.
+    const later = await fx.log.append({ type: 'session.end', user: 'alice', sid: 's0' });
+    expect(later).toMatchObject({ seq: 41, prevHash: records[39]?.hash, time: 1_800_000_000_001 });
+    await fx.log.close();
+    expect((await verifyAuditChain(fx.verifyOptions)).ok).toBe(true);
+  });
+
   it('an-event-joined-to-a-caller-transaction-commits-and-rolls-back-with-it', async () => {
     await using fx = await openAuditFixture(driver);
     await fx.store.db.transaction().execute(async (trx) => {

@@ -3,7 +3,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
 import type { Signer } from '../crypto/key-files.js';
 import type { Database } from '../store/schema.js';
-import { appendManyToChain, appendToChain } from './chain.js';
+import { appendManyToChain, appendToChain, chainedRecord, type ChainedEvents } from './chain.js';
+import { GroupCommit } from './group-commit.js';
 import { writeCheckpoint } from './checkpoint.js';
 import type {
   AuditAppendOptions,
@@ -53,13 +54,6 @@ export interface AuditLogDeps {
   readonly retryWithinMs?: number;
 }
 
-/** Events of one `appendBatch` call waiting for the group commit. */
-interface GroupedBatch {
-  readonly events: readonly ValidAuditEvent[];
-  readonly resolve: () => void;
-  readonly reject: (err: GatehouseError) => void;
-}
-
 /**
  * The audit chain writer (DESIGN.md §5): appends hash-chained events to the store and
  * writes signed checkpoints to the store and the external sink. Call `close()` (or dispose
@@ -75,9 +69,10 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
   #sinceCheckpoint = 0;
   #timer: NodeJS.Timeout | undefined;
   #isClosed = false;
-  #group: GroupedBatch[] = [];
-  #groupTimer: NodeJS.Timeout | undefined;
-  #groupCommit: Promise<void> | undefined;
+  /** Events that gate an action (`append` outside a transaction): committed at once, no retry. */
+  readonly #awaited: GroupCommit;
+  /** Events of what already happened (`appendBatch`): a window to gather more, retried. */
+  readonly #deferred: GroupCommit;
 
   constructor(deps: AuditLogDeps) {
     this.#deps = deps;
@@ -90,6 +85,17 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       deps.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS,
       'checkpointIntervalMs',
     );
+    const afterCommit = (count: number): Promise<void> => this.#counted(count);
+    this.#awaited = new GroupCommit({
+      windowMs: 0,
+      commit: (events) => this.#commitEvents(events, false),
+      afterCommit,
+    });
+    this.#deferred = new GroupCommit({
+      windowMs: deps.groupCommitMs ?? GROUP_COMMIT_MS,
+      commit: (events) => this.#commitEvents(events, true),
+      afterCommit,
+    });
   }
 
   /**
@@ -129,11 +135,7 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
         err instanceof Error ? err : new GatehouseError('GH_AUDIT_WRITE_FAILED', { cause: err }),
       );
     }
-    const queued = new Promise<void>((resolve, reject) =>
-      this.#group.push({ events: valid, resolve, reject }),
-    );
-    this.#scheduleGroupCommit();
-    return queued;
+    return this.#deferred.add(valid).then(() => undefined);
   }
 
   /** Writes a checkpoint of the current head unless the newest one already covers it. */
@@ -159,10 +161,8 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     this.#isClosed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    clearTimeout(this.#groupTimer);
-    while (this.#groupCommit !== undefined || this.#group.length > 0)
-      await (this.#groupCommit ?? this.#commitGroup());
     await Promise.allSettled([...this.#inflight]);
+    await Promise.all([this.#awaited.flush(), this.#deferred.flush()]);
     await this.checkpoint();
   }
 
@@ -176,72 +176,45 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       throw new GatehouseError('GH_AUDIT_WRITE_FAILED', { detail: 'the audit log is closed' });
     }
     const valid = validateAuditEvent(event);
+    if (options.trx === undefined) {
+      // Shares a transaction with whoever else is waiting: under load, one commit for many.
+      const place = await this.#awaited.add([valid]);
+      return chainedRecord(valid, place.chained, place.offset);
+    }
     let record: AuditRecord;
     try {
-      record =
-        options.trx === undefined
-          ? await this.#deps.db
-              .transaction()
-              .execute((trx) => appendToChain(trx, valid, this.#clock))
-          : await appendToChain(options.trx, valid, this.#clock);
+      record = await appendToChain(options.trx, valid, this.#clock);
     } catch (err) {
       throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
         detail: `${valid.type}: ${describe(err)}`,
         cause: err,
       });
     }
+    // Not committed yet (and on SQLite the connection is busy): the next commit outside a
+    // transaction, the timer or close() checkpoints.
     this.#sinceCheckpoint += 1;
-    // Inside a caller's transaction the event is not committed yet (and on SQLite the
-    // connection is busy): the next append outside one, the timer or close() checkpoints.
-    if (options.trx === undefined && this.#sinceCheckpoint >= this.#checkpointEvery) {
-      await this.#checkpointQuietly();
-    }
     return record;
   }
 
-  #scheduleGroupCommit(): void {
-    if (
-      this.#groupCommit !== undefined ||
-      this.#groupTimer !== undefined ||
-      this.#group.length === 0
-    )
-      return;
-    this.#groupTimer = setTimeout(
-      () => void this.#commitGroup(),
-      this.#deps.groupCommitMs ?? GROUP_COMMIT_MS,
-    );
-    this.#groupTimer.unref();
+  /** Appends `events` in one transaction of their own (again while unavailable, if `retry`). */
+  async #commitEvents(events: readonly ValidAuditEvent[], retry: boolean): Promise<ChainedEvents> {
+    const write = (): Promise<ChainedEvents> =>
+      this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock));
+    try {
+      return await (retry ? this.#whileUnavailable(write) : write());
+    } catch (err) {
+      const what = events.length === 1 ? events[0]?.type : `${events.length} events`;
+      throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
+        detail: `${String(what)}: ${describe(err)}`,
+        cause: err,
+      });
+    }
   }
 
-  // One transaction for everything queued; what arrives meanwhile waits for the next one.
-  #commitGroup(): Promise<void> {
-    clearTimeout(this.#groupTimer);
-    this.#groupTimer = undefined;
-    const batches = this.#group;
-    this.#group = [];
-    const events = batches.flatMap((b) => b.events);
-    const run = (async () => {
-      try {
-        await this.#whileUnavailable(() =>
-          this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock)),
-        );
-      } catch (err) {
-        const error = new GatehouseError('GH_AUDIT_WRITE_FAILED', {
-          detail: `${events.length} events: ${describe(err)}`,
-          cause: err,
-        });
-        for (const b of batches) b.reject(error);
-        return;
-      }
-      for (const b of batches) b.resolve();
-      this.#sinceCheckpoint += events.length;
-      if (this.#sinceCheckpoint >= this.#checkpointEvery) await this.#checkpointQuietly();
-    })();
-    this.#groupCommit = run.finally(() => {
-      this.#groupCommit = undefined;
-      this.#scheduleGroupCommit();
-    });
-    return this.#groupCommit;
+  /** Counts committed events; checkpoints when enough have gathered. */
+  async #counted(count: number): Promise<void> {
+    this.#sinceCheckpoint += count;
+    if (this.#sinceCheckpoint >= this.#checkpointEvery) await this.#checkpointQuietly();
   }
 
   /**

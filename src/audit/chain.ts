@@ -66,14 +66,14 @@ const SAMPLE_ROW: AuditEventsTable = {
  * Appends validated events, in order, inside the transaction `trx`, as {@link appendToChain}
  * would one by one, with a few statements for the lot instead of three per event: the head
  * moves by `events.length` at once (taking its lock), the rows go in with multi-row INSERTs,
- * and the head's hash is set to the last one's.
+ * and the head's hash is set to the last one's. Returns where they landed.
  */
 export async function appendManyToChain(
   trx: Kysely<Database>,
   events: readonly ValidAuditEvent[],
   clock: Clock,
-): Promise<void> {
-  if (events.length === 0) return;
+): Promise<ChainedEvents> {
+  if (events.length === 0) throw new Error('no events to append');
   const head = await trx
     .updateTable('audit_head')
     .set((eb) => ({ seq: eb('seq', '+', events.length) }))
@@ -84,6 +84,7 @@ export async function appendManyToChain(
   const time = clock();
   let seq = head.seq - events.length;
   let prevHash = head.hash;
+  const chained: ChainedEvents = { firstSeq: seq + 1, time, prevHash, hashes: [] };
   const params: unknown[] = [];
   for (const e of events) {
     seq += 1;
@@ -114,6 +115,7 @@ export async function appendManyToChain(
       hash,
     );
     prevHash = hash;
+    chained.hashes.push(hash);
   }
   // The SQL is built from the dialect's own one-row INSERT, not by the query builder for every
   // row (that cost more than the rest of the append); chunk sizes are 256 and powers of two,
@@ -126,6 +128,36 @@ export async function appendManyToChain(
     done += rows;
   }
   await trx.updateTable('audit_head').set({ hash: prevHash }).where('id', '=', 1).execute();
+  return chained;
+}
+
+/** Where events appended together landed: consecutive seqs from `firstSeq`, one time. */
+export interface ChainedEvents {
+  readonly firstSeq: number;
+  readonly time: number;
+  /** The chain hash before the first of them. */
+  readonly prevHash: string;
+  /** Their hashes, in order. */
+  readonly hashes: string[];
+}
+
+/** The record of `event`, appended as the `index`-th of `chained`. */
+export function chainedRecord(
+  event: ValidAuditEvent,
+  chained: ChainedEvents,
+  index: number,
+): AuditRecord {
+  const hash = chained.hashes[index];
+  const prevHash = index === 0 ? chained.prevHash : chained.hashes[index - 1];
+  if (hash === undefined || prevHash === undefined)
+    throw new Error(`event ${index} of the batch was not chained`);
+  return recordFromRow({
+    ...event,
+    seq: chained.firstSeq + index,
+    time: chained.time,
+    prev_hash: prevHash,
+    hash,
+  });
 }
 
 /** 256 while more are left, then the binary digits of the rest: 300 → 256, 32, 8, 4. */
