@@ -4,7 +4,7 @@ import { verifyAuditChain, type AuditLog, type AuditRecord } from './index.js';
 import { GENESIS_HASH } from '../store/index.js';
 import { isGatehouseError } from '../core/errors.js';
 import { appendEvents, openAuditFixture } from '../../test/support/audit-fixtures.js';
-import { STORE_DRIVERS } from '../../test/support/stores.js';
+import { AUDIT_STORE_DRIVERS } from '../../test/support/audit-stores.js';
 
 async function expectRefused(promise: Promise<unknown>): Promise<void> {
   await expect(promise).rejects.toSatisfy((err: unknown) =>
@@ -19,7 +19,7 @@ function sinkSeqs(path: string): number[] {
     .map((line) => (JSON.parse(line) as { seq: number }).seq);
 }
 
-describe.each(STORE_DRIVERS)('audit log on %s', (driver) => {
+describe.each(AUDIT_STORE_DRIVERS)('audit log on %s', (driver) => {
   it('appended-events-form-a-chain-that-verifies', async () => {
     await using fx = await openAuditFixture(driver, { clock: () => 1_800_000_000_000 });
     const first = await fx.log.append({ type: 'admin.init', user: 'root', data: { by: 'cli' } });

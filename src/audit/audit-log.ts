@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
 import type { Signer } from '../crypto/key-files.js';
+import type { ChainAppender } from '../store/open.js';
 import type { Database } from '../store/schema.js';
 import { appendManyToChain, appendToChain, chainedRecord, type ChainedEvents } from './chain.js';
 import { GroupCommit } from './group-commit.js';
@@ -52,6 +53,8 @@ export interface AuditLogDeps {
   readonly groupCommitMs?: number;
   /** How long appends keep trying while the store is unavailable (default {@link AUDIT_RETRY_MS}). */
   readonly retryWithinMs?: number;
+  /** The store's one-message append (`Store.appendChain`), used instead of a transaction on `db`. */
+  readonly appendChain?: ChainAppender | undefined;
 }
 
 /**
@@ -198,8 +201,11 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
 
   /** Appends `events` in one transaction of their own (again while unavailable, if `retry`). */
   async #commitEvents(events: readonly ValidAuditEvent[], retry: boolean): Promise<ChainedEvents> {
+    const { appendChain } = this.#deps;
     const write = (): Promise<ChainedEvents> =>
-      this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock));
+      appendChain === undefined
+        ? this.#deps.db.transaction().execute((trx) => appendManyToChain(trx, events, this.#clock))
+        : appendChain(() => ({ events, time: this.#clock() }));
     try {
       return await (retry ? this.#whileUnavailable(write) : write());
     } catch (err) {

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import type { AuditEventsTable, Database } from '../store/schema.js';
+import type { ChainedEvents, UnchainedEvent } from '../store/sqlite-messages.js';
 import { hashAuditEvent } from './hash.js';
 import type { AuditRecord } from './types.js';
 import type { ValidAuditEvent } from './validate.js';
@@ -35,7 +36,7 @@ export async function appendToChain(
 /** Most rows per INSERT statement of {@link appendManyToChain} (SQLite allows 32,766 variables; 11 per row). */
 const MAX_ROWS_PER_INSERT = 256;
 /** The stored columns of an event, in the order of the INSERT's values (the key order of SAMPLE_ROW). */
-const COLUMNS = [
+export const AUDIT_COLUMNS = [
   'seq',
   'time',
   'type',
@@ -82,12 +83,40 @@ export async function appendManyToChain(
     .executeTakeFirst();
   if (head === undefined) throw new Error('audit_head row is missing');
   const time = clock();
-  let seq = head.seq - events.length;
-  let prevHash = head.hash;
-  const chained: ChainedEvents = { firstSeq: seq + 1, time, prevHash, hashes: [] };
+  const { params, chained } = chainRows(events, head.seq - events.length + 1, head.hash, time);
+  // The SQL is built from the dialect's own one-row INSERT, not by the query builder for every
+  // row (that cost more than the rest of the append); chunk sizes are 256 and powers of two,
+  // so the store sees a few statement texts again and again and keeps them prepared.
+  const one = trx.insertInto('audit_events').values(SAMPLE_ROW).compile().sql;
+  let done = 0;
+  for (const rows of chunkSizes(events.length)) {
+    const values = params.slice(done * AUDIT_COLUMNS.length, (done + rows) * AUDIT_COLUMNS.length);
+    await trx.executeQuery(CompiledQuery.raw(insertSql(one, rows), values));
+    done += rows;
+  }
+  await trx
+    .updateTable('audit_head')
+    .set({ hash: lastHash(chained) })
+    .where('id', '=', 1)
+    .execute();
+  return chained;
+}
+
+/**
+ * The hashes of `events` chained from `prevHash` as seqs `firstSeq`, … with time `time`, and
+ * their INSERT parameters (in the order of {@link AUDIT_COLUMNS}, row after row).
+ */
+export function chainRows(
+  events: readonly UnchainedEvent[],
+  firstSeq: number,
+  prevHash: string,
+  time: number,
+): { readonly params: unknown[]; readonly chained: ChainedEvents } {
+  const chained: ChainedEvents = { firstSeq, time, prevHash, hashes: [] };
   const params: unknown[] = [];
+  let seq = firstSeq;
+  let prev = prevHash;
   for (const e of events) {
-    seq += 1;
     const hash = hashAuditEvent({
       type: e.type,
       user_name: e.user_name,
@@ -98,9 +127,9 @@ export async function appendManyToChain(
       data: e.data,
       seq,
       time,
-      prev_hash: prevHash,
+      prev_hash: prev,
     });
-    // In the order of COLUMNS.
+    // In the order of AUDIT_COLUMNS.
     params.push(
       seq,
       time,
@@ -111,34 +140,19 @@ export async function appendManyToChain(
       e.gateway,
       e.client_addr,
       e.data,
-      prevHash,
+      prev,
       hash,
     );
-    prevHash = hash;
     chained.hashes.push(hash);
+    prev = hash;
+    seq += 1;
   }
-  // The SQL is built from the dialect's own one-row INSERT, not by the query builder for every
-  // row (that cost more than the rest of the append); chunk sizes are 256 and powers of two,
-  // so the store sees a few statement texts again and again and keeps them prepared.
-  const one = trx.insertInto('audit_events').values(SAMPLE_ROW).compile().sql;
-  let done = 0;
-  for (const rows of chunkSizes(events.length)) {
-    const values = params.slice(done * COLUMNS.length, (done + rows) * COLUMNS.length);
-    await trx.executeQuery(CompiledQuery.raw(insertSql(one, rows), values));
-    done += rows;
-  }
-  await trx.updateTable('audit_head').set({ hash: prevHash }).where('id', '=', 1).execute();
-  return chained;
+  return { params, chained };
 }
 
-/** Where events appended together landed: consecutive seqs from `firstSeq`, one time. */
-export interface ChainedEvents {
-  readonly firstSeq: number;
-  readonly time: number;
-  /** The chain hash before the first of them. */
-  readonly prevHash: string;
-  /** Their hashes, in order. */
-  readonly hashes: string[];
+/** The hash of the last of `chained`. */
+export function lastHash(chained: ChainedEvents): string {
+  return chained.hashes.at(-1) ?? chained.prevHash;
 }
 
 /** The record of `event`, appended as the `index`-th of `chained`. */
@@ -181,7 +195,7 @@ export function chunkSizes(total: number): number[] {
 const insertTexts = new Map<string, Map<number, string>>();
 
 /** The INSERT of `rows` rows made from the one-row INSERT `one` (`?` or `$n` placeholders). */
-function insertSql(one: string, rows: number): string {
+export function insertSql(one: string, rows: number): string {
   let byRows = insertTexts.get(one);
   if (byRows === undefined) {
     if (insertTexts.size > 8) insertTexts.clear();
@@ -195,10 +209,14 @@ function insertSql(one: string, rows: number): string {
   const isNumbered = one.includes('$1');
   const tuples: string[] = [];
   for (let r = 0; r < rows; r++) {
-    const marks = COLUMNS.map((_, c) => (isNumbered ? `$${r * COLUMNS.length + c + 1}` : '?'));
+    const marks = AUDIT_COLUMNS.map((_, c) =>
+      isNumbered ? `$${r * AUDIT_COLUMNS.length + c + 1}` : '?',
+    );
     tuples.push(`(${marks.join(', ')})`);
   }
   const text = `${one.slice(0, at)} values ${tuples.join(', ')}`;
   byRows.set(rows, text);
   return text;
 }
+
+export type { ChainedEvents };

@@ -56,6 +56,7 @@ export async function openControlPlane(
     const signer = makeSigner(readPrivateKeyFile(config.controlPlane.signingKey));
     const audit = new AuditLog({
       db: store.db,
+      appendChain: store.appendChain,
       signer,
       sinkPath: config.audit.sinkFile,
       checkpointEvery: config.audit.checkpointEvery,

@@ -6,8 +6,9 @@ import pg from 'pg';
 import { GatehouseError } from '../core/errors.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+import type { ChainAppend, ChainedEvents } from './sqlite-messages.js';
 import { WorkerSqliteDialect } from './sqlite-worker.js';
-import { waitingPool, withStoreErrors } from './unavailable.js';
+import { asStoreError, waitingPool, withStoreErrors } from './unavailable.js';
 
 /** Where the store lives. */
 export type StoreConfig =
@@ -32,8 +33,16 @@ export type StoreConfig =
 export interface Store extends AsyncDisposable {
   readonly db: Kysely<Database>;
   readonly driver: StoreConfig['driver'];
+  /**
+   * Appends audit events in one message to the SQLite thread (a SQLite store in a worker):
+   * the audit log's faster path; without it, it appends through `db`.
+   */
+  readonly appendChain?: ChainAppender | undefined;
   close(): Promise<void>;
 }
+
+/** Appends a group of audit events in one transaction; `append` is read once it is their turn. */
+export type ChainAppender = (append: () => ChainAppend) => Promise<ChainedEvents>;
 
 const PG_INT8_OID = 20;
 /**
@@ -53,10 +62,10 @@ const PG_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Opens the store named in `config` and applies pending migrations. */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  const db =
+  const { db, appendChain } =
     config.driver === 'sqlite'
       ? openSqlite(config.path, config.inWorker === true)
-      : await openPostgres(config);
+      : { db: await openPostgres(config), appendChain: undefined };
   try {
     // On PostgreSQL, name the schema: Kysely's migrator otherwise finds the bookkeeping
     // tables of another schema on the same server and skips creating its own.
@@ -71,7 +80,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const close = async (): Promise<void> => {
     await db.destroy();
   };
-  return { db, driver: config.driver, close, [Symbol.asyncDispose]: close };
+  return { db, driver: config.driver, appendChain, close, [Symbol.asyncDispose]: close };
 }
 
 /** How every SQLite connection of the store is set up. */
@@ -82,21 +91,31 @@ const SQLITE_PRAGMAS = [
   'synchronous = FULL',
 ];
 
-function openSqlite(path: string, inWorker: boolean): Kysely<Database> {
+function openSqlite(
+  path: string,
+  inWorker: boolean,
+): { readonly db: Kysely<Database>; readonly appendChain: ChainAppender | undefined } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   if (inWorker) {
     const pragmas = SQLITE_PRAGMAS.map((p) =>
       p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p,
     );
-    return new Kysely<Database>({
-      dialect: withStoreErrors(new WorkerSqliteDialect({ path, pragmas })),
-    });
+    const dialect = new WorkerSqliteDialect({ path, pragmas });
+    const appendChain: ChainAppender = async (append) => {
+      try {
+        return await dialect.appendChain(append);
+      } catch (err) {
+        throw asStoreError(err);
+      }
+    };
+    return { db: new Kysely<Database>({ dialect: withStoreErrors(dialect) }), appendChain };
   }
   const sqlite = new SqliteDatabase(path);
   for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
-  return new Kysely<Database>({
-    dialect: withStoreErrors(new SqliteDialect({ database: sqlite })),
-  });
+  return {
+    db: new Kysely<Database>({ dialect: withStoreErrors(new SqliteDialect({ database: sqlite })) }),
+    appendChain: undefined,
+  };
 }
 
 async function openPostgres(

@@ -1,3 +1,5 @@
+import type { AuditEventsTable } from './schema.js';
+
 /** What the SQLite worker thread is started with. */
 export interface SqliteThreadOptions {
   readonly path: string;
@@ -5,11 +7,31 @@ export interface SqliteThreadOptions {
   readonly pragmas: readonly string[];
 }
 
-/** One statement to run; a request without `sql` closes the connection. */
+/** One statement to run; a request without `sql` (or `append`) closes the connection. */
 export interface SqliteRequest {
   readonly id: number;
   readonly sql?: string;
   readonly params: readonly unknown[];
+  /** Instead of `sql`: append these audit events to the chain, in one transaction. */
+  readonly append?: ChainAppend;
+}
+
+/** An audit event as it is chained: the stored columns but seq, time and the hashes. */
+export type UnchainedEvent = Omit<AuditEventsTable, 'seq' | 'time' | 'prev_hash' | 'hash'>;
+
+/** Audit events to append as consecutive seqs, all with time `time`. */
+export interface ChainAppend {
+  readonly events: readonly UnchainedEvent[];
+  readonly time: number;
+}
+
+/** Where appended events landed: seqs from `firstSeq` on, after the hash `prevHash`. */
+export interface ChainedEvents {
+  readonly firstSeq: number;
+  readonly time: number;
+  readonly prevHash: string;
+  /** Their hashes, in order. */
+  readonly hashes: string[];
 }
 
 /** The answer to request `id`: rows (or the counts of a write), or the error it raised. */
@@ -19,6 +41,8 @@ export type SqliteResponse =
       readonly rows: Record<string, unknown>[];
       readonly changes?: number;
       readonly lastInsertRowid?: number;
+      /** The answer to an `append`. */
+      readonly chained?: ChainedEvents;
       readonly error?: undefined;
     }
   | {

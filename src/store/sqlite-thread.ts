@@ -2,10 +2,12 @@
  * The worker thread behind {@link WorkerSqliteDriver} (src/store/sqlite-worker.ts): it owns the
  * SQLite connection and runs each statement it is sent, so that a commit's disk sync blocks
  * this thread and not the gateway's event loop. Statements run one at a time, in the order
- * they arrive; the driver's mutex keeps a transaction's statements together.
+ * they arrive; the driver's mutex keeps a transaction's statements together. An `append`
+ * request is a whole transaction (audit events chained), sent as one message.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
+import { appendChainSync } from '../audit/chain-sync.js';
 import type { SqliteRequest, SqliteResponse, SqliteThreadOptions } from './sqlite-messages.js';
 
 /** Prepared statements kept per connection (the store's SQL is a small fixed set). */
@@ -28,6 +30,20 @@ try {
 const statements = new Map<string, SqliteDatabase.Statement>();
 
 port.on('message', (request: SqliteRequest) => {
+  if (request.append !== undefined) {
+    let response: SqliteResponse;
+    try {
+      response = {
+        id: request.id,
+        rows: [],
+        chained: appendChainSync(db, prepare, request.append),
+      };
+    } catch (err) {
+      response = { id: request.id, error: describe(err) };
+    }
+    port.postMessage(response);
+    return;
+  }
   if (request.sql === undefined) {
     db.close();
     port.close();

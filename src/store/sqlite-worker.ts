@@ -13,7 +13,13 @@ import {
   type QueryCompiler,
   type QueryResult,
 } from 'kysely';
-import type { SqliteRequest, SqliteResponse, SqliteThreadOptions } from './sqlite-messages.js';
+import type {
+  ChainAppend,
+  ChainedEvents,
+  SqliteRequest,
+  SqliteResponse,
+  SqliteThreadOptions,
+} from './sqlite-messages.js';
 
 /**
  * A Kysely dialect for SQLite whose one connection lives in a worker thread
@@ -25,13 +31,25 @@ import type { SqliteRequest, SqliteResponse, SqliteThreadOptions } from './sqlit
  */
 export class WorkerSqliteDialect implements Dialect {
   readonly #options: SqliteThreadOptions;
+  #driver: WorkerSqliteDriver | undefined;
 
   constructor(options: SqliteThreadOptions) {
     this.#options = options;
   }
 
   createDriver(): Driver {
-    return new WorkerSqliteDriver(this.#options);
+    this.#driver = new WorkerSqliteDriver(this.#options);
+    return this.#driver;
+  }
+
+  /**
+   * Appends audit events to the chain in one transaction and one message to the thread, in
+   * turn with Kysely's transactions; `append` is called once the connection is ours (its time
+   * then follows the order of commits).
+   */
+  appendChain(append: () => ChainAppend): Promise<ChainedEvents> {
+    if (this.#driver === undefined) throw new Error('the SQLite driver is not initialized');
+    return this.#driver.appendChain(append);
   }
 
   createQueryCompiler(): QueryCompiler {
@@ -113,6 +131,17 @@ class WorkerSqliteDriver implements Driver {
     return this.#connection;
   }
 
+  async appendChain(append: () => ChainAppend): Promise<ChainedEvents> {
+    await this.acquireConnection();
+    try {
+      const response = await this.#send({ id: 0, params: [], append: append() });
+      if (response.chained === undefined) throw new Error('the SQLite thread did not chain');
+      return response.chained;
+    } finally {
+      await this.releaseConnection();
+    }
+  }
+
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin'));
   }
@@ -141,7 +170,19 @@ class WorkerSqliteDriver implements Driver {
     await exited;
   }
 
-  #execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+  async #execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const response = await this.#send({ id: 0, sql: query.sql, params: query.parameters });
+    return {
+      rows: response.rows.map(withBuffers) as R[],
+      ...(response.changes === undefined ? {} : { numAffectedRows: BigInt(response.changes) }),
+      ...(response.lastInsertRowid === undefined
+        ? {}
+        : { insertId: BigInt(response.lastInsertRowid) }),
+    };
+  }
+
+  /** Sends `request` (its id replaced by a fresh one); resolves with the thread's answer. */
+  #send(request: SqliteRequest): Promise<Extract<SqliteResponse, { error?: undefined }>> {
     const worker = this.#worker;
     if (worker === undefined || this.#failure !== undefined)
       return Promise.reject(
@@ -150,18 +191,12 @@ class WorkerSqliteDriver implements Driver {
         }),
       );
     const id = this.#nextId++;
-    return new Promise<QueryResult<R>>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.#waiting.set(id, (response) => {
         if (response.error !== undefined) return reject(new SqliteThreadError(response.error));
-        resolve({
-          rows: response.rows.map(withBuffers) as R[],
-          ...(response.changes === undefined ? {} : { numAffectedRows: BigInt(response.changes) }),
-          ...(response.lastInsertRowid === undefined
-            ? {}
-            : { insertId: BigInt(response.lastInsertRowid) }),
-        });
+        resolve(response);
       });
-      worker.postMessage({ id, sql: query.sql, params: query.parameters } satisfies SqliteRequest);
+      worker.postMessage({ ...request, id } satisfies SqliteRequest);
     });
   }
 }

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { AuditLog, type AuditLogDeps } from '../../src/audit/index.js';
 import { makeSigner, type Signer } from '../../src/crypto/key-files.js';
 import type { Store } from '../../src/store/index.js';
-import { openAuditScratchStore } from './audit-stores.js';
-import type { STORE_DRIVERS } from './stores.js';
+import { openAuditScratchStore, type AuditStoreDriver } from './audit-stores.js';
 
 /** A throwaway control-plane key pair. */
 export function makeControlPlaneKey(): { privateKey: KeyObject; signer: Signer } {
@@ -27,14 +26,20 @@ export interface AuditFixture extends AsyncDisposable {
 
 /** Opens an {@link AuditFixture}; dispose it to close the log and remove everything. */
 export async function openAuditFixture(
-  driver: (typeof STORE_DRIVERS)[number],
+  driver: AuditStoreDriver,
   options: Partial<Omit<AuditLogDeps, 'db' | 'signer' | 'sinkPath'>> = {},
 ): Promise<AuditFixture> {
   const store = await openAuditScratchStore(driver);
   const dir = mkdtempSync(join(tmpdir(), 'gh-audit-'));
   const sinkPath = join(dir, 'audit', 'sink.jsonl');
   const { signer } = makeControlPlaneKey();
-  const log = new AuditLog({ db: store.db, signer, sinkPath, ...options });
+  const log = new AuditLog({
+    db: store.db,
+    appendChain: store.appendChain,
+    signer,
+    sinkPath,
+    ...options,
+  });
   return {
     store,
     signer,
