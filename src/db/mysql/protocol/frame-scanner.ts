@@ -143,7 +143,9 @@ export class FrameScanner {
   }
 
   #finish(offset: number, events: FrameEvents): void {
-    if (!this.#isHeadDelivered) this.#deliverHead(events, true);
+    // Complete only when the head holds every payload byte: a packet longer than the limit
+    // that arrived whole in one chunk still has only its first bytes in the head.
+    if (!this.#isHeadDelivered) this.#deliverHead(events, this.#headLength === this.#length);
     this.#isActive = false;
     this.#headFirst = undefined;
     this.#headParts = undefined;
