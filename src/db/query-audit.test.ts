@@ -191,4 +191,28 @@ describe('query auditor', () => {
     ]);
     expect(JSON.stringify(events)).not.toContain('canary');
   });
+
+  it('a-text-repeated-gives-the-same-data-each-time-and-each-dialect-its-own', async () => {
+    // The text cache skips its LRU move for the newest text and keeps one cache per dialect:
+    // a backslash escapes in MySQL literals, not in PostgreSQL's (standard strings).
+    const sql = "select 'a\\' , password = 'x' -- '";
+    const pg = auditor();
+    const my = auditor({ protocol: 'mysql', dialect: 'mysql' });
+    for (const other of [undefined, 'select 2', undefined, undefined]) {
+      for (const { a } of [pg, my]) {
+        a.recordStatement({ mode: 'simple', sql, durationMs: 1, rows: null });
+        if (other !== undefined)
+          a.recordStatement({ mode: 'simple', sql: other, durationMs: 1, rows: null });
+      }
+    }
+    await pg.a.flush();
+    await my.a.flush();
+    const texts = (events: AuditEventInput[]) =>
+      events.filter((e) => e.data?.['sql'] !== 'select 2').map((e) => e.data?.['sql']);
+    expect(texts(pg.events)).toEqual(Array(4).fill("select 'a\\' , password = '[redacted]' -- '"));
+    expect(texts(my.events)).toEqual(Array(4).fill("select '[redacted]'x' -- '"));
+    for (const { events } of [pg, my])
+      for (const e of events)
+        if (e.data?.['sql'] !== 'select 2') expect(e.data?.['redacted']).toBe(true);
+  });
 });

@@ -101,6 +101,7 @@ export interface QueryAuditorOptions {
 export class QueryAuditor {
   readonly #o: QueryAuditorOptions;
   readonly #maxPending: number;
+  readonly #texts: TextCache;
   #tail: Promise<void> = Promise.resolve();
   #queued: AuditEventInput[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -112,6 +113,7 @@ export class QueryAuditor {
   constructor(options: QueryAuditorOptions) {
     this.#o = options;
     this.#maxPending = options.maxPending ?? MAX_PENDING_AUDIT_EVENTS;
+    this.#texts = textCacheFor(options.fingerprint, options.dialect);
   }
 
   /** Counters so far. */
@@ -155,7 +157,7 @@ export class QueryAuditor {
     if (statement.portal !== undefined) data['portal'] = statement.portal;
     if (statement.params !== undefined)
       data['params'] = hidesParams
-        ? statement.params.map(() => '[redacted]')
+        ? statement.params.map(redactedParam)
         : formatParams(statement.params);
     if (statement.isParamsCut === true || (statement.params?.length ?? 0) > MAX_PARAMS)
       data['paramsTruncated'] = true;
@@ -206,13 +208,17 @@ export class QueryAuditor {
     if (sql === undefined) return NO_TEXT;
     // The same text gives the same result: prepared statements (and ORMs) repeat theirs.
     const isCached = isCut !== true && sql.length <= TEXT_CACHE_MAX_CHARS;
-    const cache = textCacheFor(this.#o.fingerprint);
-    const key = isCached ? `${this.#o.dialect}:${sql}` : '';
-    const cached = isCached ? cache.get(key) : undefined;
+    const texts = this.#texts;
+    const cache = texts.entries;
+    const cached = isCached ? cache.get(sql) : undefined;
     if (cached !== undefined) {
-      // Least recently used goes first: move this one to the end.
-      cache.delete(key);
-      cache.set(key, cached);
+      // Least recently used goes first: move this one to the end (unless it is there already:
+      // sessions running one prepared statement hit the same text again and again).
+      if (texts.newest !== sql) {
+        cache.delete(sql);
+        cache.set(sql, cached);
+        texts.newest = sql;
+      }
       return cached;
     }
     if (isCached) {
@@ -243,7 +249,8 @@ export class QueryAuditor {
     };
     if (isCached) {
       if (cache.size >= TEXT_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
-      cache.set(key, text);
+      cache.set(sql, text);
+      texts.newest = sql;
     }
     return text;
   }
@@ -330,18 +337,30 @@ const NO_TEXT: AuditedText = {
   isTruncated: false,
   mentionsSecret: false,
 };
-// Process-wide and bounded, one per fingerprint function (the result depends on it).
-const textCaches = new WeakMap<object, Map<string, AuditedText>>();
+/** Audited texts by statement text, least recently used first; `newest` is the last one used. */
+interface TextCache {
+  readonly entries: Map<string, AuditedText>;
+  newest: string | undefined;
+}
+
+// Process-wide and bounded, one per fingerprint function and dialect (the result depends on both).
+const textCaches = new WeakMap<object, Map<SqlDialect, TextCache>>();
 const WITHOUT_FINGERPRINT = {};
 
 function textCacheFor(
   fingerprint: ((sql: string) => string | null) | undefined,
-): Map<string, AuditedText> {
+  dialect: SqlDialect,
+): TextCache {
   const owner = fingerprint ?? WITHOUT_FINGERPRINT;
-  let cache = textCaches.get(owner);
+  let byDialect = textCaches.get(owner);
+  if (byDialect === undefined) {
+    byDialect = new Map();
+    textCaches.set(owner, byDialect);
+  }
+  let cache = byDialect.get(dialect);
   if (cache === undefined) {
-    cache = new Map();
-    textCaches.set(owner, cache);
+    cache = { entries: new Map(), newest: undefined };
+    byDialect.set(dialect, cache);
   }
   return cache;
 }
@@ -361,7 +380,17 @@ function shapeCacheFor(
 }
 
 function formatParams(params: readonly (string | null)[]): (string | null)[] {
-  return params.slice(0, MAX_PARAMS).map((p) => (p === null ? null : cutUtf8(p, MAX_PARAM_BYTES)));
+  const n = Math.min(params.length, MAX_PARAMS);
+  const out = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const p = params[i] ?? null;
+    out[i] = p === null ? null : cutUtf8(p, MAX_PARAM_BYTES);
+  }
+  return out;
+}
+
+function redactedParam(): string {
+  return '[redacted]';
 }
 
 function safeFingerprint(

@@ -1,4 +1,4 @@
-import type { QueryAuditor } from '../query-audit.js';
+import type { DbStatement, QueryAuditor } from '../query-audit.js';
 import { gatehouseErr } from './errors.js';
 import {
   Command,
@@ -147,31 +147,28 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
     switch (context.kind) {
       case 'query':
       case 'execute': {
-        const error = summary?.error;
-        auditor.recordStatement({
+        // Built field by field rather than from spreads: this runs per statement.
+        const statement: Mutable<DbStatement> = {
           mode: context.kind === 'query' ? 'simple' : 'extended',
           sql: context.sql,
           isSqlCut: context.isSqlCut,
-          ...(context.kind === 'execute'
-            ? {
-                statement: String(context.statementId),
-                params: context.params.map((p) => (p === null ? null : String(p))),
-                isParamsCut: context.areParamsTruncated,
-              }
-            : {}),
           durationMs: outcome.durationMs,
           // Rows returned by result sets plus rows changed by statements.
           rows: summary === undefined ? null : summary.rows + summary.affectedRows,
-          ...(summary === undefined || summary.resultTags.length === 0
-            ? {}
-            : { commands: summary.resultTags }),
-          ...(error === undefined
-            ? {}
-            : {
-                sqlstate: error.sqlState === '' ? 'HY000' : error.sqlState,
-                error: `ERROR ${error.code} (${error.sqlState}): ${error.message}`,
-              }),
-        });
+        };
+        if (context.kind === 'execute') {
+          statement.statement = String(context.statementId);
+          statement.params = paramsAsText(context.params);
+          statement.isParamsCut = context.areParamsTruncated;
+        }
+        if (summary !== undefined && summary.resultTags.length > 0)
+          statement.commands = summary.resultTags;
+        const error = summary?.error;
+        if (error !== undefined) {
+          statement.sqlstate = error.sqlState === '' ? 'HY000' : error.sqlState;
+          statement.error = `ERROR ${error.code} (${error.sqlState}): ${error.message}`;
+        }
+        auditor.recordStatement(statement);
         if (context.kind === 'execute') statements.get(context.statementId)?.longData.clear();
         this.#o.onRecorded?.();
         return;
@@ -341,6 +338,18 @@ export class MysqlCommandHandler implements RelayHandler<CommandContext> {
       gatehouseErr(ErrorCode.UNKNOWN_COM, `${name} is not supported through Gatehouse`),
     );
   }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Parameter values as the audit trail keeps them: text, or null for SQL NULL. */
+function paramsAsText(values: readonly ParamValue[]): (string | null)[] {
+  const out = new Array<string | null>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] ?? null;
+    out[i] = value === null ? null : String(value);
+  }
+  return out;
 }
 
 function refuse(context: CommandContext, err: ErrPacket): CommandAction<CommandContext> {

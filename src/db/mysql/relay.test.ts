@@ -1,5 +1,6 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacketChannel } from './packet-channel.js';
 import {
@@ -198,5 +199,122 @@ describe('mysql relay', () => {
     const [err] = await readN(client, 1);
     expect(err?.seq).toBe(1);
     expect(decodeErr(err?.payload ?? Buffer.alloc(0))).toMatchObject(LOST);
+  });
+});
+
+/** A socket stand-in for byte-exact relay tests: writes are kept, reads are emitted by hand. */
+class FakeSocket extends EventEmitter {
+  destroyed = false;
+  readonly written: Buffer[] = [];
+  write(chunk: Buffer): boolean {
+    this.written.push(Buffer.from(chunk));
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  end(): void {}
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+describe('mysql relay, chunking', () => {
+  it('forwarded-bytes-heads-and-outcomes-do-not-depend-on-how-the-bytes-were-chunked', () => {
+    const longSql = `select '${'x'.repeat(100)}'`;
+    const fromClient = Buffer.concat([
+      encodePacket(encodeQuery('select 1'), 0),
+      encodePacket(encodeSimpleCommand(Command.PING), 0),
+      encodePacket(encodeQuery(longSql), 0),
+      encodePacket(encodeQuery('refuse me'), 0),
+      encodePacket(encodeQuery('select 2'), 0),
+    ]);
+    const fromTarget = Buffer.concat([
+      packets(1, [
+        columnCount(1),
+        columnDefinition('a'),
+        textRow(['1']),
+        encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe }),
+      ]),
+      encodePacket(encodeOk(), 1),
+      encodePacket(encodeOk({ affectedRows: 3 }), 1),
+      encodePacket(encodeOk({ affectedRows: 4 }), 1),
+    ]);
+    const run = (clientChunks: Buffer[], targetChunks: Buffer[]) => {
+      const client = new FakeSocket();
+      const upstream = new FakeSocket();
+      const seen: unknown[] = [];
+      const relay = new MysqlRelay<string>({
+        client: client as unknown as Duplex,
+        upstream: upstream as unknown as Duplex,
+        isDeprecateEof: true,
+        commandHeadBytes: 32,
+        handler: {
+          onCommand: (command) => {
+            const text = command.head.subarray(1).toString();
+            seen.push({ head: command.head.toString('hex'), isComplete: command.isComplete });
+            return text === 'refuse me'
+              ? {
+                  kind: 'refuse',
+                  context: text,
+                  err: { code: 1142, sqlState: '42000', message: 'no' },
+                }
+              : { kind: 'forward', context: text };
+          },
+          onDone: (context, outcome) =>
+            seen.push({
+              context,
+              rows: outcome.summary?.rows,
+              affected: outcome.summary?.affectedRows,
+              refused: outcome.refused?.code,
+              commandBytes: outcome.commandBytes,
+            }),
+        },
+      });
+      relay.start();
+      // The client's commands first (pipelined), then the target's answers.
+      for (const c of clientChunks) client.emit('data', c);
+      for (const c of targetChunks) upstream.emit('data', c);
+      return {
+        toTarget: Buffer.concat(upstream.written).toString('hex'),
+        toClient: Buffer.concat(client.written).toString('hex'),
+        seen,
+      };
+    };
+    const whole = run([fromClient], [fromTarget]);
+    // The refused command never reaches the target; its ERR comes in order, after select 1's
+    // three packets, the PING's OK and the long query's OK.
+    expect(whole.toTarget).toBe(
+      Buffer.concat([
+        encodePacket(encodeQuery('select 1'), 0),
+        encodePacket(encodeSimpleCommand(Command.PING), 0),
+        encodePacket(encodeQuery(longSql), 0),
+        encodePacket(encodeQuery('select 2'), 0),
+      ]).toString('hex'),
+    );
+    expect(whole.toClient).toContain(
+      encodePacket(encodeErr({ code: 1142, sqlState: '42000', message: 'no' }), 1).toString('hex'),
+    );
+    expect(whole.seen).toContainEqual({
+      head: encodeQuery(longSql).subarray(0, 32).toString('hex'),
+      isComplete: false,
+    });
+    expect(whole.seen).toContainEqual({
+      context: 'select 1',
+      rows: 1,
+      affected: 0,
+      refused: undefined,
+      commandBytes: 9,
+    });
+    const bytewise = (b: Buffer) => Array.from(b, (_, i) => b.subarray(i, i + 1));
+    const inThrees = (b: Buffer) =>
+      Array.from({ length: Math.ceil(b.length / 3) }, (_, i) => b.subarray(3 * i, 3 * i + 3));
+    expect(run(bytewise(fromClient), bytewise(fromTarget))).toEqual(whole);
+    expect(run(inThrees(fromClient), inThrees(fromTarget))).toEqual(whole);
   });
 });

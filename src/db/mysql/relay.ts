@@ -8,6 +8,7 @@ import {
   encodePacket,
   responseShapeOf,
   type ErrPacket,
+  type FrameEvents,
   type FrameHead,
   type FrameInfo,
   type ResponseSummary,
@@ -121,6 +122,7 @@ export class MysqlRelay<C> {
   readonly #clientScanner: FrameScanner;
   readonly #serverScanner = new FrameScanner({ headLimit: SERVER_HEAD_BYTES });
   readonly #pending: Pending<C>[] = [];
+  readonly #trackerOptions: { readonly isDeprecateEof: boolean };
   readonly #clientPauses = new Set<string>();
   readonly #upstreamPauses = new Set<string>();
   readonly stats: RelayStats = { bytesFromClient: 0, bytesFromTarget: 0, commands: 0 };
@@ -128,15 +130,58 @@ export class MysqlRelay<C> {
   #held: Buffer[] = [];
   #current:
     | {
-        kind: 'forward' | 'rewrite' | 'refuse';
-        context: C;
-        payload?: Buffer;
-        followUps?: readonly Buffer[];
-        entry?: Pending<C>;
+        readonly kind: 'forward' | 'rewrite' | 'refuse';
+        readonly context: C;
+        readonly payload: Buffer | undefined;
+        readonly followUps: readonly Buffer[] | undefined;
+        readonly entry: Pending<C> | undefined;
       }
     | undefined;
   #serverMode: 'forward' | 'drop' = 'forward';
   #serverHead: Buffer = Buffer.alloc(0);
+  // Per-chunk scan state, in fields so that the scanner's callbacks are made once, not per chunk.
+  readonly #toTarget = new Outbox();
+  readonly #toClient = new Outbox();
+  #clientFrom = 0;
+  #serverFrom = 0;
+  readonly #clientEvents: FrameEvents = {
+    start: (offset) => {
+      this.#clientFrom = offset;
+      this.#mode = 'hold';
+      if (this.#held.length > 0) this.#held = [];
+    },
+    head: (head) => this.#decide(head, this.#toTarget),
+    end: (offset, info) => {
+      this.#emitClientBytes(this.#clientFrom, offset);
+      this.#clientFrom = offset;
+      this.#commandEnded(info, this.#toTarget, this.#toClient);
+    },
+  };
+  readonly #serverEvents: FrameEvents = {
+    start: (offset) => {
+      this.#serverFrom = offset;
+      const next = this.#pending[0];
+      this.#serverMode = next?.kind === 'internal' ? 'drop' : 'forward';
+      if (next?.kind === 'target') next.hasResponse = true;
+    },
+    head: (head) => {
+      this.#serverHead = head.isComplete ? head.bytes : Buffer.from(head.bytes);
+      const next = this.#pending[0];
+      // A LOCAL INFILE request is never shown to the client (we did not offer CLIENT_LOCAL_FILES).
+      // (An empty packet has no header byte: the tracker refuses it as a protocol error.)
+      if (
+        next?.kind === 'target' &&
+        next.tracker.isAtResultStart &&
+        head.bytes[0] === Header.LOCAL_INFILE
+      )
+        this.#serverMode = 'drop';
+    },
+    end: (offset, info) => {
+      if (this.#serverMode === 'forward') this.#toClient.pushRange(this.#serverFrom, offset);
+      this.#serverFrom = offset;
+      this.#responsePacket(info, this.#toClient);
+    },
+  };
   #lastActivity = Date.now();
   #hasQuit = false;
   #closeReason: string | undefined;
@@ -148,6 +193,7 @@ export class MysqlRelay<C> {
     this.#client = options.client;
     this.#upstream = options.upstream;
     this.#clientScanner = new FrameScanner({ headLimit: options.commandHeadBytes });
+    this.#trackerOptions = { isDeprecateEof: options.isDeprecateEof };
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -271,31 +317,27 @@ export class MysqlRelay<C> {
     this.stats.bytesFromClient += chunk.length;
     this.#lastActivity = Date.now();
     this.#o.onActivity?.();
-    const toTarget = new Outbox(chunk);
-    const toClient = new Outbox(undefined);
-    let from = 0;
-    this.#clientScanner.push(chunk, {
-      start: (offset) => {
-        from = offset;
-        this.#mode = 'hold';
-        this.#held = [];
-      },
-      head: (head) => this.#decide(head, toTarget),
-      end: (offset, info) => {
-        this.#emitClientBytes(chunk.subarray(from, offset), toTarget);
-        from = offset;
-        this.#commandEnded(info, toTarget, toClient);
-      },
-    });
-    if (this.#clientScanner.isInPacket) this.#emitClientBytes(chunk.subarray(from), toTarget);
-    this.#send(this.#upstream, toTarget, this.#client, 'target-full');
-    this.#send(this.#client, toClient, this.#upstream, 'client-full');
+    const toTarget = this.#toTarget;
+    const toClient = this.#toClient;
+    toTarget.begin(chunk);
+    toClient.begin(undefined);
+    this.#clientFrom = 0;
+    try {
+      this.#clientScanner.push(chunk, this.#clientEvents);
+      if (this.#clientScanner.isInPacket) this.#emitClientBytes(this.#clientFrom, chunk.length);
+      this.#send(this.#upstream, toTarget, this.#client, 'target-full');
+      this.#send(this.#client, toClient, this.#upstream, 'client-full');
+    } finally {
+      toTarget.end();
+      toClient.end();
+    }
   }
 
-  #emitClientBytes(bytes: Buffer, out: Outbox): void {
-    if (bytes.length === 0) return;
-    if (this.#mode === 'forward') out.push(bytes);
-    else if (this.#mode === 'hold') this.#held.push(bytes);
+  /** Bytes `from`–`to` of the client chunk being scanned, as the current command's mode says. */
+  #emitClientBytes(from: number, to: number): void {
+    if (to <= from) return;
+    if (this.#mode === 'forward') this.#toTarget.pushRange(from, to);
+    else if (this.#mode === 'hold') this.#held.push(this.#toTarget.slice(from, to));
   }
 
   #decide(frame: FrameHead, out: Outbox): void {
@@ -308,7 +350,7 @@ export class MysqlRelay<C> {
       isComplete: frame.isComplete,
     });
     const held = this.#held;
-    this.#held = [];
+    if (held.length > 0) this.#held = [];
     if (action.kind === 'refuse') {
       this.#mode = 'drop';
       const entry: Pending<C> = {
@@ -320,7 +362,13 @@ export class MysqlRelay<C> {
         commandBytes: 0,
       };
       this.#pending.push(entry);
-      this.#current = { kind: 'refuse', context: action.context, entry };
+      this.#current = {
+        kind: 'refuse',
+        context: action.context,
+        payload: undefined,
+        followUps: undefined,
+        entry,
+      };
       return;
     }
     const shape = responseShapeOf(
@@ -335,7 +383,7 @@ export class MysqlRelay<C> {
       entry = {
         kind: 'target',
         context: action.context,
-        tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }),
+        tracker: new ResponseTracker(shape, this.#trackerOptions),
         startedAt: 0,
         commandBytes: 0,
         replySeq: 1,
@@ -349,17 +397,19 @@ export class MysqlRelay<C> {
         kind: 'rewrite',
         context: action.context,
         payload: action.payload,
-        ...(entry === undefined ? {} : { entry }),
+        followUps: undefined,
+        entry,
       };
       return;
     }
     this.#mode = 'forward';
-    for (const bytes of held) out.push(bytes);
+    for (const bytes of held) out.pushSlice(bytes);
     this.#current = {
       kind: 'forward',
       context: action.context,
-      ...(action.followUps === undefined ? {} : { followUps: action.followUps }),
-      ...(entry === undefined ? {} : { entry }),
+      payload: undefined,
+      followUps: action.followUps,
+      entry,
     };
   }
 
@@ -370,15 +420,16 @@ export class MysqlRelay<C> {
     const entry = current.entry;
     if (current.kind === 'rewrite' && current.payload !== undefined)
       toTarget.own(encodePacket(current.payload, info.firstSeq));
-    for (const payload of current.followUps ?? []) {
-      toTarget.own(encodePacket(payload, 0));
-      const shape = responseShapeOf(payload.readUInt8(0));
-      if (shape !== 'none')
-        this.#pending.push({
-          kind: 'internal',
-          tracker: new ResponseTracker(shape, { isDeprecateEof: this.#o.isDeprecateEof }),
-        });
-    }
+    if (current.followUps !== undefined)
+      for (const payload of current.followUps) {
+        toTarget.own(encodePacket(payload, 0));
+        const shape = responseShapeOf(payload.readUInt8(0));
+        if (shape !== 'none')
+          this.#pending.push({
+            kind: 'internal',
+            tracker: new ResponseTracker(shape, this.#trackerOptions),
+          });
+      }
     if (entry === undefined) {
       // No response will come (COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE, COM_QUIT).
       this.#o.handler.onDone(current.context, {
@@ -422,37 +473,17 @@ export class MysqlRelay<C> {
     this.stats.bytesFromTarget += chunk.length;
     this.#lastActivity = Date.now();
     this.#o.onActivity?.();
-    const toClient = new Outbox(chunk);
-    let from = 0;
-    this.#serverScanner.push(chunk, {
-      start: (offset) => {
-        from = offset;
-        const next = this.#pending[0];
-        this.#serverMode = next?.kind === 'internal' ? 'drop' : 'forward';
-        if (next?.kind === 'target') next.hasResponse = true;
-      },
-      head: (head) => {
-        this.#serverHead = head.isComplete ? head.bytes : Buffer.from(head.bytes);
-        const next = this.#pending[0];
-        // A LOCAL INFILE request is never shown to the client (we did not offer CLIENT_LOCAL_FILES).
-        // (An empty packet has no header byte: the tracker refuses it as a protocol error.)
-        if (
-          next?.kind === 'target' &&
-          next.tracker.isAtResultStart &&
-          head.bytes[0] === Header.LOCAL_INFILE
-        )
-          this.#serverMode = 'drop';
-      },
-      end: (offset, info) => {
-        if (this.#serverMode === 'forward' && offset > from)
-          toClient.push(chunk.subarray(from, offset));
-        from = offset;
-        this.#responsePacket(info, toClient);
-      },
-    });
-    if (this.#serverScanner.isInPacket && this.#serverMode === 'forward' && chunk.length > from)
-      toClient.push(chunk.subarray(from));
-    this.#send(this.#client, toClient, this.#upstream, 'client-full');
+    const toClient = this.#toClient;
+    toClient.begin(chunk);
+    this.#serverFrom = 0;
+    try {
+      this.#serverScanner.push(chunk, this.#serverEvents);
+      if (this.#serverScanner.isInPacket && this.#serverMode === 'forward')
+        toClient.pushRange(this.#serverFrom, chunk.length);
+      this.#send(this.#client, toClient, this.#upstream, 'client-full');
+    } finally {
+      toClient.end();
+    }
   }
 
   #responsePacket(info: FrameInfo, toClient: Outbox): void {
@@ -524,49 +555,66 @@ export class MysqlRelay<C> {
 }
 
 /**
- * Bytes to write to one socket, gathered while scanning a chunk: slices of the chunk (merged
- * when adjacent, so a chunk forwarded whole is written as it came) and packets the gateway made.
+ * Bytes to write to one socket, gathered while scanning a chunk: ranges of the chunk (adjacent
+ * ones merged, so a chunk forwarded whole is written as it came, without a slice), slices of
+ * earlier chunks (held bytes) and packets the gateway made, in order. Reused chunk after chunk.
  */
 class Outbox {
-  readonly #chunk: Buffer | undefined;
+  #chunk: Buffer | undefined;
   readonly #parts: Buffer[] = [];
+  // The open range of the chunk, not yet among the parts (rangeEnd 0: none).
+  #rangeStart = 0;
+  #rangeEnd = 0;
 
-  constructor(chunk: Buffer | undefined) {
+  /** Starts gathering for `chunk` (undefined: only packets the gateway makes). */
+  begin(chunk: Buffer | undefined): void {
     this.#chunk = chunk;
+    this.#parts.length = 0;
+    this.#rangeStart = 0;
+    this.#rangeEnd = 0;
+  }
+
+  /** Drops what is left (the chunk is not kept past its scan). */
+  end(): void {
+    this.begin(undefined);
   }
 
   get isEmpty(): boolean {
-    return this.#parts.length === 0;
+    return this.#parts.length === 0 && this.#rangeEnd === 0;
   }
 
-  /** A slice of the chunk being scanned (or of an earlier one, for held bytes). */
-  push(slice: Buffer): void {
-    const last = this.#parts[this.#parts.length - 1];
-    if (
-      last !== undefined &&
-      this.#chunk !== undefined &&
-      last.buffer === slice.buffer &&
-      last.byteOffset + last.length === slice.byteOffset &&
-      isWithin(this.#chunk, last) &&
-      isWithin(this.#chunk, slice)
-    ) {
-      this.#parts[this.#parts.length - 1] = Buffer.from(
-        slice.buffer,
-        last.byteOffset,
-        last.length + slice.length,
-      );
+  /** Bytes `start`–`end` of the chunk. */
+  pushRange(start: number, end: number): void {
+    if (end <= start) return;
+    if (this.#rangeEnd !== 0 && this.#rangeEnd === start) {
+      this.#rangeEnd = end;
       return;
     }
+    this.#closeRange();
+    this.#rangeStart = start;
+    this.#rangeEnd = end;
+  }
+
+  /** A copy-free slice of the chunk, to keep (held bytes). */
+  slice(start: number, end: number): Buffer {
+    return (this.#chunk ?? EMPTY).subarray(start, end);
+  }
+
+  /** A slice kept from an earlier chunk (held bytes), or of this one. */
+  pushSlice(slice: Buffer): void {
+    this.#closeRange();
     this.#parts.push(slice);
   }
 
   /** A buffer the gateway made (a packet), or framed parts of one. */
   own(bytes: Buffer): void {
+    this.#closeRange();
     this.#parts.push(bytes);
   }
 
   /** Writes everything; false when the socket asks to wait for `drain`. */
   writeTo(socket: Duplex): boolean {
+    this.#closeRange();
     const first = this.#parts[0];
     if (this.#parts.length === 1 && first !== undefined) return socket.write(first);
     socket.cork();
@@ -575,15 +623,21 @@ class Outbox {
     socket.uncork();
     return isOk;
   }
+
+  #closeRange(): void {
+    if (this.#rangeEnd === 0) return;
+    const chunk = this.#chunk ?? EMPTY;
+    this.#parts.push(
+      this.#rangeStart === 0 && this.#rangeEnd === chunk.length
+        ? chunk
+        : chunk.subarray(this.#rangeStart, this.#rangeEnd),
+    );
+    this.#rangeStart = 0;
+    this.#rangeEnd = 0;
+  }
 }
 
-function isWithin(chunk: Buffer, slice: Buffer): boolean {
-  return (
-    slice.buffer === chunk.buffer &&
-    slice.byteOffset >= chunk.byteOffset &&
-    slice.byteOffset + slice.length <= chunk.byteOffset + chunk.length
-  );
-}
+const EMPTY = Buffer.alloc(0);
 
 /** Commands the gateway relays; anything else is refused as unknown. */
 export const RELAYED_COMMANDS: ReadonlySet<number> = new Set([

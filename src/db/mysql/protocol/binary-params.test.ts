@@ -126,4 +126,33 @@ describe('COM_STMT_EXECUTE parameters', () => {
     expect(got.values).toEqual([1, 1]);
     expect(got.isTruncated).toBe(true);
   });
+
+  it('types-bound-again-unchanged-keep-the-earlier-copy-and-changed-ones-a-new-one', () => {
+    const first = decodeExecuteParams(execute([[FieldType.LONG, false]], [], [int32(7)]), {
+      numParams: 1,
+    });
+    expect(first.values).toEqual([7]);
+    const types = first.types;
+    expect(types?.toString('hex')).toBe('0300');
+    const again = decodeExecuteParams(execute([[FieldType.LONG, false]], [], [int32(8)]), {
+      numParams: 1,
+      previousTypes: types,
+    });
+    expect(again.values).toEqual([8]);
+    expect(again.types).toBe(types);
+    const changed = decodeExecuteParams(execute([[FieldType.LONG, true]], [], [int32(-1)]), {
+      numParams: 1,
+      previousTypes: types,
+    });
+    expect(changed.values).toEqual([0xffffffff]);
+    expect(changed.types).not.toBe(types);
+    expect(changed.types?.toString('hex')).toBe('0380');
+    expect(types?.toString('hex')).toBe('0300');
+  });
 });
+
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n, 0);
+  return b;
+}

@@ -39,6 +39,13 @@ const DEFAULT_MAX_PARAMS = 100;
 const EXECUTE_HEADER_BYTES = 10;
 const UNSIGNED_FLAG = 0x80;
 const NOT_CAPTURED = '<not captured>';
+/** A value that runs past the head. */
+const CUT: { readonly value: ParamValue; readonly isWhole: boolean } = {
+  value: NOT_CAPTURED,
+  isWhole: false,
+};
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * Decodes the parameter values of a COM_STMT_EXECUTE head. Never throws: what does not decode
@@ -62,18 +69,24 @@ function decodeParams(head: Buffer, options: DecodeParamsOptions): DecodedParams
   let types: Buffer | undefined;
   const bitmapBytes = (n + 7) >> 3;
   if (r.remaining < bitmapBytes + 1) return { values, types: undefined, isTruncated: true };
-  const nullBitmap = r.bytes(bitmapBytes);
+  const bitmapAt = r.position;
+  r.skip(bitmapBytes);
   const isNewBound = r.u8() === 1;
   if (isNewBound) {
     if (r.remaining < 2 * n) return { values, types: undefined, isTruncated: true };
-    types = Buffer.from(r.bytes(2 * n));
+    const bound = r.bytes(2 * n);
+    // Drivers bind again with the same types (every execute, for some): keep the copy we have.
+    types =
+      options.previousTypes !== undefined && options.previousTypes.equals(bound)
+        ? options.previousTypes
+        : Buffer.from(bound);
   } else if (options.previousTypes !== undefined && options.previousTypes.length === 2 * n) {
     types = options.previousTypes;
   }
   if (types === undefined) return { values, types, isTruncated: true };
   let isTruncated = n > maxParams;
   for (let i = 0; i < Math.min(n, maxParams); i += 1) {
-    if ((nullBitmap.readUInt8(i >> 3) & (1 << (i & 7))) !== 0) {
+    if (((head[bitmapAt + (i >> 3)] ?? 0) & (1 << (i & 7))) !== 0) {
       values.push(null);
       continue;
     }
@@ -109,33 +122,35 @@ function readValue(
   isUnsigned: boolean,
   maxChars: number,
 ): { value: ParamValue; isWhole: boolean } | undefined {
-  const fixed = (bytes: number, read: () => ParamValue): { value: ParamValue; isWhole: boolean } =>
-    r.remaining < bytes
-      ? { value: NOT_CAPTURED, isWhole: false }
-      : { value: read(), isWhole: true };
   switch (type) {
     case FieldType.NULL:
       return { value: null, isWhole: true };
     case FieldType.TINY:
-      return fixed(1, () => (isUnsigned ? r.u8() : (r.u8() << 24) >> 24));
+      if (r.remaining < 1) return CUT;
+      return { value: isUnsigned ? r.u8() : (r.u8() << 24) >> 24, isWhole: true };
     case FieldType.SHORT:
     case FieldType.YEAR:
-      return fixed(2, () => (isUnsigned ? r.u16() : (r.u16() << 16) >> 16));
+      if (r.remaining < 2) return CUT;
+      return { value: isUnsigned ? r.u16() : (r.u16() << 16) >> 16, isWhole: true };
     case FieldType.LONG:
     case FieldType.INT24:
-      return fixed(4, () => (isUnsigned ? r.u32() : r.u32() | 0));
-    case FieldType.LONGLONG:
-      return fixed(8, () => {
-        const raw = r.u64();
-        const value = isUnsigned ? raw : BigInt.asIntN(64, raw);
-        return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-          ? Number(value)
-          : value.toString();
-      });
+      if (r.remaining < 4) return CUT;
+      return { value: isUnsigned ? r.u32() : r.u32() | 0, isWhole: true };
+    case FieldType.LONGLONG: {
+      if (r.remaining < 8) return CUT;
+      const raw = r.u64();
+      const value = isUnsigned ? raw : BigInt.asIntN(64, raw);
+      return {
+        value: value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value.toString(),
+        isWhole: true,
+      };
+    }
     case FieldType.FLOAT:
-      return fixed(4, () => r.bytes(4).readFloatLE(0));
+      if (r.remaining < 4) return CUT;
+      return { value: r.bytes(4).readFloatLE(0), isWhole: true };
     case FieldType.DOUBLE:
-      return fixed(8, () => r.bytes(8).readDoubleLE(0));
+      if (r.remaining < 8) return CUT;
+      return { value: r.bytes(8).readDoubleLE(0), isWhole: true };
     case FieldType.DATE:
     case FieldType.DATETIME:
     case FieldType.TIMESTAMP:

@@ -49,7 +49,9 @@ export class FrameScanner {
   #firstSeq = 0;
   #lastSeq = 0;
   #packets = 0;
-  #headParts: Buffer[] = [];
+  // The head so far: one slice (the usual case, no array), or parts when it spans packets or chunks.
+  #headFirst: Buffer | undefined;
+  #headParts: Buffer[] | undefined;
   #headLength = 0;
   #isHeadDelivered = false;
 
@@ -65,21 +67,31 @@ export class FrameScanner {
   /** Scans `chunk`, calling `events` for each boundary found in it. */
   push(chunk: Buffer, events: FrameEvents): void {
     let pos = 0;
-    while (pos < chunk.length) {
+    const n = chunk.length;
+    while (pos < n) {
       if (!this.#isInPayload) {
         if (!this.#isActive) this.#begin(pos, events);
-        const take = Math.min(PACKET_HEADER_BYTES - this.#headerFill, chunk.length - pos);
-        chunk.copy(this.#header, this.#headerFill, pos, pos + take);
-        this.#headerFill += take;
-        pos += take;
-        if (this.#headerFill < PACKET_HEADER_BYTES) return;
-        this.#startPacket();
+        if (this.#headerFill === 0 && n - pos >= PACKET_HEADER_BYTES) {
+          // The whole header in this chunk (the usual case): read in place, no copy.
+          this.#startPacket(
+            (chunk[pos] ?? 0) | ((chunk[pos + 1] ?? 0) << 8) | ((chunk[pos + 2] ?? 0) << 16),
+            chunk[pos + 3] ?? 0,
+          );
+          pos += PACKET_HEADER_BYTES;
+        } else {
+          const take = Math.min(PACKET_HEADER_BYTES - this.#headerFill, n - pos);
+          chunk.copy(this.#header, this.#headerFill, pos, pos + take);
+          this.#headerFill += take;
+          pos += take;
+          if (this.#headerFill < PACKET_HEADER_BYTES) return;
+          this.#startPacket(this.#header.readUIntLE(0, 3), this.#header.readUInt8(3));
+        }
       }
-      const take = Math.min(this.#packetRemaining, chunk.length - pos);
+      const take = Math.min(this.#packetRemaining, n - pos);
       if (take > 0) {
         if (!this.#isHeadDelivered && this.#headLength < this.#headLimit) {
           const keep = Math.min(take, this.#headLimit - this.#headLength);
-          this.#headParts.push(chunk.subarray(pos, pos + keep));
+          this.#addHeadPart(chunk.subarray(pos, pos + keep));
           this.#headLength += keep;
         }
         pos += take;
@@ -98,24 +110,31 @@ export class FrameScanner {
         this.#deliverHead(events, false);
     }
     // Head parts reference this chunk; keep them past the call only as a copy.
-    if (this.#isActive && !this.#isHeadDelivered && this.#headParts.length > 0) {
-      this.#headParts = [Buffer.concat(this.#headParts, this.#headLength)];
+    if (this.#isActive && !this.#isHeadDelivered && this.#headFirst !== undefined) {
+      this.#headFirst = Buffer.concat(this.#headParts ?? [this.#headFirst], this.#headLength);
+      this.#headParts = undefined;
     }
+  }
+
+  #addHeadPart(part: Buffer): void {
+    if (this.#headFirst === undefined) this.#headFirst = part;
+    else if (this.#headParts === undefined) this.#headParts = [this.#headFirst, part];
+    else this.#headParts.push(part);
   }
 
   #begin(offset: number, events: FrameEvents): void {
     this.#isActive = true;
     this.#length = 0;
     this.#packets = 0;
-    this.#headParts = [];
+    this.#headFirst = undefined;
+    this.#headParts = undefined;
     this.#headLength = 0;
     this.#isHeadDelivered = false;
     events.start(offset);
   }
 
-  #startPacket(): void {
-    this.#packetLength = this.#header.readUIntLE(0, 3);
-    const seq = this.#header.readUInt8(3);
+  #startPacket(length: number, seq: number): void {
+    this.#packetLength = length;
     if (this.#packets === 0) this.#firstSeq = seq;
     this.#lastSeq = seq;
     this.#packets += 1;
@@ -124,9 +143,12 @@ export class FrameScanner {
   }
 
   #finish(offset: number, events: FrameEvents): void {
-    if (!this.#isHeadDelivered) this.#deliverHead(events, true);
+    // Complete only when the head holds every payload byte: a packet longer than the limit
+    // that arrived whole in one chunk still has only its first bytes in the head.
+    if (!this.#isHeadDelivered) this.#deliverHead(events, this.#headLength === this.#length);
     this.#isActive = false;
-    this.#headParts = [];
+    this.#headFirst = undefined;
+    this.#headParts = undefined;
     events.end(offset, {
       length: this.#length,
       firstSeq: this.#firstSeq,
@@ -139,10 +161,11 @@ export class FrameScanner {
     this.#isHeadDelivered = true;
     const parts = this.#headParts;
     const bytes =
-      parts.length === 1 && parts[0] !== undefined
-        ? parts[0]
-        : Buffer.concat(parts, this.#headLength);
-    this.#headParts = [];
+      parts !== undefined ? Buffer.concat(parts, this.#headLength) : (this.#headFirst ?? EMPTY);
+    this.#headFirst = undefined;
+    this.#headParts = undefined;
     events.head({ bytes, isComplete, firstSeq: this.#firstSeq });
   }
 }
+
+const EMPTY = Buffer.alloc(0);

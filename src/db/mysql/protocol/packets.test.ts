@@ -141,4 +141,50 @@ describe('frame scanner', () => {
     ]);
     expect(seen[1]?.heads).toEqual([{ hex: '0373656c656374', isComplete: true }]);
   });
+
+  it('every-split-of-a-stream-gives-the-packets-one-chunk-gives', () => {
+    // Headers read in place (whole in the chunk) and copied (split) must agree, as must heads
+    // kept as one slice and heads gathered from parts.
+    const bytes = Buffer.concat([
+      packet(0, hex('17 01 00 00 00 00 01 00 00 00 00 01 03 00 2a 00 00 00')),
+      packet(1, Buffer.alloc(0)),
+      packet(2, Buffer.from('select 1 from a_table_with_a_long_name')),
+      packet(3, hex('fe 00 00 02 00')),
+    ]);
+    const whole = (seen: Seen[], chunks: Buffer[]) => {
+      let base = 0;
+      const out: { starts: number[]; heads: Seen['heads']; ends: unknown[] } = {
+        starts: [],
+        heads: [],
+        ends: [],
+      };
+      seen.forEach((s, i) => {
+        out.starts.push(...s.starts.map((o) => base + o));
+        out.heads.push(...s.heads);
+        out.ends.push(...s.ends.map((e) => ({ offset: base + e.offset, info: e.info })));
+        base += chunks[i]?.length ?? 0;
+      });
+      return out;
+    };
+    for (const headLimit of [1, 4, 16, 100]) {
+      const expected = whole(scan(new FrameScanner({ headLimit }), [bytes]), [bytes]);
+      expect(expected.ends).toHaveLength(4);
+      // A head cut at the limit is not complete, even when the packet came whole.
+      expect(expected.heads.map((h) => h.isComplete)).toEqual([
+        headLimit >= 18,
+        true,
+        headLimit >= 38,
+        headLimit >= 5,
+      ]);
+      for (let a = 1; a < bytes.length; a++) {
+        for (const b of [a + 1, a + 3, a + 7, bytes.length]) {
+          const chunks = [bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)].filter(
+            (c) => c.length > 0,
+          );
+          const got = whole(scan(new FrameScanner({ headLimit }), chunks), chunks);
+          expect(got).toEqual(expected);
+        }
+      }
+    }
+  });
 });

@@ -204,4 +204,25 @@ describe('response tracker', () => {
     t.accept(encodeOk(), 7);
     expect(() => t.accept(encodeOk(), 7)).toThrow(/after the end/);
   });
+
+  it('a-column-count-of-one-byte-or-more-counts-the-same-definitions', () => {
+    // 250 fits in the count's first byte (read directly); 251 needs the 0xFC form.
+    for (const columns of [1, 250, 251, 300]) {
+      for (const isDeprecateEof of [false, true]) {
+        const t = new ResponseTracker('result', { isDeprecateEof });
+        const defs = Array.from({ length: columns }, (_, i) => columnDefinition(`c${i}`));
+        const head = [columnCount(columns), ...defs, ...(isDeprecateEof ? [] : [encodeEof()])];
+        const ends = feed(t, head);
+        expect(ends.every((e) => !e)).toBe(true);
+        const end = isDeprecateEof
+          ? encodeOk({ statusFlags: ServerStatus.AUTOCOMMIT }, { header: 0xfe })
+          : encodeEof();
+        expect(feed(t, [textRow(['x']), end])).toEqual([false, true]);
+        expect(t.summary).toMatchObject({ rows: 1, resultSets: 1, resultTags: ['rows 1'] });
+      }
+    }
+    expect(() =>
+      new ResponseTracker('result', { isDeprecateEof: false }).accept(hex(''), 0),
+    ).toThrow();
+  });
 });

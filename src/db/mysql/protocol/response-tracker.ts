@@ -78,19 +78,15 @@ export interface ResponseSummary {
 /** Result tags kept per response (a multi-statement query may have thousands of results). */
 export const MAX_RESULT_TAGS = 20;
 
-type State =
-  | { readonly at: 'first' }
-  | { readonly at: 'columns'; remaining: number }
-  | { readonly at: 'columns-eof' }
-  | { readonly at: 'rows' }
-  | { readonly at: 'prepare-defs'; remaining: number }
-  | { readonly at: 'done' };
+/** Where the response is; `columns` and `prepare-defs` count down packets in `#remaining`. */
+type State = 'first' | 'columns' | 'columns-eof' | 'rows' | 'prepare-defs' | 'done';
 
 /** Tracks one command's response; feed it each server packet's head with {@link accept}. */
 export class ResponseTracker {
   readonly #shape: ResponseShape;
   readonly #isDeprecateEof: boolean;
   #state: State;
+  #remaining = 0;
   #rows = 0;
   #affectedRows = 0;
   #resultSets = 0;
@@ -106,18 +102,17 @@ export class ResponseTracker {
   constructor(shape: ResponseShape, options: { readonly isDeprecateEof: boolean }) {
     this.#shape = shape;
     this.#isDeprecateEof = options.isDeprecateEof;
-    this.#state =
-      shape === 'none' ? { at: 'done' } : shape === 'fetch' ? { at: 'rows' } : { at: 'first' };
+    this.#state = shape === 'none' ? 'done' : shape === 'fetch' ? 'rows' : 'first';
   }
 
   /** True once the response is complete. */
   get isDone(): boolean {
-    return this.#state.at === 'done';
+    return this.#state === 'done';
   }
 
   /** True when the next packet starts a result (OK, ERR, LOCAL INFILE request or column count). */
   get isAtResultStart(): boolean {
-    return this.#state.at === 'first' && this.#shape === 'result';
+    return this.#state === 'first' && this.#shape === 'result';
   }
 
   /** What the response said so far. */
@@ -142,18 +137,16 @@ export class ResponseTracker {
    * packet that cannot be there.
    */
   accept(head: Buffer, length: number): boolean {
-    const state = this.#state;
     const first = headerByte(head);
-    switch (state.at) {
+    switch (this.#state) {
       case 'done':
         throw new MysqlProtocolError('server packet after the end of the response');
       case 'first':
         this.#acceptFirst(head, first, length);
         break;
       case 'columns':
-        state.remaining -= 1;
-        if (state.remaining === 0)
-          this.#state = this.#isDeprecateEof ? { at: 'rows' } : { at: 'columns-eof' };
+        this.#remaining -= 1;
+        if (this.#remaining === 0) this.#state = this.#isDeprecateEof ? 'rows' : 'columns-eof';
         break;
       case 'columns-eof':
         if (first !== Header.EOF)
@@ -164,8 +157,8 @@ export class ResponseTracker {
         this.#acceptRow(head, first, length);
         break;
       case 'prepare-defs':
-        state.remaining -= 1;
-        if (state.remaining === 0) this.#state = { at: 'done' };
+        this.#remaining -= 1;
+        if (this.#remaining === 0) this.#state = 'done';
         break;
     }
     return this.isDone;
@@ -176,12 +169,12 @@ export class ResponseTracker {
     switch (this.#shape) {
       case 'single':
         if (first === Header.OK) this.#ok(head);
-        this.#state = { at: 'done' };
+        this.#state = 'done';
         return;
       case 'prepare':
         return this.#acceptPrepare(head, first);
       case 'field-list':
-        this.#state = { at: 'rows' };
+        this.#state = 'rows';
         return this.#acceptRow(head, first, length);
       default:
         break;
@@ -191,19 +184,22 @@ export class ResponseTracker {
       const status = this.#ok(head);
       this.#okPackets += 1;
       this.#tag(`affected ${this.#affectedRows - before}`);
-      if ((status & ServerStatus.MORE_RESULTS_EXISTS) === 0) this.#state = { at: 'done' };
+      if ((status & ServerStatus.MORE_RESULTS_EXISTS) === 0) this.#state = 'done';
       return;
     }
     if (first === Header.LOCAL_INFILE) {
       this.#isLocalInfile = true;
-      this.#state = { at: 'done' };
+      this.#state = 'done';
       return;
     }
-    const columns = new PayloadReader(head).lenencInt();
+    // A column count below 0xFB is its own one-byte length-encoded integer.
+    const columns =
+      first !== undefined && first < 0xfb ? first : new PayloadReader(head).lenencInt();
     if (columns === 0) throw new MysqlProtocolError('result set with zero columns');
     this.#resultSets += 1;
     this.#rowsAtResultStart = this.#rows;
-    this.#state = { at: 'columns', remaining: columns };
+    this.#state = 'columns';
+    this.#remaining = columns;
   }
 
   #acceptPrepare(head: Buffer, first: number | undefined): void {
@@ -214,7 +210,8 @@ export class ResponseTracker {
     const eof = this.#isDeprecateEof ? 0 : 1;
     const remaining =
       ok.numParams + (ok.numParams > 0 ? eof : 0) + ok.numColumns + (ok.numColumns > 0 ? eof : 0);
-    this.#state = remaining === 0 ? { at: 'done' } : { at: 'prepare-defs', remaining };
+    this.#state = remaining === 0 ? 'done' : 'prepare-defs';
+    this.#remaining = remaining;
   }
 
   #acceptRow(head: Buffer, first: number | undefined, length: number): void {
@@ -232,7 +229,7 @@ export class ResponseTracker {
         this.#shape === 'result' &&
         (status & ServerStatus.MORE_RESULTS_EXISTS) !== 0 &&
         (status & ServerStatus.CURSOR_EXISTS) === 0;
-      this.#state = hasMore ? { at: 'first' } : { at: 'done' };
+      this.#state = hasMore ? 'first' : 'done';
       return;
     }
     if (this.#shape !== 'field-list') this.#rows += 1;
@@ -241,7 +238,7 @@ export class ResponseTracker {
   /** The end of column definitions (EOF): a cursor was opened, or rows follow. */
   #endOfMetadata(status: number): void {
     this.#statusFlags = status;
-    this.#state = (status & ServerStatus.CURSOR_EXISTS) !== 0 ? { at: 'done' } : { at: 'rows' };
+    this.#state = (status & ServerStatus.CURSOR_EXISTS) !== 0 ? 'done' : 'rows';
   }
 
   #tag(tag: string): void {
@@ -258,6 +255,6 @@ export class ResponseTracker {
 
   #fail(head: Buffer): void {
     this.#error = decodeErr(head);
-    this.#state = { at: 'done' };
+    this.#state = 'done';
   }
 }
