@@ -8,7 +8,6 @@ import { findPgBinDir } from '../../test/support/pg-cluster.js';
 import { isSelected, type BenchOptions } from '../lib/options.js';
 import { progress } from '../lib/processes.js';
 import type { SkippedWorkload, Workload } from '../lib/results.js';
-import type { OtherGatehouse } from './postgres.js';
 import { runMysqlBench } from './mysql.js';
 import { runPostgresBench } from './postgres.js';
 
@@ -47,34 +46,19 @@ export async function runDbBench(
           ],
         }),
   });
-  // --processes N: a second Gatehouse serving with N processes, for the same workloads.
-  const others: OtherGatehouse[] = [];
   try {
-    if (options.processes !== undefined) {
-      progress(`db: starting a Gatehouse with ${options.processes} processes`);
-      others.push({
-        id: `gatehouse-p${options.processes}`,
-        gatehouse: await startGatehouse({
-          beforeServe: allowPlaintextPostgres,
-          serveEnv: { GATEHOUSE_PROCESSES: String(options.processes) },
-        }),
-      });
-    }
     const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
-    for (const gh of [gatehouse, ...others.map((o) => o.gatehouse)])
-      await gh.cli(['user', 'add', alice.name, '--password-stdin'], {
-        stdin: `${alice.password}\n`,
-      });
+    await gatehouse.cli(['user', 'add', alice.name, '--password-stdin'], {
+      stdin: `${alice.password}\n`,
+    });
     const workloads: Workload[] = [];
     if (runPg)
       workloads.push(
-        ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths, others)),
+        ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths)),
       );
-    if (runMy)
-      workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my, others)));
+    if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my)));
     return { workloads, skipped };
   } finally {
-    for (const other of others) await other.gatehouse[Symbol.asyncDispose]();
     await gatehouse[Symbol.asyncDispose]();
   }
 }

@@ -13,8 +13,8 @@ import {
 import { Cleanup } from '../lib/cleanup.js';
 import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
-import { progress, runTimed, treeCpuTimeMs } from '../lib/processes.js';
-import { cpuWorkload, type OtherGatehouse } from './postgres.js';
+import { cpuTimeMs, progress, runTimed } from '../lib/processes.js';
+import { cpuWorkload } from './postgres.js';
 import { startBareRelay } from '../lib/relay-process.js';
 import { alternate, type Workload } from '../lib/results.js';
 
@@ -29,8 +29,6 @@ interface MyPath {
   readonly password: string;
   /** Gatehouse takes passwords over TLS only. */
   readonly isTls: boolean;
-  /** sysbench's working directory with the CA of this path's Gatehouse (its own for each). */
-  readonly tlsDir?: string;
   readonly pid?: () => number;
   readonly restart?: () => Promise<void>;
 }
@@ -44,7 +42,6 @@ export async function runMysqlBench(
   alice: { name: string; password: string },
   sizes: BenchSizes,
   which: { sysbench: boolean; idle: boolean },
-  others: readonly OtherGatehouse[] = [],
 ): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
@@ -95,31 +92,29 @@ export async function runMysqlBench(
           `--table-size=${TABLE_SIZE}`,
           ...args,
         ],
-        { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: path.tlsDir ?? workDir },
+        { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: workDir },
       );
     await sysbench(direct, ['prepare']);
 
-    for (const gh of [gatehouse, ...others.map((o) => o.gatehouse)]) {
-      await gh.cli([
-        'target',
-        'add',
-        TARGET,
-        '--kind',
-        'mysql',
-        '--host',
-        account.host,
-        '--port',
-        String(account.port),
-        '--username',
-        account.user,
-        '--database',
-        database,
-      ]);
-      await gh.cli(['credential', 'set', TARGET, '--password-stdin'], {
-        stdin: `${leasedPassword}\n`,
-      });
-      await gh.cli(['grant', alice.name, TARGET, '--for', '24h']);
-    }
+    await gatehouse.cli([
+      'target',
+      'add',
+      TARGET,
+      '--kind',
+      'mysql',
+      '--host',
+      account.host,
+      '--port',
+      String(account.port),
+      '--username',
+      account.user,
+      '--database',
+      database,
+    ]);
+    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
+      stdin: `${leasedPassword}\n`,
+    });
+    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
     const relay = cleanup.use(await startBareRelay({ host: account.host, port: account.port }));
     const paths: MyPath[] = [
       direct,
@@ -133,32 +128,14 @@ export async function runMysqlBench(
         pid: () => gatehouse.pid,
         restart: () => restartGatehouse(gatehouse),
       },
-      ...(await Promise.all(
-        others.map(async (o): Promise<MyPath> => {
-          const tlsDir = await sysbenchTlsDir(join(o.gatehouse.dir, 'tls', 'ca.crt'));
-          cleanup.defer(() => rmSync(tlsDir, { recursive: true, force: true }));
-          return {
-            id: o.id,
-            port: o.gatehouse.mysqlPort,
-            user: `${alice.name}#${TARGET}`,
-            password: alice.password,
-            isTls: true,
-            tlsDir,
-            pid: () => o.gatehouse.pid,
-            restart: () => restartGatehouse(o.gatehouse),
-          };
-        }),
-      )),
     ];
     const byId = new Map(paths.map((p) => [p.id, p]));
     const out: Workload[] = [];
     if (which.sysbench) {
       // Warm the fresh Gatehouse up (lazy imports, JIT) before the measured rounds.
-      for (const id of ['gatehouse', ...others.map((o) => o.id)]) {
-        const gatehousePath = byId.get(id);
-        if (gatehousePath !== undefined)
-          await sysbench(gatehousePath, ['--threads=2', `--time=${sizes.dbSeconds}`, 'run']);
-      }
+      const gatehousePath = byId.get('gatehouse');
+      if (gatehousePath !== undefined)
+        await sysbench(gatehousePath, ['--threads=2', `--time=${sizes.dbSeconds}`, 'run']);
       for (const threads of sizes.dbClients) {
         const cpu: Record<string, number[]> = {};
         const samples = await alternate(
@@ -166,7 +143,7 @@ export async function runMysqlBench(
           sizes.dbRounds,
           async (id) => {
             const pid = byId.get(id)?.pid?.();
-            const cpuBefore = pid === undefined ? Number.NaN : treeCpuTimeMs(pid);
+            const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
             const run = await sysbench(byId.get(id) ?? direct, [
               `--threads=${threads}`,
               `--time=${sizes.dbSeconds}`,
@@ -178,7 +155,7 @@ export async function runMysqlBench(
               throw new Error(`${id}: no rate in sysbench output: ${run.stdoutHead}`);
             const done = Number(/transactions:\s+(\d+)/.exec(run.stdoutHead)?.[1] ?? Number.NaN);
             if (pid !== undefined && done > 0)
-              (cpu[id] ??= []).push(((treeCpuTimeMs(pid) - cpuBefore) * 1000) / done);
+              (cpu[id] ??= []).push(((cpuTimeMs(pid) - cpuBefore) * 1000) / done);
             return Number(perSecond);
           },
           `my.point-select-${threads}`,

@@ -7,7 +7,7 @@ import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { Cleanup } from '../lib/cleanup.js';
 import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
-import { runTimed, treeCpuTimeMs } from '../lib/processes.js';
+import { cpuTimeMs, runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
 import { alternate, type Workload } from '../lib/results.js';
 import { startPgbouncer } from './pgbouncer.js';
@@ -26,12 +26,6 @@ interface PgPath {
   readonly sslmode: 'disable' | 'require';
   readonly pid?: () => number;
   readonly restart?: () => Promise<void>;
-}
-
-/** Another Gatehouse to run the same workloads through (`--processes`), as path `id`. */
-export interface OtherGatehouse {
-  readonly id: string;
-  readonly gatehouse: RunningGatehouse;
 }
 
 /** What the PostgreSQL workloads measure. */
@@ -53,7 +47,6 @@ export async function runPostgresBench(
   which: PgWhich,
   /** Path ids to run (`--paths`); default all but gatehouse-plain. */
   pathIds: readonly string[] = [],
-  others: readonly OtherGatehouse[] = [],
 ): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
@@ -79,27 +72,25 @@ export async function runPostgresBench(
     };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
 
-    for (const gh of [gatehouse, ...others.map((o) => o.gatehouse)]) {
-      await gh.cli([
-        'target',
-        'add',
-        TARGET,
-        '--kind',
-        'postgres',
-        '--host',
-        cluster.host,
-        '--port',
-        String(cluster.port),
-        '--username',
-        LEASED_ROLE,
-        '--database',
-        DATABASE,
-      ]);
-      await gh.cli(['credential', 'set', TARGET, '--password-stdin'], {
-        stdin: `${leasedPassword}\n`,
-      });
-      await gh.cli(['grant', alice.name, TARGET, '--for', '24h']);
-    }
+    await gatehouse.cli([
+      'target',
+      'add',
+      TARGET,
+      '--kind',
+      'postgres',
+      '--host',
+      cluster.host,
+      '--port',
+      String(cluster.port),
+      '--username',
+      LEASED_ROLE,
+      '--database',
+      DATABASE,
+    ]);
+    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
+      stdin: `${leasedPassword}\n`,
+    });
+    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
 
     const relay = cleanup.use(await startBareRelay({ host: cluster.host, port: cluster.port }));
     const bouncer = cleanup.use(
@@ -127,13 +118,6 @@ export async function runPostgresBench(
       gatehousePath,
       // The same Gatehouse without TLS from the client (postgres.allowPlaintext): the TLS share.
       { ...gatehousePath, id: 'gatehouse-plain', sslmode: 'disable' },
-      ...others.map((o): PgPath => ({
-        ...gatehousePath,
-        id: o.id,
-        port: o.gatehouse.pgPort,
-        pid: () => o.gatehouse.pid,
-        restart: () => restartGatehouse(o.gatehouse),
-      })),
     ];
     const paths = allPaths.filter((p) =>
       pathIds.length === 0 ? p.id !== 'gatehouse-plain' : pathIds.includes(p.id),
@@ -145,7 +129,7 @@ export async function runPostgresBench(
     let cpu: Record<string, number[]> = {};
     const pgbench = async (id: string, args: readonly string[]): Promise<number> => {
       const pid = pathOf(id).pid?.();
-      const cpuBefore = pid === undefined ? Number.NaN : treeCpuTimeMs(pid);
+      const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
       const run = await runTimed(
         join(bin, 'pgbench'),
         ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE],
@@ -157,14 +141,13 @@ export async function runPostgresBench(
       if (done === 0) return 0;
       if (tps === undefined) throw new Error(`${id}: no tps in pgbench output: ${run.stdoutHead}`);
       if (pid !== undefined && done > 0)
-        (cpu[id] ??= []).push(((treeCpuTimeMs(pid) - cpuBefore) * 1000) / done);
+        (cpu[id] ??= []).push(((cpuTimeMs(pid) - cpuBefore) * 1000) / done);
       return Number(tps);
     };
 
     // A fresh Gatehouse's first logins and statements run cold (lazy imports, JIT): one
     // discarded run through it first, so the rounds compare steady states.
-    for (const id of ['gatehouse', ...others.map((o) => o.id)])
-      await pgbench(id, ['-S', '-c', '2', '-j', '2']);
+    await pgbench('gatehouse', ['-S', '-c', '2', '-j', '2']);
     const out: Workload[] = [];
     const note =
       'Gatehouse: TLS from the client (required), SCRAM for alice, audit and transcript; the other paths plain TCP';

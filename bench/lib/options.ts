@@ -94,14 +94,9 @@ export interface BenchOptions {
   readonly paths: readonly string[];
   /** What bulk transfers carry: incompressible bytes, or printable text lines (like logs). */
   readonly bulkData: 'random' | 'text';
-  /**
-   * Also run the database workloads through a second Gatehouse that serves with this many
-   * processes (`GATEHOUSE_PROCESSES`), path `gatehouse-pN`; undefined: not.
-   */
-  readonly processes: number | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--processes N] [--db-clients N,…] [--db-seconds N]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N]
 
   (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
   --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
@@ -115,7 +110,6 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --rounds    rounds of every alternation (overrides the mode's)
   --bulk-mib  size of each bulk transfer in MiB (overrides the mode's)
   --bulk-data random (default: incompressible bytes) or text (printable lines, like logs)
-  --processes also a second Gatehouse serving with N processes (database paths gatehouse-pN)
   --db-clients database clients per run, e.g. 8,32 (overrides the mode's)
   --db-seconds length of each database run (overrides the mode's)
 `;
@@ -131,7 +125,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let rounds: number | undefined;
   let bulkMib: number | undefined;
   let bulkData: BenchOptions['bulkData'] = 'random';
-  let processes: number | undefined;
   let dbClients: number[] | undefined;
   let dbSeconds: number | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -157,7 +150,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         .filter((s) => s !== '');
     else if (arg === '--rounds') rounds = positiveInteger(arg, value());
     else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
-    else if (arg === '--processes') processes = positiveInteger(arg, value());
     else if (arg === '--db-clients')
       dbClients = value()
         .split(',')
@@ -189,7 +181,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   return {
     sizes,
     paths,
-    processes,
     bulkData,
     only,
     outPath:

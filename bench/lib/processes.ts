@@ -120,26 +120,6 @@ export function cpuTimeMs(pid: number): number {
 }
 
 /**
- * CPU time of a process and its live children (a multi-process Gatehouse's workers), in ms.
- */
-export function treeCpuTimeMs(pid: number): number {
-  let total = cpuTimeMs(pid);
-  let children: number[] = [];
-  try {
-    children = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((s) => s.trim() !== '')
-        .map(Number),
-    );
-  } catch {
-    return total;
-  }
-  for (const child of children) total += cpuTimeMs(child);
-  return total;
-}
-
-/**
  * CPU time all threads of a process used so far, in microseconds, from the scheduler's
  * nanosecond counters (`/proc/PID/task/TID/schedstat`): fine enough for the cost of one
  * keystroke, where `cpuTimeMs`'s 10 ms ticks are not. NaN when the process is gone.

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ConnectionGate } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
@@ -27,26 +26,7 @@ export interface RunningGateway extends AsyncDisposable {
   readonly postgresPort: number | undefined;
   /** Bound MySQL port (the shared one, `user#target` logins). */
   readonly mysqlPort: number | undefined;
-  /** Serves a socket another process accepted on listener `listener` (a worker's). */
-  adopt(listener: ListenerRef, socket: Socket): void;
   close(): Promise<void>;
-}
-
-/** A database listener of the gateway: its protocol and place in the config's list. */
-export interface ListenerRef {
-  readonly kind: 'postgres' | 'mysql';
-  readonly index: number;
-}
-
-/** How one process of a multi-process `serve` (`serve.processes`) takes part. */
-export interface GatewayProcessOptions {
-  /**
-   * A worker: no SSH, no listening (sockets arrive through `adopt`), no sweep of the sessions
-   * a previous run left open (the primary's).
-   */
-  readonly worker?: boolean;
-  /** The primary: hands some accepted database sockets to workers (true when it did). */
-  readonly dispatch?: (listener: ListenerRef, socket: Socket) => boolean;
 }
 
 /**
@@ -58,10 +38,7 @@ export async function startEmbeddedGateway(
   cp: ControlPlane,
   log: Logger,
   gate: ConnectionGate,
-  processOptions: GatewayProcessOptions = {},
 ): Promise<RunningGateway> {
-  const isWorker = processOptions.worker === true;
-  const dispatch = processOptions.dispatch;
   const { config } = cp;
   const identity = loadGatewayIdentity(config.gateway.name, config.gateway);
   const gatewayId = await cp.gateways.enrollEmbedded(config.gateway.name, identity);
@@ -73,7 +50,7 @@ export async function startEmbeddedGateway(
     proofs: cp.authenticator,
     signer: makeSigner(readPrivateKeyFile(config.controlPlane.signingKey)),
   });
-  if (!isWorker) await endAbandonedSessions(cp, service, gatewayId, log);
+  await endAbandonedSessions(cp, service, gatewayId, log);
   const client = new GatewayClient({ id: gatewayId, identity, plane: service });
   const control = new LocalGatewayControl({
     db: cp.store.db,
@@ -98,7 +75,7 @@ export async function startEmbeddedGateway(
     await ssh?.close();
   };
   try {
-    if (config.ssh.enabled && !isWorker) {
+    if (config.ssh.enabled) {
       ssh = new SshFrontEnd({
         host: config.listen.host,
         port: config.ssh.port,
@@ -121,7 +98,7 @@ export async function startEmbeddedGateway(
         { port: config.mysql.port, target: undefined },
         ...Object.entries(config.mysql.targetPorts).map(([target, port]) => ({ port, target })),
       ];
-      for (const [index, listener] of listeners.entries()) {
+      for (const listener of listeners) {
         const frontEnd = new MysqlFrontEnd({
           host: config.listen.host,
           port: listener.port,
@@ -138,15 +115,8 @@ export async function startEmbeddedGateway(
             ...(listener.target === undefined ? {} : { listenerTarget: listener.target }),
           }),
           ...(listener.target === undefined ? {} : { fixedTarget: listener.target }),
-          ...(dispatch === undefined
-            ? {}
-            : { dispatch: (socket: Socket) => dispatch({ kind: 'mysql', index }, socket) }),
         });
         mysql.push(frontEnd);
-        if (isWorker) {
-          await frontEnd.prepare();
-          continue;
-        }
         const address = await frontEnd.listen();
         mysqlPort ??= address.port;
         log.info(
@@ -167,7 +137,7 @@ export async function startEmbeddedGateway(
         { port: config.postgres.port, target: undefined },
         ...Object.entries(config.postgres.targetPorts).map(([target, port]) => ({ port, target })),
       ];
-      for (const [index, listener] of listeners.entries()) {
+      for (const listener of listeners) {
         const frontEnd = new PostgresFrontEnd({
           host: config.listen.host,
           port: listener.port,
@@ -183,15 +153,8 @@ export async function startEmbeddedGateway(
             ...(listener.target === undefined ? {} : { listenerTarget: listener.target }),
           }),
           ...(listener.target === undefined ? {} : { fixedTarget: listener.target }),
-          ...(dispatch === undefined
-            ? {}
-            : { dispatch: (socket: Socket) => dispatch({ kind: 'postgres', index }, socket) }),
         });
         postgres.push(frontEnd);
-        if (isWorker) {
-          await frontEnd.prepare();
-          continue;
-        }
         const address = await frontEnd.listen();
         postgresPort ??= address.port;
         log.info(
@@ -209,20 +172,7 @@ export async function startEmbeddedGateway(
     await close();
     throw err;
   }
-  const adopt = (listener: ListenerRef, socket: Socket): void => {
-    const frontEnd = (listener.kind === 'postgres' ? postgres : mysql)[listener.index];
-    if (frontEnd === undefined) socket.destroy();
-    else frontEnd.adopt(socket);
-  };
-  return {
-    gatewayId,
-    sshPort,
-    mysqlPort,
-    postgresPort,
-    adopt,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return { gatewayId, sshPort, mysqlPort, postgresPort, close, [Symbol.asyncDispose]: close };
 }
 
 /**

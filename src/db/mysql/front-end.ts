@@ -45,11 +45,6 @@ export interface MysqlFrontEndOptions {
    * so that a KILL sent to one finds a session on another (Ctrl-C in `mysql`).
    */
   readonly connections?: Map<number, LiveConnection>;
-  /**
-   * Hands an accepted, not yet read socket to another process (`serve.processes`); true when
-   * it did. The listener then pauses new sockets until they are kept or handed on.
-   */
-  readonly dispatch?: (socket: Socket) => boolean;
 }
 
 /**
@@ -80,33 +75,15 @@ export class MysqlFrontEnd {
     // Gateway connection ids live far above a target's thread ids, so a KILL naming one is unambiguous.
     this.#nextConnectionId = 0x8000_0000 + randomInt(0x0100_0000);
     this.#server = createServer(
-      {
-        noDelay: true,
-        keepAlive: true,
-        keepAliveInitialDelay: 30_000,
-        pauseOnConnect: options.dispatch !== undefined,
-      },
-      (socket) => {
-        if (options.dispatch?.(socket) === true) return;
-        this.#accept(socket);
-      },
+      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
+      (socket) => this.#accept(socket),
     );
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('mysql', err));
   }
 
-  /** Readies what connections need (the RSA key), without listening: a worker process's. */
-  async prepare(): Promise<void> {
-    if (this.#o.allowPlaintext && this.#rsa === undefined) this.#rsa = await newRsaKey();
-  }
-
-  /** Serves a socket that another process accepted on this listener's port. */
-  adopt(socket: Socket): void {
-    this.#accept(socket);
-  }
-
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
-    await this.prepare();
+    if (this.#o.allowPlaintext) this.#rsa = await newRsaKey();
     this.#server.listen(this.#o.port, this.#o.host);
     await once(this.#server, 'listening');
     return this.#server.address() as AddressInfo;

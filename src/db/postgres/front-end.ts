@@ -49,11 +49,6 @@ export interface PostgresFrontEndOptions {
   readonly fixedTarget?: string;
   /** Admits connections and gives each its login deadline (limits shared by every listener). */
   readonly gate: ConnectionGate;
-  /**
-   * Hands an accepted, not yet read socket to another process (`serve.processes`); true when
-   * it did. The listener then pauses new sockets until they are kept or handed on.
-   */
-  readonly dispatch?: (socket: Socket) => boolean;
 }
 
 /** A client connection after the first packets: its stream (TLS or not), reader and StartupMessage. */
@@ -84,33 +79,15 @@ export class PostgresFrontEnd {
       minVersion: 'TLSv1.2',
     });
     this.#server = createServer(
-      {
-        noDelay: true,
-        keepAlive: true,
-        keepAliveInitialDelay: 30_000,
-        pauseOnConnect: options.dispatch !== undefined,
-      },
-      (socket) => {
-        if (options.dispatch?.(socket) === true) return;
-        this.#accept(socket);
-      },
+      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
+      (socket) => this.#accept(socket),
     );
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('postgres', err));
   }
 
-  /** Loads the SQL parser, without listening: a worker process's. */
-  async prepare(): Promise<void> {
-    await loadSqlParser();
-  }
-
-  /** Serves a socket that another process accepted on this listener's port. */
-  adopt(socket: Socket): void {
-    this.#accept(socket);
-  }
-
   /** Loads the SQL parser, then listens; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
-    await this.prepare();
+    await loadSqlParser();
     this.#server.listen(this.#o.port, this.#o.host);
     await once(this.#server, 'listening');
     return this.#server.address() as AddressInfo;
