@@ -96,7 +96,7 @@ export interface BenchOptions {
   readonly bulkData: 'random' | 'text';
 }
 
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N]
 
   (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
   --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
@@ -110,6 +110,8 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --rounds    rounds of every alternation (overrides the mode's)
   --bulk-mib  size of each bulk transfer in MiB (overrides the mode's)
   --bulk-data random (default: incompressible bytes) or text (printable lines, like logs)
+  --db-clients database clients per run, e.g. 8,32 (overrides the mode's)
+  --db-seconds length of each database run (overrides the mode's)
 `;
 
 /** Parses `argv` (the arguments after the script). */
@@ -123,6 +125,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let rounds: number | undefined;
   let bulkMib: number | undefined;
   let bulkData: BenchOptions['bulkData'] = 'random';
+  let dbClients: number[] | undefined;
+  let dbSeconds: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -146,6 +150,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         .filter((s) => s !== '');
     else if (arg === '--rounds') rounds = positiveInteger(arg, value());
     else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
+    else if (arg === '--db-clients')
+      dbClients = value()
+        .split(',')
+        .map((n) => positiveInteger(arg, n));
+    else if (arg === '--db-seconds') dbSeconds = positiveInteger(arg, value());
     else if (arg === '--bulk-data') {
       const kind = value();
       if (kind !== 'random' && kind !== 'text')
@@ -157,6 +166,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const sizes: BenchSizes = {
     ...base,
     ...(bulkMib === undefined ? {} : { bulkBytes: bulkMib * MiB }),
+    ...(dbClients === undefined ? {} : { dbClients }),
+    ...(dbSeconds === undefined ? {} : { dbSeconds }),
     ...(rounds === undefined
       ? {}
       : {
