@@ -17,7 +17,7 @@ export interface GroupCommitOptions {
   readonly windowMs: number;
   /** Appends the group in one transaction; rejects with the error every caller is given. */
   readonly commit: (events: readonly ValidAuditEvent[]) => Promise<ChainedEvents>;
-  /** Runs after a commit, before its callers are told (a checkpoint); must not reject. */
+  /** Runs after a commit, once its callers are told, before the next one (a checkpoint); must not reject. */
   readonly afterCommit: (count: number) => Promise<void>;
 }
 
@@ -103,11 +103,12 @@ export class GroupCommit {
       for (const w of waiters) w.reject(err);
       return;
     }
-    await this.#options.afterCommit(events.length);
     let offset = 0;
     for (const w of waiters) {
       w.resolve({ chained, offset });
       offset += w.events.length;
     }
+    // The next group waits for it (a checkpoint then covers exactly what was committed).
+    await this.#options.afterCommit(events.length);
   }
 }
