@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_PG_URL } from '../support/stores.js';
-import { eventually, startFaultWorld, waitClosedRecord, type FaultWorld } from './world.js';
+import { startFaultWorld, waitClosedRecord, type FaultWorld } from './world.js';
 
 /** Size of the recordings disk: small enough to fill in a moment. */
 const DISK = '4m';
@@ -57,7 +57,7 @@ describe('faults: recording disk full', () => {
 
   it('a-recorded-ssh-shell-whose-writes-fail-ends-failed', async () => {
     const shell = await world.shell('web-1');
-    const sid = await liveSid('web-1');
+    const sid = await world.liveSid('web-1');
     // A little room left, then output that cannot fit: the recorder fails part way through.
     fillDisk({ leaveKiB: 256 });
     shell.pty.write('head -c 3000000 /dev/zero | base64 -w 200\r');
@@ -95,7 +95,7 @@ describe('faults: recording disk full', () => {
     const client = world.pgClient('pg-rec');
     client.on('error', () => undefined);
     await client.connect();
-    const sid = await liveSid('pg-rec');
+    const sid = await world.liveSid('pg-rec');
     fillDisk();
     const long = 'x'.repeat(8_000);
     let failure: { message?: string } | undefined;
@@ -157,12 +157,5 @@ describe('faults: recording disk full', () => {
   /** What an administrator does: deletes what is not a recording. */
   function freeSpace(): void {
     rmSync(join(recordingsDir, 'filler'), { force: true });
-  }
-
-  async function liveSid(target: string): Promise<string> {
-    const row = await eventually(async () =>
-      (await world.sessions()).find((s) => s.target === target && s.status === 'active'),
-    );
-    return row.sid;
   }
 });
