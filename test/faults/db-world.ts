@@ -7,7 +7,7 @@ import {
   type MariadbAccount,
 } from '../support/mariadb-account.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
-import { startFaultWorld, type FaultWorld } from './world.js';
+import { machinePostgresTarget, startFaultWorld, type FaultWorld } from './world.js';
 
 /**
  * The fault world with two database targets on servers a test may break: `orders`
@@ -82,15 +82,7 @@ export async function startDbFaultWorld(options: DbFaultWorldOptions): Promise<D
         database: 'app',
       });
     } else {
-      // The machine's PostgreSQL trusts local logins: the leased password is not checked there.
-      await world.addDbTarget('orders', {
-        kind: 'postgres',
-        host: '127.0.0.1',
-        port: 5432,
-        username: 'postgres',
-        password: 'unused-with-trust-1',
-        database: 'postgres',
-      });
+      await world.addDbTarget('orders', machinePostgresTarget());
     }
 
     root = await mysql.createConnection({ uri: TEST_MYSQL_URL });

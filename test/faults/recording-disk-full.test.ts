@@ -2,8 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_PG_URL } from '../support/stores.js';
-import { startFaultWorld, waitClosedRecord, type FaultWorld } from './world.js';
+import {
+  machinePostgresTarget,
+  startFaultWorld,
+  waitClosedRecord,
+  type FaultWorld,
+} from './world.js';
 
 /** Size of the recordings disk: small enough to fill in a moment. */
 const DISK = '4m';
@@ -16,7 +20,6 @@ describe('faults: recording disk full', () => {
   let world: FaultWorld;
   let recordingsDir = '';
   let isMounted = false;
-  const pgUrl = new URL(TEST_PG_URL);
 
   beforeAll(async () => {
     world = await startFaultWorld({
@@ -37,15 +40,7 @@ describe('faults: recording disk full', () => {
       },
     });
     await world.addSshTarget('web-norec', { recordSessions: false });
-    // The machine's PostgreSQL trusts local logins: the leased password is not checked there.
-    await world.addDbTarget('pg-rec', {
-      kind: 'postgres',
-      host: pgUrl.hostname,
-      port: Number(pgUrl.port === '' ? '5432' : pgUrl.port),
-      username: decodeURIComponent(pgUrl.username),
-      password: 'trust-auth-unused-1',
-      database: 'postgres',
-    });
+    await world.addDbTarget('pg-rec', machinePostgresTarget());
   }, 180_000);
 
   afterAll(async () => {

@@ -17,6 +17,7 @@ import {
 import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
+import { TEST_PG_URL } from '../support/stores.js';
 
 /** Alice's Gatehouse password (database logins). */
 export const ALICE_PASSWORD = 'alice-faults-pw-1';
@@ -125,6 +126,22 @@ export interface FaultWorld extends AsyncDisposable {
   psql(target: string, args: readonly string[], input?: string): Promise<ClientRun>;
   /** The `mariadb` client through Gatehouse as `alice#target`. */
   mariadb(target: string, args: readonly string[], input?: string): Promise<ClientRun>;
+}
+
+/**
+ * The machine's PostgreSQL (`TEST_PG_URL`) as a database target. It trusts local logins: the
+ * leased password is not checked there.
+ */
+export function machinePostgresTarget(): DbTargetSpec {
+  const url = new URL(TEST_PG_URL);
+  return {
+    kind: 'postgres',
+    host: url.hostname,
+    port: Number(url.port === '' ? '5432' : url.port),
+    username: decodeURIComponent(url.username),
+    password: 'unused-with-trust-1',
+    database: 'postgres',
+  };
 }
 
 const BY = { actor: 'fault-test' };
