@@ -16,9 +16,11 @@ import pg from 'pg';
 import { startGatehouse } from '../test/support/gatehouse.js';
 import { findPgBinDir, startPgCluster } from '../test/support/pg-cluster.js';
 import { createSshKeyPair } from '../test/support/ssh-keys.js';
-import { startSshd } from '../test/support/sshd.js';
+import { runProcess, type ProcessRun } from '../test/support/process.js';
+import { addSshTarget } from '../test/support/ssh-target.js';
+import { runSshClient, startSshd } from '../test/support/sshd.js';
 import { Cleanup } from './lib/cleanup.js';
-import { cpuTimeUs, progress, runTimed, sleep } from './lib/processes.js';
+import { cpuTimeUs, progress, sleep } from './lib/processes.js';
 
 const args = process.argv.slice(3);
 const option = (name: string, fallback: string): string => {
@@ -29,6 +31,8 @@ const LOGINS = Number(option('--logins', '20'));
 const BURST = Number(option('--burst', '40'));
 const CPU_PROF = option('--cpu-prof', '');
 const PARALLEL = 8;
+/** One login on a loaded machine, burst included. */
+const LOGIN_TIMEOUT_MS = 300_000;
 
 await using stack = new Cleanup();
 const gh = stack.use(
@@ -42,25 +46,11 @@ const alice = { name: 'alice', password: randomBytes(12).toString('hex') };
 await gh.cli(['user', 'add', alice.name, '--ssh-key', key.publicPath, '--password-stdin'], {
   stdin: `${alice.password}\n`,
 });
-await gh.cli([
-  'target',
-  'add',
-  'web-1',
-  '--kind',
-  'ssh',
-  '--host',
-  sshd.host,
-  '--port',
-  String(sshd.port),
-  '--username',
-  sshd.account,
-  '--no-recording',
-]);
-sshd.authorizeKey(
-  (await gh.cli(['credential', 'set', 'web-1', '--generate-ssh-key'])).stdout.trim(),
-);
-await gh.cli(['target', 'trust', 'web-1']);
-await gh.cli(['grant', alice.name, 'web-1', '--for', '24h']);
+await addSshTarget({ gatehouse: gh, sshd }, 'web-1', {
+  flags: ['--no-recording'],
+  grantTo: alice.name,
+  grantFor: '24h',
+});
 
 const cluster = stack.use(await startPgCluster({ superPassword: randomBytes(12).toString('hex') }));
 const leased = randomBytes(12).toString('hex');
@@ -86,43 +76,33 @@ await gh.cli([
 await gh.cli(['credential', 'set', 'db-1', '--password-stdin'], { stdin: `${leased}\n` });
 await gh.cli(['grant', alice.name, 'db-1', '--for', '24h']);
 
+/** Rejects when `run` did not exit 0 (a login that failed would count as a cheap one). */
+const expectOk = (what: string, run: Pick<ProcessRun, 'code' | 'stderr'>): void => {
+  if (run.code !== 0) throw new Error(`${what} exited ${run.code}: ${run.stderr.trim()}`);
+};
 const sshLogin = async (): Promise<void> => {
-  await runTimed('ssh', [
-    '-F',
-    '/dev/null',
-    '-i',
-    key.privatePath,
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'IdentityAgent=none',
-    '-o',
-    'LogLevel=ERROR',
-    '-p',
-    String(gh.sshPort),
-    `${alice.name}+web-1@127.0.0.1`,
-    'true',
-  ]);
+  const run = await runSshClient({
+    host: '127.0.0.1',
+    port: gh.sshPort,
+    user: `${alice.name}+web-1`,
+    identityPath: key.privatePath,
+    command: 'true',
+    timeoutMs: LOGIN_TIMEOUT_MS,
+  });
+  expectOk('ssh', run);
 };
 const psql = join(findPgBinDir(), 'psql');
 const pgLogin = async (): Promise<void> => {
-  await runTimed(
+  const run = await runProcess(
     psql,
     [
       `host=127.0.0.1 port=${gh.pgPort} user=${alice.name}#db-1 dbname=postgres sslmode=require`,
       '-Atqc',
       'select 1',
     ],
-    {
-      env: { PGPASSWORD: alice.password },
-    },
+    { env: { PGPASSWORD: alice.password }, timeoutMs: LOGIN_TIMEOUT_MS },
   );
+  expectOk('psql', run);
 };
 
 /** Counts fsync/fdatasync of every thread of `pid` while `work` runs (strace -f), by file. */

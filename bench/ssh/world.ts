@@ -8,7 +8,8 @@ import {
   type RunningGatehouse,
 } from '../../test/support/gatehouse.js';
 import { createSshKeyPair, type SshKeyPair } from '../../test/support/ssh-keys.js';
-import { startSshd, type Sshd } from '../../test/support/sshd.js';
+import { addSshTarget } from '../../test/support/ssh-target.js';
+import { sshClientArgs, startSshd, type Sshd } from '../../test/support/sshd.js';
 import { Cleanup } from '../lib/cleanup.js';
 import { progress } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -52,17 +53,8 @@ export interface SshBenchOptions {
   readonly cpuProfDir?: string | undefined;
 }
 
-/** Client options: the bench key only, no agent, no known_hosts; otherwise the client's defaults. */
-const CLIENT_OPTIONS: Readonly<Record<string, string>> = {
-  BatchMode: 'yes',
-  StrictHostKeyChecking: 'no',
-  UserKnownHostsFile: '/dev/null',
-  GlobalKnownHostsFile: '/dev/null',
-  IdentitiesOnly: 'yes',
-  IdentityAgent: 'none',
-  LogLevel: 'ERROR',
-  ConnectTimeout: '20',
-};
+/** Over the tests' client options (the bench key only, no agent, no known_hosts, no prompts). */
+const CLIENT_OPTIONS: Readonly<Record<string, string>> = { ConnectTimeout: '20' };
 
 /** Starts sshd, a bare relay in front of it, and one or two Gatehouse instances. */
 export async function startSshBench(options: SshBenchOptions): Promise<SshBench> {
@@ -125,32 +117,14 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
       paths.set(`${id}-norec`, { id: `${id}-norec`, login: 'alice+web-1-norec', ...common });
     });
 
-    const optionArgs = Object.entries(CLIENT_OPTIONS).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+    const clientArgs = sshClientArgs(key.privatePath, CLIENT_OPTIONS);
     return {
       sshd,
       key,
       paths,
       scratch,
-      sshArgs: (path) => [
-        '-F',
-        '/dev/null',
-        '-i',
-        key.privatePath,
-        ...optionArgs,
-        '-p',
-        String(path.port),
-        `${path.login}@127.0.0.1`,
-      ],
-      scpArgs: (path) => [
-        '-q',
-        '-F',
-        '/dev/null',
-        '-i',
-        key.privatePath,
-        ...optionArgs,
-        '-P',
-        String(path.port),
-      ],
+      sshArgs: (path) => [...clientArgs, '-p', String(path.port), `${path.login}@127.0.0.1`],
+      scpArgs: (path) => ['-q', ...clientArgs, '-P', String(path.port)],
       [Symbol.asyncDispose]: () => stack[Symbol.asyncDispose](),
     };
   } catch (err) {
@@ -163,34 +137,13 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
 /** alice (the bench key), web-1 (recorded) and web-1-norec (`--no-recording`), both granted. */
 async function addTargets(gatehouse: RunningGatehouse, sshd: Sshd, key: SshKeyPair): Promise<void> {
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', key.publicPath]);
-  const targets = [
-    ['web-1', []],
-    ['web-1-norec', ['--no-recording']],
-  ] as const;
-  await Promise.all(
-    targets.map(async ([name, flags]) => {
-      await gatehouse.cli([
-        'target',
-        'add',
-        name,
-        '--kind',
-        'ssh',
-        '--host',
-        sshd.host,
-        '--port',
-        String(sshd.port),
-        '--username',
-        sshd.account,
-        ...flags,
-      ]);
-      const generated = await gatehouse.cli(['credential', 'set', name, '--generate-ssh-key']);
-      sshd.authorizeKey(generated.stdout.trim());
-      await Promise.all([
-        gatehouse.cli(['target', 'trust', name]),
-        gatehouse.cli(['grant', 'alice', name, '--for', '24h']),
-      ]);
+  await Promise.all([
+    addSshTarget({ gatehouse, sshd }, 'web-1', { grantFor: '24h' }),
+    addSshTarget({ gatehouse, sshd }, 'web-1-norec', {
+      flags: ['--no-recording'],
+      grantFor: '24h',
     }),
-  );
+  ]);
 }
 
 /** Deletes the recordings a Gatehouse kept so far (bulk downloads leave gigabytes). */

@@ -5,7 +5,7 @@ import { ConnectionGate } from '../listen/index.js';
 import { createLogger } from '../log/index.js';
 import { configFromCommand, openControlPlane } from './context.js';
 import type { CliIo } from './output.js';
-import { findActiveCredentialCreatedAt } from '../lease/rotation.js';
+import { findActiveCredentialCreatedAt } from '../lease/rotation-versions.js';
 import { RotationScheduler } from '../lease/rotation-scheduler.js';
 import type { ControlPlane } from './context.js';
 import { startEmbeddedGateway } from './gateway.js';

@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { GatehouseError } from '../core/errors.js';
 import type { Target } from '../core/types.js';
-import { ROTATION_TIMEOUT_MS, type PasswordApplier, type PasswordSession } from './rotation.js';
+import {
+  ROTATION_TIMEOUT_MS,
+  type PasswordApplier,
+  type PasswordSession,
+} from './rotation-appliers.js';
 
 /** MySQL server errors that mean "wrong user or password" (ER_ACCESS_DENIED_ERROR, …_NO_PASSWORD_ERROR). */
 const ACCESS_DENIED_ERRNOS: ReadonlySet<number> = new Set([1045, 1698]);

@@ -12,12 +12,8 @@ import { openScratchStore } from '../../test/support/stores.js';
 import { GatehouseError } from '../core/errors.js';
 import { decryptCredential, findCredentialForUnlock } from './credentials.js';
 import { postgresPasswordApplier } from './rotate-postgres.js';
-import {
-  rotateCredential,
-  type PasswordApplier,
-  type PasswordAppliers,
-  type RotationDeps,
-} from './rotation.js';
+import { rotateCredential, type RotationDeps } from './rotation.js';
+import type { PasswordApplier, PasswordAppliers } from './rotation-appliers.js';
 
 const SUPER_PASSWORD = 'super-Secret-4-tests';
 const START_MS = 1_800_000_000_000;

@@ -2,7 +2,11 @@ import pg from 'pg';
 import { GatehouseError } from '../core/errors.js';
 import type { Target } from '../core/types.js';
 import { deriveScramVerifier } from '../identity/scram.js';
-import { ROTATION_TIMEOUT_MS, type PasswordApplier, type PasswordSession } from './rotation.js';
+import {
+  ROTATION_TIMEOUT_MS,
+  type PasswordApplier,
+  type PasswordSession,
+} from './rotation-appliers.js';
 
 /** PostgreSQL 10 is the first to accept a SCRAM-SHA-256 verifier in `ALTER ROLE … PASSWORD`. */
 const MIN_SERVER_VERSION_NUM = 100_000;

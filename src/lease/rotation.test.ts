@@ -10,14 +10,10 @@ import type { Target } from '../core/types.js';
 import { Targets } from '../policy/targets.js';
 import type { Store } from '../store/index.js';
 import { Credentials } from './credentials.js';
-import {
-  findActiveCredentialCreatedAt,
-  generateRotationPassword,
-  rotateCredential,
-  type PasswordApplier,
-  type PasswordSession,
-  type RotationDeps,
-} from './rotation.js';
+import { rotateCredential, type RotationDeps } from './rotation.js';
+import type { PasswordApplier, PasswordSession } from './rotation-appliers.js';
+import { generateRotationPassword } from './rotation-password.js';
+import { findActiveCredentialCreatedAt } from './rotation-versions.js';
 
 const START_MS = 1_800_000_000_000;
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditWriter } from '../audit/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -8,6 +7,25 @@ import type { Target } from '../core/types.js';
 import type { Database } from '../store/schema.js';
 import { openCredential, sealCredential, serializeEnvelope, type Envelope } from './envelope.js';
 import type { KmsProvider } from './kms.js';
+import type { PasswordApplier, PasswordAppliers, PasswordSession } from './rotation-appliers.js';
+import {
+  describeRotationError as describe,
+  failureReasonOf,
+  RotationFailure,
+  rotationFailure,
+  type RotationFailureExtra as FailureExtra,
+  type RotationFailureReason,
+} from './rotation-failure.js';
+import { generateRotationPassword } from './rotation-password.js';
+import {
+  flipToNewVersion,
+  insertPendingVersion,
+  listCredentialVersions,
+  retirePendingVersion,
+  undoFlip,
+  type CredentialRow,
+  type StatusChange,
+} from './rotation-versions.js';
 
 // -------------------------------------------------------------------------------------------
 // Scheduled rotation of a database target's leased password (DESIGN.md §4).
@@ -24,31 +42,11 @@ import type { KmsProvider } from './kms.js';
 // `pending` row knows; the next rotation finds that stale row, and when the active password
 // is refused it tries the pending one and promotes it ("recovered"). A fresh pending row
 // means a rotation is running elsewhere, and this one stops.
+//
+// The parts: rotation-appliers.ts (how a database's password is changed), rotation-versions.ts
+// (the credential rows in the store), rotation-failure.ts (reasons and errors),
+// rotation-password.ts (the new password).
 // -------------------------------------------------------------------------------------------
-
-/** Target kinds whose leased password can be rotated. */
-export type RotatableKind = 'postgres' | 'mysql';
-
-/** An authenticated connection to a target as its leased account. */
-export interface PasswordSession extends AsyncDisposable {
-  /**
-   * Sets the connected account's password. Throws GH_ROTATION_FAILED (the server's reason in
-   * `detail`, never the statement) or GH_UPSTREAM_UNREACHABLE.
-   */
-  setPassword(password: Buffer): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * How rotation talks to one kind of database. `connect` throws GH_UPSTREAM_UNREACHABLE
- * (network, timeout), GH_UPSTREAM_AUTH_FAILED (password refused) or GH_ROTATION_FAILED.
- */
-export interface PasswordApplier {
-  connect(target: Target, password: Buffer): Promise<PasswordSession>;
-}
-
-/** The appliers by target kind (`rotate-postgres.ts`, `rotate-mysql.ts`). */
-export type PasswordAppliers = Readonly<Partial<Record<RotatableKind, PasswordApplier>>>;
 
 /** Finds a target by name (a `Targets` instance will do). */
 export interface TargetLookup {
@@ -76,102 +74,8 @@ export interface RotationResult {
   readonly isRecovered: boolean;
 }
 
-/** Why a rotation failed; the `reason` of `admin.credential.rotate_failed`. */
-export type RotationFailureReason =
-  | 'no-credential'
-  | 'busy'
-  | 'unreachable'
-  | 'auth-failed'
-  | 'connect-failed'
-  | 'change-refused'
-  | 'verify-failed'
-  | 'store-failed';
-
-/** Length of a generated password: 32 base62 characters, about 190 bits. */
-export const ROTATED_PASSWORD_LENGTH = 32;
-/** Connect and statement timeout of every connection rotation makes. */
-export const ROTATION_TIMEOUT_MS = 10_000;
 /** A pending version younger than this belongs to a rotation still running. */
 export const STALE_PENDING_MS = 5 * 60_000;
-
-const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-const FAILURES: Record<
-  RotationFailureReason,
-  { readonly message: string; readonly hint?: string }
-> = {
-  'no-credential': { message: 'credential rotation failed: no password is set for this target' },
-  busy: {
-    message: 'credential rotation failed: another rotation of this target is in progress',
-    hint: 'try again in a few minutes',
-  },
-  unreachable: {
-    message: 'credential rotation failed: the target cannot be reached',
-    hint: 'the credential is unchanged; try again when the target is up',
-  },
-  'auth-failed': {
-    message: 'credential rotation failed: the target refused the current password',
-    hint: 'set the password the target accepts with "gatehouse credential set TARGET", then rotate',
-  },
-  'connect-failed': { message: 'credential rotation failed: the target refused the connection' },
-  'change-refused': {
-    message: 'credential rotation failed: the target refused the password change',
-    hint: 'the leased account must be allowed to change its own password',
-  },
-  'verify-failed': { message: 'credential rotation failed: the new password did not work' },
-  'store-failed': { message: 'credential rotation failed: the new version could not be stored' },
-};
-
-/** A random password of base62 characters (no quote or backslash, safe even as an SQL literal). */
-export function generateRotationPassword(length: number = ROTATED_PASSWORD_LENGTH): Buffer {
-  const out = Buffer.alloc(length);
-  let filled = 0;
-  while (filled < length) {
-    const pool = randomBytes(length * 2);
-    // 248 = 4 * 62: rejecting larger bytes keeps every character equally likely.
-    for (let i = 0; i < pool.length && filled < length; i++) {
-      const byte = pool[i] ?? 255;
-      if (byte < 248) out[filled++] = BASE62.charCodeAt(byte % 62);
-    }
-    pool.fill(0);
-  }
-  return out;
-}
-
-/** `created_at` of the target's active credential version, or undefined when there is none. */
-export async function findActiveCredentialCreatedAt(
-  db: Kysely<Database>,
-  targetId: string,
-): Promise<number | undefined> {
-  const row = await db
-    .selectFrom('credentials')
-    .select('created_at')
-    .where('target_id', '=', targetId)
-    .where('status', '=', 'active')
-    .orderBy('version', 'desc')
-    .executeTakeFirst();
-  return row === undefined ? undefined : Number(row.created_at);
-}
-
-interface CredentialRow {
-  readonly id: string;
-  readonly version: number;
-  readonly kind: string;
-  readonly status: string;
-  readonly envelope: string;
-  readonly createdAt: number;
-}
-
-/** Thrown inside a rotation: the reason to audit and the error to raise. */
-class RotationFailure extends Error {
-  constructor(
-    readonly reason: RotationFailureReason,
-    readonly error: GatehouseError,
-    readonly extra: FailureExtra,
-  ) {
-    super(error.message);
-  }
-}
 
 /**
  * Rotates the leased password of a PostgreSQL or MySQL target: a new random password is set
@@ -304,22 +208,8 @@ class Rotation {
     for (const secret of this.#secrets) secret.fill(0);
   }
 
-  async #rows(): Promise<CredentialRow[]> {
-    // One statement: its snapshot decides both "busy" and the next version number.
-    const rows = await this.deps.db
-      .selectFrom('credentials')
-      .select(['id', 'version', 'kind', 'status', 'envelope', 'created_at'])
-      .where('target_id', '=', this.target.id)
-      .orderBy('version', 'desc')
-      .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      version: Number(r.version),
-      kind: r.kind,
-      status: r.status,
-      envelope: r.envelope,
-      createdAt: Number(r.created_at),
-    }));
+  #rows(): Promise<CredentialRow[]> {
+    return listCredentialVersions(this.deps.db, this.target.id);
   }
 
   async #insertPending(version: number): Promise<CredentialRow> {
@@ -334,22 +224,15 @@ class Rotation {
     const createdAt = this.#clock();
     const envelope = serializeEnvelope(sealed);
     try {
-      await this.deps.db
-        .insertInto('credentials')
-        .values({
-          id,
-          target_id: this.target.id,
-          version,
-          kind: 'password',
-          envelope,
-          kms: sealed.kms,
-          kms_key_id: sealed.keyId,
-          fingerprint: null,
-          status: 'pending',
-          created_at: createdAt,
-          created_by: this.actor,
-        })
-        .execute();
+      return await insertPendingVersion(this.deps.db, {
+        id,
+        targetId: this.target.id,
+        version,
+        sealed,
+        envelope,
+        createdAt,
+        createdBy: this.actor,
+      });
     } catch (err) {
       // (target_id, version) is unique: a concurrent rotation or `credential set` took it.
       const isTaken = (await this.#rows()).some((r) => r.version === version);
@@ -357,7 +240,6 @@ class Rotation {
         ? this.#fail('busy', `version ${version} was taken meanwhile`, { step: 'store' })
         : this.#fail('store-failed', describe(err), { step: 'store' });
     }
-    return { id, version, kind: 'password', status: 'pending', envelope, createdAt };
   }
 
   /** Logs in with the active password; when it is refused, with stale pending ones, newest first. */
@@ -408,21 +290,10 @@ class Rotation {
   }
 
   async #retirePending(): Promise<void> {
-    if (this.#pending === undefined) return;
-    await this.deps.db
-      .updateTable('credentials')
-      .set({ status: 'retired' })
-      .where('id', '=', this.#pending.id)
-      .where('status', '=', 'pending')
-      .execute()
-      .catch(() => undefined); // left pending, it turns stale and the next rotation retires it
+    if (this.#pending !== undefined) await retirePendingVersion(this.deps.db, this.#pending.id);
   }
 
-  /**
-   * pending -> active; basis -> previous; the old active -> retired when a recovered pending
-   * version replaced it; other stale pending rows and unleased older `previous` rows ->
-   * retired. Returns what changed, so that it can be undone.
-   */
+  /** Moves the statuses to the new version (see {@link flipToNewVersion}). */
   #flip(
     active: CredentialRow,
     basis: CredentialRow,
@@ -430,59 +301,12 @@ class Rotation {
   ): Promise<StatusChange[]> {
     const pending = this.#pending;
     if (pending === undefined) throw new Error('no pending version');
-    return this.deps.db.transaction().execute(async (trx) => {
-      const rows = await trx
-        .selectFrom('credentials')
-        .select(['id', 'status'])
-        .where('target_id', '=', this.target.id)
-        .execute();
-      const statusOf = new Map(rows.map((r) => [r.id, r.status]));
-      if (statusOf.get(active.id) !== 'active' || statusOf.get(pending.id) !== 'pending') {
-        throw new Error('the credential was changed during the rotation');
-      }
-      const leased = new Set(
-        (
-          await trx
-            .selectFrom('leases')
-            .select('credential_id')
-            .where(
-              'credential_id',
-              'in',
-              rows.map((r) => r.id),
-            )
-            .where('released_at', 'is', null)
-            .execute()
-        ).map((l) => l.credential_id),
-      );
-      const next = new Map<string, string>([
-        [pending.id, 'active'],
-        [basis.id, 'previous'],
-      ]);
-      if (basis.id !== active.id) next.set(active.id, 'retired');
-      for (const row of stale) if (!next.has(row.id)) next.set(row.id, 'retired');
-      for (const row of rows) {
-        if (row.status === 'previous' && !next.has(row.id) && !leased.has(row.id))
-          next.set(row.id, 'retired');
-      }
-      const changes: StatusChange[] = [];
-      for (const [id, status] of next) {
-        const from = statusOf.get(id);
-        if (from === undefined || from === status) continue;
-        await trx.updateTable('credentials').set({ status }).where('id', '=', id).execute();
-        changes.push({ id, from });
-      }
-      return changes;
-    });
-  }
-
-  /** Undoes {@link #flip}; the new version ends `retired`, not pending. */
-  async #undoFlip(changes: readonly StatusChange[]): Promise<void> {
-    const pendingId = this.#pending?.id;
-    await this.deps.db.transaction().execute(async (trx) => {
-      for (const change of changes) {
-        const status = change.id === pendingId ? 'retired' : change.from;
-        await trx.updateTable('credentials').set({ status }).where('id', '=', change.id).execute();
-      }
+    return flipToNewVersion(this.deps.db, {
+      targetId: this.target.id,
+      active,
+      basis,
+      pending,
+      stale,
     });
   }
 
@@ -508,7 +332,7 @@ class Rotation {
       let isUndone = false;
       try {
         await basis.session.setPassword(basis.password);
-        await this.#undoFlip(changes);
+        await undoFlip(this.deps.db, changes, this.#pending?.id);
         isUndone = true;
       } catch {
         // The target keeps the new password and the store says so: consistent, only unaudited.
@@ -521,31 +345,12 @@ class Rotation {
   }
 
   #fail(reason: RotationFailureReason, detail: string, extra: FailureExtra): RotationFailure {
-    // After a failed revert the target may already hold the new password.
-    const spec =
-      extra.isReverted === false
-        ? {
-            message:
-              'credential rotation failed: the target may hold a password that is not active yet',
-            hint: 'the new version is kept as pending; the next rotation finds and promotes it',
-          }
-        : FAILURES[reason];
-    const code = reason === 'no-credential' ? 'GH_NO_CREDENTIAL' : 'GH_ROTATION_FAILED';
-    const error = new GatehouseError(code, {
-      message: spec.message,
-      ...(spec.hint === undefined ? {} : { hint: spec.hint }),
-      detail: `${extra.step}: ${this.#redact(detail)}`,
-    });
-    return new RotationFailure(reason, error, extra);
+    return rotationFailure(reason, this.#redact(detail), extra);
   }
 
-  /** Maps an applier error: an unreachable target, or a refused login before the change, keep their own reason. */
+  /** Fails with the reason of an applier's error (see {@link failureReasonOf}). */
   #failFrom(err: unknown, fallback: RotationFailureReason, extra: FailureExtra): RotationFailure {
-    let reason = fallback;
-    if (isGatehouseError(err, 'GH_UPSTREAM_UNREACHABLE')) reason = 'unreachable';
-    else if (isGatehouseError(err, 'GH_UPSTREAM_AUTH_FAILED') && extra.step === 'connect')
-      reason = 'auth-failed';
-    return this.#fail(reason, describe(err), extra);
+    return this.#fail(failureReasonOf(err, fallback, extra.step), describe(err), extra);
   }
 
   /** Removes any plaintext this rotation holds from a text bound for logs or the audit. */
@@ -564,22 +369,4 @@ interface Basis {
   readonly row: CredentialRow;
   readonly password: Buffer;
   readonly session: PasswordSession;
-}
-
-/** Facts a failure adds to `admin.credential.rotate_failed`. */
-interface FailureExtra {
-  readonly step: 'check' | 'seal' | 'store' | 'connect' | 'decrypt' | 'change' | 'verify';
-  /** Set once the target's password was changed: whether the old one was set back. */
-  readonly isReverted?: boolean;
-}
-
-interface StatusChange {
-  readonly id: string;
-  readonly from: string;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof GatehouseError)
-    return err.detail === undefined ? err.message : `${err.message}: ${err.detail}`;
-  return err instanceof Error ? err.message : String(err);
 }

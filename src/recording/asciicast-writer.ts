@@ -1,8 +1,7 @@
-import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { systemClock, type Clock } from '../core/clock.js';
-import { GatehouseError, isGatehouseError } from '../core/errors.js';
+import { GatehouseError } from '../core/errors.js';
 import {
   ASCIICAST_VERSION,
   EVENT_CODES,
@@ -12,11 +11,12 @@ import {
   isTermSize,
   type TermInfo,
 } from './asciicast-format.js';
+import { BoundedLineSink, openWithHeader } from './bounded-line-sink.js';
 import { CommandLineTracker, type CommandLine } from './command-line-tracker.js';
 import { EchoTracker, maskedText, type SettledInput } from './echo-tracker.js';
-import { describeError, recordingWriteFailed } from './recording-errors.js';
+import { describeError } from './recording-errors.js';
 import { recordingFileName } from './recording-names.js';
-import { openFileSink, type RecordingSink } from './recording-sink.js';
+import type { RecordingSink } from './recording-sink.js';
 
 /** Longest time written events stay in memory before they are written out. */
 export const FLUSH_INTERVAL_MS = 1_000;
@@ -24,8 +24,6 @@ export const FLUSH_INTERVAL_MS = 1_000;
 export const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 /** Buffered bytes beyond which the writer asks for backpressure (`needsDrain`). */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
-/** How far past MAX_BUFFERED_BYTES a caller may ignore backpressure before the writer fails. */
-const HARD_LIMIT_FACTOR = 4;
 
 /** Milliseconds from an arbitrary origin that never go backwards (`performance.now`). */
 export type MonotonicClock = () => number;
@@ -99,11 +97,6 @@ function encodeEvents(events: readonly PendingEvent[]): Buffer {
   );
 }
 
-interface DrainWaiter {
-  resolve(): void;
-  reject(err: GatehouseError): void;
-}
-
 /**
  * Writes one session channel as asciicast v3 (DESIGN §6). Event methods are synchronous and
  * buffer whole lines in memory; a timer writes them out at least every `flushIntervalMs`,
@@ -116,70 +109,58 @@ interface DrainWaiter {
  *
  * Failure (ENOSPC, EIO, ...): reported once to `onError`, `failure` is set, `drain()` and
  * `close()` reject with it, event methods return false. Nothing is thrown from an event
- * method and no promise is left rejected unobserved.
+ * method and no promise is left rejected unobserved. The write path (buffer, flush, paced
+ * sync, failure) is the {@link BoundedLineSink} shared with database transcripts.
  */
 export class AsciicastWriter implements AsyncDisposable {
-  readonly #sink: RecordingSink;
+  /** Events not encoded yet wait here: encoding waits for the flush, off the keystroke's path. */
+  readonly #lines: BoundedLineSink<PendingEvent>;
   readonly #clock: MonotonicClock;
   readonly #startMs: number;
-  readonly #flushIntervalMs: number;
-  readonly #flushThresholdBytes: number;
-  readonly #maxBufferedBytes: number;
   readonly #recordInput: boolean;
   readonly #maxOutputBytes: number;
-  readonly #onError: ((err: GatehouseError) => void) | undefined;
   readonly #onCommandLine: ((line: CommandLine) => void) | undefined;
   readonly #echo: EchoTracker | undefined;
   readonly #commands: CommandLineTracker | undefined;
   readonly #outputDecoder = new StringDecoder('utf8');
   readonly #inputDecoder = new StringDecoder('utf8');
-  readonly #hash: Hash = createHash('sha256');
-  #bytesWritten = 0;
   /** Output bytes seen (recorded or not). */
   #outputBytes = 0;
   /** Output bytes recorded before the limit stopped it. */
   #recordedOutputBytes = 0;
   #isOutputCapped = false;
   #lastAbsMs = 0;
-  #lastSyncMs: number;
-  /** Events not encoded yet: encoding waits for the flush, off the keystroke's path. */
-  #pending: PendingEvent[] = [];
-  /** Estimated bytes of `#pending` (characters plus line overhead). */
-  #pendingBytes = 0;
-  #inflightBytes = 0;
-  #flushing: Promise<void> | undefined;
-  #flushTimer: NodeJS.Timeout | undefined;
   #echoTimer: NodeJS.Timeout | undefined;
-  #drainWaiters: DrainWaiter[] = [];
-  #failure: GatehouseError | undefined;
   #isClosed = false;
   #closing: Promise<RecordingResult> | undefined;
 
   private constructor(sink: RecordingSink, header: Buffer, options: AsciicastWriterOptions) {
-    this.#sink = sink;
-    this.#hash.update(header);
-    this.#bytesWritten = header.length;
     this.#clock = options.clock ?? (() => performance.now());
     this.#startMs = this.#clock();
-    this.#lastSyncMs = this.#startMs;
-    this.#flushIntervalMs = positive(
-      options.flushIntervalMs ?? FLUSH_INTERVAL_MS,
-      'flushIntervalMs',
-    );
-    this.#flushThresholdBytes = positive(
-      options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES,
-      'flushThresholdBytes',
-    );
-    this.#maxBufferedBytes = positive(
-      options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
-      'maxBufferedBytes',
-    );
+    const onError = options.onError;
+    this.#lines = new BoundedLineSink(sink, header, {
+      encode: encodeEvents,
+      clock: this.#clock,
+      flushIntervalMs: positive(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, 'flushIntervalMs'),
+      flushThresholdBytes: positive(
+        options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES,
+        'flushThresholdBytes',
+      ),
+      maxBufferedBytes: positive(
+        options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
+        'maxBufferedBytes',
+      ),
+      noun: 'recording',
+      onError: (err) => {
+        clearTimeout(this.#echoTimer);
+        onError?.(err);
+      },
+    });
     this.#recordInput = options.recordInput ?? true;
     this.#maxOutputBytes =
       options.maxOutputBytes === undefined
         ? Number.POSITIVE_INFINITY
         : positive(options.maxOutputBytes, 'maxOutputBytes');
-    this.#onError = options.onError;
     this.#onCommandLine = options.onCommandLine;
     if (this.#recordInput || this.#onCommandLine !== undefined) {
       this.#echo = new EchoTracker(
@@ -216,30 +197,24 @@ export class AsciicastWriter implements AsyncDisposable {
       'utf8',
     );
     checkTuning(options); // before the file exists, so a bad option leaves nothing behind
-    const sink = await (options.openSink ?? openFileSink)(path);
-    try {
-      await sink.write(header); // the file plays (empty) from the start
-    } catch (err) {
-      await sink.close().catch(() => undefined);
-      throw recordingWriteFailed(`${path}: writing the header: ${describeError(err)}`, err);
-    }
+    const sink = await openWithHeader(path, header, options.openSink);
     const writer = new AsciicastWriter(sink, header, options);
     return writer;
   }
 
   /** The file being written. */
   get path(): string {
-    return this.#sink.path;
+    return this.#lines.path;
   }
 
   /** True while the relay should stop reading and await `drain()` (also once failed). */
   get needsDrain(): boolean {
-    return this.#failure !== undefined || this.#bufferedBytes >= this.#maxBufferedBytes;
+    return this.#lines.needsDrain;
   }
 
   /** Why the recording failed, or undefined while it is healthy. */
   get failure(): GatehouseError | undefined {
-    return this.#failure;
+    return this.#lines.failure;
   }
 
   /** Records output from the target; multibyte characters may be split across chunks. */
@@ -290,23 +265,12 @@ export class AsciicastWriter implements AsyncDisposable {
 
   /** Resolves once buffered bytes are below the limit; rejects with the failure if any. */
   drain(): Promise<void> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (!this.needsDrain) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.#drainWaiters.push({ resolve, reject });
-      void this.#startFlush();
-    });
+    return this.#lines.drain();
   }
 
   /** Writes out everything buffered; rejects with the failure if the recording failed. */
-  async flush(): Promise<void> {
-    while (
-      this.#failure === undefined &&
-      (this.#pending.length > 0 || this.#flushing !== undefined)
-    ) {
-      await this.#startFlush();
-    }
-    if (this.#failure !== undefined) throw this.#failure;
+  flush(): Promise<void> {
+    return this.#lines.flush();
   }
 
   /**
@@ -347,26 +311,7 @@ export class AsciicastWriter implements AsyncDisposable {
     }
     this.#isClosed = true;
     clearTimeout(this.#echoTimer);
-    let failure: unknown;
-    try {
-      await this.flush();
-      await this.#sink.sync();
-    } catch (err) {
-      failure = err;
-    }
-    clearTimeout(this.#flushTimer);
-    try {
-      await this.#sink.close();
-    } catch (err) {
-      failure ??= err;
-    }
-    if (failure !== undefined) {
-      this.#fail(failure, 'closing the recording');
-      throw (
-        this.#failure ?? recordingWriteFailed(`${this.#sink.path}: closing the recording`, failure)
-      );
-    }
-    return { path: this.#sink.path, sha256: this.#hash.digest('hex'), bytes: this.#bytesWritten };
+    return this.#lines.close();
   }
 
   // Stops recording output (the limit is reached): ends a character cut by the limit, and
@@ -384,11 +329,7 @@ export class AsciicastWriter implements AsyncDisposable {
   }
 
   get #isOpen(): boolean {
-    return !this.#isClosed && this.#failure === undefined;
-  }
-
-  get #bufferedBytes(): number {
-    return this.#pendingBytes + this.#inflightBytes;
+    return !this.#isClosed && this.#lines.failure === undefined;
   }
 
   // Milliseconds since the start, whole, never before the last event written (a clock
@@ -397,24 +338,13 @@ export class AsciicastWriter implements AsyncDisposable {
     return Math.max(this.#lastAbsMs, Math.round(this.#clock() - this.#startMs));
   }
 
-  // Queues an event; its line is encoded when the batch is written (#runFlush).
+  // Queues an event; its line is encoded when the batch is written (encodeEvents).
   #event(atMs: number, code: string, data: string): boolean {
-    if (this.#failure !== undefined) return false;
+    if (this.#lines.failure !== undefined) return false;
     const absMs = Math.max(atMs, this.#lastAbsMs);
-    this.#pending.push({ intervalMs: absMs - this.#lastAbsMs, code, data });
+    const event = { intervalMs: absMs - this.#lastAbsMs, code, data };
     this.#lastAbsMs = absMs;
-    this.#pendingBytes += data.length + EVENT_OVERHEAD_BYTES;
-    if (this.#bufferedBytes > this.#maxBufferedBytes * HARD_LIMIT_FACTOR) {
-      this.#fail(
-        undefined,
-        `more than ${this.#maxBufferedBytes * HARD_LIMIT_FACTOR} bytes buffered: backpressure ignored`,
-      );
-      return false;
-    }
-    if (this.#pendingBytes >= this.#flushThresholdBytes) void this.#startFlush();
-    else
-      this.#flushTimer ??= setTimeout(() => void this.#startFlush(), this.#flushIntervalMs).unref();
-    return !this.needsDrain;
+    return this.#lines.push(event, data.length + EVENT_OVERHEAD_BYTES);
   }
 
   // Writes settled input as `i` events (one per typed chunk) and passes it to the
@@ -457,73 +387,6 @@ export class AsciicastWriter implements AsyncDisposable {
       this.#settled(this.#echo.settleDue(this.#now()));
       this.#armEchoTimer();
     }, delay + 1).unref();
-  }
-
-  // Starts the flush loop unless one runs; the returned promise never rejects.
-  #startFlush(): Promise<void> {
-    this.#flushing ??= this.#runFlush().finally(() => {
-      this.#flushing = undefined;
-    });
-    return this.#flushing;
-  }
-
-  async #runFlush(): Promise<void> {
-    while (this.#pending.length > 0 && this.#failure === undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-      const chunk = encodeEvents(this.#pending);
-      this.#pending = [];
-      this.#pendingBytes = 0;
-      this.#inflightBytes = chunk.length;
-      try {
-        await this.#sink.write(chunk);
-        this.#hash.update(chunk);
-        this.#bytesWritten += chunk.length;
-        this.#inflightBytes = 0;
-        // Ask for an fsync at most once per interval: "a crash loses about a second" without
-        // an fsync per 64 KiB under heavy output. The process-wide pacer runs it without
-        // holding up the next write (src/recording/sync-pacer.ts).
-        if (this.#clock() - this.#lastSyncMs >= this.#flushIntervalMs) {
-          this.#lastSyncMs = this.#clock();
-          this.#sink.requestSync();
-        }
-      } catch (err) {
-        this.#inflightBytes = 0;
-        this.#fail(err, 'writing the recording');
-        return;
-      }
-      this.#wakeDrainWaiters();
-    }
-  }
-
-  #wakeDrainWaiters(): void {
-    if (this.needsDrain || this.#drainWaiters.length === 0) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w.resolve();
-  }
-
-  #fail(cause: unknown, doing: string): void {
-    if (this.#failure !== undefined) return;
-    const failure = isGatehouseError(cause)
-      ? cause
-      : recordingWriteFailed(
-          `${this.#sink.path}: ${doing}${cause === undefined ? '' : `: ${describeError(cause)}`}`,
-          cause,
-        );
-    this.#failure = failure;
-    this.#pending = []; // nothing more can be written: free the memory
-    this.#pendingBytes = 0;
-    clearTimeout(this.#flushTimer);
-    clearTimeout(this.#echoTimer);
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w.reject(failure);
-    try {
-      this.#onError?.(failure);
-    } catch {
-      // onError must not throw; the failure stays visible through `failure` and `close()`.
-    }
   }
 }
 

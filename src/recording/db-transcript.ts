@@ -1,13 +1,13 @@
-import { createHash, type Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { chmod, lstat, mkdir, open } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { systemClock, type Clock } from '../core/clock.js';
-import { GatehouseError, isGatehouseError } from '../core/errors.js';
-import { describeError, recordingNameInvalid, recordingWriteFailed } from './recording-errors.js';
+import { GatehouseError } from '../core/errors.js';
+import { BoundedLineSink, openWithHeader } from './bounded-line-sink.js';
+import { recordingNameInvalid } from './recording-errors.js';
 import { assertSafeSid, recordingDayDir } from './recording-names.js';
-import { openFileSink, type RecordingSink } from './recording-sink.js';
+import type { RecordingSink } from './recording-sink.js';
 
 /**
  * Database session transcripts (DESIGN.md §6): NDJSON, one header line then one line per
@@ -28,8 +28,6 @@ export const DB_TRANSCRIPT_FLUSH_THRESHOLD_BYTES = 64 * 1024;
 export const DB_TRANSCRIPT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Longest transcript line read back. */
 export const DB_TRANSCRIPT_MAX_LINE_BYTES = 1024 * 1024;
-/** Buffered bytes, past the drain limit, at which the writer fails (backpressure ignored). */
-const HARD_LIMIT_FACTOR = 4;
 const REL_PATH_PATTERN = /^\d{4}\/\d{2}\/\d{2}\/[A-Za-z0-9_-]{1,128}\.db\.ndjson$/;
 
 /** Who and what a transcript is of. */
@@ -83,42 +81,30 @@ export interface DbTranscriptResult {
  * Appends NDJSON lines to one transcript file. `append` is synchronous and buffers; a timer
  * writes at least every `flushIntervalMs` (sooner past the threshold), one write at a time.
  * Past `maxBufferedBytes` `needsDrain` is true and `drain()` waits; far past it, or on a
- * write error, the writer fails once (`onError`), and `close()` rejects.
+ * write error, the writer fails once (`onError`), and `close()` rejects. The write path is
+ * the {@link BoundedLineSink} shared with terminal recordings.
  */
 export class DbTranscriptWriter implements AsyncDisposable {
-  readonly #sink: RecordingSink;
+  /** Lines not written yet, as text: encoded once per write. */
+  readonly #lines: BoundedLineSink<string>;
   readonly #clock: () => number;
   readonly #startMs: number;
-  readonly #flushIntervalMs: number;
-  readonly #flushThresholdBytes: number;
-  readonly #maxBufferedBytes: number;
-  readonly #onError: ((err: GatehouseError) => void) | undefined;
-  readonly #hash: Hash = createHash('sha256');
-  #bytes = 0;
   #lastT = 0;
-  #lastSyncMs: number;
-  /** Lines not written yet, as text: encoded once per write. */
-  #pending: string[] = [];
-  #pendingBytes = 0;
-  #inflightBytes = 0;
-  #flushing: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #waiters: { resolve(): void; reject(err: GatehouseError): void }[] = [];
-  #failure: GatehouseError | undefined;
   #isClosed = false;
   #closing: Promise<DbTranscriptResult> | undefined;
 
   private constructor(sink: RecordingSink, header: Buffer, options: DbTranscriptWriterOptions) {
-    this.#sink = sink;
-    this.#hash.update(header);
-    this.#bytes = header.length;
     this.#clock = options.clock ?? (() => performance.now());
     this.#startMs = this.#clock();
-    this.#lastSyncMs = this.#startMs;
-    this.#flushIntervalMs = options.flushIntervalMs ?? DB_TRANSCRIPT_FLUSH_INTERVAL_MS;
-    this.#flushThresholdBytes = options.flushThresholdBytes ?? DB_TRANSCRIPT_FLUSH_THRESHOLD_BYTES;
-    this.#maxBufferedBytes = options.maxBufferedBytes ?? DB_TRANSCRIPT_MAX_BUFFERED_BYTES;
-    this.#onError = options.onError;
+    this.#lines = new BoundedLineSink(sink, header, {
+      encode: (lines) => Buffer.from(lines.join(''), 'utf8'),
+      clock: this.#clock,
+      flushIntervalMs: options.flushIntervalMs ?? DB_TRANSCRIPT_FLUSH_INTERVAL_MS,
+      flushThresholdBytes: options.flushThresholdBytes ?? DB_TRANSCRIPT_FLUSH_THRESHOLD_BYTES,
+      maxBufferedBytes: options.maxBufferedBytes ?? DB_TRANSCRIPT_MAX_BUFFERED_BYTES,
+      noun: 'transcript',
+      onError: options.onError,
+    });
   }
 
   /** Creates `path` (it must not exist) and writes the header line. */
@@ -135,37 +121,28 @@ export class DbTranscriptWriter implements AsyncDisposable {
       startedAt: (options.wallClock ?? systemClock)(),
     };
     const line = Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
-    const sink = await (options.openSink ?? openFileSink)(path);
-    try {
-      await sink.write(line);
-    } catch (err) {
-      await sink.close().catch(() => undefined);
-      throw recordingWriteFailed(`${path}: writing the header: ${describeError(err)}`, err);
-    }
+    const sink = await openWithHeader(path, line, options.openSink);
     return new DbTranscriptWriter(sink, line, options);
   }
 
   /** The file being written. */
   get path(): string {
-    return this.#sink.path;
+    return this.#lines.path;
   }
 
   /** True while the caller should stop producing and await `drain()` (also once failed). */
   get needsDrain(): boolean {
-    return (
-      this.#failure !== undefined ||
-      this.#pendingBytes + this.#inflightBytes >= this.#maxBufferedBytes
-    );
+    return this.#lines.needsDrain;
   }
 
   /** Why writing failed, or undefined while healthy. */
   get failure(): GatehouseError | undefined {
-    return this.#failure;
+    return this.#lines.failure;
   }
 
   /** Appends one entry (`t` is added); false when the caller should wait for `drain()`. */
   append(type: string, fields: Readonly<Record<string, unknown>>): boolean {
-    if (this.#isClosed || this.#failure !== undefined) return false;
+    if (this.#isClosed || this.#lines.failure !== undefined) return false;
     const t = Math.max(this.#lastT, Math.round(this.#clock() - this.#startMs));
     this.#lastT = t;
     // `{"t":…,"type":…,` then the fields: the same line as JSON.stringify({ t, type, ...fields })
@@ -175,25 +152,12 @@ export class DbTranscriptWriter implements AsyncDisposable {
       Object.hasOwn(fields, 't') || Object.hasOwn(fields, 'type')
         ? `${JSON.stringify({ t, type, ...fields })}\n`
         : `{"t":${t},"type":${JSON.stringify(type)}${body === '{}' ? '}' : `,${body.slice(1)}`}\n`;
-    this.#pending.push(line);
-    this.#pendingBytes += Buffer.byteLength(line, 'utf8');
-    if (this.#pendingBytes + this.#inflightBytes > this.#maxBufferedBytes * HARD_LIMIT_FACTOR) {
-      this.#fail(undefined, 'backpressure ignored: too many bytes buffered');
-      return false;
-    }
-    if (this.#pendingBytes >= this.#flushThresholdBytes) void this.#startFlush();
-    else this.#timer ??= setTimeout(() => void this.#startFlush(), this.#flushIntervalMs).unref();
-    return !this.needsDrain;
+    return this.#lines.push(line, Buffer.byteLength(line, 'utf8'));
   }
 
   /** Resolves once the buffer is below the limit; rejects with the failure. */
   drain(): Promise<void> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (!this.needsDrain) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-      void this.#startFlush();
-    });
+    return this.#lines.drain();
   }
 
   /** Ends the transcript: writes out, fsyncs, closes; gives path, SHA-256 and size. Idempotent. */
@@ -207,91 +171,9 @@ export class DbTranscriptWriter implements AsyncDisposable {
     await this.close();
   }
 
-  async #close(): Promise<DbTranscriptResult> {
+  #close(): Promise<DbTranscriptResult> {
     this.#isClosed = true;
-    let failure: unknown;
-    try {
-      while (
-        this.#failure === undefined &&
-        (this.#pending.length > 0 || this.#flushing !== undefined)
-      )
-        await this.#startFlush();
-      if (this.#failure !== undefined) throw this.#failure;
-      await this.#sink.sync();
-    } catch (err) {
-      failure = err;
-    }
-    clearTimeout(this.#timer);
-    try {
-      await this.#sink.close();
-    } catch (err) {
-      failure ??= err;
-    }
-    if (failure !== undefined) {
-      this.#fail(failure, 'closing the transcript');
-      throw this.#failure ?? recordingWriteFailed(`${this.#sink.path}: closing`, failure);
-    }
-    return { path: this.#sink.path, sha256: this.#hash.digest('hex'), bytes: this.#bytes };
-  }
-
-  #startFlush(): Promise<void> {
-    this.#flushing ??= this.#runFlush().finally(() => {
-      this.#flushing = undefined;
-    });
-    return this.#flushing;
-  }
-
-  async #runFlush(): Promise<void> {
-    while (this.#pending.length > 0 && this.#failure === undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      const chunk = Buffer.from(this.#pending.join(''), 'utf8');
-      this.#pending = [];
-      this.#pendingBytes = 0;
-      this.#inflightBytes = chunk.length;
-      try {
-        await this.#sink.write(chunk);
-        this.#hash.update(chunk);
-        this.#bytes += chunk.length;
-        this.#inflightBytes = 0;
-        // Paced like a recording's (src/recording/sync-pacer.ts): does not hold up the next write.
-        if (this.#clock() - this.#lastSyncMs >= this.#flushIntervalMs) {
-          this.#lastSyncMs = this.#clock();
-          this.#sink.requestSync();
-        }
-      } catch (err) {
-        this.#inflightBytes = 0;
-        this.#fail(err, 'writing the transcript');
-        return;
-      }
-      if (!this.needsDrain) {
-        const waiters = this.#waiters;
-        this.#waiters = [];
-        for (const w of waiters) w.resolve();
-      }
-    }
-  }
-
-  #fail(cause: unknown, doing: string): void {
-    if (this.#failure !== undefined) return;
-    const failure = isGatehouseError(cause)
-      ? cause
-      : recordingWriteFailed(
-          `${this.#sink.path}: ${doing}${cause === undefined ? '' : `: ${describeError(cause)}`}`,
-          cause,
-        );
-    this.#failure = failure;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    clearTimeout(this.#timer);
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.reject(failure);
-    try {
-      this.#onError?.(failure);
-    } catch {
-      // onError must not throw; the failure stays visible through `failure` and `close()`.
-    }
+    return this.#lines.close();
   }
 }
 

@@ -1,25 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
+import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createMariadbAccount,
-  TEST_MYSQL_URL,
-  type MariadbAccount,
-} from '../support/mariadb-account.js';
-import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
-import {
-  ALICE_PASSWORD,
-  eventually,
-  waitClosedRecord,
-  startFaultWorld,
-  type FaultWorld,
-} from './world.js';
-
-const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
+import { startDbFaultWorld, type DbFaultWorld } from './db-world.js';
+import { ALICE_PASSWORD, eventually, waitClosedRecord } from './world.js';
 
 // A database target goes away under a live session: PostgreSQL restarted (a throwaway cluster
 // stopped and started), a PostgreSQL backend killed (the server's crash recovery), a MariaDB
@@ -28,55 +13,14 @@ const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
 // the transcript is complete and readable, the session ends `failed`, the
 // lease is released, and a new session works once the target is back.
 describe('faults: database target restarted mid-session', () => {
-  let world: FaultWorld;
-  let cluster: PgCluster;
-  let account: MariadbAccount;
-  let root: mysql.Connection;
-  const database = `gh_faults_${randomBytes(4).toString('hex')}`;
+  let world: DbFaultWorld;
 
   beforeAll(async () => {
-    [world, cluster, account] = await Promise.all([
-      startFaultWorld(),
-      startPgCluster({ superPassword: `super-${randomBytes(6).toString('hex')}` }),
-      createMariadbAccount({ password: LEASED_PASSWORD, prefix: 'gh_flt_' }),
-    ]);
-    const superClient = new pg.Client({ connectionString: cluster.url });
-    await superClient.connect();
-    await superClient.query(`CREATE ROLE leased LOGIN PASSWORD '${LEASED_PASSWORD}'`);
-    await superClient.query('CREATE DATABASE app OWNER leased');
-    await superClient.end();
-    root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-    await root.query(`CREATE DATABASE \`${database}\``);
-    const [hosts] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [account.user],
-    );
-    for (const { host } of hosts)
-      await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
-    await world.addDbTarget('orders', {
-      kind: 'postgres',
-      host: cluster.host,
-      port: cluster.port,
-      username: 'leased',
-      password: LEASED_PASSWORD,
-      database: 'app',
-    });
-    await world.addDbTarget('shop', {
-      kind: 'mysql',
-      host: account.host,
-      port: account.port,
-      username: account.user,
-      password: LEASED_PASSWORD,
-      database,
-    });
+    world = await startDbFaultWorld({ cluster: 'orders', prefix: 'gh_flt_' });
   }, 180_000);
 
   afterAll(async () => {
     await world?.[Symbol.asyncDispose]();
-    await cluster?.stop();
-    await root?.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
-    await root?.end().catch(() => undefined);
-    await account?.drop();
   });
 
   it('postgres-stopped-and-started-under-a-session-ends-it-failed-and-the-next-session-works', async () => {
@@ -85,8 +29,8 @@ describe('faults: database target restarted mid-session', () => {
     client.on('error', (err) => seen.push(err.message));
     await client.connect();
     await client.query("select 'before-restart' as marker");
-    const sid = await liveSid('orders');
-    await cluster.pause({ mode: 'fast' });
+    const sid = await world.liveSid('orders');
+    await world.cluster.pause({ mode: 'fast' });
     const failed = await client.query('select 1').then(
       () => undefined,
       (err: Error) => err.message,
@@ -97,7 +41,7 @@ describe('faults: database target restarted mid-session', () => {
       /terminating connection due to administrator command|the connection to target "orders" was lost/,
     );
     await expectCutRecord(sid, 'before-restart');
-    await cluster.resume();
+    await world.cluster.resume();
     await expectNewPgSessionWorks();
   }, 180_000);
 
@@ -108,7 +52,7 @@ describe('faults: database target restarted mid-session', () => {
     const { rows } = await client.query<{ pid: number }>(
       "select pg_backend_pid() as pid, 'before-kill' as marker",
     );
-    const sid = await liveSid('orders');
+    const sid = await world.liveSid('orders');
     // SIGKILL: the backend says nothing; the postmaster then restarts every backend.
     execFileSync('kill', ['-KILL', String(rows[0]?.pid)]);
     const err = (await client.query('select 1').then(
@@ -129,8 +73,8 @@ describe('faults: database target restarted mid-session', () => {
     const [rows] = await conn.query<mysql.RowDataPacket[]>(
       "select connection_id() as id, 'before-kill' as marker",
     );
-    const sid = await liveSid('shop');
-    await root.query(`KILL ${Number(rows[0]?.['id'])}`);
+    const sid = await world.liveSid('shop');
+    await world.mariadbRoot.query(`KILL ${Number(rows[0]?.['id'])}`);
     await expectCutRecord(sid, 'before-kill');
     // No command was pending: Gatehouse's ERR (numbered as the answer to a next command) is
     // what the driver reads, at once, as the connection's error.
@@ -173,8 +117,8 @@ describe('faults: database target restarted mid-session', () => {
       const id = await eventually(() => /id=(\d+)=before-kill/.exec(stdout)?.[1], {
         what: 'the mariadb connection id',
       });
-      const sid = await liveSid('shop');
-      await root.query(`KILL ${Number(id)}`);
+      const sid = await world.liveSid('shop');
+      await world.mariadbRoot.query(`KILL ${Number(id)}`);
       await expectCutRecord(sid, 'before-kill');
       cli.stdin.end("select 'after-kill';\n");
       expect(await exited).not.toBe(0);
@@ -193,13 +137,6 @@ describe('faults: database target restarted mid-session', () => {
   it('the-audit-chain-verifies-after-the-faults', async () => {
     expect((await world.verify()).stdout).toContain('audit chain OK');
   }, 180_000);
-
-  async function liveSid(target: string): Promise<string> {
-    const row = await eventually(async () =>
-      (await world.sessions()).find((s) => s.target === target && s.status === 'active'),
-    );
-    return row.sid;
-  }
 
   async function expectNewPgSessionWorks(): Promise<void> {
     // Crash recovery and restarts take a moment: retry the login, not the assertion.

@@ -2,8 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_PG_URL } from '../support/stores.js';
-import { eventually, startFaultWorld, waitClosedRecord, type FaultWorld } from './world.js';
+import {
+  machinePostgresTarget,
+  startFaultWorld,
+  waitClosedRecord,
+  type FaultWorld,
+} from './world.js';
 
 /** Size of the recordings disk: small enough to fill in a moment. */
 const DISK = '4m';
@@ -16,7 +20,6 @@ describe('faults: recording disk full', () => {
   let world: FaultWorld;
   let recordingsDir = '';
   let isMounted = false;
-  const pgUrl = new URL(TEST_PG_URL);
 
   beforeAll(async () => {
     world = await startFaultWorld({
@@ -37,15 +40,7 @@ describe('faults: recording disk full', () => {
       },
     });
     await world.addSshTarget('web-norec', { recordSessions: false });
-    // The machine's PostgreSQL trusts local logins: the leased password is not checked there.
-    await world.addDbTarget('pg-rec', {
-      kind: 'postgres',
-      host: pgUrl.hostname,
-      port: Number(pgUrl.port === '' ? '5432' : pgUrl.port),
-      username: decodeURIComponent(pgUrl.username),
-      password: 'trust-auth-unused-1',
-      database: 'postgres',
-    });
+    await world.addDbTarget('pg-rec', machinePostgresTarget());
   }, 180_000);
 
   afterAll(async () => {
@@ -57,7 +52,7 @@ describe('faults: recording disk full', () => {
 
   it('a-recorded-ssh-shell-whose-writes-fail-ends-failed', async () => {
     const shell = await world.shell('web-1');
-    const sid = await liveSid('web-1');
+    const sid = await world.liveSid('web-1');
     // A little room left, then output that cannot fit: the recorder fails part way through.
     fillDisk({ leaveKiB: 256 });
     shell.pty.write('head -c 3000000 /dev/zero | base64 -w 200\r');
@@ -95,7 +90,7 @@ describe('faults: recording disk full', () => {
     const client = world.pgClient('pg-rec');
     client.on('error', () => undefined);
     await client.connect();
-    const sid = await liveSid('pg-rec');
+    const sid = await world.liveSid('pg-rec');
     fillDisk();
     const long = 'x'.repeat(8_000);
     let failure: { message?: string } | undefined;
@@ -157,12 +152,5 @@ describe('faults: recording disk full', () => {
   /** What an administrator does: deletes what is not a recording. */
   function freeSpace(): void {
     rmSync(join(recordingsDir, 'filler'), { force: true });
-  }
-
-  async function liveSid(target: string): Promise<string> {
-    const row = await eventually(async () =>
-      (await world.sessions()).find((s) => s.target === target && s.status === 'active'),
-    );
-    return row.sid;
   }
 });

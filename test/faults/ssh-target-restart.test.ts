@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCast } from '../ssh/fixture.js';
-import { startSshd, type Sshd } from '../support/sshd.js';
+import type { Sshd } from '../support/sshd.js';
 import {
   eventually,
   waitClosedRecord,
@@ -22,14 +22,12 @@ describe('faults: ssh target restarted mid-session', () => {
 
   beforeAll(async () => {
     world = await startFaultWorld();
-    restarting = await startSshd();
-    await world.addSshTarget('web-2', {}, restarting);
+    restarting = await world.startSshTarget('web-2');
     bobShell = await world.shell('web-1', { key: world.bob });
   }, 180_000);
 
   afterAll(async () => {
     bobShell.kill();
-    await restarting[Symbol.asyncDispose]();
     await world[Symbol.asyncDispose]();
   });
 
@@ -39,7 +37,7 @@ describe('faults: ssh target restarted mid-session', () => {
       'for i in $(seq 1 600); do echo tick-$i; sleep 0.2; done',
     ]);
     await client.waitFor('tick-3', { timeoutMs: 60_000 });
-    const sid = await liveSid('web-2');
+    const sid = await world.liveSid('web-2', 'alice');
     await restarting.restart({ dropConnections: true });
     await client.waitFor('the connection to target "web-2" was lost', { timeoutMs: 60_000 });
     expect(await client.waitExit(30_000)).toBe(255);
@@ -49,7 +47,7 @@ describe('faults: ssh target restarted mid-session', () => {
   it('an-interactive-shell-cut-by-a-target-restart-ends-the-same-way', async () => {
     const shell = await world.shell('web-2');
     await shell.run('echo before-restart-$((40+2))', 'before-restart-42');
-    const sid = await liveSid('web-2');
+    const sid = await world.liveSid('web-2', 'alice');
     await restarting.restart({ dropConnections: true });
     await shell.pty.waitFor('the connection to target "web-2" was lost', { timeoutMs: 60_000 });
     expect(await shell.pty.waitExit(30_000)).toBe(255);
@@ -62,15 +60,6 @@ describe('faults: ssh target restarted mid-session', () => {
     await bobShell.run('echo bob-unaffected-$((6*7))', 'bob-unaffected-42');
     expect((await world.verify()).stdout).toContain('audit chain OK');
   }, 180_000);
-
-  async function liveSid(target: string): Promise<string> {
-    const row = await eventually(async () =>
-      (await world.sessions()).find(
-        (s) => s.target === target && s.user === 'alice' && s.status === 'active',
-      ),
-    );
-    return row.sid;
-  }
 
   /** Failed in the list and the chain, lease released, recording readable up to `lastOutput`. */
   async function expectCutRecord(sid: string, lastOutput: string): Promise<void> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
+  machinePostgresTarget,
   startFaultWorld,
   type AuditEvent,
   type FaultWorld,
@@ -23,15 +24,7 @@ describe('faults: SQLite store locked by another process (SQLITE_BUSY)', () => {
     world = await startFaultWorld();
     storePath = join(world.gatehouse.dir, 'gatehouse.db');
     if (!existsSync(storePath)) throw new Error(`no SQLite store at ${storePath}`);
-    // The machine's PostgreSQL (trust) as a database target.
-    await world.addDbTarget('orders', {
-      kind: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      username: 'postgres',
-      password: 'unused-with-trust-1',
-      database: 'postgres',
-    });
+    await world.addDbTarget('orders', machinePostgresTarget());
     bobShell = await world.shell('web-1', { key: world.bob });
   }, 180_000);
 

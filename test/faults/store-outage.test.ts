@@ -1,23 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createMariadbAccount,
-  TEST_MYSQL_URL,
-  type MariadbAccount,
-} from '../support/mariadb-account.js';
-import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
-import {
-  eventually,
-  waitClosedRecord,
-  startFaultWorld,
-  type AuditEvent,
-  type FaultWorld,
-  type PtyShell,
-} from './world.js';
-
-const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
+import { startDbFaultWorld, type DbFaultWorld } from './db-world.js';
+import { eventually, waitClosedRecord, type AuditEvent, type PtyShell } from './world.js';
 
 // The PostgreSQL store goes away for a few seconds. Nothing may happen unaudited: live SSH,
 // PostgreSQL and MySQL sessions go on, and the events they produce meanwhile (commands,
@@ -25,54 +10,17 @@ const LEASED_PASSWORD = `leased-${randomBytes(6).toString('hex')}`;
 // bounded time); new logins are refused while it is down, with a message that says it will
 // pass; Gatehouse does not crash; once it is back, new sessions work and the chain verifies.
 describe('faults: store briefly unavailable (PostgreSQL store)', () => {
-  let cluster: PgCluster;
-  let world: FaultWorld;
+  let world: DbFaultWorld;
   let bobShell: PtyShell;
-  let account: MariadbAccount;
-  let root: mysql.Connection;
-  const database = `gh_outage_${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    [cluster, account] = await Promise.all([
-      startPgCluster({ superPassword: `super-${randomBytes(6).toString('hex')}` }),
-      createMariadbAccount({ password: LEASED_PASSWORD, prefix: 'gh_out_' }),
-    ]);
-    world = await startFaultWorld({ gatehouse: { initArgs: ['--store-url', cluster.url] } });
-    root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-    await root.query(`CREATE DATABASE \`${database}\``);
-    const [hosts] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [account.user],
-    );
-    for (const { host } of hosts)
-      await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
-    // The machine's PostgreSQL (trust) is the database target; the store is the cluster.
-    await world.addDbTarget('orders', {
-      kind: 'postgres',
-      host: '127.0.0.1',
-      port: 5432,
-      username: 'postgres',
-      password: 'unused-with-trust-1',
-      database: 'postgres',
-    });
-    await world.addDbTarget('shop', {
-      kind: 'mysql',
-      host: account.host,
-      port: account.port,
-      username: account.user,
-      password: LEASED_PASSWORD,
-      database,
-    });
+    world = await startDbFaultWorld({ cluster: 'store', prefix: 'gh_out_' });
     bobShell = await world.shell('web-1', { key: world.bob });
   }, 180_000);
 
   afterAll(async () => {
     bobShell?.kill();
     await world?.[Symbol.asyncDispose]();
-    await cluster?.stop();
-    await root?.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
-    await root?.end().catch(() => undefined);
-    await account?.drop();
   });
 
   it('live-ssh-postgres-and-mysql-sessions-go-on-through-the-outage-and-lose-no-event', async () => {
@@ -91,7 +39,7 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
     };
     const [pgSid, mySid, bobSid] = [sidOf('orders'), sidOf('shop'), sidOf('web-1')];
 
-    await cluster.pause({ mode: 'fast' });
+    await world.cluster.pause({ mode: 'fast' });
     try {
       // The relays do not wait for the audit trail: the work goes on while the store is down.
       await bobShell.run('echo during-outage-$((6*7))', 'during-outage-42');
@@ -107,7 +55,7 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
       // events' first writes fail, and the audit log's retries carry them over.
       await new Promise((resolve) => setTimeout(resolve, 12_000));
     } finally {
-      await cluster.resume();
+      await world.cluster.resume();
     }
 
     // The same sessions go on after the outage.
@@ -146,7 +94,7 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
   }, 180_000);
 
   it('while-the-store-is-down-new-logins-are-refused-and-gatehouse-keeps-running', async () => {
-    await cluster.pause({ mode: 'fast' });
+    await world.cluster.pause({ mode: 'fast' });
     try {
       // LogLevel INFO: OpenSSH prints authentication banners only from that level up.
       const run = await world.ssh('web-1 echo should-not-run', {
@@ -171,7 +119,7 @@ describe('faults: store briefly unavailable (PostgreSQL store)', () => {
       expect(err?.hint).toContain('try again shortly');
       expect(() => process.kill(world.gatehouse.pid, 0)).not.toThrow();
     } finally {
-      await cluster.resume();
+      await world.cluster.resume();
     }
   }, 180_000);
 

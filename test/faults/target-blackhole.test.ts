@@ -1,13 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  eventually,
-  startFaultWorld,
-  waitClosedRecord,
-  type FaultWorld,
-  type PtyShell,
-} from './world.js';
+import { expectFailedSessions, startFaultWorld, type FaultWorld, type PtyShell } from './world.js';
 
 /** Seconds each blackholed target is given (its `connect_timeout` label); the default is 10. */
 const CONNECT_TIMEOUT_S = 3;
@@ -66,7 +60,7 @@ describe('faults: blackholed targets (connect hangs, connected but silent)', () 
       );
       expect(run.stderr).toContain('the target may be down or out of reach');
       expect(run.stderr).not.toMatch(/at .*\.js:\d+|Error:|127\.0\.0\.1/);
-      await expectFailedSession(target);
+      await expectFailedSessions(world, target);
     }, 180_000);
 
     it(`psql-and-pg-to-a-${kind}-target-get-08006-naming-the-target`, async () => {
@@ -83,7 +77,7 @@ describe('faults: blackholed targets (connect hangs, connected but silent)', () 
       await client.end().catch(() => undefined);
       expect(err.code).toBe('08006');
       expect(err.message).toBe(message);
-      await expectFailedSession(target, 2);
+      await expectFailedSessions(world, target, 2);
     }, 180_000);
 
     it(`mariadb-and-mysql2-to-a-${kind}-target-get-error-1105-naming-the-target`, async () => {
@@ -101,7 +95,7 @@ describe('faults: blackholed targets (connect hangs, connected but silent)', () 
       )) as { errno?: number; message?: string };
       expect(err.errno).toBe(1105);
       expect(err.message).toContain(message);
-      await expectFailedSession(target, 2);
+      await expectFailedSessions(world, target, 2);
     }, 180_000);
   }
 
@@ -113,21 +107,6 @@ describe('faults: blackholed targets (connect hangs, connected but silent)', () 
     expect(silent.accepted).toBeGreaterThan(0);
     expect((await world.verify()).stdout).toContain('audit chain OK');
   }, 180_000);
-
-  /** Every session on `target` is `failed`, closed in the chain with its lease released. */
-  async function expectFailedSession(target: string, count = 1): Promise<void> {
-    const rows = await eventually(async () => {
-      const mine = (await world.sessions()).filter((s) => s.target === target);
-      return mine.length === count && mine.every((s) => s.status !== 'active') ? mine : undefined;
-    });
-    for (const row of rows) {
-      expect(row.status).toBe('failed');
-      const end = await waitClosedRecord(world, row.sid, 'failed');
-      expect(end.data['reason']).toBe('GH_UPSTREAM_UNREACHABLE');
-      const events = await world.audit();
-      expect(events.some((e) => e.sid === row.sid && e.type === 'credential.unlock')).toBe(true);
-    }
-  }
 });
 
 /** A loopback port whose TCP connects never complete. */

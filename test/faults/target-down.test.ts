@@ -1,26 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startSshd, type Sshd } from '../support/sshd.js';
-import {
-  eventually,
-  waitClosedRecord,
-  startFaultWorld,
-  type FaultWorld,
-  type PtyShell,
-} from './world.js';
+import { freePort } from '../support/sshd.js';
+import { expectFailedSessions, startFaultWorld, type FaultWorld, type PtyShell } from './world.js';
 
 // Target down when a session starts: the client hears which target failed and why, at once;
 // the session is recorded as failed, its lease released, and everyone else carries on.
 describe('faults: target down at connect', () => {
   let world: FaultWorld;
-  let downSshd: Sshd;
   let bobShell: PtyShell;
 
   beforeAll(async () => {
     world = await startFaultWorld();
     // A real sshd whose host key gets pinned, then stopped: the target is known and trusted,
     // only down.
-    downSshd = await startSshd();
-    await world.addSshTarget('web-down', {}, downSshd);
+    const downSshd = await world.startSshTarget('web-down');
     await downSshd.stop();
     const closedPort = await freePort();
     await world.addDbTarget('pg-down', {
@@ -45,7 +37,6 @@ describe('faults: target down at connect', () => {
 
   afterAll(async () => {
     bobShell.kill();
-    await downSshd[Symbol.asyncDispose]();
     await world[Symbol.asyncDispose]();
   });
 
@@ -55,7 +46,7 @@ describe('faults: target down at connect', () => {
     expect(run.stderr).toContain('gatehouse: target "web-down" cannot be reached');
     expect(run.stderr).toContain('hint: the target may be down');
     expect(run.stderr).not.toMatch(/at .*\.js:\d+|Error:/);
-    await expectFailedSession('web-down');
+    await expectFailedSessions(world, 'web-down');
   }, 180_000);
 
   it('an-interactive-ssh-login-to-a-down-target-is-told-the-same-and-exits', async () => {
@@ -76,14 +67,14 @@ describe('faults: target down at connect', () => {
     )) as { code?: string; message?: string };
     expect(err.code).toBe('08006');
     expect(err.message).toBe('target "pg-down" cannot be reached');
-    await expectFailedSession('pg-down', 2);
+    await expectFailedSessions(world, 'pg-down', 2);
   }, 180_000);
 
   it('mariadb-to-a-down-target-gets-error-1105-naming-the-target', async () => {
     const run = await world.mariadb('my-down', ['-e', 'select 1']);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/ERROR 1105 \(08S01\): target "my-down" cannot be reached/);
-    await expectFailedSession('my-down');
+    await expectFailedSessions(world, 'my-down');
   }, 180_000);
 
   it('bob-carries-on-and-new-sessions-work-after-the-failures', async () => {
@@ -93,20 +84,4 @@ describe('faults: target down at connect', () => {
     const verify = await world.verify();
     expect(verify.stdout).toContain('audit chain OK');
   }, 180_000);
-
-  /** Every session on `target` is `failed` in the list and closed in the chain (lease released). */
-  async function expectFailedSession(target: string, count = 1): Promise<void> {
-    // The client hears first; the session's end is written right after.
-    const rows = await eventually(async () => {
-      const mine = (await world.sessions()).filter((s) => s.target === target);
-      return mine.length === count && mine.every((s) => s.status !== 'active') ? mine : undefined;
-    });
-    for (const row of rows) {
-      expect(row.status).toBe('failed');
-      const end = await waitClosedRecord(world, row.sid, 'failed');
-      const events = await world.audit();
-      expect(end.data['reason']).toBe('GH_UPSTREAM_UNREACHABLE');
-      expect(events.some((e) => e.sid === row.sid && e.type === 'credential.unlock')).toBe(true);
-    }
-  }
 });

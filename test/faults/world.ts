@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { tailAudit } from '../../src/audit/index.js';
 import { openControlPlane, type ControlPlane } from '../../src/cli/context.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -16,6 +17,7 @@ import {
 import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
+import { TEST_PG_URL } from '../support/stores.js';
 
 /** Alice's Gatehouse password (database logins). */
 export const ALICE_PASSWORD = 'alice-faults-pw-1';
@@ -106,8 +108,12 @@ export interface FaultWorld extends AsyncDisposable {
     sshd?: Sshd,
     at?: { readonly port: number; readonly labels?: Readonly<Record<string, string>> },
   ): Promise<void>;
+  /** Starts another sshd (disposed with the world) and adds it as SSH target `name`. */
+  startSshTarget(name: string): Promise<Sshd>;
   /** The sessions table (what `gatehouse sessions list` prints), newest first. */
   sessions(): Promise<SessionRow[]>;
+  /** The sid of the active session on `target` (of `user` if given), once it is listed. */
+  liveSid(target: string, user?: string): Promise<string>;
   /** The last `lines` audit events, oldest first. */
   audit(lines?: number): Promise<AuditEvent[]>;
   /** `gatehouse audit verify` (the real CLI). */
@@ -120,6 +126,22 @@ export interface FaultWorld extends AsyncDisposable {
   psql(target: string, args: readonly string[], input?: string): Promise<ClientRun>;
   /** The `mariadb` client through Gatehouse as `alice#target`. */
   mariadb(target: string, args: readonly string[], input?: string): Promise<ClientRun>;
+}
+
+/**
+ * The machine's PostgreSQL (`TEST_PG_URL`) as a database target. It trusts local logins: the
+ * leased password is not checked there.
+ */
+export function machinePostgresTarget(): DbTargetSpec {
+  const url = new URL(TEST_PG_URL);
+  return {
+    kind: 'postgres',
+    host: url.hostname,
+    port: Number(url.port === '' ? '5432' : url.port),
+    username: decodeURIComponent(url.username),
+    password: 'unused-with-trust-1',
+    database: 'postgres',
+  };
 }
 
 const BY = { actor: 'fault-test' };
@@ -188,6 +210,12 @@ export async function startFaultWorld(
       await grantBoth(name);
     };
     await addSshTarget('web-1');
+    const startSshTarget = async (name: string): Promise<Sshd> => {
+      const other = await startSshd();
+      disposers.push(async () => await other[Symbol.asyncDispose]());
+      await addSshTarget(name, {}, other);
+      return other;
+    };
     const caPath = join(gatehouse.dir, 'tls', 'ca.crt');
     const caPem = readFileSync(caPath, 'utf8');
     // 30 s to connect (the clients' default is 10 s): fault tests load the machine.
@@ -199,6 +227,17 @@ export async function startFaultWorld(
       for (const pty of ptys) pty.kill();
       return Promise.resolve();
     });
+    const sessions = async (): Promise<SessionRow[]> =>
+      (
+        await cp.store.db.selectFrom('sessions').selectAll().orderBy('started_at', 'desc').execute()
+      ).map((s) => ({
+        sid: s.sid,
+        user: s.user_name,
+        target: s.target,
+        kind: s.kind,
+        status: s.status,
+        recordings: s.recording === null ? [] : (JSON.parse(s.recording) as string[]),
+      }));
     const loginOf = (key: SshKeyPair | undefined): string => (key === bob ? 'bob' : 'alice');
     const sshPty = (args: readonly string[], o: { readonly key?: SshKeyPair } = {}): PtySsh => {
       const client = spawnSshPty(args, {
@@ -273,21 +312,19 @@ export async function startFaultWorld(
         await grantBoth(name);
       },
       addSshTarget,
-      sessions: async () =>
+      startSshTarget,
+      sessions,
+      liveSid: async (target, user) =>
         (
-          await cp.store.db
-            .selectFrom('sessions')
-            .selectAll()
-            .orderBy('started_at', 'desc')
-            .execute()
-        ).map((s) => ({
-          sid: s.sid,
-          user: s.user_name,
-          target: s.target,
-          kind: s.kind,
-          status: s.status,
-          recordings: s.recording === null ? [] : (JSON.parse(s.recording) as string[]),
-        })),
+          await eventually(async () =>
+            (await sessions()).find(
+              (s) =>
+                s.target === target &&
+                (user === undefined || s.user === user) &&
+                s.status === 'active',
+            ),
+          )
+        ).sid,
       audit: async (lines = 5000) =>
         (await tailAudit(cp.store.db, { limit: lines })).map((e) => ({
           seq: e.seq,
@@ -420,4 +457,27 @@ export async function waitClosedRecord(
     return all.some((e) => e.sid === sid && e.type === 'session.end') ? all : undefined;
   });
   return expectClosedRecord(events, sid, status);
+}
+
+/**
+ * Checks the `count` sessions on `target`: `failed` in the list, ended for an unreachable
+ * target, and closed in the chain with the lease they took released.
+ */
+export async function expectFailedSessions(
+  world: Pick<FaultWorld, 'sessions' | 'audit'>,
+  target: string,
+  count = 1,
+): Promise<void> {
+  // The client hears first; the session's end is written right after.
+  const rows = await eventually(async () => {
+    const mine = (await world.sessions()).filter((s) => s.target === target);
+    return mine.length === count && mine.every((s) => s.status !== 'active') ? mine : undefined;
+  });
+  for (const row of rows) {
+    expect(row.status).toBe('failed');
+    const end = await waitClosedRecord(world, row.sid, 'failed');
+    expect(end.data['reason']).toBe('GH_UPSTREAM_UNREACHABLE');
+    const events = await world.audit();
+    expect(events.some((e) => e.sid === row.sid && e.type === 'credential.unlock')).toBe(true);
+  }
 }

@@ -13,6 +13,7 @@ import {
 } from '../support/mariadb-account.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
 import { runProcess, type PsqlResult } from '../postgres/fixture.js';
 import { runCli, type CliResult } from '../mysql/fixture.js';
@@ -204,21 +205,5 @@ async function setUpTargets({
   } finally {
     await cp.close();
   }
-  await gatehouse.cli([
-    'target',
-    'add',
-    'web-1',
-    '--kind',
-    'ssh',
-    '--host',
-    sshd.host,
-    '--port',
-    String(sshd.port),
-    '--username',
-    sshd.account,
-  ]);
-  const generated = await gatehouse.cli(['credential', 'set', 'web-1', '--generate-ssh-key']);
-  sshd.authorizeKey(generated.stdout.trim());
-  await gatehouse.cli(['target', 'trust', 'web-1']);
-  await gatehouse.cli(['grant', 'alice', 'web-1', '--for', '1h']);
+  await addSshTarget({ gatehouse, sshd }, 'web-1');
 }

@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil, type AuditLine } from '../ssh/fixture.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import {
   expectAudited,
   expectEveryColumnGranted,
@@ -174,24 +175,7 @@ describe('ssh access that ends during a live session, and the menu', () => {
   it('a-target-typed-at-the-menu-that-the-user-may-not-reach-is-refused-and-audited', async () => {
     const mia = await sweep.addUser('mia');
     const { gatehouse, sshd } = sweep.world;
-    await gatehouse.cli([
-      'target',
-      'add',
-      'web-2',
-      '--kind',
-      'ssh',
-      '--host',
-      sshd.host,
-      '--port',
-      String(sshd.port),
-      '--username',
-      sshd.account,
-    ]);
-    sshd.authorizeKey(
-      (await gatehouse.cli(['credential', 'set', 'web-2', '--generate-ssh-key'])).stdout.trim(),
-    );
-    await gatehouse.cli(['target', 'trust', 'web-2']);
-    await gatehouse.cli(['grant', 'mia', 'web-2', '--for', '1h']);
+    await addSshTarget({ gatehouse, sshd }, 'web-2', { grantTo: 'mia' });
     const seq = sweep.lastSeq();
     const logMark = sshd.readLog().length;
     const refused = sweep.world.sshPty([], { login: 'mia', key: mia.key });

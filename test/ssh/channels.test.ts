@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addSshTarget } from '../support/ssh-target.js';
 import { freePort } from '../support/sshd.js';
 import {
   runSsh,
@@ -36,26 +37,7 @@ describe('channels and requests through gatehouse: what is allowed, refused and 
     // The target's sshd accepts LC_GATEHOUSE, so an allowed variable can be seen arriving.
     world = await startSshWorld({ sshd: { extraConfig: { AcceptEnv: 'LC_GATEHOUSE' } } });
     // web-fw: the same sshd, added with --allow-port-forwarding.
-    const { gatehouse, sshd } = world;
-    await gatehouse.cli([
-      'target',
-      'add',
-      'web-fw',
-      '--kind',
-      'ssh',
-      '--host',
-      sshd.host,
-      '--port',
-      String(sshd.port),
-      '--username',
-      sshd.account,
-      '--allow-port-forwarding',
-    ]);
-    sshd.authorizeKey(
-      (await gatehouse.cli(['credential', 'set', 'web-fw', '--generate-ssh-key'])).stdout.trim(),
-    );
-    await gatehouse.cli(['target', 'trust', 'web-fw']);
-    await gatehouse.cli(['grant', 'alice', 'web-fw', '--for', '1h']);
+    await addSshTarget(world, 'web-fw', { flags: ['--allow-port-forwarding'] });
     echo = await startEchoServer();
     tmp = mkdtempSync(join(tmpdir(), 'gh-channels-'));
     configPath = join(tmp, 'ssh_config');

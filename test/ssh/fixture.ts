@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pty from 'node-pty';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import { runProcess } from '../support/process.js';
 import {
   runSshClient,
@@ -96,24 +97,10 @@ export async function startSshWorld(
   const gatehouse = await startGatehouse(options.gatehouse);
   const alice = await createSshKeyPair({ type: 'ed25519', comment: 'alice@laptop' });
   await gatehouse.cli(['user', 'add', 'alice', '--ssh-key', alice.publicPath]);
-  await gatehouse.cli([
-    'target',
-    'add',
-    'web-1',
-    '--kind',
-    'ssh',
-    '--host',
-    sshd.host,
-    '--port',
-    String(sshd.port),
-    '--username',
-    sshd.account,
-    ...(options.targetFlags ?? []),
-  ]);
-  const generated = await gatehouse.cli(['credential', 'set', 'web-1', '--generate-ssh-key']);
-  sshd.authorizeKey(generated.stdout.trim());
-  await gatehouse.cli(['target', 'trust', 'web-1']);
-  if (options.grant !== false) await gatehouse.cli(['grant', 'alice', 'web-1', '--for', '1h']);
+  await addSshTarget({ gatehouse, sshd }, 'web-1', {
+    flags: options.targetFlags ?? [],
+    grantTo: options.grant === false ? null : 'alice',
+  });
   const ptys = new Set<PtySsh>();
   const clientOptions = (key: SshKeyPair = alice): Record<string, string> => ({
     IdentityFile: key.privatePath,

@@ -57,33 +57,6 @@ export function sshCommandLine(
   return ['ssh', ...sshArgs(world), ...port].map(shellQuote).join(' ');
 }
 
-/** Adds another SSH target on the world's sshd (generated leased key, pinned host key) and grants it to alice. */
-export async function addSshTarget(
-  world: SshWorld,
-  name: string,
-  flags: readonly string[] = [],
-): Promise<void> {
-  const { gatehouse, sshd } = world;
-  await gatehouse.cli([
-    'target',
-    'add',
-    name,
-    '--kind',
-    'ssh',
-    '--host',
-    sshd.host,
-    '--port',
-    String(sshd.port),
-    '--username',
-    sshd.account,
-    ...flags,
-  ]);
-  const generated = await gatehouse.cli(['credential', 'set', name, '--generate-ssh-key']);
-  sshd.authorizeKey(generated.stdout.trim());
-  await gatehouse.cli(['target', 'trust', name]);
-  await gatehouse.cli(['grant', 'alice', name, '--for', '1h']);
-}
-
 /** The last `n` audit events, oldest first. */
 export async function readAudit(world: SshWorld, n = 500): Promise<AuditRecord[]> {
   const tail = await world.gatehouse.cli(['audit', 'tail', '-n', String(n), '--json']);

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshWorld, type SshWorld } from './fixture.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import {
-  addSshTarget,
   loginFor,
   makeTargetDir,
   readAudit,
@@ -49,7 +49,7 @@ describe('file transfer through gatehouse', () => {
 
   beforeAll(async () => {
     world = await startSshWorld();
-    await addSshTarget(world, DENIED_TARGET, ['--no-file-transfer']);
+    await addSshTarget(world, DENIED_TARGET, { flags: ['--no-file-transfer'] });
     local = mkdtempSync(join(tmpdir(), 'gh-xfer-local-'));
     remote = makeTargetDir(world, 'gh-xfer-');
     payload = randomBytes(FILE_BYTES);

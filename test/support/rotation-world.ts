@@ -11,7 +11,8 @@ import {
 } from '../../src/lease/credentials.js';
 import { createLocalKeyFile, openLocalKms } from '../../src/lease/kms-local.js';
 import type { KmsProvider } from '../../src/lease/kms.js';
-import type { PasswordAppliers, RotationDeps } from '../../src/lease/rotation.js';
+import type { PasswordAppliers } from '../../src/lease/rotation-appliers.js';
+import type { RotationDeps } from '../../src/lease/rotation.js';
 import { MemoryAudit } from './memory-audit.js';
 
 /** What the credential-rotation tests work with: a scratch store, a local KMS, a fake audit. */

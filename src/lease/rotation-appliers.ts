@@ -1,0 +1,31 @@
+import type { Target } from '../core/types.js';
+
+// How credential rotation (rotation.ts) talks to one kind of database; the PostgreSQL and
+// MySQL appliers are rotate-postgres.ts and rotate-mysql.ts.
+
+/** Target kinds whose leased password can be rotated. */
+export type RotatableKind = 'postgres' | 'mysql';
+
+/** Connect and statement timeout of every connection rotation makes. */
+export const ROTATION_TIMEOUT_MS = 10_000;
+
+/** An authenticated connection to a target as its leased account. */
+export interface PasswordSession extends AsyncDisposable {
+  /**
+   * Sets the connected account's password. Throws GH_ROTATION_FAILED (the server's reason in
+   * `detail`, never the statement) or GH_UPSTREAM_UNREACHABLE.
+   */
+  setPassword(password: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * How rotation talks to one kind of database. `connect` throws GH_UPSTREAM_UNREACHABLE
+ * (network, timeout), GH_UPSTREAM_AUTH_FAILED (password refused) or GH_ROTATION_FAILED.
+ */
+export interface PasswordApplier {
+  connect(target: Target, password: Buffer): Promise<PasswordSession>;
+}
+
+/** The appliers by target kind (`rotate-postgres.ts`, `rotate-mysql.ts`). */
+export type PasswordAppliers = Readonly<Partial<Record<RotatableKind, PasswordApplier>>>;
