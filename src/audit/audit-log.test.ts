@@ -73,11 +73,20 @@ describe.each(AUDIT_STORE_DRIVERS)('audit log on %s', (driver) => {
   it('checkpoints-every-n-events-and-only-when-the-head-moved', async () => {
     await using fx = await openAuditFixture(driver, { checkpointEvery: 3 });
     await appendEvents(fx.log, 7);
-    expect(sinkSeqs(fx.sinkPath)).toEqual([3, 6]);
-    expect(await fx.log.checkpoint()).toMatchObject({ seq: 7, keyId: fx.signer.keyId });
+    // Commits do not wait for their checkpoint: the first covers at least 3 events, the next
+    // at least 3 more.
+    await vi.waitFor(() => expect(sinkSeqs(fx.sinkPath).length).toBeGreaterThanOrEqual(2));
+    const automatic = sinkSeqs(fx.sinkPath);
+    expect(automatic[0]).toBeGreaterThanOrEqual(3);
+    expect(automatic[1]).toBeGreaterThanOrEqual((automatic[0] ?? 0) + 3);
+    const last = await fx.log.checkpoint();
+    if (automatic.at(-1) === 7) expect(last).toBeUndefined();
+    else expect(last).toMatchObject({ seq: 7, keyId: fx.signer.keyId });
     expect(await fx.log.checkpoint()).toBeUndefined();
     await fx.log.close();
-    expect(sinkSeqs(fx.sinkPath)).toEqual([3, 6, 7]);
+    const seqs = sinkSeqs(fx.sinkPath);
+    expect(seqs.at(-1)).toBe(7);
+    expect(seqs.filter((seq) => seq === 7)).toHaveLength(1);
     expect((await verifyAuditChain(fx.verifyOptions)).ok).toBe(true);
   });
 

@@ -70,6 +70,8 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
   readonly #inflight = new Set<Promise<unknown>>();
   #checkpointTail: Promise<unknown> = Promise.resolve();
   #sinceCheckpoint = 0;
+  /** The checkpoint started by {@link #counted}, while it runs. */
+  #autoCheckpoint: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #isClosed = false;
   /** Events that gate an action (`append` outside a transaction): committed at once, no retry. */
@@ -88,16 +90,16 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       deps.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS,
       'checkpointIntervalMs',
     );
-    const afterCommit = (count: number): Promise<void> => this.#counted(count);
+    const onCommitted = (count: number): void => this.#counted(count);
     this.#awaited = new GroupCommit({
       windowMs: 0,
       commit: (events) => this.#commitEvents(events, false),
-      afterCommit,
+      onCommitted,
     });
     this.#deferred = new GroupCommit({
       windowMs: deps.groupCommitMs ?? GROUP_COMMIT_MS,
       commit: (events) => this.#commitEvents(events, true),
-      afterCommit,
+      onCommitted,
     });
   }
 
@@ -166,6 +168,7 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     this.#timer = undefined;
     await Promise.allSettled([...this.#inflight]);
     await Promise.all([this.#awaited.flush(), this.#deferred.flush()]);
+    await this.#autoCheckpoint;
     await this.checkpoint();
   }
 
@@ -217,10 +220,20 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     }
   }
 
-  /** Counts committed events; checkpoints when enough have gathered. */
-  async #counted(count: number): Promise<void> {
+  /**
+   * Counts committed events; starts a checkpoint when enough have gathered and none is under
+   * way (one more follows it if enough gathered meanwhile). Commits do not wait for it: its
+   * sink line is an fsync on libuv's thread pool, which on a busy gateway queues behind the
+   * recordings' writes for seconds.
+   */
+  #counted(count: number): void {
     this.#sinceCheckpoint += count;
-    if (this.#sinceCheckpoint >= this.#checkpointEvery) await this.#checkpointQuietly();
+    if (this.#sinceCheckpoint < this.#checkpointEvery || this.#autoCheckpoint !== undefined) return;
+    this.#autoCheckpoint = this.#checkpointQuietly().then((ok) => {
+      this.#autoCheckpoint = undefined;
+      // After a failure the next commit tries again, not a loop here.
+      if (ok && !this.#isClosed) this.#counted(0);
+    });
   }
 
   /**
@@ -256,9 +269,11 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
     }
   }
 
-  async #checkpointQuietly(): Promise<void> {
+  /** Checkpoints; a failure is reported, not thrown. Resolves with whether it worked. */
+  async #checkpointQuietly(): Promise<boolean> {
     try {
       await this.checkpoint();
+      return true;
     } catch (err) {
       const error = isGatehouseError(err)
         ? err
@@ -271,6 +286,7 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       } else {
         this.#deps.onCheckpointError(error);
       }
+      return false;
     }
   }
 }

@@ -17,8 +17,8 @@ export interface GroupCommitOptions {
   readonly windowMs: number;
   /** Appends the group in one transaction; rejects with the error every caller is given. */
   readonly commit: (events: readonly ValidAuditEvent[]) => Promise<ChainedEvents>;
-  /** Runs after a commit, once its callers are told, before the next one (a checkpoint); must not reject. */
-  readonly afterCommit: (count: number) => Promise<void>;
+  /** Told how many events a commit added, once its callers are told. */
+  readonly onCommitted: (count: number) => void;
 }
 
 interface Waiter {
@@ -108,7 +108,6 @@ export class GroupCommit {
       w.resolve({ chained, offset });
       offset += w.events.length;
     }
-    // The next group waits for it (a checkpoint then covers exactly what was committed).
-    await this.#options.afterCommit(events.length);
+    this.#options.onCommitted(events.length);
   }
 }
