@@ -94,9 +94,11 @@ export interface BenchOptions {
   readonly paths: readonly string[];
   /** What bulk transfers carry: incompressible bytes, or printable text lines (like logs). */
   readonly bulkData: 'random' | 'text';
+  /** Another build of Gatehouse (a directory with bin/ and dist/) to run beside this one. */
+  readonly baseDir: string | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--base DIR]
 
   (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
   --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
@@ -110,6 +112,9 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --rounds    rounds of every alternation (overrides the mode's)
   --bulk-mib  size of each bulk transfer in MiB (overrides the mode's)
   --bulk-data random (default: incompressible bytes) or text (printable lines, like logs)
+  --base      also run the Gatehouse built in DIR (bin/, dist/ and node_modules/ of the commit
+              before a change): SSH paths gatehouse-base and gatehouse-base-norec, for a
+              before/after comparison in the same run
 `;
 
 /** Parses `argv` (the arguments after the script). */
@@ -123,6 +128,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let rounds: number | undefined;
   let bulkMib: number | undefined;
   let bulkData: BenchOptions['bulkData'] = 'random';
+  let baseDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -146,6 +152,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         .filter((s) => s !== '');
     else if (arg === '--rounds') rounds = positiveInteger(arg, value());
     else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
+    else if (arg === '--base') baseDir = value();
     else if (arg === '--bulk-data') {
       const kind = value();
       if (kind !== 'random' && kind !== 'text')
@@ -171,6 +178,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     sizes,
     paths,
     bulkData,
+    baseDir,
     only,
     outPath:
       outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
