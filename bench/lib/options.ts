@@ -94,9 +94,11 @@ export interface BenchOptions {
   readonly paths: readonly string[];
   /** What bulk transfers carry: incompressible bytes, or printable text lines (like logs). */
   readonly bulkData: 'random' | 'text';
+  /** Another build of Gatehouse (a directory with bin/ and dist/) to run beside this one. */
+  readonly baseDir: string | undefined;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N] [--base DIR]
 
   (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
   --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
@@ -112,6 +114,9 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --bulk-data random (default: incompressible bytes) or text (printable lines, like logs)
   --db-clients database clients per run, e.g. 8,32 (overrides the mode's)
   --db-seconds length of each database run (overrides the mode's)
+  --base      also run the Gatehouse built in DIR (bin/, dist/ and node_modules/ of the commit
+              before a change): SSH paths gatehouse-base and gatehouse-base-norec, for a
+              before/after comparison in the same run
 `;
 
 /** Parses `argv` (the arguments after the script). */
@@ -127,6 +132,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   let bulkData: BenchOptions['bulkData'] = 'random';
   let dbClients: number[] | undefined;
   let dbSeconds: number | undefined;
+  let baseDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -155,6 +161,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         .split(',')
         .map((n) => positiveInteger(arg, n));
     else if (arg === '--db-seconds') dbSeconds = positiveInteger(arg, value());
+    else if (arg === '--base') baseDir = value();
     else if (arg === '--bulk-data') {
       const kind = value();
       if (kind !== 'random' && kind !== 'text')
@@ -182,6 +189,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     sizes,
     paths,
     bulkData,
+    baseDir,
     only,
     outPath:
       outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),

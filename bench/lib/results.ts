@@ -8,6 +8,8 @@ export const PATH_LABELS: Readonly<Record<string, string>> = {
   'gatehouse-norec': 'Gatehouse, recording off',
   'gatehouse-stock': 'Gatehouse, stock ssh2',
   'gatehouse-stock-norec': 'Gatehouse, stock ssh2, recording off',
+  'gatehouse-base': 'Gatehouse, base build (--base)',
+  'gatehouse-base-norec': 'Gatehouse, base build (--base), recording off',
   pgbouncer: 'pgbouncer',
 };
 

@@ -26,10 +26,13 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
   const bench = await startSshBench({
     withStock: options.withStock,
     cpuProfDir: options.cpuProfDir,
+    baseDir: options.baseDir,
   });
   try {
     const { sizes } = options;
     const stock = options.withStock ? ['gatehouse-stock'] : [];
+    // The build before a change (`--base`), recorded and not: a before/after in the same run.
+    const base = options.baseDir === undefined ? [] : ['gatehouse-base', 'gatehouse-base-norec'];
     const bulkPaths = selectPaths(options, [
       'direct',
       'bare-relay',
@@ -37,6 +40,7 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
       'gatehouse-norec',
       ...stock,
       ...stock.map((s) => `${s}-norec`),
+      ...base,
     ]);
     const hopPaths = selectPaths(options, ['direct', 'bare-relay', 'gatehouse']);
     const results: Workload[] = [];
@@ -55,7 +59,14 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
         ...(await measureEcho(
           bench,
           sizes,
-          selectPaths(options, ['direct', 'bare-relay', 'gatehouse', 'gatehouse-norec', ...stock]),
+          selectPaths(options, [
+            'direct',
+            'bare-relay',
+            'gatehouse',
+            'gatehouse-norec',
+            ...stock,
+            ...base,
+          ]),
         )),
       );
     if (wants('ssh.small-commands') || wants('ssh.small-copies')) {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   startGatehouse,
   type GatehouseOptions,
@@ -35,7 +35,7 @@ export interface SshPath {
 export interface SshBench extends AsyncDisposable {
   readonly sshd: Sshd;
   readonly key: SshKeyPair;
-  /** By id: direct, bare-relay, gatehouse, gatehouse-norec, and the stock variants if asked. */
+  /** By id: direct, bare-relay, gatehouse, gatehouse-norec, and the stock and base variants if asked. */
   readonly paths: ReadonlyMap<string, SshPath>;
   /** A directory the target's account can read and write (files for `cat`, scp destinations). */
   readonly scratch: string;
@@ -51,6 +51,10 @@ export interface SshBenchOptions {
   readonly withStock: boolean;
   /** Directory for `--cpu-prof` output of the Gatehouse processes. */
   readonly cpuProfDir?: string | undefined;
+  /** More Node options for the Gatehouse processes (dev helpers: `--perf-basic-prof`, …). */
+  readonly nodeArgs?: readonly string[];
+  /** Also start the Gatehouse built in this directory (`DIR/bin/gatehouse.js`): path `gatehouse-base`. */
+  readonly baseDir?: string | undefined;
 }
 
 /** Over the tests' client options (the bench key only, no agent, no known_hosts, no prompts). */
@@ -63,10 +67,16 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
   try {
     const gatehouseIds: [string, GatehouseOptions][] = [['gatehouse', {}]];
     if (options.withStock) gatehouseIds.push(['gatehouse-stock', { serveEnv: STOCK_SSH2_ENV }]);
+    if (options.baseDir !== undefined)
+      gatehouseIds.push([
+        'gatehouse-base',
+        { serveBin: join(resolve(options.baseDir), 'bin', 'gatehouse.js') },
+      ]);
     const profArgs = (id: string): string[] =>
       options.cpuProfDir === undefined
-        ? []
+        ? [...(options.nodeArgs ?? [])]
         : [
+            ...(options.nodeArgs ?? []),
             '--cpu-prof',
             `--cpu-prof-dir=${options.cpuProfDir}`,
             `--cpu-prof-name=${id}.cpuprofile`,

@@ -155,8 +155,11 @@ function pump(
     if (--waits === 0) from.resume();
   };
   from.on('data', (chunk: Buffer) => {
+    // Forwarded first, watched after: ssh2 sends a lone small packet (a keystroke, its echo) at
+    // once, so the tap's work (the recorder's) is not on the keystroke's way.
+    const isWritable = to.write(chunk);
     const isTapReady = observe(chunk) !== false;
-    if (!to.write(chunk)) {
+    if (!isWritable) {
       wait();
       to.once('drain', done);
     }

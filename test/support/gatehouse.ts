@@ -41,6 +41,11 @@ export interface GatehouseOptions {
   readonly serveEnv?: Readonly<Record<string, string>>;
   /** Node options placed before the script, e.g. `--cpu-prof` (benchmarks). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * `bin/gatehouse.js` of another build to run `serve` from (benchmarks: the build before a
+   * change, in the same run); CLI commands still use this checkout's.
+   */
+  readonly serveBin?: string;
   /** Extra `gatehouse init` arguments, e.g. `['--store-url', url]`. */
   readonly initArgs?: readonly string[];
   /** Runs after `init`, before the first `serve` (e.g. to mount a small disk on `recordings`). */
@@ -99,10 +104,14 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   let logs = '';
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    const started = spawn(process.execPath, [...(options.nodeArgs ?? []), GATEHOUSE_BIN, 'serve'], {
-      env: { ...process.env, ...env, ...options.serveEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const started = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), options.serveBin ?? GATEHOUSE_BIN, 'serve'],
+      {
+        env: { ...process.env, ...env, ...options.serveEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child = started;
     const mark = logs.length;
     started.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
