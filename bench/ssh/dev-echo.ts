@@ -14,11 +14,11 @@
 //   PATHS=bare-relay,gatehouse,gatehouse-norec KEYS=300 ROUNDS=2 TRACE=1 \
 //     node bench/launch.mjs bench/ssh/dev-echo.ts
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pty from 'node-pty';
-import { sleep } from '../lib/processes.js';
+import { cpuTimeUs, sleep } from '../lib/processes.js';
 import { startSshBench } from './world.js';
 
 const env = process.env;
@@ -29,19 +29,6 @@ const rounds = Number(env['ROUNDS'] ?? 2);
 const gapMs = Number(env['GAP_MS'] ?? 10);
 const READY = 'GH-BENCH-READY';
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz0123456789';
-
-/** CPU time of all threads of `pid` in µs (scheduler counters). */
-function cpuUs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ns / 1000;
-}
 
 function quartiles(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
@@ -183,11 +170,11 @@ try {
             );
           }
         }
-        const cpuBefore = pid === undefined ? Number.NaN : cpuUs(pid);
+        const cpuBefore = pid === undefined ? Number.NaN : cpuTimeUs(pid);
         const latencies: number[] = [];
         for (let i = 0; i < keys; i++)
           latencies.push(await type(LETTERS[i % LETTERS.length] ?? 'a'));
-        const cpuPerKey = pid === undefined ? Number.NaN : (cpuUs(pid) - cpuBefore) / keys;
+        const cpuPerKey = pid === undefined ? Number.NaN : (cpuTimeUs(pid) - cpuBefore) / keys;
         for (const stop of stops) await stop();
         latencies.sort((a, b) => a - b);
         (medians[id] ??= []).push(latencies[Math.floor(latencies.length / 2)] ?? Number.NaN);
