@@ -169,6 +169,24 @@ describe('ConnectionGate', () => {
     expect(door.gate.counts).toMatchObject({ open: 1, unauthenticated: 0 });
   });
 
+  it('does-not-count-the-time-gatehouse-spends-checking-a-proof-against-the-deadline', async () => {
+    const door = await openDoor({ loginTimeoutMs: 300 });
+    await door.dial();
+    await until(() => door.admitted.length === 1);
+    const admission = door.admitted[0];
+    if (admission === undefined) throw new Error('not admitted');
+    // A check of 600 ms, twice the deadline: the connection outlives it.
+    const checked = await admission.whileChecking(
+      () => new Promise<string>((resolve) => setTimeout(() => resolve('ok'), 600)),
+    );
+    expect(checked).toBe('ok');
+    expect(door.sockets[0]?.destroyed).toBe(false);
+    expect(door.gate.counts).toMatchObject({ open: 1, unauthenticated: 1 });
+    // The client's own time still runs out: the rest of the 300 ms after the check.
+    await until(() => door.gate.counts.open === 0);
+    expect(door.lines.some((l) => l['event'] === 'login-timeout')).toBe(true);
+  });
+
   it('logs a flood at a bounded rate and sums up the rest', async () => {
     const door = await openDoor({ maxUnauthenticatedPerSource: 1 });
     await door.dial('127.0.0.8');

@@ -54,6 +54,12 @@ export interface Admission {
   /** The login finished: the deadline stops and the connection no longer counts as unauthenticated. */
   established(): void;
   /**
+   * Runs `work` (Gatehouse checking a proof the client sent) with the deadline stopped: it
+   * counts the client's time, not the gateway's (on a saturated gateway a check can take
+   * seconds). Each check is bounded by the store's own timeouts and the attempts are counted.
+   */
+  readonly whileChecking: <T>(work: () => Promise<T>) => Promise<T>;
+  /**
    * Sets how the client is told that its login expired (e.g. an ErrorResponse on the current
    * stream); the gate closes the socket a moment later in any case.
    */
@@ -134,6 +140,8 @@ export class ConnectionGate {
     source.unauthenticated += 1;
     let isEstablished = false;
     let notify: (() => void) | undefined;
+    let dueAt = Date.now() + this.limits.loginTimeoutMs;
+    let checks = 0;
     const leaveUnauthenticated = (): void => {
       if (isEstablished) return;
       isEstablished = true;
@@ -141,7 +149,7 @@ export class ConnectionGate {
       this.#unauthenticated -= 1;
       source.unauthenticated -= 1;
     };
-    const deadline = setTimeout(() => {
+    const expire = (): void => {
       leaveUnauthenticated();
       this.#events.record(
         { listener: options.listener, what: 'login-timeout', clientAddr },
@@ -155,8 +163,26 @@ export class ConnectionGate {
       // The notifier ends its own stream (TLS on top of this socket, maybe): only cut it later.
       if (notify === undefined) socket.destroy();
       else destroySoon(socket);
-    }, this.limits.loginTimeoutMs);
+    };
+    let deadline = setTimeout(expire, this.limits.loginTimeoutMs);
     deadline.unref();
+    let pausedAt = 0;
+    const whileChecking = async <T>(work: () => Promise<T>): Promise<T> => {
+      if (isEstablished) return work();
+      if (checks++ === 0) {
+        clearTimeout(deadline);
+        pausedAt = Date.now();
+      }
+      try {
+        return await work();
+      } finally {
+        if (--checks === 0 && !isEstablished) {
+          dueAt += Date.now() - pausedAt;
+          deadline = setTimeout(expire, Math.max(0, dueAt - Date.now()));
+          deadline.unref();
+        }
+      }
+    };
     socket.once('close', () => {
       leaveUnauthenticated();
       this.#open -= 1;
@@ -166,6 +192,7 @@ export class ConnectionGate {
     return {
       clientAddr,
       established: leaveUnauthenticated,
+      whileChecking,
       onExpired: (fn) => {
         notify = fn;
       },

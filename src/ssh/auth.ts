@@ -29,6 +29,8 @@ export interface SshAuthOptions {
   readonly onAuthenticated: (auth: GatewayUser, login: LoginName) => void;
   /** Called when the connection must be dropped (too many failures). */
   readonly onGiveUp: () => void;
+  /** Runs a control-plane check of a proof (the login deadline stops meanwhile). */
+  readonly whileChecking?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
 }
 
 /**
@@ -83,7 +85,7 @@ export class SshAuthenticator {
     const key = { algo: ctx.key.algo, blob: ctx.key.data };
     if (ctx.signature === undefined || ctx.blob === undefined) {
       // A query ("would this key do?"): PK_OK is not a login (ssh2 sends it on accept()).
-      const isOk = await this.#o.control.isKeyAcceptable(login.user, key);
+      const isOk = await this.#check(() => this.#o.control.isKeyAcceptable(login.user, key));
       if (isOk) return ctx.accept();
       if (this.#refusedKeys.length < MAX_REFUSED_KEYS)
         this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
@@ -120,7 +122,7 @@ export class SshAuthenticator {
     const password = await prompt(ctx, 'Password: ');
     if (password === undefined) return this.#fail(ctx);
     const proof = passwordProof(login, password);
-    if (await this.#o.control.needsTotp(login.user)) {
+    if (await this.#check(() => this.#o.control.needsTotp(login.user))) {
       const code = await prompt(ctx, TOTP_PROMPT);
       if (code === undefined) return this.#fail(ctx);
       return this.#complete(ctx, login, { ...proof, totp: code });
@@ -129,7 +131,7 @@ export class SshAuthenticator {
   }
 
   async #firstFactor(ctx: AuthContext, login: LoginName, proof: UserProof): Promise<void> {
-    if (await this.#o.control.needsTotp(login.user)) {
+    if (await this.#check(() => this.#o.control.needsTotp(login.user))) {
       // Partial success: the proof is verified together with the code, in one call.
       this.#pending = { login, proof };
       return ctx.reject(['keyboard-interactive'], true);
@@ -137,12 +139,15 @@ export class SshAuthenticator {
     return this.#complete(ctx, login, proof);
   }
 
+  #check<T>(work: () => Promise<T>): Promise<T> {
+    return this.#o.whileChecking === undefined ? work() : this.#o.whileChecking(work);
+  }
+
   async #complete(ctx: AuthContext, login: LoginName, proof: UserProof): Promise<void> {
     try {
-      const auth = await this.#o.control.authenticate(proof, {
-        clientAddr: this.#o.clientAddr,
-        via: 'ssh',
-      });
+      const auth = await this.#check(() =>
+        this.#o.control.authenticate(proof, { clientAddr: this.#o.clientAddr, via: 'ssh' }),
+      );
       this.#isDone = true;
       this.#o.onAuthenticated(auth, login);
       ctx.accept();

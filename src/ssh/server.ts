@@ -157,6 +157,9 @@ export class SshFrontEnd {
       allowPassword: this.#o.allowPassword,
       log,
       onAuthenticated: (user, login) => {
+        // The login is done once the control plane accepted it, however long that took.
+        clearTimeout(authTimer);
+        origin.admission?.established();
         const effective: LoginName =
           login.target === undefined && origin.jumpTarget !== undefined
             ? { ...login, target: origin.jumpTarget }
@@ -174,6 +177,7 @@ export class SshFrontEnd {
         });
       },
       onGiveUp: () => conn.end(),
+      whileChecking: origin.admission?.whileChecking,
     });
     conn.on('authentication', (ctx) => auth.handle(ctx));
     conn.on('error', (err: Error) =>
