@@ -8,7 +8,7 @@ import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import type { ChainAppend, ChainedEvents } from './sqlite-messages.js';
 import { WorkerSqliteDialect } from './sqlite-worker.js';
-import { asStoreError, waitingPool, withStoreErrors } from './unavailable.js';
+import { mapped, waitingPool, withStoreErrors } from './unavailable.js';
 
 /** Where the store lives. */
 export type StoreConfig =
@@ -101,13 +101,7 @@ function openSqlite(
       p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p,
     );
     const dialect = new WorkerSqliteDialect({ path, pragmas });
-    const appendChain: ChainAppender = async (append) => {
-      try {
-        return await dialect.appendChain(append);
-      } catch (err) {
-        throw asStoreError(err);
-      }
-    };
+    const appendChain: ChainAppender = (append) => mapped(() => dialect.appendChain(append));
     return { db: new Kysely<Database>({ dialect: withStoreErrors(dialect) }), appendChain };
   }
   const sqlite = new SqliteDatabase(path);

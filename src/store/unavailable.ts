@@ -65,7 +65,8 @@ export function withStoreErrors(dialect: Dialect): Dialect {
   };
 }
 
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
+/** Runs `work`, turning an unavailable store's error into GH_STORE_UNAVAILABLE. */
+export async function mapped<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
