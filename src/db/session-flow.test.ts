@@ -84,6 +84,10 @@ function fakeControl(options: { failOpen?: GatehouseError } = {}) {
       };
       return Promise.resolve(session);
     },
+    authenticate: () => {
+      steps.push('check proof');
+      return Promise.resolve(USER);
+    },
     audit: (event: AuditEventInput) => {
       events.push(event);
       return Promise.resolve();
@@ -104,6 +108,8 @@ function fakeTransport(
     failConnect?: GatehouseError;
     stopped?: boolean;
     leavesWhileConnecting?: boolean;
+    /** Has the control plane check a password proof, as the real transports do. */
+    checksProof?: boolean;
   } = {},
 ): DbTransport<string> {
   let isGone = false;
@@ -112,9 +118,11 @@ function fakeTransport(
     dialect: 'postgres',
     clientAddr: '192.0.2.9',
     loginName,
-    authenticate: (user) => {
+    authenticate: (user, checks) => {
       steps.push(`authenticate ${user}`);
-      return Promise.resolve(USER);
+      if (options.checksProof !== true) return Promise.resolve(USER);
+      const proof = { kind: 'password', user, password: 'pw', nonce: 'n', ts: 0 } as const;
+      return checks.authenticate(proof, { clientAddr: '192.0.2.9', via: 'postgres' });
     },
     connectUpstream: (session) => {
       steps.push(`connect ${session.credential.secret.toString()}`);
@@ -258,5 +266,31 @@ describe('database session flow', () => {
       fixedTarget: 'orders-db',
     });
     expect(fx.steps).toEqual(['openSession orders-db postgres postgres']);
+  });
+
+  it('the-control-planes-check-of-the-proof-runs-with-the-login-deadline-stopped', async () => {
+    const fx = fakeControl();
+    const steps: string[] = [];
+    await runDbSession(fakeTransport('alice#orders-db', steps, { checksProof: true }), {
+      control: fx.control,
+      transcripts: transcripts(),
+      log,
+      whileChecking: async (work) => {
+        fx.steps.push('deadline stopped');
+        try {
+          return await work();
+        } finally {
+          fx.steps.push('deadline running');
+        }
+      },
+      onAuthenticated: () => void fx.steps.push('authenticated'),
+    });
+    expect(fx.steps).toEqual([
+      'deadline stopped',
+      'check proof',
+      'deadline running',
+      'authenticated',
+      'openSession orders-db postgres postgres',
+    ]);
   });
 });

@@ -6,6 +6,7 @@ import {
 } from '../core/errors.js';
 import type { TargetKind } from '../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
+import { checkedWithin, type ProofChecks, type WhileChecking } from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import type { DbTranscriptStore, DbTranscriptWriter } from '../recording/db-transcript.js';
 import { parseDbLogin } from './login-name.js';
@@ -58,7 +59,7 @@ export interface DbTransport<Upstream> {
   /** The user name the client sent (`alice#orders-db`). */
   readonly loginName: string;
   /** Step 2: the protocol's login exchange; the control plane checks the proof and returns the user. */
-  authenticate(user: string, control: GatewayControl): Promise<GatewayUser>;
+  authenticate(user: string, checks: ProofChecks): Promise<GatewayUser>;
   /** Step 4: logs in to the target with the leased credential (zeroed by the flow afterwards). */
   connectUpstream(session: TargetSession, log: Logger): Promise<Upstream>;
   /** Step 6: tells the client it is in (PostgreSQL: AuthenticationOk, parameters, key, ReadyForQuery). */
@@ -96,6 +97,8 @@ export interface DbFlowDeps {
    * follows (authorize, unlock, connect upstream) is the gateway's work, with its own timeouts.
    */
   readonly onAuthenticated?: () => void;
+  /** Runs each control-plane check of the client's proof with the login timeout stopped. */
+  readonly whileChecking?: WhileChecking | undefined;
 }
 
 /**
@@ -130,7 +133,10 @@ export async function runDbSession<Upstream>(
     log = log.child({ user: login.user, target: login.target });
 
     // 2. Authenticate: the control plane verifies the proof; the gateway only carries it.
-    const user = await transport.authenticate(login.user, control);
+    const user = await transport.authenticate(
+      login.user,
+      checkedWithin(control, deps.whileChecking),
+    );
     deps.onAuthenticated?.();
 
     // 3. Authorize and unlock: grant for this gateway, credential sealed to it.

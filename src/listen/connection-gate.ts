@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../log/index.js';
 import { ConnectionEventLog, type ConnectionEventLogOptions } from './connection-event-log.js';
+import type { WhileChecking } from './proof-checks.js';
 import { clientAddressOf, sourceKeyOf } from './source-address.js';
 
 /** Limits on connections, shared by every listener of a process (config `limits`). */
@@ -58,7 +59,7 @@ export interface Admission {
    * counts the client's time, not the gateway's (on a saturated gateway a check can take
    * seconds). Each check is bounded by the store's own timeouts and the attempts are counted.
    */
-  readonly whileChecking: <T>(work: () => Promise<T>) => Promise<T>;
+  readonly whileChecking: WhileChecking;
   /**
    * Sets how the client is told that its login expired (e.g. an ErrorResponse on the current
    * stream); the gate closes the socket a moment later in any case.
@@ -167,7 +168,7 @@ export class ConnectionGate {
     let deadline = setTimeout(expire, this.limits.loginTimeoutMs);
     deadline.unref();
     let pausedAt = 0;
-    const whileChecking = async <T>(work: () => Promise<T>): Promise<T> => {
+    const whileChecking: WhileChecking = async (work) => {
       if (isEstablished) return work();
       if (checks++ === 0) {
         clearTimeout(deadline);

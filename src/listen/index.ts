@@ -17,4 +17,5 @@ export {
   EVENT_LOG_WINDOW_MS,
   type ConnectionEvent,
 } from './connection-event-log.js';
+export { checkedWithin, type ProofChecks, type WhileChecking } from './proof-checks.js';
 export { clientAddressOf, sourceKeyOf } from './source-address.js';

@@ -10,7 +10,8 @@ import type { UserProof } from '../lease/user-proof.js';
 import { newProofNonce } from '../lease/user-proof.js';
 import type { Logger } from '../log/index.js';
 import { parseLoginName, type LoginName } from './addressing.js';
-import type { GatewayUser, GatewayControl } from '../lease/gateway-control.js';
+import type { GatewayControl, GatewayUser } from '../lease/gateway-control.js';
+import type { ProofChecks } from '../listen/index.js';
 
 /** Failed authentication requests allowed per connection before it is closed. */
 export const MAX_AUTH_ATTEMPTS = 6;
@@ -21,7 +22,8 @@ const TOTP_PROMPT = 'Verification code: ';
 
 /** Options of {@link SshAuthenticator}. */
 export interface SshAuthOptions {
-  readonly control: GatewayControl;
+  /** The control plane's proof checks (run with the login deadline stopped) and its audit. */
+  readonly control: ProofChecks & Pick<GatewayControl, 'audit'>;
   readonly clientAddr: string;
   readonly allowPassword: boolean;
   readonly log: Logger;
@@ -29,8 +31,6 @@ export interface SshAuthOptions {
   readonly onAuthenticated: (auth: GatewayUser, login: LoginName) => void;
   /** Called when the connection must be dropped (too many failures). */
   readonly onGiveUp: () => void;
-  /** Runs a control-plane check of a proof (the login deadline stops meanwhile). */
-  readonly whileChecking?: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
 }
 
 /**
@@ -85,7 +85,7 @@ export class SshAuthenticator {
     const key = { algo: ctx.key.algo, blob: ctx.key.data };
     if (ctx.signature === undefined || ctx.blob === undefined) {
       // A query ("would this key do?"): PK_OK is not a login (ssh2 sends it on accept()).
-      const isOk = await this.#check(() => this.#o.control.isKeyAcceptable(login.user, key));
+      const isOk = await this.#o.control.isKeyAcceptable(login.user, key);
       if (isOk) return ctx.accept();
       if (this.#refusedKeys.length < MAX_REFUSED_KEYS)
         this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
@@ -122,7 +122,7 @@ export class SshAuthenticator {
     const password = await prompt(ctx, 'Password: ');
     if (password === undefined) return this.#fail(ctx);
     const proof = passwordProof(login, password);
-    if (await this.#check(() => this.#o.control.needsTotp(login.user))) {
+    if (await this.#o.control.needsTotp(login.user)) {
       const code = await prompt(ctx, TOTP_PROMPT);
       if (code === undefined) return this.#fail(ctx);
       return this.#complete(ctx, login, { ...proof, totp: code });
@@ -131,7 +131,7 @@ export class SshAuthenticator {
   }
 
   async #firstFactor(ctx: AuthContext, login: LoginName, proof: UserProof): Promise<void> {
-    if (await this.#check(() => this.#o.control.needsTotp(login.user))) {
+    if (await this.#o.control.needsTotp(login.user)) {
       // Partial success: the proof is verified together with the code, in one call.
       this.#pending = { login, proof };
       return ctx.reject(['keyboard-interactive'], true);
@@ -139,15 +139,12 @@ export class SshAuthenticator {
     return this.#complete(ctx, login, proof);
   }
 
-  #check<T>(work: () => Promise<T>): Promise<T> {
-    return this.#o.whileChecking === undefined ? work() : this.#o.whileChecking(work);
-  }
-
   async #complete(ctx: AuthContext, login: LoginName, proof: UserProof): Promise<void> {
     try {
-      const auth = await this.#check(() =>
-        this.#o.control.authenticate(proof, { clientAddr: this.#o.clientAddr, via: 'ssh' }),
-      );
+      const auth = await this.#o.control.authenticate(proof, {
+        clientAddr: this.#o.clientAddr,
+        via: 'ssh',
+      });
       this.#isDone = true;
       this.#o.onAuthenticated(auth, login);
       ctx.accept();

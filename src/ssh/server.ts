@@ -4,6 +4,7 @@ import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
 import type { GatewayControl } from '../lease/gateway-control.js';
 import {
+  checkedWithin,
   clientAddressOf,
   refusalError,
   type Admission,
@@ -152,7 +153,10 @@ export class SshFrontEnd {
         ? setTimeout(() => conn.end(), this.#o.gate.limits.loginTimeoutMs).unref()
         : undefined;
     const auth = new SshAuthenticator({
-      control: this.#o.control,
+      control: {
+        ...checkedWithin(this.#o.control, origin.admission?.whileChecking),
+        audit: (event) => this.#o.control.audit(event),
+      },
       clientAddr: origin.clientAddr,
       allowPassword: this.#o.allowPassword,
       log,
@@ -177,7 +181,6 @@ export class SshFrontEnd {
         });
       },
       onGiveUp: () => conn.end(),
-      whileChecking: origin.admission?.whileChecking,
     });
     conn.on('authentication', (ctx) => auth.handle(ctx));
     conn.on('error', (err: Error) =>

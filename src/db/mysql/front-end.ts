@@ -169,6 +169,7 @@ export class MysqlFrontEnd {
       log,
       fixedTarget: this.#o.fixedTarget,
       onAuthenticated: () => admission.established(),
+      whileChecking: admission.whileChecking,
       reportRefusal: (error) =>
         admission.report(eventNameOf(error.code), 'database session refused', {
           code: error.code,

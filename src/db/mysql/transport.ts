@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
 import { connectTimeoutMsOf } from '../../core/target-connect.js';
 import type { Target } from '../../core/types.js';
-import type { GatewayControl, GatewayUser, TargetSession } from '../../lease/gateway-control.js';
+import type { GatewayUser, TargetSession } from '../../lease/gateway-control.js';
+import type { ProofChecks } from '../../listen/index.js';
 import { newProofNonce, type UserProof } from '../../lease/user-proof.js';
 import type { Logger } from '../../log/index.js';
 import { parseDbLogin } from '../login-name.js';
@@ -90,7 +91,7 @@ export class MysqlTransport implements DbTransport<UpstreamConnection> {
     this.loginName = options.login.response.username.slice(0, 256);
   }
 
-  async authenticate(user: string, control: GatewayControl): Promise<GatewayUser> {
+  async authenticate(user: string, control: ProofChecks): Promise<GatewayUser> {
     const secret = this.#o.login.secret;
     try {
       const proof = await proofOf(control, user, secret);
@@ -293,7 +294,7 @@ function statusOf(reason: string): DbRelayEnd['status'] {
  * The user proof for what was typed at the password prompt: a personal token (`ght_…`) or the
  * password; users with TOTP append their 6-digit code to the password (`secret123456`).
  */
-async function proofOf(control: GatewayControl, user: string, secret: Buffer): Promise<UserProof> {
+async function proofOf(control: ProofChecks, user: string, secret: Buffer): Promise<UserProof> {
   const text = secret.toString('utf8');
   const nonce = newProofNonce();
   const ts = Date.now();

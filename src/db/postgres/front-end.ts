@@ -185,6 +185,7 @@ export class PostgresFrontEnd {
       log: this.#o.log,
       fixedTarget: this.#o.fixedTarget,
       onAuthenticated: () => admission.established(),
+      whileChecking: admission.whileChecking,
       reportRefusal: (error) =>
         admission.report(eventNameOf(error.code), 'database session refused', {
           code: error.code,

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import { connectTimeoutMsOf } from '../../core/target-connect.js';
-import type { GatewayControl, GatewayUser, TargetSession } from '../../lease/gateway-control.js';
+import type { GatewayUser, TargetSession } from '../../lease/gateway-control.js';
+import type { ProofChecks } from '../../listen/index.js';
 import { newProofNonce } from '../../lease/user-proof.js';
 import type { Logger } from '../../log/index.js';
 import type { DbRelayContext, DbRelayEnd, DbTransport } from '../session-flow.js';
@@ -77,7 +78,7 @@ export class PgTransport implements DbTransport<PgUpstream> {
     this.loginName = options.startup.loginName;
   }
 
-  async authenticate(user: string, control: GatewayControl): Promise<GatewayUser> {
+  async authenticate(user: string, control: ProofChecks): Promise<GatewayUser> {
     let authenticated: GatewayUser;
     try {
       authenticated = await this.#authenticate(user, control);
@@ -87,7 +88,7 @@ export class PgTransport implements DbTransport<PgUpstream> {
     return authenticated;
   }
 
-  async #authenticate(user: string, control: GatewayControl): Promise<GatewayUser> {
+  async #authenticate(user: string, control: ProofChecks): Promise<GatewayUser> {
     const ctx = { clientAddr: this.clientAddr, via: 'postgres' };
     if (this.#o.startup.authMode === 'password') {
       // Asked for with `-c gatehouse.auth=token`: the gateway sees the secret, so only over TLS.
