@@ -13,6 +13,11 @@ export interface DbWrites {
   rows: number;
   /** Rows updated in committed transactions (`touched` summed upstream). */
   touched: number;
+  /**
+   * Writes of clients that failed before they could tell whether they committed (a real client
+   * cut after its COMMIT): the table may hold them or not. The failure itself is counted apart.
+   */
+  unsure?: { rows: number; touched: number };
 }
 
 /**

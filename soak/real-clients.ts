@@ -163,10 +163,18 @@ function realDbWorker(
           `SELECT count(*) FROM soak_items WHERE worker = ${worker}`,
         ];
         const { file, args, env } = client.command(world, statements);
-        const run = await runTimed(file, args, { timeoutMs: RUN_TIMEOUT_MS, env });
-        const lines = run.stdoutHead.trim().split('\n');
-        if (lines[0] !== '1' || lines.at(-1) !== String(b))
-          throw new Error(`${file}: ${JSON.stringify(run.stdoutHead.slice(0, 200))}`);
+        try {
+          const run = await runTimed(file, args, { timeoutMs: RUN_TIMEOUT_MS, env });
+          const lines = run.stdoutHead.trim().split('\n');
+          if (lines[0] !== '1' || lines.at(-1) !== String(b))
+            throw new Error(`${file}: ${JSON.stringify(run.stdoutHead.slice(0, 200))}`);
+        } catch (err) {
+          // Cut anywhere, even after its COMMIT: the table may or may not hold its rows.
+          const unsure = (writes.unsure ??= { rows: 0, touched: 0 });
+          unsure.rows += 2;
+          unsure.touched += 1;
+          throw err;
+        }
         writes.rows += 2;
         writes.touched += 1;
         return { ...SESSION_EVENTS, 'db.query': statements.length };

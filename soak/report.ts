@@ -37,7 +37,7 @@ export function summarizeSoak(result: SoakResult): string {
     `Rows committed / found upstream: ${Object.entries(result.data)
       .map(
         ([db, d]) =>
-          `${db} ${d.expected.rows}/${d.found.rows} (updates ${d.expected.touched}/${d.found.touched})`,
+          `${db} ${d.expected.rows}/${d.found.rows} (updates ${d.expected.touched}/${d.found.touched}${d.expected.unsure === undefined ? '' : `; failed clients may have committed up to ${d.expected.unsure.rows} rows`})`,
       )
       .join(', ')}.`,
     '',
