@@ -29,7 +29,7 @@ async function openChain(driver: (typeof STORE_DRIVERS)[number]): Promise<AuditF
   // Checkpoints at 10, 20, … 50 exactly (automatic ones trail their commits by a moment).
   const fx = await openAuditFixture(driver, { checkpointEvery: 1_000 });
   for (let i = 0; i < 5; i++) {
-    await appendEvents(fx.log, 10);
+    await appendEvents(fx.log, 10, { together: true });
     await fx.log.checkpoint();
   }
   await fx.log.close();

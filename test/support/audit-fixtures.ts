@@ -2,7 +2,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, type AuditLogDeps } from '../../src/audit/index.js';
+import { AuditLog, type AuditEventInput, type AuditLogDeps } from '../../src/audit/index.js';
 import { makeSigner, type Signer } from '../../src/crypto/key-files.js';
 import type { Store } from '../../src/store/index.js';
 import { openAuditScratchStore, type AuditStoreDriver } from './audit-stores.js';
@@ -55,17 +55,27 @@ export async function openAuditFixture(
   };
 }
 
-/** Appends `count` simple events, one after another. */
-export async function appendEvents(log: AuditLog, count: number): Promise<void> {
-  for (let i = 1; i <= count; i += 1) {
-    await log.append({
-      type: 'ssh.command',
-      user: 'alice',
-      sid: `s-${i % 3}`,
-      target: 'web-1',
-      gateway: 'gw-1',
-      clientAddr: '10.0.0.9',
-      data: { command: `echo ${i}`, n: i },
-    });
+/**
+ * Appends `count` simple events, one after another; `together` appends them at once, so
+ * that they share a commit (the same chain, a tenth of the commits: for fixtures).
+ */
+export async function appendEvents(
+  log: AuditLog,
+  count: number,
+  options: { readonly together?: boolean } = {},
+): Promise<void> {
+  const event = (i: number): AuditEventInput => ({
+    type: 'ssh.command',
+    user: 'alice',
+    sid: `s-${i % 3}`,
+    target: 'web-1',
+    gateway: 'gw-1',
+    clientAddr: '10.0.0.9',
+    data: { command: `echo ${i}`, n: i },
+  });
+  if (options.together === true) {
+    await Promise.all(Array.from({ length: count }, (_, i) => log.append(event(i + 1))));
+    return;
   }
+  for (let i = 1; i <= count; i += 1) await log.append(event(i));
 }
