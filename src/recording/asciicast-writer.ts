@@ -50,8 +50,11 @@ export interface AsciicastWriterOptions {
   readonly maxBufferedBytes?: number;
   /** Record `i` events, masked while the terminal does not echo (default true). */
   readonly recordInput?: boolean;
-  /** How long typed characters wait for their echo (default 250 ms). */
-  readonly echoWindowMs?: number;
+  /**
+   * How long typed characters wait for their echo (default 250 ms), or a function asked at
+   * each decision (a window that follows the target's round trip, `echoWindowFor`).
+   */
+  readonly echoWindowMs?: number | (() => number);
   /**
    * Output bytes to record (default: all). Past it, output is counted, not recorded: a
    * marker says where recording stopped and `close()` adds one with the byte count. For
@@ -375,7 +378,9 @@ export class AsciicastWriter implements AsyncDisposable {
 
   // One timer at a time, not one per keystroke: it is armed for the oldest held token's
   // deadline, and later tokens only have later deadlines, so it never fires late; firing
-  // early settles nothing and arms it again for what is then the oldest.
+  // early (the window grew meanwhile) settles nothing and arms it again for what is then the
+  // oldest. A window that shrank meanwhile is acted on when the timer fires: later, never
+  // sooner, than the shorter window.
   #armEchoTimer(): void {
     if (this.#echoTimer !== undefined) return;
     const deadline = this.#echo?.nextDeadlineMs;
@@ -402,7 +407,7 @@ function checkTuning(options: AsciicastWriterOptions): void {
     flushIntervalMs,
     flushThresholdBytes,
     maxBufferedBytes,
-    echoWindowMs,
+    echoWindowMs: typeof echoWindowMs === 'function' ? undefined : echoWindowMs,
     maxOutputBytes,
   })) {
     if (value !== undefined) positive(value, name);

@@ -17,8 +17,11 @@ export interface SettledInput {
 
 /** Options of {@link EchoTracker}. */
 export interface EchoTrackerOptions {
-  /** How long typed characters wait for their echo (default 250 ms). */
-  readonly windowMs?: number;
+  /**
+   * How long typed characters wait for their echo (default 250 ms), or a function asked at
+   * each decision, for a window that follows the target's round trip (see `echoWindowFor`).
+   */
+  readonly windowMs?: number | (() => number);
   /** Cap on held characters; beyond it the oldest are masked at once (default 4096). */
   readonly maxHeld?: number;
 }
@@ -39,25 +42,41 @@ interface HeldToken {
  * next in the output is `typed`; on the first one that does not (or when the output reaches
  * a `\n`, i.e. the echo of Enter came first), it and everything still held is `masked`.
  * Held characters no output has answered within the window are `masked`. Control keys are
- * released as they are, in order.
+ * released as they are, in order. The window may change while characters are held (SSH
+ * sessions stretch it with the target's measured round trip, `echoWindowFor`): a character
+ * is due once it has waited the window as it is when the decision is taken. A longer window
+ * only delays the decision for characters no output has answered yet; it never turns a
+ * mismatch, or the `\n` barrier, into an echo.
  *
  * Limits (all but the first err towards masking):
  * - Output that starts with the same characters as a password typed just before it (by
  *   coincidence, or a program that prints the secret back) makes them count as echoed; the
- *   `\n` barrier keeps the shell prompt after Enter from doing so.
- * - Echo slower than the window (high-latency targets) is masked.
+ *   `\n` barrier keeps the shell prompt after Enter from doing so. The first output within
+ *   the window decides, so a window stretched for a slow target leaves more time for such
+ *   output to come.
+ * - Echo slower than the window is masked. SSH sessions give an echo 250 ms plus two measured
+ *   round trips to the target (at most 5 s); echo slower than that (a link or gateway that
+ *   became more than twice as slow since the last measurement, or a target further than
+ *   ~2.4 s away) is masked.
  * - Editors and pagers (vim normal mode, less) do not echo keys: they are masked.
  * - Shells that redraw the whole line for each key (some fish/zsh setups), or a key typed
  *   right after Backspace whose echo is `\b \b`, are masked.
  * - The count of `*` shows the length of a password.
  */
 export class EchoTracker {
-  readonly #windowMs: number;
+  readonly #windowMs: () => number;
   readonly #maxHeld: number;
   #held: HeldToken[] = [];
 
   constructor(options: EchoTrackerOptions = {}) {
-    this.#windowMs = options.windowMs ?? ECHO_WINDOW_MS;
+    const windowMs = options.windowMs ?? ECHO_WINDOW_MS;
+    this.#windowMs =
+      typeof windowMs === 'number'
+        ? () => windowMs
+        : () => {
+            const ms = windowMs();
+            return ms > 0 && ms !== Number.POSITIVE_INFINITY ? ms : ECHO_WINDOW_MS; // NaN too
+          };
     this.#maxHeld = options.maxHeld ?? 4096;
   }
 
@@ -95,8 +114,9 @@ export class EchoTracker {
 
   /** Masks held characters typed more than the window before `nowMs`. */
   settleDue(nowMs: number): SettledInput[] {
+    const windowMs = this.#windowMs();
     let count = 0;
-    while (count < this.#held.length && (this.#held[count]?.atMs ?? 0) + this.#windowMs <= nowMs)
+    while (count < this.#held.length && (this.#held[count]?.atMs ?? 0) + windowMs <= nowMs)
       count += 1;
     return this.#release(count, 'masked');
   }
@@ -109,7 +129,7 @@ export class EchoTracker {
   /** When the oldest held token's window ends, or undefined when nothing is held. */
   get nextDeadlineMs(): number | undefined {
     const first = this.#held[0];
-    return first === undefined ? undefined : first.atMs + this.#windowMs;
+    return first === undefined ? undefined : first.atMs + this.#windowMs();
   }
 
   // Releases the first `count` held tokens: characters as `kind`, control keys as they are.

@@ -38,6 +38,7 @@ export {
   type EchoTrackerOptions,
   type SettledInput,
 } from './echo-tracker.js';
+export { echoWindowFor, ECHO_WINDOW_ROUND_TRIPS, MAX_ECHO_WINDOW_MS } from './echo-window.js';
 export { CommandLineTracker, MAX_COMMAND_CHARS, type CommandLine } from './command-line-tracker.js';
 export { openFileSink, RECORDING_FILE_MODE, type RecordingSink } from './recording-sink.js';
 export {

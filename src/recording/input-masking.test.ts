@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AsciicastWriter, type CommandLine, type RecordingMeta } from './index.js';
+import { AsciicastWriter, echoWindowFor, type CommandLine, type RecordingMeta } from './index.js';
 import {
   ManualClock,
   makeRecordingDir,
@@ -114,6 +114,29 @@ describe('input masking', () => {
     expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
     expect(inputEvents(path)).toBe(`${'*'.repeat(CANARY.length)}\r`);
     expect(commands).toEqual([]);
+  });
+
+  it('an-echo-from-a-far-target-is-typed-while-a-key-without-echo-is-still-masked', async () => {
+    scratch = makeRecordingDir();
+    const commands: CommandLine[] = [];
+    const writer = await AsciicastWriter.create(scratch.path, META, {
+      // A target 150 ms away: 250 + 2 × 150 = 550 ms (the SSH session asks its measured round trip).
+      echoWindowMs: () => echoWindowFor(150),
+      onCommandLine: (line) => commands.push(line),
+    });
+    writer.output(Buffer.from('$ '));
+    writer.input(Buffer.from('whoami\r'));
+    await sleep(350); // past the 250 ms a fixed window gave, within this one
+    writer.output(Buffer.from('whoami\r\ngh_leased\r\n$ Password: '));
+    writer.input(Buffer.from(CANARY));
+    await sleep(700); // past this window too, and nothing was printed
+    await writer.flush();
+    expect(inputEvents(writer.path)).toBe(`whoami\r${'*'.repeat(CANARY.length)}`);
+    writer.input(Buffer.from('\r'));
+    writer.output(Buffer.from('\r\n$ '));
+    const { path } = await writer.close();
+    expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
+    expect(commands.map((c) => c.text)).toEqual(['whoami']);
   });
 
   it('a-throwing-command-callback-does-not-break-the-recording', async () => {

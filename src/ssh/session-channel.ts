@@ -1,8 +1,7 @@
 import type ssh2 from 'ssh2';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { forGatewayClient, GatehouseError, toGatehouseError } from '../core/errors.js';
-import type { RecordingStore } from '../recording/index.js';
-import type { AsciicastWriter } from '../recording/index.js';
+import { echoWindowFor, type AsciicastWriter, type RecordingStore } from '../recording/index.js';
 import { SftpAuditTap } from './sftp/index.js';
 import { parseExecIntent } from './addressing.js';
 import { bridgeChannels, watchExit, type ChannelExit, type ChannelTap } from './bridge.js';
@@ -339,6 +338,9 @@ async function openRecorder(
       // (a 256 MiB upload took 93 s instead of 3 s and left a 400 MB recording of asterisks).
       recordInput: session.target.options.recordInput && setup.pty !== undefined,
       ...(setup.pty === undefined ? { maxOutputBytes: DATA_STREAM_RECORD_BYTES } : {}),
+      // Echo from a far or slow target takes longer: the window follows its round trip,
+      // measured apart from the echo (src/ssh/round-trip.ts).
+      echoWindowMs: () => echoWindowFor(link.roundTripMs()),
       // Existing sessions end when their recording cannot be written, telling the client why.
       onError: (error: GatehouseError) => link.close('recording-failed', 'failed', error.message),
       ...(command === undefined && setup.pty !== undefined

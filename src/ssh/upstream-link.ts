@@ -10,6 +10,7 @@ import type {
 import type { Logger } from '../log/index.js';
 import { HostKeyMismatchError } from './host-keys.js';
 import { noDelayWhileHeld } from './no-delay.js';
+import { RoundTripProbe, sendKeepalive } from './round-trip.js';
 import { connectUpstream, type UpstreamCredential } from './upstream.js';
 
 /** An open session on one target: the control-plane session and the SSH connection to it. */
@@ -43,10 +44,16 @@ export interface UpstreamLink {
   /** Keeps the link open while a channel uses it; returns the release function. */
   hold(): () => void;
   /**
-   * Keeps the connection to the target sending small writes at once (TCP_NODELAY) while a
-   * terminal channel runs on it; returns the release function.
+   * Keeps the connection to the target sending small writes at once (TCP_NODELAY), and its
+   * round trip measured again every few seconds, while a terminal channel runs on it;
+   * returns the release function.
    */
   holdInteractive(): () => void;
+  /**
+   * The round trip to the target in ms (measured when the link opened and again every few
+   * seconds while a terminal channel is open), or undefined when it cannot be measured.
+   */
+  roundTripMs(): number | undefined;
 }
 
 /**
@@ -157,6 +164,12 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
     }
   };
   client.once('end', noteLoss);
+  // Measured from the start, apart from any echo: terminal channels size their echo window
+  // with it (src/recording/echo-window.ts).
+  const roundTrip = new RoundTripProbe(sendKeepalive(client));
+  roundTrip.probe();
+  client.once('close', () => roundTrip.stop());
+  const holdNoDelay = noDelayWhileHeld((isOn) => client.setNoDelay(isOn));
   // Channels finish their recordings after the connection closed; session.end carries the hashes.
   const idleWaiters: (() => void)[] = [];
   const channelsReleased = (): Promise<void> =>
@@ -215,7 +228,15 @@ function makeLink(session: TargetSession, client: ssh2.Client, log: Logger): Ups
       void pending.finally(() => pendingAudits.delete(pending));
     },
     addRecording: (recording) => recordings.push(recording),
-    holdInteractive: noDelayWhileHeld((isOn) => client.setNoDelay(isOn)),
+    holdInteractive: () => {
+      const releaseNoDelay = holdNoDelay();
+      const releaseProbe = roundTrip.hold();
+      return () => {
+        releaseNoDelay();
+        releaseProbe();
+      };
+    },
+    roundTripMs: () => roundTrip.estimateMs(),
     hold: () => {
       holders += 1;
       let isReleased = false;
