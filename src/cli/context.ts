@@ -8,8 +8,7 @@ import { openKms, openSecret, sealSecret, type KmsProvider } from '../lease/inde
 import { Credentials } from '../lease/credentials.js';
 import { Gateways } from '../lease/gateways.js';
 import { rotateCredential as rotateCredential_, type RotationResult } from '../lease/rotation.js';
-import { postgresPasswordApplier } from '../lease/rotate-postgres.js';
-import { mysqlPasswordApplier } from '../lease/rotate-mysql.js';
+import type { PasswordAppliers } from '../lease/rotation-appliers.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { AccessPolicy, Grants, Targets } from '../policy/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -89,7 +88,20 @@ export async function openControlPlane(
     });
     const credentials = new Credentials({ db: store.db, kms: boundKms, audit });
     const gateways = new Gateways({ db: store.db, audit });
-    const appliers = { postgres: postgresPasswordApplier, mysql: mysqlPasswordApplier };
+    // The database drivers load when a rotation connects, not with every CLI command.
+    const appliers: PasswordAppliers = {
+      postgres: {
+        connect: async (target, password) =>
+          (await import('../lease/rotate-postgres.js')).postgresPasswordApplier.connect(
+            target,
+            password,
+          ),
+      },
+      mysql: {
+        connect: async (target, password) =>
+          (await import('../lease/rotate-mysql.js')).mysqlPasswordApplier.connect(target, password),
+      },
+    };
     const rotateCredential = (target: string, o: { actor: string }): Promise<RotationResult> =>
       rotateCredential_(target, o, { db: store.db, kms: boundKms, audit, targets, appliers });
     const close = async (): Promise<void> => {

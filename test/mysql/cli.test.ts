@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMariadbAccount } from '../support/mariadb-account.js';
 import { startMysqlWorld, type MysqlWorld } from './fixture.js';
 
 let world: MysqlWorld;
@@ -305,5 +307,53 @@ describe('attribution and audit', () => {
       (e) => e.type === 'session.end' && starts.some((s) => s.sid === e.sid),
     );
     expect(ends.length).toBeGreaterThan(0);
+  });
+});
+
+describe('credential rotation from the CLI', () => {
+  it('credential-rotate-sets-a-new-upstream-password-that-the-next-session-logs-in-with', async () => {
+    // An account of its own: rotating shop-db's would leave shop-ro (same account) stale.
+    await using account = await createMariadbAccount({
+      password: `rot-${randomBytes(6).toString('hex')}`,
+      prefix: 'gh_rotcli_',
+    });
+    const { gatehouse } = world;
+    await gatehouse.cli([
+      'target',
+      'add',
+      'rot-db',
+      '--kind',
+      'mysql',
+      '--host',
+      account.host,
+      '--port',
+      String(account.port),
+      '--username',
+      account.user,
+    ]);
+    await gatehouse.cli(['credential', 'set', 'rot-db', '--password-stdin'], {
+      stdin: `${account.password}\n`,
+    });
+    await gatehouse.cli(['grant', 'alice', 'rot-db', '--for', '1h']);
+
+    const rotated = await gatehouse.cli(['credential', 'rotate', 'rot-db']);
+    expect(rotated.stdout).toMatch(/^rotated rot-db: version 1 -> 2$/m);
+    expect(rotated.stdout + rotated.stderr).not.toContain(account.password);
+
+    // The old password no longer opens the account; a session through Gatehouse does.
+    await expect(
+      mysql.createConnection({
+        host: account.host,
+        port: account.port,
+        user: account.user,
+        password: account.password,
+      }),
+    ).rejects.toThrow(/Access denied/);
+    const r = await world.cli(
+      ['--ssl', `--ssl-ca=${world.caPath}`, '-N', '-B', '-e', 'SELECT CURRENT_USER()'],
+      { login: 'alice#rot-db' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${account.user}@%\n`);
   });
 });

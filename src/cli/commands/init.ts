@@ -8,7 +8,6 @@ import { cliActor, openControlPlane, type ControlPlane } from '../context.js';
 import { configPathFor, writeInitFiles, type InitOptions } from '../init-files.js';
 import type { CliIo } from '../output.js';
 import { parsePort } from '../parse.js';
-import { runServe } from '../serve.js';
 
 /** `gatehouse init` and `gatehouse serve`. */
 export function registerInitCommands(program: Command, io: CliIo): void {
@@ -43,6 +42,9 @@ export function registerInitCommands(program: Command, io: CliIo): void {
           await initialize(io, { dataDir: o.dataDir, admin: 'admin' });
         }
       }
+      // Loaded here, not at the top: the gateway (SSH, web, database front ends) is most of the
+      // CLI's code, and every other command starts faster without it.
+      const { runServe } = await import('../serve.js');
       await runServe(cmd, io, configPath);
     });
 }
