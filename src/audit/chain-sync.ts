@@ -1,6 +1,13 @@
 import type SqliteDatabase from 'better-sqlite3';
-import type { ChainAppend, ChainedEvents } from '../store/sqlite-messages.js';
-import { AUDIT_COLUMNS, chainRows, chunkSizes, insertSql, lastHash } from './chain.js';
+import type { ChainAppendMessage, ChainedEvents } from '../store/sqlite-messages.js';
+import {
+  AUDIT_COLUMNS,
+  chainRows,
+  chunkSizes,
+  insertSql,
+  lastHash,
+  UNCHAINED_COLUMNS,
+} from './chain.js';
 
 const MOVE_HEAD =
   'update "audit_head" set "seq" = "seq" + ? where "id" = 1 returning "seq", "hash"';
@@ -16,17 +23,18 @@ const ONE_ROW_INSERT = `insert into "audit_events" (${AUDIT_COLUMNS.map((c) => `
 export function appendChainSync(
   db: SqliteDatabase.Database,
   prepare: (sql: string) => SqliteDatabase.Statement,
-  append: ChainAppend,
+  append: ChainAppendMessage,
 ): ChainedEvents {
-  const { events, time } = append;
-  if (events.length === 0) throw new Error('no events to append');
+  const { columns, time } = append;
+  const count = columns.length / UNCHAINED_COLUMNS.length;
+  if (count === 0) throw new Error('no events to append');
   const run = db.transaction((): ChainedEvents => {
-    const head = prepare(MOVE_HEAD).get(events.length) as
+    const head = prepare(MOVE_HEAD).get(count) as
       { readonly seq: number; readonly hash: string } | undefined;
     if (head === undefined) throw new Error('audit_head row is missing');
-    const { params, chained } = chainRows(events, head.seq - events.length + 1, head.hash, time);
+    const { params, chained } = chainRows(columns, head.seq - count + 1, head.hash, time);
     let done = 0;
-    for (const rows of chunkSizes(events.length)) {
+    for (const rows of chunkSizes(count)) {
       const values = params.slice(
         done * AUDIT_COLUMNS.length,
         (done + rows) * AUDIT_COLUMNS.length,

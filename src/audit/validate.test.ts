@@ -74,4 +74,13 @@ describe('validateAuditEvent', () => {
       '{"hasPassword":true,"password":3,"tokenId":"tok_1"}',
     );
   });
+
+  it('a-key-remembered-from-an-allowed-use-still-refuses-a-secret-string', () => {
+    // What is known of a key is remembered across events; the verdict still depends on the value.
+    expect(dataOf({ apiKey: 1, 'x"y': 2 })).toBe('{"apiKey":1,"x\\"y":2}');
+    expect(() => dataOf({ apiKey: 'k-123' })).toThrow(
+      expect.objectContaining({ detail: expect.stringMatching(/apiKey looks like a secret/) }),
+    );
+    expect(dataOf({ 'x"y': 'z' })).toBe('{"x\\"y":"z"}');
+  });
 });

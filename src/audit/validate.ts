@@ -89,18 +89,31 @@ function checkValue(value: unknown, path: string, depth: number, type: string): 
 }
 
 function isSecretKey(key: string): boolean {
-  let is = secretKeys.get(key);
-  if (is === undefined) {
-    is = SECRET_KEY_PATTERN.test(key.toLowerCase().replace(/[^a-z0-9]/g, ''));
-    if (secretKeys.size >= MAX_REMEMBERED_KEYS) secretKeys.clear();
-    secretKeys.set(key, is);
-  }
-  return is;
+  return keyFacts(key).isSecret;
 }
 
-// Events repeat their keys: remember the verdict (bounded; cleared when full).
+/** What the writers need of a key: its JSON text and whether it names a secret. */
+interface KeyFacts {
+  readonly json: string;
+  readonly isSecret: boolean;
+}
+
+function keyFacts(key: string): KeyFacts {
+  let facts = knownKeys.get(key);
+  if (facts === undefined) {
+    facts = {
+      json: JSON.stringify(key),
+      isSecret: SECRET_KEY_PATTERN.test(key.toLowerCase().replace(/[^a-z0-9]/g, '')),
+    };
+    if (knownKeys.size >= MAX_REMEMBERED_KEYS) knownKeys.clear();
+    knownKeys.set(key, facts);
+  }
+  return facts;
+}
+
+// Events repeat their keys: remember what is known of each (bounded; cleared when full).
 const MAX_REMEMBERED_KEYS = 1024;
-const secretKeys = new Map<string, boolean>();
+const knownKeys = new Map<string, KeyFacts>();
 
 /**
  * Canonical JSON of `value` (as canonicalJson writes it) when it passes every check of
@@ -140,10 +153,11 @@ function canonicalChecked(value: unknown, depth: number): string | undefined {
     if (member === undefined) continue;
     const first = key.charCodeAt(0);
     if ((first >= 0x30 && first <= 0x39) || key === '__proto__') return undefined;
-    if (typeof member === 'string' && isSecretKey(key)) return undefined;
+    const facts = keyFacts(key);
+    if (typeof member === 'string' && facts.isSecret) return undefined;
     const json = canonicalChecked(member, depth + 1);
     if (json === undefined) return undefined;
-    out += `${isFirst ? '' : ','}${JSON.stringify(key)}:${json}`;
+    out += isFirst ? `${facts.json}:${json}` : `,${facts.json}:${json}`;
     isFirst = false;
   }
   return `${out}}`;

@@ -13,7 +13,7 @@ export interface SqliteRequest {
   readonly sql?: string;
   readonly params: readonly unknown[];
   /** Instead of `sql`: append these audit events to the chain, in one transaction. */
-  readonly append?: ChainAppend;
+  readonly append?: ChainAppendMessage;
 }
 
 /** An audit event as it is chained: the stored columns but seq, time and the hashes. */
@@ -22,6 +22,16 @@ export type UnchainedEvent = Omit<AuditEventsTable, 'seq' | 'time' | 'prev_hash'
 /** Audit events to append as consecutive seqs, all with time `time`. */
 export interface ChainAppend {
   readonly events: readonly UnchainedEvent[];
+  readonly time: number;
+}
+
+/**
+ * A {@link ChainAppend} as sent to the SQLite thread: the events' columns in one flat array
+ * (`unchainedColumns` in src/audit/chain.ts: type, user_name, sid, target, gateway,
+ * client_addr, data of each in turn).
+ */
+export interface ChainAppendMessage {
+  readonly columns: readonly (string | null)[];
   readonly time: number;
 }
 

@@ -20,6 +20,7 @@ import type {
   SqliteResponse,
   SqliteThreadOptions,
 } from './sqlite-messages.js';
+import { unchainedColumns } from '../audit/chain.js';
 
 /**
  * A Kysely dialect for SQLite whose one connection lives in a worker thread
@@ -134,7 +135,9 @@ class WorkerSqliteDriver implements Driver {
   async appendChain(append: () => ChainAppend): Promise<ChainedEvents> {
     await this.acquireConnection();
     try {
-      const response = await this.#send({ id: 0, params: [], append: append() });
+      const { events, time } = append();
+      const columns = unchainedColumns(events);
+      const response = await this.#send({ id: 0, params: [], append: { columns, time } });
       if (response.chained === undefined) throw new Error('the SQLite thread did not chain');
       return response.chained;
     } finally {

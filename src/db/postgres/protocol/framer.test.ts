@@ -44,6 +44,42 @@ describe('message framer', () => {
     }
   });
 
+  it('a-message-whole-in-its-chunk-and-one-cut-across-chunks-are-seen-alike', () => {
+    // Whole messages take a path of their own: every field must match the cut one's.
+    const mixed = Buffer.concat([
+      msg('Q', cstr('select 1')),
+      msg('D', Buffer.alloc(100, 7)),
+      msg('S'),
+      msg('Q', Buffer.alloc(0)),
+      msg('D', Buffer.alloc(3, 2)),
+    ]);
+    const keep = (t: number): number => (t === Q ? 1024 : t === D ? 40 : 0);
+    const fields = (m: FramedMessage): unknown[] => [
+      m.type,
+      m.length,
+      m.body === undefined ? undefined : m.body.toString('hex'),
+      m.isTruncated,
+    ];
+    const whole = (frame([mixed], keep)[0] ?? []).map(fields);
+    expect(whole).toHaveLength(5);
+    expect(whole[1]).toEqual([D, 100, '07'.repeat(40), true]);
+    expect(whole[3]).toEqual([Q, 0, '', false]);
+    for (let a = 1; a < mixed.length; a += 2) {
+      for (let b = a + 1; b < mixed.length; b += 5) {
+        expect(
+          frame(cut(mixed, a, b), keep)
+            .flat()
+            .map(fields),
+        ).toEqual(whole);
+      }
+    }
+    for (let size = 1; size <= 7; size++) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < mixed.length; at += size) chunks.push(mixed.subarray(at, at + size));
+      expect(frame(chunks, keep).flat().map(fields)).toEqual(whole);
+    }
+  });
+
   it('offsets-are-relative-to-the-chunk-where-the-message-ends', () => {
     const [first = [], second = []] = frame(cut(stream, 3, 20));
     expect(first).toEqual([]);

@@ -88,6 +88,22 @@ export class MessageFramer {
           throw new PgProtocolError(
             `invalid length ${length} for message type ${describeType(type)}`,
           );
+        const bodyLength = length - 4;
+        if (size - pos >= bodyLength) {
+          // The whole message is in this chunk (the usual case): no partial state to build.
+          const cap = this.#keep(type);
+          const kept = Math.min(cap, bodyLength);
+          pos += bodyLength;
+          visit({
+            type,
+            length: bodyLength,
+            body: cap === 0 ? undefined : chunk.subarray(pos - bodyLength, pos - bodyLength + kept),
+            isTruncated: kept < bodyLength && cap > 0,
+            end: pos,
+            start,
+          });
+          continue;
+        }
         current = {
           type,
           length: length - 4,
