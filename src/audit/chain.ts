@@ -35,10 +35,8 @@ export async function appendToChain(
 
 /** Most rows per INSERT statement of {@link appendManyToChain} (SQLite allows 32,766 variables; 11 per row). */
 const MAX_ROWS_PER_INSERT = 256;
-/** The stored columns of an event, in the order of the INSERT's values (the key order of SAMPLE_ROW). */
-export const AUDIT_COLUMNS = [
-  'seq',
-  'time',
+/** The columns of an event that its producer gives, in the order of {@link unchainedColumns}. */
+export const UNCHAINED_COLUMNS = [
   'type',
   'user_name',
   'sid',
@@ -46,9 +44,9 @@ export const AUDIT_COLUMNS = [
   'gateway',
   'client_addr',
   'data',
-  'prev_hash',
-  'hash',
 ] as const;
+/** The stored columns of an event, in the order of the INSERT's values (the key order of SAMPLE_ROW). */
+export const AUDIT_COLUMNS = ['seq', 'time', ...UNCHAINED_COLUMNS, 'prev_hash', 'hash'] as const;
 const SAMPLE_ROW: AuditEventsTable = {
   seq: 0,
   time: 0,
@@ -106,17 +104,6 @@ export async function appendManyToChain(
     .execute();
   return chained;
 }
-
-/** The columns of an event that its producer gives, in the order of {@link unchainedColumns}. */
-export const UNCHAINED_COLUMNS = [
-  'type',
-  'user_name',
-  'sid',
-  'target',
-  'gateway',
-  'client_addr',
-  'data',
-] as const;
 
 /**
  * `events` as one flat array, {@link UNCHAINED_COLUMNS} of each in turn: what goes to the SQLite
