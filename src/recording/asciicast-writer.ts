@@ -387,10 +387,14 @@ export class AsciicastWriter implements AsyncDisposable {
     if (deadline === undefined) return;
     const delay = Math.max(0, deadline - (this.#clock() - this.#startMs));
     this.#echoTimer = setTimeout(() => {
-      this.#echoTimer = undefined;
-      if (this.#echo === undefined || !this.#isOpen) return;
-      this.#settled(this.#echo.settleDue(this.#now()));
-      this.#armEchoTimer();
+      // Decided after this turn's I/O, not in its timer phase: on a busy event loop the echo
+      // may have arrived while the window ran out and would be read only after the timer.
+      setImmediate(() => {
+        this.#echoTimer = undefined;
+        if (this.#echo === undefined || !this.#isOpen) return;
+        this.#settled(this.#echo.settleDue(this.#now()));
+        this.#armEchoTimer();
+      });
     }, delay + 1).unref();
   }
 }

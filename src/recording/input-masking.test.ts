@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AsciicastWriter, echoWindowFor, type CommandLine, type RecordingMeta } from './index.js';
 import {
@@ -137,6 +139,40 @@ describe('input masking', () => {
     const { path } = await writer.close();
     expect(readFileSync(path, 'utf8')).not.toContain(CANARY);
     expect(commands.map((c) => c.text)).toEqual(['whoami']);
+  });
+
+  it('an-echo-that-arrived-while-a-busy-event-loop-let-the-window-run-out-still-counts', async () => {
+    scratch = makeRecordingDir();
+    const commands: CommandLine[] = [];
+    const writer = await AsciicastWriter.create(scratch.path, META, {
+      echoWindowMs: 20,
+      onCommandLine: (line) => commands.push(line),
+    });
+    // The echo comes over a real socket, as from the target.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const [accepted] = (await once(server, 'connection')) as [Socket];
+    accepted.on('data', (echo: Buffer) => writer.output(echo));
+    await once(client, 'connect');
+    try {
+      writer.output(Buffer.from('$ '));
+      writer.input(Buffer.from('ls\r'));
+      client.write('ls\r\n');
+      // A saturated event loop: when it turns again the window has run out and the echo is
+      // waiting in the socket, to be read in the same turn, after the timers.
+      const until = Date.now() + 100;
+      while (Date.now() < until);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      writer.output(Buffer.from('a  b\r\n$ '));
+      const { path } = await writer.close();
+      expect(inputEvents(path)).toBe('ls\r');
+      expect(commands.map((c) => c.text)).toEqual(['ls']);
+    } finally {
+      client.destroy();
+      server.close();
+    }
   });
 
   it('a-throwing-command-callback-does-not-break-the-recording', async () => {
