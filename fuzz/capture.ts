@@ -30,7 +30,7 @@ import { createLogger } from '../src/log/index.js';
 import { AsciicastWriter } from '../src/recording/asciicast-writer.js';
 import { gatehouseOk } from '../test/support/cli.js';
 import { startGatehouse, type RunningGatehouse } from '../test/support/gatehouse.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../test/support/mariadb-account.js';
+import { createMariadbDatabaseAccount } from '../test/support/mariadb-account.js';
 import { ALICE_PASSWORD as MY_PASSWORD } from '../test/mysql/fixture.js';
 import {
   ALICE_PASSWORD as PG_PASSWORD,
@@ -289,18 +289,11 @@ async function captureCleartextPassword(token: string): Promise<Segment[]> {
  * (the test fixture's parallel CLI calls time out on a loaded machine). */
 async function captureMysql(): Promise<void> {
   const password = `leased-${randomBytes(6).toString('hex')}`;
-  const account = await createMariadbAccount({ password, prefix: 'gh_fz_' });
-  const database = `gh_fuzz_${randomBytes(4).toString('hex')}`;
-  const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-  const gatehouse = await startGatehouse();
+  const account = await createMariadbDatabaseAccount({ password, prefix: 'gh_fz_' });
+  const { database } = account;
+  let gatehouse: RunningGatehouse | undefined;
   try {
-    await root.query(`CREATE DATABASE \`${database}\``);
-    const [hosts] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [account.user],
-    );
-    for (const { host } of hosts)
-      await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+    gatehouse = await startGatehouse();
     const cp = await openControlPlane(loadConfig(gatehouse.configPath), {
       logger: createLogger({ level: 'silent' }),
     });
@@ -333,9 +326,7 @@ async function captureMysql(): Promise<void> {
     await allowPlaintext(gatehouse, 'mysql');
     await captureMysqlIn({ gatehouse, database });
   } finally {
-    await gatehouse[Symbol.asyncDispose]();
-    await root.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
-    await root.end();
+    await gatehouse?.[Symbol.asyncDispose]();
     await account.drop();
   }
 }

@@ -4,10 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startGatehouse } from '../../test/support/gatehouse.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../../test/support/mariadb-account.js';
+import { createMariadbDatabaseAccount } from '../../test/support/mariadb-account.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -56,11 +55,7 @@ await gh.cli([
 ]);
 await gh.cli(['credential', 'set', 'bench-pg', '--password-stdin'], { stdin: `${leased}\n` });
 await gh.cli(['grant', alice.name, 'bench-pg', '--for', '24h']);
-const account = await createMariadbAccount({ password: leased, prefix: 'gh_dev_' });
-const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-await root.query(`CREATE DATABASE \`${account.user}\``);
-await root.query(`GRANT ALL ON \`${account.user}\`.* TO ?@'%'`, [account.user]);
-await root.end();
+const account = await createMariadbDatabaseAccount({ password: leased, prefix: 'gh_dev_' });
 await gh.cli([
   'target',
   'add',
@@ -74,7 +69,7 @@ await gh.cli([
   '--username',
   account.user,
   '--database',
-  account.user,
+  account.database,
 ]);
 await gh.cli(['credential', 'set', 'bench-my', '--password-stdin'], { stdin: `${leased}\n` });
 await gh.cli(['grant', alice.name, 'bench-my', '--for', '24h']);
@@ -117,9 +112,6 @@ process.on('SIGUSR2', () => restart(true));
 await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
 await pgRelay[Symbol.asyncDispose]();
 await myRelay[Symbol.asyncDispose]();
-const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-await again.query(`DROP DATABASE IF EXISTS \`${account.user}\``);
-await again.end();
 await account[Symbol.asyncDispose]();
 await cluster[Symbol.asyncDispose]();
 await gh[Symbol.asyncDispose]();

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   raiseMaxConnections,
   TEST_MYSQL_URL,
 } from '../../test/support/mariadb-account.js';
@@ -47,24 +47,22 @@ export async function runMysqlBench(
   try {
     const leasedPassword = randomBytes(12).toString('hex');
     const account = cleanup.use(
-      await createMariadbAccount({ password: leasedPassword, prefix: 'gh_bench_' }),
+      await createMariadbDatabaseAccount({ password: leasedPassword, prefix: 'gh_bench_' }),
     );
-    const database = account.user;
-    const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-    await root.query(`CREATE DATABASE \`${database}\``);
-    await root.query(`GRANT ALL ON \`${database}\`.* TO ?@'%'`, [account.user]);
+    const { database } = account;
     if (which.idle) {
       // Idle connections through Gatehouse or the relay each hold one on the server too.
-      const raised = await raiseMaxConnections(root, Math.max(0, ...sizes.dbIdle) + 64);
-      if (raised !== undefined)
-        progress(`MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`);
+      const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
+      try {
+        const raised = await raiseMaxConnections(root, Math.max(0, ...sizes.dbIdle) + 64);
+        if (raised !== undefined)
+          progress(
+            `MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`,
+          );
+      } finally {
+        await root.end();
+      }
     }
-    cleanup.defer(async () => {
-      const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-      await again.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await again.end();
-    });
-    await root.end();
 
     const direct: MyPath = {
       id: 'direct',

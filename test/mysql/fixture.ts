@@ -6,9 +6,9 @@ import mysql from 'mysql2/promise';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import type { AuditLine } from '../support/gatehouse-store.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   TEST_MYSQL_URL,
-  type MariadbAccount,
+  type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
 
 export type { AuditLine };
@@ -31,8 +31,8 @@ export interface CliResult {
  */
 export interface MysqlWorld extends AsyncDisposable {
   readonly gatehouse: RunningGatehouse;
-  readonly account: MariadbAccount;
-  /** The database the leased account owns. */
+  readonly account: MariadbDatabaseAccount;
+  /** The database the leased account owns (`account.database`). */
   readonly database: string;
   /** Path of the init CA certificate (for `--ssl-ca`). */
   readonly caPath: string;
@@ -59,8 +59,10 @@ export interface MysqlWorld extends AsyncDisposable {
 
 /** Starts Gatehouse and the targets; tears everything down on dispose (or when setup fails). */
 export async function startMysqlWorld(): Promise<MysqlWorld> {
-  const account = await createMariadbAccount({ password: LEASED_PASSWORD, prefix: 'gh_my_' });
-  const database = `gh_shop_${randomBytes(4).toString('hex')}`;
+  const account = await createMariadbDatabaseAccount({
+    password: LEASED_PASSWORD,
+    prefix: 'gh_my_',
+  });
   const rootConn = await mysql.createConnection({ uri: TEST_MYSQL_URL, multipleStatements: true });
   const root = async <T>(sql: string, values?: unknown[]): Promise<T> => {
     const [rows] = await rootConn.query(sql, values);
@@ -69,10 +71,9 @@ export async function startMysqlWorld(): Promise<MysqlWorld> {
   let gatehouse: RunningGatehouse | undefined;
   try {
     gatehouse = await startGatehouse();
-    return await setUpWorld({ account, database, root, rootConn, gatehouse });
+    return await setUpWorld({ account, root, rootConn, gatehouse });
   } catch (err) {
     await Promise.resolve(gatehouse?.[Symbol.asyncDispose]()).catch(() => undefined);
-    await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
     await rootConn.end().catch(() => undefined);
     await account.drop().catch(() => undefined);
     throw err;
@@ -80,27 +81,14 @@ export async function startMysqlWorld(): Promise<MysqlWorld> {
 }
 
 interface WorldParts {
-  readonly account: MariadbAccount;
-  readonly database: string;
+  readonly account: MariadbDatabaseAccount;
   readonly root: <T>(sql: string, values?: unknown[]) => Promise<T>;
   readonly rootConn: mysql.Connection;
   readonly gatehouse: RunningGatehouse;
 }
 
-async function setUpWorld({
-  account,
-  database,
-  root,
-  rootConn,
-  gatehouse,
-}: WorldParts): Promise<MysqlWorld> {
-  await root(`CREATE DATABASE \`${database}\``);
-  const hosts = await root<{ host: string }[]>(
-    'SELECT Host AS host FROM mysql.user WHERE User = ?',
-    [account.user],
-  );
-  for (const { host } of hosts)
-    await root(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): Promise<MysqlWorld> {
+  const { database } = account;
   // Independent CLI commands run side by side (each is a process opening the store).
   const targetArgs = [
     '--kind',
@@ -198,7 +186,6 @@ async function setUpWorld({
       listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
     [Symbol.asyncDispose]: async () => {
       await gatehouse[Symbol.asyncDispose]();
-      await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
       await rootConn.end();
       await account.drop();
     },
