@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_STREAM_RECORD_BYTES } from '../../src/ssh/session-channel.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import { readCast, startSshWorld, type SshWorld } from './fixture.js';
 
 interface SessionRow {
@@ -137,30 +138,8 @@ describe('ssh sessions: list, kill, recordings', () => {
     for (const [name, flag] of [
       ['web-idle', '--idle-timeout'],
       ['web-max', '--max-session'],
-    ] as const) {
-      await world.gatehouse.cli([
-        'target',
-        'add',
-        name,
-        '--kind',
-        'ssh',
-        '--host',
-        world.sshd.host,
-        '--port',
-        String(world.sshd.port),
-        '--username',
-        world.sshd.account,
-        flag,
-        '1',
-      ]);
-      world.sshd.authorizeKey(
-        (
-          await world.gatehouse.cli(['credential', 'set', name, '--generate-ssh-key'])
-        ).stdout.trim(),
-      );
-      await world.gatehouse.cli(['target', 'trust', name]);
-      await world.gatehouse.cli(['grant', 'alice', name]);
-    }
+    ] as const)
+      await addSshTarget(world, name, { flags: [flag, '1'] });
     const started = Date.now();
     const idle = await world.ssh('web-idle sleep 20');
     expect(Date.now() - started).toBeLessThan(15_000); // cut long before the 20 s sleep
