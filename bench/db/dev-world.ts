@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { addDbTarget } from '../../test/support/db-target.js';
 import { startGatehouse } from '../../test/support/gatehouse.js';
 import { createMariadbDatabaseAccount } from '../../test/support/mariadb-account.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
@@ -38,41 +39,34 @@ await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', 'bench'], {
     PGSSLMODE: 'disable',
   },
 });
-await gh.cli([
-  'target',
-  'add',
-  'bench-pg',
-  '--kind',
-  'postgres',
-  '--host',
-  cluster.host,
-  '--port',
-  String(cluster.port),
-  '--username',
-  'bench_leased',
-  '--database',
-  'bench',
-]);
-await gh.cli(['credential', 'set', 'bench-pg', '--password-stdin'], { stdin: `${leased}\n` });
-await gh.cli(['grant', alice.name, 'bench-pg', '--for', '24h']);
+const grant = { grantTo: alice.name, grantFor: '24h' };
+await addDbTarget(
+  gh,
+  {
+    name: 'bench-pg',
+    kind: 'postgres',
+    host: cluster.host,
+    port: cluster.port,
+    username: 'bench_leased',
+    password: leased,
+    database: 'bench',
+  },
+  grant,
+);
 const account = await createMariadbDatabaseAccount({ password: leased, prefix: 'gh_dev_' });
-await gh.cli([
-  'target',
-  'add',
-  'bench-my',
-  '--kind',
-  'mysql',
-  '--host',
-  account.host,
-  '--port',
-  String(account.port),
-  '--username',
-  account.user,
-  '--database',
-  account.database,
-]);
-await gh.cli(['credential', 'set', 'bench-my', '--password-stdin'], { stdin: `${leased}\n` });
-await gh.cli(['grant', alice.name, 'bench-my', '--for', '24h']);
+await addDbTarget(
+  gh,
+  {
+    name: 'bench-my',
+    kind: 'mysql',
+    host: account.host,
+    port: account.port,
+    username: account.user,
+    password: leased,
+    database: account.database,
+  },
+  grant,
+);
 const pgRelay = await startBareRelay({ host: cluster.host, port: cluster.port });
 const myRelay = await startBareRelay({ host: account.host, port: account.port });
 const info = () => ({

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { addDbTarget } from '../../test/support/db-target.js';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import {
@@ -94,25 +95,19 @@ export async function runMysqlBench(
       );
     await sysbench(direct, ['prepare']);
 
-    await gatehouse.cli([
-      'target',
-      'add',
-      TARGET,
-      '--kind',
-      'mysql',
-      '--host',
-      account.host,
-      '--port',
-      String(account.port),
-      '--username',
-      account.user,
-      '--database',
-      database,
-    ]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
-      stdin: `${leasedPassword}\n`,
-    });
-    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
+    await addDbTarget(
+      gatehouse,
+      {
+        name: TARGET,
+        kind: 'mysql',
+        host: account.host,
+        port: account.port,
+        username: account.user,
+        password: leasedPassword,
+        database,
+      },
+      { grantTo: alice.name, grantFor: '24h' },
+    );
     const relay = cleanup.use(await startBareRelay({ host: account.host, port: account.port }));
     const paths: MyPath[] = [
       direct,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { addDbTarget } from '../../test/support/db-target.js';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
@@ -72,25 +73,19 @@ export async function runPostgresBench(
     };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
 
-    await gatehouse.cli([
-      'target',
-      'add',
-      TARGET,
-      '--kind',
-      'postgres',
-      '--host',
-      cluster.host,
-      '--port',
-      String(cluster.port),
-      '--username',
-      LEASED_ROLE,
-      '--database',
-      DATABASE,
-    ]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
-      stdin: `${leasedPassword}\n`,
-    });
-    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
+    await addDbTarget(
+      gatehouse,
+      {
+        name: TARGET,
+        kind: 'postgres',
+        host: cluster.host,
+        port: cluster.port,
+        username: LEASED_ROLE,
+        password: leasedPassword,
+        database: DATABASE,
+      },
+      { grantTo: alice.name, grantFor: '24h' },
+    );
 
     const relay = cleanup.use(await startBareRelay({ host: cluster.host, port: cluster.port }));
     const bouncer = cleanup.use(
