@@ -14,6 +14,7 @@ import {
   type GatehouseOptions,
   type RunningGatehouse,
 } from '../support/gatehouse.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
@@ -370,15 +371,7 @@ export async function startFaultWorld(
         runClient(
           'mariadb',
           [
-            '--no-defaults',
-            '-h',
-            '127.0.0.1',
-            '-P',
-            String(gatehouse.mysqlPort),
-            '-u',
-            `alice#${target}`,
-            '--ssl',
-            `--ssl-ca=${caPath}`,
+            ...mariadbArgs({ port: gatehouse.mysqlPort, login: `alice#${target}`, caPath }),
             ...args,
           ],
           { env: { MYSQL_PWD: ALICE_PASSWORD }, input },

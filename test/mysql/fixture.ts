@@ -10,6 +10,7 @@ import {
   TEST_MYSQL_URL,
   type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 
 export type { AuditLine };
 
@@ -158,13 +159,7 @@ async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): P
     cli: (args, options = {}) =>
       runCli(
         [
-          '--no-defaults',
-          '-h',
-          '127.0.0.1',
-          '-P',
-          String(gatehouse.mysqlPort),
-          '-u',
-          options.login ?? 'alice#shop-db',
+          ...mariadbArgs({ port: gatehouse.mysqlPort, login: options.login ?? 'alice#shop-db' }),
           ...args,
         ],
         {

@@ -11,6 +11,7 @@ import {
   TEST_MYSQL_URL,
   type MariadbAccount,
 } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { addSshTarget } from '../support/ssh-target.js';
@@ -96,16 +97,7 @@ export async function startListenerWorld(
       mariadb: (sql) =>
         runCli(
           [
-            '--no-defaults',
-            '-h',
-            '127.0.0.1',
-            '-P',
-            String(gatehouse.mysqlPort),
-            '-u',
-            'alice#shop-db',
-            '--ssl',
-            `--ssl-ca=${caPath}`,
-            '--ssl-verify-server-cert',
+            ...mariadbArgs({ port: gatehouse.mysqlPort, login: 'alice#shop-db', caPath }),
             '-N',
             '-B',
             '-e',

@@ -17,6 +17,7 @@ import {
   TEST_MYSQL_URL,
   type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
@@ -452,19 +453,8 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
       },
       pgConninfo: (login) =>
         `host=127.0.0.1 port=${gatehouse.pgPort} user=${login} dbname=app sslmode=verify-full sslrootcert=${caPath} connect_timeout=20`,
-      mariadbArgs: (login) => [
-        '--no-defaults',
-        '-h',
-        '127.0.0.1',
-        '-P',
-        String(gatehouse.mysqlPort),
-        '-u',
-        login,
-        '--ssl',
-        `--ssl-ca=${caPath}`,
-        '--ssl-verify-server-cert',
-        '--connect-timeout=20',
-      ],
+      mariadbArgs: (login) =>
+        mariadbArgs({ port: gatehouse.mysqlPort, login, caPath, connectTimeoutS: 20 }),
       pgClientConfig: (login, password) => ({
         host: '127.0.0.1',
         port: gatehouse.pgPort,
