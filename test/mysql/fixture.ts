@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
@@ -11,6 +10,8 @@ import {
   type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
 import { mariadbArgs } from '../support/mariadb-args.js';
+import { runProcess } from '../support/process.js';
+import { recordingFiles } from '../support/recording-files.js';
 
 export type { AuditLine };
 
@@ -177,8 +178,7 @@ async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): P
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as AuditLine);
     },
-    transcriptFiles: () =>
-      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    transcriptFiles: () => recordingFiles(gatehouse.dir, '.db.ndjson'),
     [Symbol.asyncDispose]: async () => {
       await gatehouse[Symbol.asyncDispose]();
       await rootConn.end();
@@ -187,45 +187,12 @@ async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): P
   };
 }
 
-/** Runs `mariadb ARGS` and collects its output. */
-export function runCli(
+/** Runs `mariadb ARGS` and collects its output; rejects when it had to be killed after `timeoutMs`. */
+export async function runCli(
   args: readonly string[],
   options: { env?: Record<string, string>; input?: string; timeoutMs: number },
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('mariadb', [...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mariadb timed out: ${stdout}\n${stderr}`));
-    }, options.timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-function listFiles(dir: string): string[] {
-  let out: string[] = [];
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out = out.concat(listFiles(path));
-    else out.push(path);
-  }
-  return out;
+  const run = await runProcess('mariadb', args, options);
+  if (run.signal === 'SIGKILL') throw new Error(`mariadb timed out: ${run.stdout}\n${run.stderr}`);
+  return run;
 }
