@@ -1,14 +1,18 @@
 import type { RunningGatehouse } from './gatehouse.js';
 
-/** A database target as `gatehouse target add` takes it, with the password Gatehouse leases. */
-export interface DbTarget {
-  readonly name: string;
+/** Where a database target lives and the leased account on it (the password Gatehouse leases). */
+export interface DbTargetSpec {
   readonly kind: 'postgres' | 'mysql';
   readonly host: string;
   readonly port: number;
   readonly username: string;
   readonly password: string;
   readonly database: string;
+}
+
+/** A database target as `gatehouse target add` takes it. */
+export interface DbTarget extends DbTargetSpec {
+  readonly name: string;
 }
 
 /** Options of {@link addDbTarget}. */
