@@ -47,10 +47,19 @@ export interface MysqlWorld extends AsyncDisposable {
   connect(
     extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string },
   ): Promise<mysql.Connection>;
-  /** Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv). */
+  /**
+   * Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv), over
+   * TLS with the server's certificate checked against the init CA unless `isPlaintext`.
+   */
   cli(
     args: readonly string[],
-    options?: { input?: string; login?: string; password?: string; timeoutMs?: number },
+    options?: {
+      input?: string;
+      login?: string;
+      password?: string;
+      timeoutMs?: number;
+      isPlaintext?: boolean;
+    },
   ): Promise<CliResult>;
   /** Runs a statement as the server's root (test setup and checks). */
   root<T = unknown>(sql: string, values?: unknown[]): Promise<T>;
@@ -160,7 +169,11 @@ async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): P
     cli: (args, options = {}) =>
       runCli(
         [
-          ...mariadbArgs({ port: gatehouse.mysqlPort, login: options.login ?? 'alice#shop-db' }),
+          ...mariadbArgs({
+            port: gatehouse.mysqlPort,
+            login: options.login ?? 'alice#shop-db',
+            ...(options.isPlaintext === true ? {} : { caPath }),
+          }),
           ...args,
         ],
         {
