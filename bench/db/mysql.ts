@@ -12,7 +12,7 @@ import {
   TEST_MYSQL_URL,
 } from '../../test/support/mariadb-account.js';
 import { Cleanup } from '../lib/cleanup.js';
-import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
+import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import { cpuTimeMs, progress, runTimed } from '../lib/processes.js';
 import { cpuWorkload } from './postgres.js';
@@ -173,12 +173,7 @@ export async function runMysqlBench(
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({
-          id: p.id,
-          ...(p.pid === undefined ? {} : { pid: p.pid }),
-          ...(p.restart === undefined ? {} : { restart: p.restart }),
-          open: () => openIdle(p, database),
-        }));
+        const idlePaths = paths.map((p) => idlePathOf(p, () => openIdle(p, database)));
         out.push(
           ...(await measureIdleConnections({
             prefix: 'my',

@@ -6,7 +6,7 @@ import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { Cleanup } from '../lib/cleanup.js';
-import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
+import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import { cpuTimeMs, runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -206,12 +206,7 @@ export async function runPostgresBench(
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({
-          id: p.id,
-          ...(p.pid === undefined ? {} : { pid: p.pid }),
-          ...(p.restart === undefined ? {} : { restart: p.restart }),
-          open: () => openIdle(p),
-        }));
+        const idlePaths = paths.map((p) => idlePathOf(p, () => openIdle(p)));
         out.push(
           ...(await measureIdleConnections({
             prefix: 'pg',
