@@ -178,15 +178,15 @@ async function capturePgIn(world: Awaited<ReturnType<typeof startPgWorld>>): Pro
 
   // The driver: extended query protocol, named statements, NULL and bytea parameters, an error, a cancel.
   n = sessionsBefore();
-  const client = new pg.Client({
+  const driverLogin: pg.ClientConfig = {
     host: '127.0.0.1',
     port: rec.port,
     user: 'alice#orders-db',
     password: PG_PASSWORD,
     database: 'app',
     ssl: false,
-    application_name: 'fuzz-driver',
-  });
+  };
+  const client = new pg.Client({ ...driverLogin, application_name: 'fuzz-driver' });
   await client.connect();
   await client.query('SELECT $1::int + $2::int AS sum, $3::text AS t, $4::bytea AS b', [
     1,
@@ -205,14 +205,7 @@ async function capturePgIn(world: Awaited<ReturnType<typeof startPgWorld>>): Pro
   await client.query('INSERT INTO copied VALUES ($1, $2)', [7, 'seven'.repeat(20)]);
   const slow = client.query('SELECT pg_sleep(3)').catch(() => undefined);
   await sleep(500);
-  const canceller = new pg.Client({
-    host: '127.0.0.1',
-    port: rec.port,
-    user: 'alice#orders-db',
-    password: PG_PASSWORD,
-    database: 'app',
-    ssl: false,
-  });
+  const canceller = new pg.Client(driverLogin);
   const cancelAt = rec.sessions.length;
   (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(
     client,
