@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { addDbTarget } from '../test/support/db-target.js';
 import { startGatehouse } from '../test/support/gatehouse.js';
 import { findPgBinDir, startPgCluster } from '../test/support/pg-cluster.js';
 import { createSshKeyPair } from '../test/support/ssh-keys.js';
@@ -58,23 +59,19 @@ const su = new pg.Client({ connectionString: cluster.url });
 await su.connect();
 await su.query(`CREATE ROLE bench_leased LOGIN PASSWORD '${leased}'`);
 await su.end();
-await gh.cli([
-  'target',
-  'add',
-  'db-1',
-  '--kind',
-  'postgres',
-  '--host',
-  cluster.host,
-  '--port',
-  String(cluster.port),
-  '--username',
-  'bench_leased',
-  '--database',
-  'postgres',
-]);
-await gh.cli(['credential', 'set', 'db-1', '--password-stdin'], { stdin: `${leased}\n` });
-await gh.cli(['grant', alice.name, 'db-1', '--for', '24h']);
+await addDbTarget(
+  gh,
+  {
+    name: 'db-1',
+    kind: 'postgres',
+    host: cluster.host,
+    port: cluster.port,
+    username: 'bench_leased',
+    password: leased,
+    database: 'postgres',
+  },
+  { grantTo: alice.name, grantFor: '24h' },
+);
 
 /** Rejects when `run` did not exit 0 (a login that failed would count as a cheap one). */
 const expectOk = (what: string, run: Pick<ProcessRun, 'code' | 'stderr'>): void => {

@@ -30,7 +30,7 @@ import { createLogger } from '../src/log/index.js';
 import { AsciicastWriter } from '../src/recording/asciicast-writer.js';
 import { gatehouseOk } from '../test/support/cli.js';
 import { startGatehouse, type RunningGatehouse } from '../test/support/gatehouse.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../test/support/mariadb-account.js';
+import { createMariadbDatabaseAccount } from '../test/support/mariadb-account.js';
 import { ALICE_PASSWORD as MY_PASSWORD } from '../test/mysql/fixture.js';
 import {
   ALICE_PASSWORD as PG_PASSWORD,
@@ -178,15 +178,15 @@ async function capturePgIn(world: Awaited<ReturnType<typeof startPgWorld>>): Pro
 
   // The driver: extended query protocol, named statements, NULL and bytea parameters, an error, a cancel.
   n = sessionsBefore();
-  const client = new pg.Client({
+  const driverLogin: pg.ClientConfig = {
     host: '127.0.0.1',
     port: rec.port,
     user: 'alice#orders-db',
     password: PG_PASSWORD,
     database: 'app',
     ssl: false,
-    application_name: 'fuzz-driver',
-  });
+  };
+  const client = new pg.Client({ ...driverLogin, application_name: 'fuzz-driver' });
   await client.connect();
   await client.query('SELECT $1::int + $2::int AS sum, $3::text AS t, $4::bytea AS b', [
     1,
@@ -205,14 +205,7 @@ async function capturePgIn(world: Awaited<ReturnType<typeof startPgWorld>>): Pro
   await client.query('INSERT INTO copied VALUES ($1, $2)', [7, 'seven'.repeat(20)]);
   const slow = client.query('SELECT pg_sleep(3)').catch(() => undefined);
   await sleep(500);
-  const canceller = new pg.Client({
-    host: '127.0.0.1',
-    port: rec.port,
-    user: 'alice#orders-db',
-    password: PG_PASSWORD,
-    database: 'app',
-    ssl: false,
-  });
+  const canceller = new pg.Client(driverLogin);
   const cancelAt = rec.sessions.length;
   (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(
     client,
@@ -289,18 +282,11 @@ async function captureCleartextPassword(token: string): Promise<Segment[]> {
  * (the test fixture's parallel CLI calls time out on a loaded machine). */
 async function captureMysql(): Promise<void> {
   const password = `leased-${randomBytes(6).toString('hex')}`;
-  const account = await createMariadbAccount({ password, prefix: 'gh_fz_' });
-  const database = `gh_fuzz_${randomBytes(4).toString('hex')}`;
-  const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-  const gatehouse = await startGatehouse();
+  const account = await createMariadbDatabaseAccount({ password, prefix: 'gh_fz_' });
+  const { database } = account;
+  let gatehouse: RunningGatehouse | undefined;
   try {
-    await root.query(`CREATE DATABASE \`${database}\``);
-    const [hosts] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [account.user],
-    );
-    for (const { host } of hosts)
-      await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+    gatehouse = await startGatehouse();
     const cp = await openControlPlane(loadConfig(gatehouse.configPath), {
       logger: createLogger({ level: 'silent' }),
     });
@@ -333,9 +319,7 @@ async function captureMysql(): Promise<void> {
     await allowPlaintext(gatehouse, 'mysql');
     await captureMysqlIn({ gatehouse, database });
   } finally {
-    await gatehouse[Symbol.asyncDispose]();
-    await root.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
-    await root.end();
+    await gatehouse?.[Symbol.asyncDispose]();
     await account.drop();
   }
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTimed } from '../bench/lib/processes.js';
+import { mariadbArgs } from '../test/support/mariadb-args.js';
 import { sshClientArgs } from '../test/support/sshd.js';
 import type { DbWrites } from './db-load.js';
 import type { LoadWorker } from './ssh-load.js';
@@ -116,16 +117,12 @@ const MARIADB: RealDbClient = {
   command: (world, statements) => ({
     file: 'mariadb',
     args: [
-      '--no-defaults',
-      '-h',
-      '127.0.0.1',
-      '-P',
-      String(world.gatehouse.mysqlPort),
-      '-u',
-      `alice#${world.targets.mysql}`,
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
-      '--connect-timeout=120',
+      ...mariadbArgs({
+        port: world.gatehouse.mysqlPort,
+        login: `alice#${world.targets.mysql}`,
+        caPath: world.caPath,
+        connectTimeoutS: 120,
+      }),
       '-N',
       '-B',
       '-e',

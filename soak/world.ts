@@ -6,7 +6,7 @@ import pg from 'pg';
 import { Cleanup } from '../bench/lib/cleanup.js';
 import { startGatehouse, type RunningGatehouse } from '../test/support/gatehouse.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   raiseMaxConnections,
   TEST_MYSQL_URL,
 } from '../test/support/mariadb-account.js';
@@ -84,7 +84,9 @@ export async function startSoakWorld(options: {
         superPassword: randomBytes(12).toString('hex'),
         settings: { max_connections: String(pgCount + SPARE_CONNECTIONS) },
       }).then((c) => cleanup.use(c)),
-      createMariadbAccount({ password: myLeased, prefix: 'gh_soak_' }).then((a) => cleanup.use(a)),
+      createMariadbDatabaseAccount({ password: myLeased, prefix: 'gh_soak_' }).then((a) =>
+        cleanup.use(a),
+      ),
     ]);
     // An interrupted run (Ctrl-C) must not leave the server behind; sshd and the cluster have
     // exit hooks of their own.
@@ -118,7 +120,7 @@ export async function startSoakWorld(options: {
     await superClient.end();
     await pgDirect(`${SOAK_TABLE_SQL}; ALTER TABLE soak_items OWNER TO ${PG_ROLE}`);
 
-    const database = account.user;
+    const { database } = account;
     const mysqlDirect = async <T>(sql: string): Promise<T[]> => {
       const root = await mysql.createConnection({ uri: TEST_MYSQL_URL, database });
       try {
@@ -130,18 +132,6 @@ export async function startSoakWorld(options: {
     };
     const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
     try {
-      await root.query(`CREATE DATABASE \`${database}\``);
-      cleanup.defer(async () => {
-        const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-        await again.query(`DROP DATABASE IF EXISTS \`${database}\``);
-        await again.end();
-      });
-      const [hosts] = await root.query<mysql.RowDataPacket[]>(
-        'SELECT Host AS host FROM mysql.user WHERE User = ?',
-        [account.user],
-      );
-      for (const { host } of hosts)
-        await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
       await raiseMysqlMaxConnections(root, options.db - pgCount + SPARE_CONNECTIONS);
     } finally {
       await root.end();

@@ -4,10 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { addDbTarget } from '../../test/support/db-target.js';
 import { startGatehouse } from '../../test/support/gatehouse.js';
-import { createMariadbAccount, TEST_MYSQL_URL } from '../../test/support/mariadb-account.js';
+import { createMariadbDatabaseAccount } from '../../test/support/mariadb-account.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -39,45 +39,34 @@ await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', 'bench'], {
     PGSSLMODE: 'disable',
   },
 });
-await gh.cli([
-  'target',
-  'add',
-  'bench-pg',
-  '--kind',
-  'postgres',
-  '--host',
-  cluster.host,
-  '--port',
-  String(cluster.port),
-  '--username',
-  'bench_leased',
-  '--database',
-  'bench',
-]);
-await gh.cli(['credential', 'set', 'bench-pg', '--password-stdin'], { stdin: `${leased}\n` });
-await gh.cli(['grant', alice.name, 'bench-pg', '--for', '24h']);
-const account = await createMariadbAccount({ password: leased, prefix: 'gh_dev_' });
-const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-await root.query(`CREATE DATABASE \`${account.user}\``);
-await root.query(`GRANT ALL ON \`${account.user}\`.* TO ?@'%'`, [account.user]);
-await root.end();
-await gh.cli([
-  'target',
-  'add',
-  'bench-my',
-  '--kind',
-  'mysql',
-  '--host',
-  account.host,
-  '--port',
-  String(account.port),
-  '--username',
-  account.user,
-  '--database',
-  account.user,
-]);
-await gh.cli(['credential', 'set', 'bench-my', '--password-stdin'], { stdin: `${leased}\n` });
-await gh.cli(['grant', alice.name, 'bench-my', '--for', '24h']);
+const grant = { grantTo: alice.name, grantFor: '24h' };
+await addDbTarget(
+  gh,
+  {
+    name: 'bench-pg',
+    kind: 'postgres',
+    host: cluster.host,
+    port: cluster.port,
+    username: 'bench_leased',
+    password: leased,
+    database: 'bench',
+  },
+  grant,
+);
+const account = await createMariadbDatabaseAccount({ password: leased, prefix: 'gh_dev_' });
+await addDbTarget(
+  gh,
+  {
+    name: 'bench-my',
+    kind: 'mysql',
+    host: account.host,
+    port: account.port,
+    username: account.user,
+    password: leased,
+    database: account.database,
+  },
+  grant,
+);
 const pgRelay = await startBareRelay({ host: cluster.host, port: cluster.port });
 const myRelay = await startBareRelay({ host: account.host, port: account.port });
 const info = () => ({
@@ -117,9 +106,6 @@ process.on('SIGUSR2', () => restart(true));
 await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
 await pgRelay[Symbol.asyncDispose]();
 await myRelay[Symbol.asyncDispose]();
-const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-await again.query(`DROP DATABASE IF EXISTS \`${account.user}\``);
-await again.end();
 await account[Symbol.asyncDispose]();
 await cluster[Symbol.asyncDispose]();
 await gh[Symbol.asyncDispose]();

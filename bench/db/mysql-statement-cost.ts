@@ -4,11 +4,9 @@
 // `SELECT c FROM sbtest1 WHERE id=?` executed with a new id each time). The audit batch is
 // dropped (the audit log has its own figures). `node bench/launch.mjs
 // bench/db/mysql-statement-cost.ts [--statements N] [--rounds N]`.
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { MysqlCommandHandler, type CommandContext } from '../../src/db/mysql/command-handler.js';
 import { Command, FieldType, Header } from '../../src/db/mysql/protocol/constants.js';
 import {
@@ -21,6 +19,7 @@ import {
 import { encodeEof } from '../../src/db/mysql/protocol/responses.js';
 import { MysqlRelay } from '../../src/db/mysql/relay.js';
 import { StatementRegistry } from '../../src/db/mysql/statements.js';
+import { FakeSocket } from '../../src/db/mysql/testing/fake-socket.js';
 import { QueryAuditor } from '../../src/db/query-audit.js';
 import { DbTranscriptWriter } from '../../src/recording/db-transcript.js';
 
@@ -31,28 +30,6 @@ const option = (name: string, fallback: number): number => {
 };
 const STATEMENTS = option('--statements', 50_000);
 const ROUNDS = option('--rounds', 5);
-
-/** A socket stand-in: writes are counted and dropped, reads are emitted by hand. */
-class FakeSocket extends EventEmitter {
-  destroyed = false;
-  written = 0;
-  write(chunk: Buffer): boolean {
-    this.written += chunk.length;
-    return true;
-  }
-  cork(): void {}
-  uncork(): void {}
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  end(): void {}
-  destroy(): void {
-    this.destroyed = true;
-  }
-}
 
 const SQL = 'SELECT c FROM sbtest1 WHERE id=?';
 const STMT_ID = 1;
@@ -87,8 +64,9 @@ const executeResponse = packets(1, [
 ]);
 
 async function round(dir: string, index: number): Promise<number> {
-  const client = new FakeSocket();
-  const upstream = new FakeSocket();
+  // Writes are only counted: kept, 2 × STATEMENTS responses would grow the heap under test.
+  const client = new FakeSocket({ isKeepingWrites: false });
+  const upstream = new FakeSocket({ isKeepingWrites: false });
   const transcript = await DbTranscriptWriter.create(join(dir, `t${index}.ndjson`), {
     sid: `s${index}`,
     user: 'alice',
@@ -118,8 +96,8 @@ async function round(dir: string, index: number): Promise<number> {
     resolveKill: () => undefined,
   });
   const relay = new MysqlRelay<CommandContext>({
-    client: client as unknown as Duplex,
-    upstream: upstream as unknown as Duplex,
+    client: client.asDuplex(),
+    upstream: upstream.asDuplex(),
     isDeprecateEof: false,
     commandHeadBytes: 64 * 1024 + 64,
     handler,

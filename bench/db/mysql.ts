@@ -3,15 +3,16 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { addDbTarget } from '../../test/support/db-target.js';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   raiseMaxConnections,
   TEST_MYSQL_URL,
 } from '../../test/support/mariadb-account.js';
 import { Cleanup } from '../lib/cleanup.js';
-import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
+import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import { cpuTimeMs, progress, runTimed } from '../lib/processes.js';
 import { cpuWorkload } from './postgres.js';
@@ -47,24 +48,22 @@ export async function runMysqlBench(
   try {
     const leasedPassword = randomBytes(12).toString('hex');
     const account = cleanup.use(
-      await createMariadbAccount({ password: leasedPassword, prefix: 'gh_bench_' }),
+      await createMariadbDatabaseAccount({ password: leasedPassword, prefix: 'gh_bench_' }),
     );
-    const database = account.user;
-    const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-    await root.query(`CREATE DATABASE \`${database}\``);
-    await root.query(`GRANT ALL ON \`${database}\`.* TO ?@'%'`, [account.user]);
+    const { database } = account;
     if (which.idle) {
       // Idle connections through Gatehouse or the relay each hold one on the server too.
-      const raised = await raiseMaxConnections(root, Math.max(0, ...sizes.dbIdle) + 64);
-      if (raised !== undefined)
-        progress(`MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`);
+      const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
+      try {
+        const raised = await raiseMaxConnections(root, Math.max(0, ...sizes.dbIdle) + 64);
+        if (raised !== undefined)
+          progress(
+            `MariaDB max_connections ${raised.from} → ${raised.to} (${raised.inUse} in use)`,
+          );
+      } finally {
+        await root.end();
+      }
     }
-    cleanup.defer(async () => {
-      const again = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-      await again.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await again.end();
-    });
-    await root.end();
 
     const direct: MyPath = {
       id: 'direct',
@@ -96,25 +95,19 @@ export async function runMysqlBench(
       );
     await sysbench(direct, ['prepare']);
 
-    await gatehouse.cli([
-      'target',
-      'add',
-      TARGET,
-      '--kind',
-      'mysql',
-      '--host',
-      account.host,
-      '--port',
-      String(account.port),
-      '--username',
-      account.user,
-      '--database',
-      database,
-    ]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
-      stdin: `${leasedPassword}\n`,
-    });
-    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
+    await addDbTarget(
+      gatehouse,
+      {
+        name: TARGET,
+        kind: 'mysql',
+        host: account.host,
+        port: account.port,
+        username: account.user,
+        password: leasedPassword,
+        database,
+      },
+      { grantTo: alice.name, grantFor: '24h' },
+    );
     const relay = cleanup.use(await startBareRelay({ host: account.host, port: account.port }));
     const paths: MyPath[] = [
       direct,
@@ -180,12 +173,7 @@ export async function runMysqlBench(
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({
-          id: p.id,
-          ...(p.pid === undefined ? {} : { pid: p.pid }),
-          ...(p.restart === undefined ? {} : { restart: p.restart }),
-          open: () => openIdle(p, database),
-        }));
+        const idlePaths = paths.map((p) => idlePathOf(p, () => openIdle(p, database)));
         out.push(
           ...(await measureIdleConnections({
             prefix: 'my',

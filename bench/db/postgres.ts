@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { addDbTarget } from '../../test/support/db-target.js';
 import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { Cleanup } from '../lib/cleanup.js';
-import { measureIdleConnections, type IdlePath } from '../lib/idle.js';
+import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import { cpuTimeMs, runTimed } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -72,25 +73,19 @@ export async function runPostgresBench(
     };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
 
-    await gatehouse.cli([
-      'target',
-      'add',
-      TARGET,
-      '--kind',
-      'postgres',
-      '--host',
-      cluster.host,
-      '--port',
-      String(cluster.port),
-      '--username',
-      LEASED_ROLE,
-      '--database',
-      DATABASE,
-    ]);
-    await gatehouse.cli(['credential', 'set', TARGET, '--password-stdin'], {
-      stdin: `${leasedPassword}\n`,
-    });
-    await gatehouse.cli(['grant', alice.name, TARGET, '--for', '24h']);
+    await addDbTarget(
+      gatehouse,
+      {
+        name: TARGET,
+        kind: 'postgres',
+        host: cluster.host,
+        port: cluster.port,
+        username: LEASED_ROLE,
+        password: leasedPassword,
+        database: DATABASE,
+      },
+      { grantTo: alice.name, grantFor: '24h' },
+    );
 
     const relay = cleanup.use(await startBareRelay({ host: cluster.host, port: cluster.port }));
     const bouncer = cleanup.use(
@@ -211,12 +206,7 @@ export async function runPostgresBench(
     }
     if (which.idle) {
       for (const count of sizes.dbIdle) {
-        const idlePaths: IdlePath[] = paths.map((p) => ({
-          id: p.id,
-          ...(p.pid === undefined ? {} : { pid: p.pid }),
-          ...(p.restart === undefined ? {} : { restart: p.restart }),
-          open: () => openIdle(p),
-        }));
+        const idlePaths = paths.map((p) => idlePathOf(p, () => openIdle(p)));
         out.push(
           ...(await measureIdleConnections({
             prefix: 'pg',

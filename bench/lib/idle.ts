@@ -18,6 +18,19 @@ export interface IdlePath {
   restart?(): Promise<void>;
 }
 
+/** `path` (a bench path, with the process in the middle if any) as an {@link IdlePath} whose connections `open` opens. */
+export function idlePathOf(
+  path: Pick<IdlePath, 'id' | 'pid' | 'restart'>,
+  open: () => Promise<() => Promise<void>>,
+): IdlePath {
+  return {
+    id: path.id,
+    ...(path.pid === undefined ? {} : { pid: path.pid }),
+    ...(path.restart === undefined ? {} : { restart: path.restart }),
+    open,
+  };
+}
+
 /** Connections opened and closed before the baseline, so lazily loaded code is in already. */
 const WARM_UP_CONNECTIONS = 4;
 

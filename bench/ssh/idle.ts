@@ -1,5 +1,5 @@
 import ssh2 from 'ssh2';
-import { measureIdleConnections } from '../lib/idle.js';
+import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import type { Workload } from '../lib/results.js';
 import { pathOf } from './commands.js';
@@ -19,12 +19,7 @@ export async function measureIdle(
   for (const count of sizes.idleSessions) {
     const paths = pathIds.map((id) => {
       const path = pathOf(bench, id);
-      return {
-        id,
-        ...(path.pid === undefined ? {} : { pid: path.pid }),
-        ...(path.restart === undefined ? {} : { restart: path.restart }),
-        open: () => openSession(bench, path),
-      };
+      return idlePathOf(path, () => openSession(bench, path));
     });
     out.push(
       ...(await measureIdleConnections({

@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Segment } from './input.js';
 
 /**
  * An in-memory socket: what the code under test writes is counted and dropped; what the
@@ -39,6 +40,31 @@ export class FakeSocket extends Duplex {
     this.destroy();
     await settle();
   }
+}
+
+/**
+ * Plays a recorded session's login phase into `client`: its client segments one at a time (the
+ * recorded server bytes were the gateway's own answers) until `login` settles, and a hang-up
+ * when they run out first. Returns the login's outcome and the index of the first segment after
+ * the login phase.
+ */
+export async function playLogin<T>(
+  client: FakeSocket,
+  segments: readonly Segment[],
+  login: Promise<T>,
+): Promise<{ readonly outcome: T; readonly at: number }> {
+  let isDone = false;
+  const settled = login.finally(() => {
+    isDone = true;
+  });
+  let at = 0;
+  while (!isDone && at < segments.length) {
+    const seg = segments[at++] as Segment;
+    if (seg.dir === 'c') client.deliver(seg.data);
+    await settle();
+  }
+  if (!isDone) await client.hangUp();
+  return { outcome: await settled, at };
 }
 
 /** Lets pending I/O callbacks, promises and immediates run (one event-loop turn). */

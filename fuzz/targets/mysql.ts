@@ -20,7 +20,7 @@ import { StatementRegistry } from '../../src/db/mysql/statements.js';
 import { MAX_AUDITED_SQL_BYTES } from '../../src/db/redact.js';
 import { checkingAuditor } from '../lib/audit-sink.js';
 import type { FuzzTarget } from '../lib/engine.js';
-import { FakeSocket, settle } from '../lib/fake-socket.js';
+import { FakeSocket, playLogin, settle } from '../lib/fake-socket.js';
 import type { FuzzInput, Segment } from '../lib/input.js';
 import type { LengthField } from '../lib/mutate.js';
 import { expectTypedError, FuzzFinding } from '../lib/oracle.js';
@@ -89,7 +89,6 @@ export const mysqlTarget: FuzzTarget = {
 
 async function runMysql(input: FuzzInput): Promise<void> {
   const client = new FakeSocket();
-  let isLoginDone = false;
   const login = acceptClientLogin(client as never, {
     serverVersion: '10.11.0-MariaDB-gatehouse',
     connectionId: 7,
@@ -98,12 +97,8 @@ async function runMysql(input: FuzzInput): Promise<void> {
     rsa,
     timeoutMs: 60_000,
   }).then(
-    (l): LoginOutcome => {
-      isLoginDone = true;
-      return l;
-    },
+    (l): LoginOutcome => l,
     (err: unknown): LoginOutcome => {
-      isLoginDone = true;
       expectTypedError(err, [ClientLoginError], 'login');
       // acceptClientLogin wraps unexpected errors as "login failed: …": a bug, not bad input.
       if (
@@ -120,15 +115,8 @@ async function runMysql(input: FuzzInput): Promise<void> {
         : 'refused';
     },
   );
-  let at = 0;
   const segments = input.segments;
-  while (!isLoginDone && at < segments.length) {
-    const seg = segments[at++] as Segment;
-    if (seg.dir === 'c') client.deliver(seg.data);
-    await settle();
-  }
-  if (!isLoginDone) await client.hangUp();
-  const done = await login;
+  const { outcome: done, at } = await playLogin(client, segments, login);
   if (done === 'refused') return;
   if (done === 'relay-anyway') {
     await mysqlRelay(new FakeSocket(), Buffer.alloc(0), segments.slice(at), input.variant);

@@ -24,7 +24,7 @@ import { readClientStartup } from '../../src/db/postgres/startup-params.js';
 import { createMockScramVerifier, ScramServerExchange } from '../../src/identity/scram.js';
 import { checkingAuditor, recordingLogger } from '../lib/audit-sink.js';
 import type { FuzzTarget } from '../lib/engine.js';
-import { FakeSocket, settle } from '../lib/fake-socket.js';
+import { FakeSocket, playLogin, settle } from '../lib/fake-socket.js';
 import type { FuzzInput, Segment } from '../lib/input.js';
 import type { LengthField } from '../lib/mutate.js';
 import { expectTypedError, FuzzFinding } from '../lib/oracle.js';
@@ -93,28 +93,14 @@ export const pgTarget: FuzzTarget = {
 async function runPg(input: FuzzInput): Promise<void> {
   const client = new FakeSocket();
   const reader = new PacketReader(client);
-  let isLoginDone = false;
-  const login = pgLogin(reader, client, serverNonceOf(input.segments)).then(
-    (next) => {
-      isLoginDone = true;
-      return next;
-    },
-    (err: unknown) => {
-      isLoginDone = true;
-      expectTypedError(err, [PgProtocolError, GatehouseError, ConnectionClosedError], 'login');
-      return 'refused' as const;
-    },
-  );
-  let at = 0;
+  const login = pgLogin(reader, client, serverNonceOf(input.segments)).catch((err: unknown) => {
+    expectTypedError(err, [PgProtocolError, GatehouseError, ConnectionClosedError], 'login');
+    return 'refused' as const;
+  });
   const segments = input.segments;
-  // Login phase: client bytes go to the reader; the recorded server bytes were the gateway's own answers.
-  while (!isLoginDone && at < segments.length) {
-    const seg = segments[at++] as Segment;
-    if (seg.dir === 'c') client.deliver(seg.data);
-    await settle();
-  }
-  if (!isLoginDone) await client.hangUp();
-  if ((await login) !== 'relay') return;
+  // Login phase: client bytes go to the reader.
+  const { outcome, at } = await playLogin(client, segments, login);
+  if (outcome !== 'relay') return;
   await pgRelay(client, reader.detach(), segments.slice(at), (input.variant & 1) === 1);
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { startDbFaultWorld, type DbFaultWorld } from './db-world.js';
 import { ALICE_PASSWORD, eventually, waitClosedRecord } from './world.js';
 
@@ -93,17 +94,13 @@ describe('faults: database target restarted mid-session', () => {
     const cli = spawn(
       'mariadb',
       [
-        '--no-defaults',
+        ...mariadbArgs({
+          port: world.gatehouse.mysqlPort,
+          login: 'alice#shop',
+          caPath: join(world.gatehouse.dir, 'tls', 'ca.crt'),
+        }),
         '--unbuffered',
         '-N',
-        '-h',
-        '127.0.0.1',
-        '-P',
-        String(world.gatehouse.mysqlPort),
-        '-u',
-        'alice#shop',
-        '--ssl',
-        `--ssl-ca=${join(world.gatehouse.dir, 'tls', 'ca.crt')}`,
       ],
       { env: { ...process.env, MYSQL_PWD: ALICE_PASSWORD }, stdio: ['pipe', 'pipe', 'pipe'] },
     );

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   TEST_MYSQL_URL,
-  type MariadbAccount,
+  type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { machinePostgresTarget, startFaultWorld, type FaultWorld } from './world.js';
@@ -27,23 +27,21 @@ export interface DbFaultWorldOptions {
    * machine's PostgreSQL, which stays up while the store goes away).
    */
   readonly cluster: 'orders' | 'store';
-  /** Start of the MariaDB account's and database's names; random suffixes are added. */
+  /** Start of the MariaDB account's name (its database takes the same name); a random suffix is added. */
   readonly prefix: string;
 }
 
 /** Starts the cluster, the MariaDB account and database, and the fault world with both targets. */
 export async function startDbFaultWorld(options: DbFaultWorldOptions): Promise<DbFaultWorld> {
   const leasedPassword = `leased-${randomBytes(6).toString('hex')}`;
-  const database = `${options.prefix}${randomBytes(4).toString('hex')}`;
   let world: FaultWorld | undefined;
   let cluster: PgCluster | undefined;
-  let account: MariadbAccount | undefined;
+  let account: MariadbDatabaseAccount | undefined;
   let root: mysql.Connection | undefined;
   // Gatehouse first (its store may be the cluster), then the servers it stood in front of.
   const dispose = async (): Promise<void> => {
     await world?.[Symbol.asyncDispose]();
     await cluster?.stop();
-    await root?.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
     await root?.end().catch(() => undefined);
     await account?.drop();
   };
@@ -53,7 +51,7 @@ export async function startDbFaultWorld(options: DbFaultWorldOptions): Promise<D
     }).then((c) => (cluster = c));
     const started = await Promise.allSettled([
       clusterStarted,
-      createMariadbAccount({ password: leasedPassword, prefix: options.prefix }).then(
+      createMariadbDatabaseAccount({ password: leasedPassword, prefix: options.prefix }).then(
         (a) => (account = a),
       ),
       (options.cluster === 'store'
@@ -86,20 +84,13 @@ export async function startDbFaultWorld(options: DbFaultWorldOptions): Promise<D
     }
 
     root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-    await root.query(`CREATE DATABASE \`${database}\``);
-    const [hosts] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [account.user],
-    );
-    for (const { host } of hosts)
-      await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
     await world.addDbTarget('shop', {
       kind: 'mysql',
       host: account.host,
       port: account.port,
       username: account.user,
       password: leasedPassword,
-      database,
+      database: account.database,
     });
     return { ...world, cluster, mariadbRoot: root, [Symbol.asyncDispose]: dispose };
   } catch (err) {

@@ -9,11 +9,13 @@ import { loadConfig } from '../../src/config/index.js';
 import type { TargetOptions } from '../../src/core/types.js';
 import { createLogger } from '../../src/log/index.js';
 import { spawnSshPty, type PtySsh } from '../ssh/fixture.js';
+import type { DbTargetSpec } from '../support/db-target.js';
 import {
   startGatehouse,
   type GatehouseOptions,
   type RunningGatehouse,
 } from '../support/gatehouse.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
@@ -57,14 +59,8 @@ export interface PtyShell {
   kill(): void;
 }
 
-/** Where a database target lives and the leased account on it. */
-export interface DbTargetSpec {
-  readonly kind: 'postgres' | 'mysql';
-  readonly host: string;
-  readonly port: number;
-  readonly username: string;
-  readonly password: string;
-  readonly database: string;
+/** A database target of the fault world: where it lives, the leased account, and its settings. */
+export interface FaultDbTarget extends DbTargetSpec {
   readonly options?: Partial<TargetOptions>;
   /** Target labels, e.g. `{ connect_timeout: '3' }`. */
   readonly labels?: Readonly<Record<string, string>>;
@@ -97,7 +93,7 @@ export interface FaultWorld extends AsyncDisposable {
   /** Opens a shell on `target` (as alice, or the owner of `key`) and waits until it answers. */
   shell(target: string, options?: { readonly key?: SshKeyPair }): Promise<PtyShell>;
   /** Adds a database target with its leased password and grants it to alice and bob. */
-  addDbTarget(name: string, spec: DbTargetSpec): Promise<void>;
+  addDbTarget(name: string, spec: FaultDbTarget): Promise<void>;
   /**
    * Adds an SSH target on `sshd` (default the world's; key generated, host key pinned), granted
    * to alice and bob. `at` puts it at another address (a blackhole) with `sshd`'s host key.
@@ -132,7 +128,7 @@ export interface FaultWorld extends AsyncDisposable {
  * The machine's PostgreSQL (`TEST_PG_URL`) as a database target. It trusts local logins: the
  * leased password is not checked there.
  */
-export function machinePostgresTarget(): DbTargetSpec {
+export function machinePostgresTarget(): FaultDbTarget {
   const url = new URL(TEST_PG_URL);
   return {
     kind: 'postgres',
@@ -370,15 +366,7 @@ export async function startFaultWorld(
         runClient(
           'mariadb',
           [
-            '--no-defaults',
-            '-h',
-            '127.0.0.1',
-            '-P',
-            String(gatehouse.mysqlPort),
-            '-u',
-            `alice#${target}`,
-            '--ssl',
-            `--ssl-ca=${caPath}`,
+            ...mariadbArgs({ port: gatehouse.mysqlPort, login: `alice#${target}`, caPath }),
             ...args,
           ],
           { env: { MYSQL_PWD: ALICE_PASSWORD }, input },

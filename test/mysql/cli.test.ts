@@ -28,15 +28,7 @@ async function errnoOf(
 
 describe('mariadb command-line client', () => {
   it('logs-in-over-tls-verified-with-the-init-ca-as-the-leased-account', async () => {
-    const r = await world.cli([
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
-      '--ssl-verify-server-cert',
-      '-N',
-      '-B',
-      '-e',
-      'SELECT CURRENT_USER(); SELECT DATABASE()',
-    ]);
+    const r = await world.cli(['-N', '-B', '-e', 'SELECT CURRENT_USER(); SELECT DATABASE()']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')).toEqual([`${world.account.user}@%`, world.database, '']);
@@ -44,8 +36,6 @@ describe('mariadb command-line client', () => {
 
   it('empty-first-column-multi-statement-comes-back-whole', async () => {
     const r = await world.cli([
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
       '-N',
       '-B',
       '-e',
@@ -59,14 +49,7 @@ describe('mariadb command-line client', () => {
   });
 
   it('use-sends-com-init-db-and-the-session-follows-it', async () => {
-    const r = await world.cli([
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
-      '-N',
-      '-B',
-      '-e',
-      'use information_schema; select database()',
-    ]);
+    const r = await world.cli(['-N', '-B', '-e', 'use information_schema; select database()']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('information_schema');
     const events = await world.auditEvents(200);
@@ -81,15 +64,13 @@ describe('mariadb command-line client', () => {
   });
 
   it('without-tls-the-login-is-refused-with-a-clear-error', async () => {
-    const r = await world.cli(['--skip-ssl', '-e', 'select 1']);
+    const r = await world.cli(['--skip-ssl', '-e', 'select 1'], { isPlaintext: true });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/ERROR 3159 .*without TLS are refused/);
   });
 
   it('mysql-clear-password-over-tls-logs-in', async () => {
     const r = await world.cli([
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
       '--default-auth=mysql_clear_password',
       '-N',
       '-B',
@@ -101,7 +82,7 @@ describe('mariadb command-line client', () => {
   });
 
   it('wrong-password-is-1045', async () => {
-    const r = await world.cli(['--ssl', `--ssl-ca=${world.caPath}`, '-e', 'select 1'], {
+    const r = await world.cli(['-e', 'select 1'], {
       password: 'not-the-password',
     });
     expect(r.stderr).toMatch(/ERROR 1045 \(28000\): permission denied for user 'alice#shop-db'/);
@@ -109,7 +90,7 @@ describe('mariadb command-line client', () => {
 
   it('no-password-is-refused-at-once', async () => {
     const started = Date.now();
-    const r = await world.cli(['--ssl', `--ssl-ca=${world.caPath}`, '-e', 'select 1'], {
+    const r = await world.cli(['-e', 'select 1'], {
       password: '',
     });
     expect(r.stderr).toMatch(/ERROR 1045 \(28000\)/);
@@ -117,7 +98,7 @@ describe('mariadb command-line client', () => {
   });
 
   it('a-login-without-a-target-says-how-to-name-one', async () => {
-    const r = await world.cli(['--ssl', `--ssl-ca=${world.caPath}`, '-e', 'select 1'], {
+    const r = await world.cli(['-e', 'select 1'], {
       login: 'alice',
     });
     expect(r.stderr).toMatch(
@@ -128,8 +109,6 @@ describe('mariadb command-line client', () => {
   it('load-data-local-is-refused', async () => {
     await world.root(`CREATE TABLE \`${world.database}\`.infile_t (a TEXT)`);
     const r = await world.cli([
-      '--ssl',
-      `--ssl-ca=${world.caPath}`,
       '--local-infile=1',
       '-e',
       "LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE infile_t",
@@ -160,7 +139,7 @@ describe('errors', () => {
     const down = await errnoOf(world.connect({ login: 'alice#down-db' }));
     expect(down.errno).toBe(1105);
     expect(down.message).toMatch(/target "down-db" cannot be reached/);
-    const cli = await world.cli(['--ssl', `--ssl-ca=${world.caPath}`, '-e', 'select 1'], {
+    const cli = await world.cli(['-e', 'select 1'], {
       login: 'alice#down-db',
     });
     expect(cli.stderr).toMatch(

@@ -1,15 +1,17 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import type { AuditLine } from '../support/gatehouse-store.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   TEST_MYSQL_URL,
-  type MariadbAccount,
+  type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
+import { runProcess } from '../support/process.js';
+import { recordingFiles } from '../support/recording-files.js';
 
 export type { AuditLine };
 
@@ -31,8 +33,8 @@ export interface CliResult {
  */
 export interface MysqlWorld extends AsyncDisposable {
   readonly gatehouse: RunningGatehouse;
-  readonly account: MariadbAccount;
-  /** The database the leased account owns. */
+  readonly account: MariadbDatabaseAccount;
+  /** The database the leased account owns (`account.database`). */
   readonly database: string;
   /** Path of the init CA certificate (for `--ssl-ca`). */
   readonly caPath: string;
@@ -45,10 +47,19 @@ export interface MysqlWorld extends AsyncDisposable {
   connect(
     extra?: Partial<mysql.ConnectionOptions> & { login?: string; password?: string },
   ): Promise<mysql.Connection>;
-  /** Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv). */
+  /**
+   * Runs the real `mariadb` client through Gatehouse (password via MYSQL_PWD, never argv), over
+   * TLS with the server's certificate checked against the init CA unless `isPlaintext`.
+   */
   cli(
     args: readonly string[],
-    options?: { input?: string; login?: string; password?: string; timeoutMs?: number },
+    options?: {
+      input?: string;
+      login?: string;
+      password?: string;
+      timeoutMs?: number;
+      isPlaintext?: boolean;
+    },
   ): Promise<CliResult>;
   /** Runs a statement as the server's root (test setup and checks). */
   root<T = unknown>(sql: string, values?: unknown[]): Promise<T>;
@@ -59,8 +70,10 @@ export interface MysqlWorld extends AsyncDisposable {
 
 /** Starts Gatehouse and the targets; tears everything down on dispose (or when setup fails). */
 export async function startMysqlWorld(): Promise<MysqlWorld> {
-  const account = await createMariadbAccount({ password: LEASED_PASSWORD, prefix: 'gh_my_' });
-  const database = `gh_shop_${randomBytes(4).toString('hex')}`;
+  const account = await createMariadbDatabaseAccount({
+    password: LEASED_PASSWORD,
+    prefix: 'gh_my_',
+  });
   const rootConn = await mysql.createConnection({ uri: TEST_MYSQL_URL, multipleStatements: true });
   const root = async <T>(sql: string, values?: unknown[]): Promise<T> => {
     const [rows] = await rootConn.query(sql, values);
@@ -69,10 +82,9 @@ export async function startMysqlWorld(): Promise<MysqlWorld> {
   let gatehouse: RunningGatehouse | undefined;
   try {
     gatehouse = await startGatehouse();
-    return await setUpWorld({ account, database, root, rootConn, gatehouse });
+    return await setUpWorld({ account, root, rootConn, gatehouse });
   } catch (err) {
     await Promise.resolve(gatehouse?.[Symbol.asyncDispose]()).catch(() => undefined);
-    await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
     await rootConn.end().catch(() => undefined);
     await account.drop().catch(() => undefined);
     throw err;
@@ -80,27 +92,14 @@ export async function startMysqlWorld(): Promise<MysqlWorld> {
 }
 
 interface WorldParts {
-  readonly account: MariadbAccount;
-  readonly database: string;
+  readonly account: MariadbDatabaseAccount;
   readonly root: <T>(sql: string, values?: unknown[]) => Promise<T>;
   readonly rootConn: mysql.Connection;
   readonly gatehouse: RunningGatehouse;
 }
 
-async function setUpWorld({
-  account,
-  database,
-  root,
-  rootConn,
-  gatehouse,
-}: WorldParts): Promise<MysqlWorld> {
-  await root(`CREATE DATABASE \`${database}\``);
-  const hosts = await root<{ host: string }[]>(
-    'SELECT Host AS host FROM mysql.user WHERE User = ?',
-    [account.user],
-  );
-  for (const { host } of hosts)
-    await root(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, host]);
+async function setUpWorld({ account, root, rootConn, gatehouse }: WorldParts): Promise<MysqlWorld> {
+  const { database } = account;
   // Independent CLI commands run side by side (each is a process opening the store).
   const targetArgs = [
     '--kind',
@@ -170,13 +169,11 @@ async function setUpWorld({
     cli: (args, options = {}) =>
       runCli(
         [
-          '--no-defaults',
-          '-h',
-          '127.0.0.1',
-          '-P',
-          String(gatehouse.mysqlPort),
-          '-u',
-          options.login ?? 'alice#shop-db',
+          ...mariadbArgs({
+            port: gatehouse.mysqlPort,
+            login: options.login ?? 'alice#shop-db',
+            ...(options.isPlaintext === true ? {} : { caPath }),
+          }),
           ...args,
         ],
         {
@@ -194,56 +191,21 @@ async function setUpWorld({
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as AuditLine);
     },
-    transcriptFiles: () =>
-      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    transcriptFiles: () => recordingFiles(gatehouse.dir, '.db.ndjson'),
     [Symbol.asyncDispose]: async () => {
       await gatehouse[Symbol.asyncDispose]();
-      await root(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
       await rootConn.end();
       await account.drop();
     },
   };
 }
 
-/** Runs `mariadb ARGS` and collects its output. */
-export function runCli(
+/** Runs `mariadb ARGS` and collects its output; rejects when it had to be killed after `timeoutMs`. */
+export async function runCli(
   args: readonly string[],
   options: { env?: Record<string, string>; input?: string; timeoutMs: number },
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('mariadb', [...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mariadb timed out: ${stdout}\n${stderr}`));
-    }, options.timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-function listFiles(dir: string): string[] {
-  let out: string[] = [];
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out = out.concat(listFiles(path));
-    else out.push(path);
-  }
-  return out;
+  const run = await runProcess('mariadb', args, options);
+  if (run.signal === 'SIGKILL') throw new Error(`mariadb timed out: ${run.stdout}\n${run.stderr}`);
+  return run;
 }

@@ -1,14 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -21,6 +13,7 @@ import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import type { AuditLine } from '../support/gatehouse-store.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { runProcess } from '../support/process.js';
+import { recordingFiles } from '../support/recording-files.js';
 
 export { runProcess, type AuditLine };
 
@@ -238,8 +231,7 @@ export async function startPgWorld(
     superQuery: <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
       appSuper.query<R>(sql, values),
     auditEvents: async (n = 5000) => await tailAudit(cp.store.db, { limit: n }),
-    transcriptFiles: () =>
-      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.db.ndjson')),
+    transcriptFiles: () => recordingFiles(gatehouse.dir, '.db.ndjson'),
     [Symbol.asyncDispose]: async () => {
       await appSuper.end().catch(() => undefined);
       await cp.close();
@@ -289,16 +281,4 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function listFiles(dir: string): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries.flatMap((e) =>
-    e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)],
-  );
 }

@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { openControlPlane } from '../../src/cli/context.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
-import {
-  createMariadbAccount,
-  TEST_MYSQL_URL,
-  type MariadbAccount,
-} from '../support/mariadb-account.js';
+import { createMariadbAccount, type MariadbAccount } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { addSshTarget } from '../support/ssh-target.js';
@@ -96,16 +92,7 @@ export async function startListenerWorld(
       mariadb: (sql) =>
         runCli(
           [
-            '--no-defaults',
-            '-h',
-            '127.0.0.1',
-            '-P',
-            String(gatehouse.mysqlPort),
-            '-u',
-            'alice#shop-db',
-            '--ssl',
-            `--ssl-ca=${caPath}`,
-            '--ssl-verify-server-cert',
+            ...mariadbArgs({ port: gatehouse.mysqlPort, login: 'alice#shop-db', caPath }),
             '-N',
             '-B',
             '-e',
@@ -146,14 +133,6 @@ async function setUpTargets({
   await superClient.query(`CREATE ROLE leased LOGIN PASSWORD '${leasedPassword}'`);
   await superClient.query('CREATE DATABASE app OWNER leased');
   await superClient.end();
-  const root = await mysql.createConnection({ uri: TEST_MYSQL_URL });
-  const hosts = await root.query<mysql.RowDataPacket[]>(
-    'SELECT Host AS host FROM mysql.user WHERE User = ?',
-    [account.user],
-  );
-  for (const { host } of hosts[0])
-    await root.query('GRANT USAGE ON *.* TO ?@?', [account.user, host as string]);
-  await root.end();
 
   const cp = await openControlPlane(loadConfig(gatehouse.configPath), {
     logger: createLogger({ level: 'silent' }),

@@ -13,10 +13,11 @@ import { createLogger } from '../../src/log/index.js';
 import { runGatehouse, type CliRun } from '../support/cli.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import {
-  createMariadbAccount,
+  createMariadbDatabaseAccount,
   TEST_MYSQL_URL,
-  type MariadbAccount,
+  type MariadbDatabaseAccount,
 } from '../support/mariadb-account.js';
+import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
@@ -79,7 +80,7 @@ export interface CanaryWorld extends AsyncDisposable {
   readonly gatehouse: RunningGatehouse;
   readonly sshd: Sshd;
   readonly cluster: PgCluster;
-  readonly mysqlAccount: MariadbAccount;
+  readonly mysqlAccount: MariadbDatabaseAccount;
   readonly alice: SshKeyPair;
   readonly secrets: Secrets;
   /** Secrets Gatehouse made itself (admin password, tokens, console cookies): added as they appear. */
@@ -226,12 +227,12 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
     }
 
     // MySQL target: a throwaway account on the machine's MariaDB that may create users.
-    const mysqlAccount = await createMariadbAccount({
+    const mysqlAccount = await createMariadbDatabaseAccount({
       password: canaryText(mysqlPassword),
       prefix: 'gh_cny_',
     });
     cleanups.push(() => mysqlAccount.drop());
-    const database = `gh_cny_${randomBytes(4).toString('hex')}`;
+    const { database } = mysqlAccount;
     const mysqlRoot = async (sql: string, values?: unknown[]): Promise<void> => {
       const root = await mysql.createConnection({ uri: TEST_MYSQL_URL, connectTimeout: 10_000 });
       try {
@@ -240,17 +241,12 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
         await root.end();
       }
     };
-    await mysqlRoot(`CREATE DATABASE \`${database}\``);
-    cleanups.push(() => mysqlRoot(`DROP DATABASE IF EXISTS \`${database}\``));
     await mysqlRoot(
       `CREATE TABLE \`${database}\`.app_users (id int PRIMARY KEY, password varchar(200))`,
     );
     await mysqlRoot(`INSERT INTO \`${database}\`.app_users VALUES (1, 'old')`);
-    const hosts = await mysqlHosts(mysqlAccount.user);
-    for (const host of hosts) {
-      await mysqlRoot(`GRANT ALL ON \`${database}\`.* TO ?@?`, [mysqlAccount.user, host]);
+    for (const host of mysqlAccount.hosts)
       await mysqlRoot('GRANT CREATE USER ON *.* TO ?@?', [mysqlAccount.user, host]);
-    }
 
     // Gatehouse: debug logs and Node diagnostic reports; a preloaded hook turns SIGHUP into an
     // uncaught exception (the crash path), SIGUSR2 writes a report while it keeps running.
@@ -457,19 +453,8 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
       },
       pgConninfo: (login) =>
         `host=127.0.0.1 port=${gatehouse.pgPort} user=${login} dbname=app sslmode=verify-full sslrootcert=${caPath} connect_timeout=20`,
-      mariadbArgs: (login) => [
-        '--no-defaults',
-        '-h',
-        '127.0.0.1',
-        '-P',
-        String(gatehouse.mysqlPort),
-        '-u',
-        login,
-        '--ssl',
-        `--ssl-ca=${caPath}`,
-        '--ssl-verify-server-cert',
-        '--connect-timeout=20',
-      ],
+      mariadbArgs: (login) =>
+        mariadbArgs({ port: gatehouse.mysqlPort, login, caPath, connectTimeoutS: 20 }),
       pgClientConfig: (login, password) => ({
         host: '127.0.0.1',
         port: gatehouse.pgPort,
@@ -565,18 +550,4 @@ function runWithInput(file: string, input: string): Promise<void> {
     });
     child.stdin?.end(input);
   });
-}
-
-/** The hosts of a MariaDB account (`'%'`, and `localhost`/`127.0.0.1` where an anonymous account exists). */
-export async function mysqlHosts(user: string): Promise<string[]> {
-  const root = await mysql.createConnection({ uri: TEST_MYSQL_URL, connectTimeout: 10_000 });
-  try {
-    const [rows] = await root.query<mysql.RowDataPacket[]>(
-      'SELECT Host AS host FROM mysql.user WHERE User = ?',
-      [user],
-    );
-    return rows.map((r) => String(r['host']));
-  } finally {
-    await root.end();
-  }
 }

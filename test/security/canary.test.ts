@@ -18,14 +18,7 @@ import {
   type Canary,
   type Haystack,
 } from './canary-search.js';
-import {
-  mariadb,
-  mysqlHosts,
-  psql,
-  startCanaryWorld,
-  SUDO_ACCOUNT,
-  type CanaryWorld,
-} from './canary-world.js';
+import { mariadb, psql, startCanaryWorld, SUDO_ACCOUNT, type CanaryWorld } from './canary-world.js';
 
 // Issue #8, "Secrets": canary target credentials, user passwords and tokens, typed passwords
 // and SQL password literals go through real sessions of a real `gatehouse serve` (SSH with a
@@ -362,7 +355,7 @@ describe('canary secrets never reach logs, audit, recordings, store or crash out
         expect(session.stderr).toBe('');
       } finally {
         // SET PASSWORD changed the leased account's own password: give it back its credential.
-        for (const host of await mysqlHosts(world.mysqlAccount.user))
+        for (const host of world.mysqlAccount.hosts)
           await world.mysqlRoot('ALTER USER ?@? IDENTIFIED BY ?', [
             world.mysqlAccount.user,
             host,

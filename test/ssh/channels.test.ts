@@ -80,16 +80,20 @@ describe('channels and requests through gatehouse: what is allowed, refused and 
   }
 
   describe('ProxyJump (-J)', () => {
-    it('the-bastion-terminates-the-inner-ssh-authenticates-alice-again-and-runs-the-command', async () => {
-      const mark = lastSeq();
-      const run = await runSsh([
+    /** `ssh -F config -J alice@bastion DESTINATION COMMAND`. */
+    const viaJump = (destination: string, command: string): ReturnType<typeof runSsh> =>
+      runSsh([
         '-F',
         configPath,
         '-J',
         `alice@127.0.0.1:${world.gatehouse.sshPort}`,
-        'alice@web-1',
-        'whoami; echo via-jump',
+        destination,
+        command,
       ]);
+
+    it('the-bastion-terminates-the-inner-ssh-authenticates-alice-again-and-runs-the-command', async () => {
+      const mark = lastSeq();
+      const run = await viaJump('alice@web-1', 'whoami; echo via-jump');
       expect(run.stderr).toBe('');
       expect(run.stdout).toBe(`${world.sshd.account}\nvia-jump\n`);
       expect(run.code).toBe(0);
@@ -108,14 +112,7 @@ describe('channels and requests through gatehouse: what is allowed, refused and 
 
     it('a-jump-to-a-target-alice-may-not-reach-is-refused-and-audited', async () => {
       const mark = lastSeq();
-      const run = await runSsh([
-        '-F',
-        configPath,
-        '-J',
-        `alice@127.0.0.1:${world.gatehouse.sshPort}`,
-        'alice@db-9',
-        'whoami',
-      ]);
+      const run = await viaJump('alice@db-9', 'whoami');
       expect(run.code).toBe(255);
       expect(run.stdout).toBe('');
       const events = await eventsAfter(mark, 'ssh.request_denied');

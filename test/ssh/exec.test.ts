@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshWorld, type SshWorld } from './fixture.js';
+import { readAudit } from './transfer-clients.js';
 
 describe('ssh exec through gatehouse', () => {
   let world: SshWorld;
@@ -47,14 +48,7 @@ describe('ssh exec through gatehouse', () => {
   });
 
   it('the-audit-log-names-the-person-and-the-command', async () => {
-    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
-    const events = tail.stdout
-      .trim()
-      .split('\n')
-      .map(
-        (l) =>
-          JSON.parse(l) as { type: string; user: string | null; data: Record<string, unknown> },
-      );
+    const events = await readAudit(world, 200);
     const exec = events.find((e) => e.type === 'ssh.exec' && e.data['command'] === 'whoami');
     expect(exec?.user).toBe('alice');
     expect(events.some((e) => e.type === 'credential.unlock' && e.user === 'alice')).toBe(true);

@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import pty from 'node-pty';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { addSshTarget } from '../support/ssh-target.js';
 import { runProcess } from '../support/process.js';
+import { recordingFiles } from '../support/recording-files.js';
 import {
   runSshClient,
   SSH_CLIENT_OPTIONS,
@@ -136,8 +136,7 @@ export async function startSshWorld(
     },
     clientOptions,
     auditAfter: (afterSeq = 0) => readAuditEvents(gatehouse, afterSeq),
-    recordingFiles: () =>
-      listFiles(join(gatehouse.dir, 'recordings')).filter((p) => p.endsWith('.cast')),
+    recordingFiles: () => recordingFiles(gatehouse.dir, '.cast'),
     [Symbol.asyncDispose]: async () => {
       for (const client of ptys) client.kill();
       await gatehouse[Symbol.asyncDispose]();
@@ -273,18 +272,6 @@ export function spawnPty(
       if (!hasExited) proc.kill('SIGKILL');
     },
   };
-}
-
-function listFiles(dir: string): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries.flatMap((e) =>
-    e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)],
-  );
 }
 
 /** Reads an asciicast file: the header and the events. */

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_STREAM_RECORD_BYTES } from '../../src/ssh/session-channel.js';
+import { addSshTarget } from '../support/ssh-target.js';
 import { readCast, startSshWorld, type SshWorld } from './fixture.js';
+import { readAudit } from './transfer-clients.js';
 
 interface SessionRow {
   sid: string;
@@ -85,12 +87,9 @@ describe('ssh sessions: list, kill, recordings', () => {
     expect(output).toContain('recorded-output-1234');
     const played = await world.gatehouse.cli(['recording', 'play', row.sid, '--speed', '100']);
     expect(played.stdout).toContain('recorded-output-1234');
-    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
-    const end = tail.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; sid: string; data: Record<string, unknown> })
-      .find((e) => e.type === 'session.end' && e.sid === row.sid);
+    const end = (await readAudit(world, 200)).find(
+      (e) => e.type === 'session.end' && e.sid === row.sid,
+    );
     expect(end?.data['recordingSha256']).toMatch(/[0-9a-f]{64}/);
   });
 
@@ -122,12 +121,9 @@ describe('ssh sessions: list, kill, recordings', () => {
       `output not recorded: ${run.stdout.length - recorded.length} bytes (${run.stdout.length} in all)`,
     );
     expect(of('x')).toEqual(['0']);
-    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '200', '--json']);
-    const end = tail.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; sid: string; data: Record<string, unknown> })
-      .find((e) => e.type === 'session.end' && e.sid === row.sid);
+    const end = (await readAudit(world, 200)).find(
+      (e) => e.type === 'session.end' && e.sid === row.sid,
+    );
     expect(JSON.parse(String(end?.data['recordingSha256']))).toEqual([
       createHash('sha256').update(readFileSync(file)).digest('hex'),
     ]);
@@ -137,30 +133,8 @@ describe('ssh sessions: list, kill, recordings', () => {
     for (const [name, flag] of [
       ['web-idle', '--idle-timeout'],
       ['web-max', '--max-session'],
-    ] as const) {
-      await world.gatehouse.cli([
-        'target',
-        'add',
-        name,
-        '--kind',
-        'ssh',
-        '--host',
-        world.sshd.host,
-        '--port',
-        String(world.sshd.port),
-        '--username',
-        world.sshd.account,
-        flag,
-        '1',
-      ]);
-      world.sshd.authorizeKey(
-        (
-          await world.gatehouse.cli(['credential', 'set', name, '--generate-ssh-key'])
-        ).stdout.trim(),
-      );
-      await world.gatehouse.cli(['target', 'trust', name]);
-      await world.gatehouse.cli(['grant', 'alice', name]);
-    }
+    ] as const)
+      await addSshTarget(world, name, { flags: [flag, '1'] });
     const started = Date.now();
     const idle = await world.ssh('web-idle sleep 20');
     expect(Date.now() - started).toBeLessThan(15_000); // cut long before the 20 s sleep
@@ -169,11 +143,7 @@ describe('ssh sessions: list, kill, recordings', () => {
     const busy = await world.ssh('web-max while true; do echo tick; sleep 0.2; done');
     expect(Date.now() - busyStart).toBeLessThan(15_000);
     expect(busy.stdout).toContain('tick');
-    const tail = await world.gatehouse.cli(['audit', 'tail', '-n', '300', '--json']);
-    const reasons = tail.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; target: string; data: Record<string, unknown> })
+    const reasons = (await readAudit(world, 300))
       .filter(
         (e) => e.type === 'session.end' && (e.target === 'web-idle' || e.target === 'web-max'),
       )

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { isGatehouseError, type ErrorCode } from '../../src/core/errors.js';
 import type { User } from '../../src/core/types.js';
 import { makeSigner, type Signer } from '../../src/crypto/key-files.js';
+import { findUserRow, toUser } from '../../src/identity/user-rows.js';
 import { LeaseService, type AuthorizedSession } from '../../src/lease/control-plane.js';
 import { Credentials } from '../../src/lease/credentials.js';
 import { GatewayClient } from '../../src/lease/gateway-client.js';
@@ -86,7 +87,10 @@ export async function openLeaseWorld(driver: (typeof STORE_DRIVERS)[number]): Pr
   const clock = { now: WORLD_START_MS };
   const now = (): number => clock.now;
   const deps = { db, audit, clock: now };
-  const findUser = (name: string): Promise<User | undefined> => findUserIn(db, name);
+  const findUser = async (name: string): Promise<User | undefined> => {
+    const row = await findUserRow(db, name);
+    return row === undefined ? undefined : await toUser(db, row);
+  };
   const targets = new Targets(deps);
   const grants = new Grants(deps);
   const access = new AccessPolicy({ targets, grants, audit, clock: now, findUser });
@@ -201,25 +205,6 @@ export async function openLeaseWorld(driver: (typeof STORE_DRIVERS)[number]): Pr
       return grant.id;
     },
     [Symbol.asyncDispose]: close,
-  };
-}
-
-async function findUserIn(db: Kysely<Database>, name: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
-  if (row === undefined) return undefined;
-  const roles = await db
-    .selectFrom('user_roles')
-    .select('role')
-    .where('user_id', '=', row.id)
-    .orderBy('role')
-    .execute();
-  return {
-    id: row.id,
-    name: row.name,
-    roles: roles.map((r) => r.role),
-    isDisabled: row.disabled === 1,
-    hasTotp: row.totp_enabled === 1,
-    createdAt: row.created_at,
   };
 }
 

@@ -11,7 +11,14 @@ export interface MariadbAccount extends AsyncDisposable {
   readonly port: number;
   readonly user: string;
   readonly password: string;
+  /** The hosts the account exists for (`%`, and `localhost`/`127.0.0.1` next to an anonymous account). */
+  readonly hosts: readonly string[];
   drop(): Promise<void>;
+}
+
+/** A throwaway account that owns a database named after it; dropping the account drops both. */
+export interface MariadbDatabaseAccount extends MariadbAccount {
+  readonly database: string;
 }
 
 /** Options of {@link createMariadbAccount}. */
@@ -51,7 +58,47 @@ export async function createMariadbAccount(
       for (const accountHost of hosts)
         await root.query('DROP USER IF EXISTS ?@?', [user, accountHost]);
     });
-  return { host, port, user, password: options.password, drop, [Symbol.asyncDispose]: drop };
+  return {
+    host,
+    port,
+    user,
+    password: options.password,
+    hosts,
+    drop,
+    [Symbol.asyncDispose]: drop,
+  };
+}
+
+/**
+ * Creates an account as {@link createMariadbAccount} does, and a database of the account's name
+ * on which it has all privileges, for every host it exists for (a grant to `'%'` alone would
+ * leave its `localhost` twin without them).
+ */
+export async function createMariadbDatabaseAccount(
+  options: MariadbAccountOptions,
+): Promise<MariadbDatabaseAccount> {
+  const account = await createMariadbAccount(options);
+  const database = account.user;
+  const dropDatabase = (): Promise<void> =>
+    withRoot(async (root) => {
+      await root.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    });
+  try {
+    await withRoot(async (root) => {
+      await root.query(`CREATE DATABASE \`${database}\``);
+      for (const accountHost of account.hosts)
+        await root.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [account.user, accountHost]);
+    });
+  } catch (err) {
+    await dropDatabase().catch(() => undefined);
+    await account.drop().catch(() => undefined);
+    throw err;
+  }
+  const drop = async (): Promise<void> => {
+    await dropDatabase();
+    await account.drop();
+  };
+  return { ...account, database, drop, [Symbol.asyncDispose]: drop };
 }
 
 async function withRoot(work: (root: mysql.Connection) => Promise<void>): Promise<void> {

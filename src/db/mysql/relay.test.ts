@@ -1,6 +1,5 @@
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacketChannel } from './packet-channel.js';
 import {
@@ -27,6 +26,7 @@ import {
   type CommandOutcome,
   type RelayHandler,
 } from './relay.js';
+import { FakeSocket } from './testing/fake-socket.js';
 
 const servers: Server[] = [];
 afterEach(() => {
@@ -202,28 +202,6 @@ describe('mysql relay', () => {
   });
 });
 
-/** A socket stand-in for byte-exact relay tests: writes are kept, reads are emitted by hand. */
-class FakeSocket extends EventEmitter {
-  destroyed = false;
-  readonly written: Buffer[] = [];
-  write(chunk: Buffer): boolean {
-    this.written.push(Buffer.from(chunk));
-    return true;
-  }
-  cork(): void {}
-  uncork(): void {}
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  end(): void {}
-  destroy(): void {
-    this.destroyed = true;
-  }
-}
-
 describe('mysql relay, chunking', () => {
   it('forwarded-bytes-heads-and-outcomes-do-not-depend-on-how-the-bytes-were-chunked', () => {
     const longSql = `select '${'x'.repeat(100)}'`;
@@ -250,8 +228,8 @@ describe('mysql relay, chunking', () => {
       const upstream = new FakeSocket();
       const seen: unknown[] = [];
       const relay = new MysqlRelay<string>({
-        client: client as unknown as Duplex,
-        upstream: upstream as unknown as Duplex,
+        client: client.asDuplex(),
+        upstream: upstream.asDuplex(),
         isDeprecateEof: true,
         commandHeadBytes: 32,
         handler: {
