@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMariadbAccount } from '../support/mariadb-account.js';
+import { addDbTarget } from '../support/db-target.js';
+import { createMariadbDatabaseAccount } from '../support/mariadb-account.js';
 import { startMysqlWorld, type MysqlWorld } from './fixture.js';
 
 let world: MysqlWorld;
@@ -292,28 +293,20 @@ describe('attribution and audit', () => {
 describe('credential rotation from the CLI', () => {
   it('credential-rotate-sets-a-new-upstream-password-that-the-next-session-logs-in-with', async () => {
     // An account of its own: rotating shop-db's would leave shop-ro (same account) stale.
-    await using account = await createMariadbAccount({
+    await using account = await createMariadbDatabaseAccount({
       password: `rot-${randomBytes(6).toString('hex')}`,
       prefix: 'gh_rotcli_',
     });
     const { gatehouse } = world;
-    await gatehouse.cli([
-      'target',
-      'add',
-      'rot-db',
-      '--kind',
-      'mysql',
-      '--host',
-      account.host,
-      '--port',
-      String(account.port),
-      '--username',
-      account.user,
-    ]);
-    await gatehouse.cli(['credential', 'set', 'rot-db', '--password-stdin'], {
-      stdin: `${account.password}\n`,
+    await addDbTarget(gatehouse, {
+      name: 'rot-db',
+      kind: 'mysql',
+      host: account.host,
+      port: account.port,
+      username: account.user,
+      password: account.password,
+      database: account.database,
     });
-    await gatehouse.cli(['grant', 'alice', 'rot-db', '--for', '1h']);
 
     const rotated = await gatehouse.cli(['credential', 'rotate', 'rot-db']);
     expect(rotated.stdout).toMatch(/^rotated rot-db: version 1 -> 2$/m);
@@ -328,10 +321,9 @@ describe('credential rotation from the CLI', () => {
         password: account.password,
       }),
     ).rejects.toThrow(/Access denied/);
-    const r = await world.cli(
-      ['--ssl', `--ssl-ca=${world.caPath}`, '-N', '-B', '-e', 'SELECT CURRENT_USER()'],
-      { login: 'alice#rot-db' },
-    );
+    const r = await world.cli(['-N', '-B', '-e', 'SELECT CURRENT_USER()'], {
+      login: 'alice#rot-db',
+    });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${account.user}@%\n`);
   });
