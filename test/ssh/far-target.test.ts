@@ -41,6 +41,17 @@ describe('a shell on a far target (400 ms round trip): the echo window follows i
     await relay[Symbol.asyncDispose]();
   });
 
+  /** The session's recording and the keys it kept, in one string. */
+  const recorded = (): { cast: ReturnType<typeof readCast>; typed: string } => {
+    const path = world.recordingFiles().find((p) => p.endsWith(`/${sid}-1.cast`)) ?? '';
+    const cast = readCast(path);
+    const typed = cast.events
+      .filter((e) => e[1] === 'i')
+      .map((e) => e[2])
+      .join('');
+    return { cast, typed };
+  };
+
   it('typed-commands-and-a-no-echo-password-reach-the-far-target', async () => {
     const shell = world.sshPty(['far-1'], { cols: 100, rows: 30 });
     await shell.waitFor(PROMPT, { timeoutMs: 30_000 });
@@ -92,12 +103,7 @@ describe('a shell on a far target (400 ms round trip): the echo window follows i
       'P=Password; read -s -p "$P: " pw; echo done-${#pw}',
       'exit',
     ]);
-    const path = world.recordingFiles().find((p) => p.endsWith(`/${sid}-1.cast`)) ?? '';
-    const cast = readCast(path);
-    const typed = cast.events
-      .filter((e) => e[1] === 'i')
-      .map((e) => e[2])
-      .join('');
+    const { cast, typed } = recorded();
     expect(typed).toContain('echo far-output-$((6*7))\r');
     expect(typed).toContain('whoami\r');
     expect(typed.endsWith('exit\r')).toBe(true);
@@ -105,12 +111,7 @@ describe('a shell on a far target (400 ms round trip): the echo window follows i
   });
 
   it('the-password-typed-without-echo-is-still-masked-and-found-nowhere', async () => {
-    const path = world.recordingFiles().find((p) => p.endsWith(`/${sid}-1.cast`)) ?? '';
-    const cast = readCast(path);
-    const typed = cast.events
-      .filter((e) => e[1] === 'i')
-      .map((e) => e[2])
-      .join('');
+    const { typed } = recorded();
     expect(typed).toContain(`${'*'.repeat(CANARY.length)}\r`);
     for (const file of world.recordingFiles())
       expect(readFileSync(file, 'utf8')).not.toContain(CANARY);
