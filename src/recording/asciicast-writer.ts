@@ -83,8 +83,8 @@ export interface RecordingResult {
 
 /**
  * An event waiting to be encoded: its interval to the previous event, code and data. Output
- * that is valid UTF-8 waits as the relay's bytes (not copied, not decoded): it is escaped
- * straight into the batch's buffer ({@link writeJsonString}).
+ * that is valid UTF-8 waits as bytes (not decoded), copied into the writer's output arena: it
+ * is escaped straight into the batch's buffer ({@link writeJsonString}).
  */
 interface PendingEvent {
   readonly intervalMs: number;
@@ -96,8 +96,10 @@ interface PendingEvent {
 const EVENT_OVERHEAD_BYTES = 16;
 /** Longest `[interval, "code", ` of a byte event: a whole-ms interval of up to 2^53 ms. */
 const LINE_PREFIX_MAX_BYTES = 48;
+/** First size of an output arena in a batch; the next ones double up to the flush threshold. */
+const ARENA_MIN_BYTES = 8 * 1024;
 /** The batch buffer kept between batches (events are encoded into it, then copied out). */
-const BATCH_SCRATCH_BYTES = 256 * 1024;
+const BATCH_SCRATCH_BYTES = 1024 * 1024;
 let batchScratch: Buffer | undefined;
 
 /**
@@ -171,6 +173,14 @@ export class AsciicastWriter implements AsyncDisposable {
   #isDecoderEmpty = true;
   /** A character cut at the end of the last chunk, valid so far, held for the next (a copy). */
   #outputCarry: Buffer | undefined;
+  /**
+   * Output bytes of pending events, back to back: one buffer per batch or so, not the relay's
+   * buffers, which would each live (and cost the GC) until their batch is written.
+   */
+  #arena: Buffer | undefined;
+  #arenaUsed = 0;
+  #arenaBytes = ARENA_MIN_BYTES;
+  readonly #flushThresholdBytes: number;
   readonly #inputDecoder = new StringDecoder('utf8');
   /** Output bytes seen (recorded or not). */
   #outputBytes = 0;
@@ -186,8 +196,13 @@ export class AsciicastWriter implements AsyncDisposable {
     this.#clock = options.clock ?? (() => performance.now());
     this.#startMs = this.#clock();
     const onError = options.onError;
+    this.#flushThresholdBytes = options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES;
     this.#lines = new BoundedLineSink(sink, header, {
-      encode: encodeEvents,
+      encode: (events) => {
+        const batch = encodeEvents(events);
+        this.#reuseArena();
+        return batch;
+      },
       clock: this.#clock,
       flushIntervalMs: positive(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, 'flushIntervalMs'),
       flushThresholdBytes: positive(
@@ -266,8 +281,7 @@ export class AsciicastWriter implements AsyncDisposable {
   }
 
   /**
-   * Records output from the target; multibyte characters may be split across chunks. The
-   * chunk is kept as it is (not copied) until its batch is written: do not change it after.
+   * Records output from the target; multibyte characters may be split across chunks.
    */
   output(data: Uint8Array): boolean {
     if (!this.#isOpen) return false;
@@ -279,7 +293,7 @@ export class AsciicastWriter implements AsyncDisposable {
       if (this.#echo?.isHolding === true) {
         this.#settled(this.#echo.output(typeof text === 'string' ? text : text.toString('utf8')));
       }
-      this.#event(atMs, EVENT_CODES.output, text);
+      this.#event(atMs, EVENT_CODES.output, typeof text === 'string' ? text : this.#copied(text));
     }
     if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(this.#now());
     return !this.needsDrain;
@@ -304,6 +318,29 @@ export class AsciicastWriter implements AsyncDisposable {
     // A chunk ending on ASCII leaves nothing in the decoder (an empty one leaves it as it was).
     if (chunk.length > 0) this.#isDecoderEmpty = (chunk[chunk.length - 1] ?? 0) < 0x80;
     return this.#outputDecoder.write(chunk);
+  }
+
+  // Once its events are encoded, the arena is free again: a writer streaming output (which
+  // filled half of it) keeps it for the next batch; others let it go, so an idle one keeps none.
+  #reuseArena(): void {
+    if (this.#arena !== undefined && this.#arenaUsed < this.#arena.length / 2) {
+      this.#arena = undefined;
+      this.#arenaBytes = ARENA_MIN_BYTES;
+    }
+    this.#arenaUsed = 0;
+  }
+
+  // A copy of `bytes` in the output arena (a view of it, valid until the batch is encoded).
+  #copied(bytes: Buffer): Buffer {
+    let arena = this.#arena;
+    if (arena === undefined || arena.length - this.#arenaUsed < bytes.length) {
+      arena = this.#arena = Buffer.allocUnsafeSlow(Math.max(this.#arenaBytes, bytes.length));
+      this.#arenaUsed = 0;
+      this.#arenaBytes = Math.min(2 * this.#arenaBytes, this.#flushThresholdBytes);
+    }
+    const start = this.#arenaUsed;
+    this.#arenaUsed += bytes.copy(arena, start);
+    return arena.subarray(start, this.#arenaUsed);
   }
 
   // Hands a held cut character to the decoder (which outputs nothing for it yet).
