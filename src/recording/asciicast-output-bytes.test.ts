@@ -34,6 +34,7 @@ function expectedLines(chunks: readonly Uint8Array[]): string {
 async function recordedLines(
   chunks: readonly Uint8Array[],
   options: AsciicastWriterOptions = {},
+  pauseEvery = Number.POSITIVE_INFINITY,
 ): Promise<string> {
   const sink = new MemorySink();
   const clock = new ManualClock();
@@ -44,7 +45,11 @@ async function recordedLines(
     recordInput: false,
     ...options,
   });
-  for (const chunk of chunks) writer.output(chunk);
+  for (const [i, chunk] of chunks.entries()) {
+    writer.output(chunk);
+    // lets batches be written (and their arenas reused) while output goes on
+    if (i % pauseEvery === pauseEvery - 1) await new Promise((resolve) => setImmediate(resolve));
+  }
   await writer.close();
   const file = Buffer.concat(sink.chunks);
   // latin1 keeps every byte as one char: a difference in the bytes shows as one here
@@ -119,6 +124,19 @@ describe('asciicast output bytes', () => {
       }
       const chunks = randomChunks(Buffer.concat(parts), 1 + (round % 40));
       expect(await recordedLines(chunks), `round ${round}`).toBe(latin1(expectedLines(chunks)));
+    }
+  });
+
+  it('output-in-many-small-batches-is-recorded-as-the-decoder-would', async () => {
+    // A low flush threshold: batches are written while output goes on, and the writer's
+    // buffers for output bytes are reused from one batch to the next.
+    for (let round = 0; round < 20; round++) {
+      const bytes = Buffer.concat([TERMINAL_TEXT, randomBytes(3), TERMINAL_TEXT, TERMINAL_TEXT]);
+      const chunks = randomChunks(Buffer.concat([bytes, bytes, bytes]), 1 + round * 3);
+      const options = { flushThresholdBytes: 16 + round * 8 };
+      expect(await recordedLines(chunks, options, 1 + (round % 4)), `round ${round}`).toBe(
+        latin1(expectedLines(chunks)),
+      );
     }
   });
 

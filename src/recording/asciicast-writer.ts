@@ -180,6 +180,8 @@ export class AsciicastWriter implements AsyncDisposable {
   #arena: Buffer | undefined;
   #arenaUsed = 0;
   #arenaBytes = ARENA_MIN_BYTES;
+  /** Output bytes copied into arenas since the last batch was encoded. */
+  #batchOutputBytes = 0;
   readonly #flushThresholdBytes: number;
   readonly #inputDecoder = new StringDecoder('utf8');
   /** Output bytes seen (recorded or not). */
@@ -320,14 +322,16 @@ export class AsciicastWriter implements AsyncDisposable {
     return this.#outputDecoder.write(chunk);
   }
 
-  // Once its events are encoded, the arena is free again: a writer streaming output (which
-  // filled half of it) keeps it for the next batch; others let it go, so an idle one keeps none.
+  // Once its events are encoded, the arena is free again. A writer whose output streams (the
+  // batch reached the flush threshold) keeps it for the next batch; one whose batch was written
+  // by the timer lets it go, so a writer gone quiet keeps none.
   #reuseArena(): void {
-    if (this.#arena !== undefined && this.#arenaUsed < this.#arena.length / 2) {
+    if (this.#batchOutputBytes < this.#flushThresholdBytes) {
       this.#arena = undefined;
       this.#arenaBytes = ARENA_MIN_BYTES;
     }
     this.#arenaUsed = 0;
+    this.#batchOutputBytes = 0;
   }
 
   // A copy of `bytes` in the output arena (a view of it, valid until the batch is encoded).
@@ -340,6 +344,7 @@ export class AsciicastWriter implements AsyncDisposable {
     }
     const start = this.#arenaUsed;
     this.#arenaUsed += bytes.copy(arena, start);
+    this.#batchOutputBytes += bytes.length;
     return arena.subarray(start, this.#arenaUsed);
   }
 
