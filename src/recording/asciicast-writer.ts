@@ -322,11 +322,12 @@ export class AsciicastWriter implements AsyncDisposable {
     return this.#outputDecoder.write(chunk);
   }
 
-  // Once its events are encoded, the arena is free again. A writer whose output streams (the
-  // batch reached the flush threshold) keeps it for the next batch; one whose batch was written
-  // by the timer lets it go, so a writer gone quiet keeps none.
+  // Once its events are encoded, the arena is free again. A writer whose output streams keeps
+  // it for the next batch: its batch was written for the threshold (of output plus each line's
+  // overhead, so half of it in output bytes is the test); one whose batch was written by the
+  // timer after little output lets it go, so a writer gone quiet keeps none.
   #reuseArena(): void {
-    if (this.#batchOutputBytes < this.#flushThresholdBytes) {
+    if (this.#batchOutputBytes < this.#flushThresholdBytes / 2) {
       this.#arena = undefined;
       this.#arenaBytes = ARENA_MIN_BYTES;
     }
