@@ -23,6 +23,8 @@ const SSH_WORKLOADS = [
   'ssh.download',
   'ssh.upload-cpu',
   'ssh.download-cpu',
+  'ssh.pty-download',
+  'ssh.pty-download-cpu',
   'ssh.connect',
   'ssh.echo',
   'ssh.echo-cpu',

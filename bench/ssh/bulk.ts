@@ -2,39 +2,75 @@ import { randomFillSync } from 'node:crypto';
 import { chmodSync, closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchSizes } from '../lib/options.js';
-import { cpuTimeMs, quiesce, runTimed, writeSyscalls } from '../lib/processes.js';
+import { cpuTimeUs, quiesce, runTimed, writeSyscalls } from '../lib/processes.js';
+import { median, pairedRatios, spread } from '../lib/stats.js';
 import { pathOf } from './commands.js';
 import { alternate, type Workload } from '../lib/results.js';
 import { dropRecordings, type SshBench } from './world.js';
 
 const MiB = 1024 * 1024;
 
+/** Which bulk transfers to run, and what they carry. */
+export interface BulkSelection {
+  readonly up: boolean;
+  readonly down: boolean;
+  /** `cat` of a text file on a channel with a pty (`ssh -tt`): recorded in full. */
+  readonly pty: boolean;
+  readonly data: 'random' | 'text';
+}
+
+/** Recorded paths and the unrecorded path of the same Gatehouse, for the recording's cost. */
+const RECORDED_VS_UNRECORDED: readonly (readonly [string, string])[] = [
+  ['gatehouse', 'gatehouse-norec'],
+  ['gatehouse-stock', 'gatehouse-stock-norec'],
+  ['gatehouse-base', 'gatehouse-base-norec'],
+];
+
 /**
- * Bulk throughput through `ssh … cat`, both ways, with incompressible data. Only the data phase
- * is timed (first byte from the remote command to the client's exit), so connection setup,
- * which the connect workload measures, does not dilute it: uploads run `printf x; exec cat`,
- * and the `x` marks when the remote command started reading.
+ * Bulk throughput through `ssh … cat`, both ways, with incompressible data (or text), and
+ * `cat` of a text file through a pty. Only the data phase is timed (first byte from the
+ * remote command to the client's exit), so connection setup, which the connect workload
+ * measures, does not dilute it: uploads run `printf x; exec cat`, and the `x` marks when the
+ * remote command started reading.
  */
 export async function measureBulk(
   bench: SshBench,
   sizes: BenchSizes,
   pathIds: readonly string[],
-  which: { up: boolean; down: boolean; data: 'random' | 'text' },
+  which: BulkSelection,
 ): Promise<Workload[]> {
   const file = join(bench.scratch, 'bulk.bin');
-  writeBulkFile(file, sizes.bulkBytes, which.data);
+  if (which.up || which.down) writeBulkFile(file, sizes.bulkBytes, which.data);
+  const textFile = join(bench.scratch, 'bulk.txt');
+  if (which.pty) writeBulkFile(textFile, sizes.bulkBytes, 'text');
   const ids = pathIds.filter((id) => bench.paths.has(id));
   const mib = sizes.bulkBytes / MiB;
   const out: Workload[] = [];
+  const ofText = which.data === 'text' ? ' of text' : '';
   const directions = [
     {
       id: 'ssh.upload',
       isOn: which.up,
-      title: 'upload',
+      title: `upload ${mib} MiB${ofText} (ssh … cat)`,
       command: 'printf x; exec cat > /dev/null',
       stdinPath: file,
+      tty: false,
     },
-    { id: 'ssh.download', isOn: which.down, title: 'download', command: `exec cat ${file}` },
+    {
+      id: 'ssh.download',
+      isOn: which.down,
+      title: `download ${mib} MiB${ofText} (ssh … cat)`,
+      command: `exec cat ${file}`,
+      tty: false,
+    },
+    {
+      // A terminal channel that prints a lot (`cat big.log` in a shell): recorded in full.
+      id: 'ssh.pty-download',
+      isOn: which.pty,
+      title: `download ${mib} MiB of text through a pty (ssh -tt … cat)`,
+      command: `exec cat ${textFile}`,
+      tty: true,
+    },
   ];
   for (const direction of directions) {
     if (!direction.isOn) continue;
@@ -52,27 +88,33 @@ export async function measureBulk(
         let cpuBefore = Number.NaN;
         let writesBefore = Number.NaN;
         const onFirstByte = (): void => {
-          cpuBefore = cpuTimeMs(pid);
+          cpuBefore = cpuTimeUs(pid);
           writesBefore = writeSyscalls(pid);
         };
-        const run = await runTimed('ssh', [...bench.sshArgs(path), direction.command], {
+        const tty = direction.tty ? ['-tt', '-q'] : [];
+        const run = await runTimed('ssh', [...tty, ...bench.sshArgs(path), direction.command], {
           onFirstByte,
           ...(direction.stdinPath === undefined ? {} : { stdinPath: direction.stdinPath }),
         });
         if (path.pid !== undefined) {
-          (cpu[id] ??= []).push((cpuTimeMs(pid) - cpuBefore) / mib);
+          // A recording may still be encoding and writing its last batches after the client
+          // is gone: that is the transfer's CPU too, and must end before the next path runs.
+          await quiesce(pid);
+          (cpu[id] ??= []).push((cpuTimeUs(pid) - cpuBefore) / mib);
           (writes[id] ??= []).push((writeSyscalls(pid) - writesBefore) / mib);
         }
         dropRecordings(path);
-        // A recording may still be flushing: let it finish before the next path is timed.
-        if (path.pid !== undefined) await quiesce(pid);
-        if (direction.stdinPath === undefined && run.stdoutBytes !== sizes.bulkBytes)
+        // Through a pty every `\n` arrives as `\r\n`: more bytes than the file.
+        const isShort = direction.tty
+          ? run.stdoutBytes < sizes.bulkBytes
+          : run.stdoutBytes !== sizes.bulkBytes;
+        if (direction.stdinPath === undefined && isShort)
           throw new Error(`${id}: downloaded ${run.stdoutBytes} of ${sizes.bulkBytes} bytes`);
         return mib / ((run.wallMs - run.firstByteMs) / 1000);
       },
       direction.id,
     );
-    const title = `SSH ${direction.title} ${mib} MiB${which.data === 'text' ? ' of text' : ''} (ssh … cat)`;
+    const title = `SSH ${direction.title}`;
     out.push({
       id: direction.id,
       title,
@@ -80,14 +122,16 @@ export async function measureBulk(
       better: 'higher',
       compare: 'ratio',
       samples,
+      ...recordingNote(samples),
     });
     out.push({
       id: `${direction.id}-cpu`,
       title: `${title}: CPU of the middle process`,
-      unit: 'ms/MiB',
+      unit: 'µs/MiB',
       better: 'lower',
       compare: 'ratio',
       samples: cpu,
+      ...recordingNote(cpu),
     });
     out.push({
       id: `${direction.id}-writes`,
@@ -99,6 +143,23 @@ export async function measureBulk(
     });
   }
   return out;
+}
+
+/** What recording costs: each recorded path paired round by round with its unrecorded twin. */
+function recordingNote(samples: Record<string, number[]>): { note?: string } {
+  const parts: string[] = [];
+  for (const [recorded, unrecorded] of RECORDED_VS_UNRECORDED) {
+    const a = samples[recorded];
+    const b = samples[unrecorded];
+    if (a === undefined || b === undefined) continue;
+    const ratios = pairedRatios(a, b);
+    if (ratios.length === 0) continue;
+    const range = spread(ratios);
+    parts.push(
+      `${recorded} ÷ ${unrecorded} ${median(ratios).toFixed(3)}× (${range.min.toFixed(3)}–${range.max.toFixed(3)})`,
+    );
+  }
+  return parts.length === 0 ? {} : { note: `recorded ÷ unrecorded, paired: ${parts.join('; ')}` };
 }
 
 /** Writes `bytes` of random bytes or of printable lines (readable by the target's account). */

@@ -11,6 +11,7 @@ import { startSshBench } from './world.js';
 export const SSH_WORKLOADS = [
   'ssh.upload',
   'ssh.download',
+  'ssh.pty-download',
   'ssh.connect',
   'ssh.echo',
   'ssh.small-commands',
@@ -44,11 +45,12 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
     ]);
     const hopPaths = selectPaths(options, ['direct', 'bare-relay', 'gatehouse']);
     const results: Workload[] = [];
-    if (wants('ssh.upload') || wants('ssh.download')) {
+    if (wants('ssh.upload') || wants('ssh.download') || wants('ssh.pty-download')) {
       results.push(
         ...(await measureBulk(bench, sizes, bulkPaths, {
           up: wants('ssh.upload'),
           down: wants('ssh.download'),
+          pty: wants('ssh.pty-download'),
           data: options.bulkData,
         })),
       );

@@ -87,6 +87,11 @@ export class EchoTracker {
     return this.#release(this.#held.length - this.#maxHeld, 'masked');
   }
 
+  /** True while typed tokens wait for their echo (only then does output need comparing). */
+  get isHolding(): boolean {
+    return this.#held.length > 0;
+  }
+
   /** Compares held tokens with output `text` (decoded) and returns those now decided. */
   output(text: string): SettledInput[] {
     if (this.#held.length === 0) return [];
