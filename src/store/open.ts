@@ -146,6 +146,11 @@ async function openPostgres(
     },
   });
   pool.on('error', () => undefined);
+  // pg-pool listens for a client's errors only while it is idle. A server that goes away (a
+  // restart, an admin's pg_terminate_backend) while a client is checked out makes that client
+  // emit 'error' after failing its queries; with no listener that would end the process. The
+  // queries are told (GH_STORE_UNAVAILABLE) and the pool drops the client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({
     dialect: withStoreErrors(
       new PostgresDialect({ pool: waitingPool(pool, { waitMs: STORE_WAIT_MS }) }),

@@ -55,6 +55,8 @@ export interface GatehouseOptions {
 }
 
 /** How long `serve` may take to open every listener. */
+/** How much of a server's output is shown when it exits by itself. */
+const UNEXPECTED_EXIT_TAIL = 8_192;
 const START_TIMEOUT_MS = Number(process.env['GH_SERVE_START_TIMEOUT_MS']) || 90_000;
 
 /** Initializes a setup and starts `gatehouse serve` on free loopback ports. */
@@ -103,7 +105,9 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   const env = { GATEHOUSE_CONFIG: configPath };
   let logs = '';
   let child: ChildProcess;
+  let isStopping = false;
   const launch = async (): Promise<void> => {
+    isStopping = false;
     const started = spawn(
       process.execPath,
       [...(options.nodeArgs ?? []), options.serveBin ?? GATEHOUSE_BIN, 'serve'],
@@ -116,6 +120,14 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
     const mark = logs.length;
     started.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
     started.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    // A server that dies on its own fails the tests after it with "connection refused": say
+    // why where the test run's output shows it (CI keeps nothing else).
+    started.once('exit', (code, signal) => {
+      if (isStopping) return;
+      process.stderr.write(
+        `gatehouse serve (pid ${started.pid}) exited by itself (${signal ?? `code ${code}`}); its last output:\n${logs.slice(-UNEXPECTED_EXIT_TAIL)}\n`,
+      );
+    });
     try {
       await waitFor(
         () =>
@@ -127,6 +139,7 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
         () => logs,
       );
     } catch (err) {
+      isStopping = true;
       started.kill('SIGKILL');
       throw err;
     }
@@ -134,6 +147,7 @@ async function startGatehouseOnce(options: GatehouseOptions): Promise<RunningGat
   await launch();
   const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    isStopping = true;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
