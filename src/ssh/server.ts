@@ -191,9 +191,8 @@ export class SshFrontEnd {
       auth.connectionClosed();
       scope?.closeAll('client-closed');
     });
+    // ssh2 is ready only after an accepted proof: onAuthenticated ended the login deadline.
     conn.on('ready', () => {
-      clearTimeout(authTimer);
-      origin.admission?.established();
       if (scope !== undefined) this.#serve(conn, scope, origin);
       else conn.end();
     });
