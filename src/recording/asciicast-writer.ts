@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -15,7 +14,8 @@ import {
 import { BoundedLineSink, openWithHeader } from './bounded-line-sink.js';
 import { CommandLineTracker, type CommandLine } from './command-line-tracker.js';
 import { EchoTracker, maskedText, type SettledInput } from './echo-tracker.js';
-import { incompleteUtf8Tail, maxJsonStringBytes, writeJsonString } from './json-string-bytes.js';
+import { maxJsonStringBytes, writeJsonString } from './json-string-bytes.js';
+import { OutputArena, OutputDecoder } from './output-bytes.js';
 import { describeError } from './recording-errors.js';
 import { recordingFileName } from './recording-names.js';
 import type { RecordingSink } from './recording-sink.js';
@@ -99,8 +99,6 @@ interface PendingEvent {
 const EVENT_OVERHEAD_BYTES = 16;
 /** Longest `[interval, "code", ` of a byte event: a whole-ms interval of up to 2^53 ms. */
 const LINE_PREFIX_MAX_BYTES = 48;
-/** First size of an output arena in a batch; the next ones double up to the flush threshold. */
-const ARENA_MIN_BYTES = 8 * 1024;
 /** The batch buffer kept between batches (events are encoded into it, then copied out). */
 const BATCH_SCRATCH_BYTES = 1024 * 1024;
 let batchScratch: Buffer | undefined;
@@ -166,26 +164,10 @@ export class AsciicastWriter implements AsyncDisposable {
   readonly #onCommandLine: ((line: CommandLine) => void) | undefined;
   readonly #echo: EchoTracker | undefined;
   readonly #commands: CommandLineTracker | undefined;
-  /**
-   * Decodes output that is not valid UTF-8 (U+FFFD for bad bytes). Valid output skips it and
-   * is kept as bytes; it runs only while the decoder holds nothing, so that either way the
-   * recorded text is what the decoder alone would have made of the stream.
-   */
-  readonly #outputDecoder = new StringDecoder('utf8');
-  /** The decoder holds no bytes of a cut character (its last input ended on ASCII). */
-  #isDecoderEmpty = true;
-  /** A character cut at the end of the last chunk, valid so far, held for the next (a copy). */
-  #outputCarry: Buffer | undefined;
-  /**
-   * Output bytes of pending events, back to back: one buffer per batch or so, not the relay's
-   * buffers, which would each live (and cost the GC) until their batch is written.
-   */
-  #arena: Buffer | undefined;
-  #arenaUsed = 0;
-  #arenaBytes = ARENA_MIN_BYTES;
-  /** Output bytes copied into arenas since the last batch was encoded. */
-  #batchOutputBytes = 0;
-  readonly #flushThresholdBytes: number;
+  /** Output valid as UTF-8 kept as bytes, the rest decoded. */
+  readonly #outputDecoder = new OutputDecoder();
+  /** Copies of the output bytes of events waiting for their batch. */
+  readonly #arena: OutputArena;
   readonly #inputDecoder = new StringDecoder('utf8');
   /** Output bytes seen (recorded or not). */
   #outputBytes = 0;
@@ -201,19 +183,20 @@ export class AsciicastWriter implements AsyncDisposable {
     this.#clock = options.clock ?? (() => performance.now());
     this.#startMs = this.#clock();
     const onError = options.onError;
-    this.#flushThresholdBytes = options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES;
+    const flushThresholdBytes = positive(
+      options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES,
+      'flushThresholdBytes',
+    );
+    this.#arena = new OutputArena(flushThresholdBytes);
     this.#lines = new BoundedLineSink(sink, header, {
       encode: (events) => {
         const batch = encodeEvents(events);
-        this.#reuseArena();
+        this.#arena.batchEncoded();
         return batch;
       },
       clock: this.#clock,
       flushIntervalMs: positive(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, 'flushIntervalMs'),
-      flushThresholdBytes: positive(
-        options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES,
-        'flushThresholdBytes',
-      ),
+      flushThresholdBytes,
       maxBufferedBytes: positive(
         options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
         'maxBufferedBytes',
@@ -292,72 +275,20 @@ export class AsciicastWriter implements AsyncDisposable {
     if (!this.#isOpen) return false;
     this.#outputBytes += data.byteLength;
     if (this.#isOutputCapped) return !this.needsDrain;
-    const text = this.#decodeOutput(asBuffer(data));
+    const text = this.#outputDecoder.write(asBuffer(data));
     if (text.length > 0) {
       const atMs = this.#now();
       if (this.#echo?.isHolding === true) {
         this.#settled(this.#echo.output(typeof text === 'string' ? text : text.toString('utf8')));
       }
-      this.#event(atMs, EVENT_CODES.output, typeof text === 'string' ? text : this.#copied(text));
+      this.#event(
+        atMs,
+        EVENT_CODES.output,
+        typeof text === 'string' ? text : this.#arena.copy(text),
+      );
     }
     if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(this.#now());
     return !this.needsDrain;
-  }
-
-  // The text of an output chunk: the chunk's own bytes when they (with the character held from
-  // the last chunk) are valid UTF-8 up to a character cut at the end, which is held for the
-  // next; else the decoder's text, given what is held first so it decodes as if it had seen
-  // every chunk. Empty when the chunk only adds to a cut character.
-  #decodeOutput(chunk: Buffer): string | Buffer {
-    if (this.#isDecoderEmpty) {
-      const carry = this.#outputCarry;
-      const bytes = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
-      const cut = incompleteUtf8Tail(bytes);
-      const whole = cut > 0 ? bytes.subarray(0, bytes.length - cut) : bytes;
-      if (cut >= 0 && isUtf8(whole)) {
-        this.#outputCarry = cut > 0 ? Buffer.from(bytes.subarray(bytes.length - cut)) : undefined;
-        return whole;
-      }
-      this.#releaseCarry();
-    }
-    // A chunk ending on ASCII leaves nothing in the decoder (an empty one leaves it as it was).
-    if (chunk.length > 0) this.#isDecoderEmpty = (chunk[chunk.length - 1] ?? 0) < 0x80;
-    return this.#outputDecoder.write(chunk);
-  }
-
-  // Once its events are encoded, the arena is free again. A writer whose output streams keeps
-  // it for the next batch: its batch was written for the threshold (of output plus each line's
-  // overhead, so half of it in output bytes is the test); one whose batch was written by the
-  // timer after little output lets it go, so a writer gone quiet keeps none.
-  #reuseArena(): void {
-    if (this.#batchOutputBytes < this.#flushThresholdBytes / 2) {
-      this.#arena = undefined;
-      this.#arenaBytes = ARENA_MIN_BYTES;
-    }
-    this.#arenaUsed = 0;
-    this.#batchOutputBytes = 0;
-  }
-
-  // A copy of `bytes` in the output arena (a view of it, valid until the batch is encoded).
-  #copied(bytes: Buffer): Buffer {
-    let arena = this.#arena;
-    if (arena === undefined || arena.length - this.#arenaUsed < bytes.length) {
-      arena = this.#arena = Buffer.allocUnsafeSlow(Math.max(this.#arenaBytes, bytes.length));
-      this.#arenaUsed = 0;
-      this.#arenaBytes = Math.min(2 * this.#arenaBytes, this.#flushThresholdBytes);
-    }
-    const start = this.#arenaUsed;
-    this.#arenaUsed += bytes.copy(arena, start);
-    this.#batchOutputBytes += bytes.length;
-    return arena.subarray(start, this.#arenaUsed);
-  }
-
-  // Hands a held cut character to the decoder (which outputs nothing for it yet).
-  #releaseCarry(): void {
-    if (this.#outputCarry === undefined) return;
-    this.#outputDecoder.write(this.#outputCarry);
-    this.#outputCarry = undefined;
-    this.#isDecoderEmpty = false;
   }
 
   /** Records keys typed by the user, masked while the terminal does not echo them. */
@@ -428,7 +359,6 @@ export class AsciicastWriter implements AsyncDisposable {
           );
         }
       } else {
-        this.#releaseCarry();
         const tail = this.#outputDecoder.end();
         if (tail !== '') this.#event(this.#now(), EVENT_CODES.output, tail);
       }
@@ -448,7 +378,6 @@ export class AsciicastWriter implements AsyncDisposable {
   #capOutput(atMs: number): void {
     this.#isOutputCapped = true;
     this.#recordedOutputBytes = this.#outputBytes;
-    this.#releaseCarry();
     const tail = this.#outputDecoder.end();
     if (tail !== '') this.#event(atMs, EVENT_CODES.output, tail);
     this.#event(
