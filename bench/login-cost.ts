@@ -21,13 +21,10 @@ import { runProcess, type ProcessRun } from '../test/support/process.js';
 import { addSshTarget } from '../test/support/ssh-target.js';
 import { runSshClient, startSshd } from '../test/support/sshd.js';
 import { Cleanup } from './lib/cleanup.js';
+import { scriptOption } from './lib/options.js';
 import { cpuTimeUs, progress, sleep } from './lib/processes.js';
 
-const args = process.argv.slice(3);
-const option = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
+const option = (name: string, fallback: string): string => scriptOption(name) ?? fallback;
 const LOGINS = Number(option('--logins', '20'));
 const BURST = Number(option('--burst', '40'));
 const CPU_PROF = option('--cpu-prof', '');

@@ -12,12 +12,9 @@ import { loadSqlParser, fingerprintSql } from '../../src/db/postgres/sql-parser.
 import { QueryAuditor } from '../../src/db/query-audit.js';
 import { DbTranscriptWriter } from '../../src/recording/db-transcript.js';
 import { openAuditFixture } from '../../test/support/audit-fixtures.js';
+import { scriptOption } from '../lib/options.js';
 
-const args = process.argv.slice(3);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(name);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
+const option = (name: string, fallback: number): number => Number(scriptOption(name) ?? fallback);
 const STATEMENTS = option('--statements', 40_000);
 const ROUNDS = option('--rounds', 5);
 const SESSIONS = 8;

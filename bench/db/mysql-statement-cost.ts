@@ -22,12 +22,9 @@ import { StatementRegistry } from '../../src/db/mysql/statements.js';
 import { FakeSocket } from '../../src/db/mysql/testing/fake-socket.js';
 import { QueryAuditor } from '../../src/db/query-audit.js';
 import { DbTranscriptWriter } from '../../src/recording/db-transcript.js';
+import { scriptOption } from '../lib/options.js';
 
-const args = process.argv.slice(3);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(name);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
+const option = (name: string, fallback: number): number => Number(scriptOption(name) ?? fallback);
 const STATEMENTS = option('--statements', 50_000);
 const ROUNDS = option('--rounds', 5);
 

@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { findPgBinDir } from '../../test/support/pg-cluster.js';
+import { scriptOption } from '../lib/options.js';
 
 interface World {
   readonly ghPid: number;
@@ -26,10 +27,7 @@ interface World {
 }
 
 const args = process.argv.slice(3);
-const option = (name: string, fallback: string): string => {
-  const at = args.indexOf(name);
-  return at >= 0 ? (args[at + 1] ?? fallback) : fallback;
-};
+const option = (name: string, fallback: string): string => scriptOption(name, args) ?? fallback;
 const [kind = 'pg-simple', path = 'gh'] = args.filter(
   (a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'),
 );

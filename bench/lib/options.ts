@@ -217,3 +217,15 @@ function positiveInteger(name: string, text: string): number {
     throw new Error(`${name} takes a positive whole number, not ${text}`);
   return n;
 }
+
+/**
+ * The value after `--name` among the arguments of a dev script run with `bench/launch.mjs`
+ * (`process.argv.slice(3)`), or undefined when it is not given.
+ */
+export function scriptOption(
+  name: string,
+  args: readonly string[] = process.argv.slice(3),
+): string | undefined {
+  const at = args.indexOf(name);
+  return at === -1 ? undefined : args[at + 1];
+}
