@@ -13,7 +13,8 @@ import {
   SQLSTATE,
   WholeMessageSplitter,
 } from './protocol/index.js';
-import { clientKeepBytes, serverKeepBytes, StatementTracker } from './statement-tracker.js';
+import { StatementTracker } from './statement-tracker.js';
+import { clientKeepBytes, serverKeepBytes } from './tracked-message.js';
 
 /** Largest client message held whole on a read-only target (it is checked before it goes on). */
 export const READ_ONLY_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
