@@ -17,7 +17,7 @@ import {
   type CommandHead,
   type CommandOutcome,
   type RelayHandler,
-} from './relay.js';
+} from './relay-handler.js';
 import type { StatementRegistry } from './statements.js';
 import { checkQuery, parseKill, type QueryVerdict } from './statement-policy.js';
 

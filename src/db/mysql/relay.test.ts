@@ -19,13 +19,8 @@ import {
   packets,
   textRow,
 } from './protocol/testing/byte-builder.js';
-import {
-  MysqlRelay,
-  type CommandAction,
-  type CommandHead,
-  type CommandOutcome,
-  type RelayHandler,
-} from './relay.js';
+import { MysqlRelay } from './relay.js';
+import type { CommandAction, CommandHead, CommandOutcome, RelayHandler } from './relay-handler.js';
 import { FakeSocket } from './testing/fake-socket.js';
 
 const servers: Server[] = [];
