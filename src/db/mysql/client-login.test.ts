@@ -12,7 +12,8 @@ import {
   type ClientLoginOptions,
 } from './client-login.js';
 import { Capability, ServerStatus } from './protocol/index.js';
-import { connectUpstream, UpstreamServerError } from './upstream.js';
+import { connectUpstream } from './upstream.js';
+import { UpstreamServerError } from './upstream-login.js';
 
 let tls: TlsMaterial;
 let server: Server | undefined;

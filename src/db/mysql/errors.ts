@@ -1,6 +1,6 @@
 import { isGatehouseError, type ErrorCode } from '../../core/errors.js';
 import { ErrorCode as MysqlError, type ErrPacket } from './protocol/index.js';
-import { UpstreamServerError } from './upstream.js';
+import { UpstreamServerError } from './upstream-login.js';
 
 /** Which MySQL error number and SQLSTATE each Gatehouse error becomes. */
 const MAPPING: Partial<Record<ErrorCode, { code: number; sqlState: string }>> = {

@@ -24,14 +24,9 @@ import {
 } from './protocol/index.js';
 import { MysqlRelay } from './relay.js';
 import { StatementRegistry } from './statements.js';
-import {
-  connectUpstream,
-  UPSTREAM_TLS_MODES,
-  UpstreamServerError,
-  type UpstreamConnection,
-  type UpstreamOptions,
-  type UpstreamTlsMode,
-} from './upstream.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamOptions } from './upstream.js';
+import { UpstreamServerError } from './upstream-login.js';
+import { UPSTREAM_TLS_MODES, type UpstreamTlsMode } from './upstream-socket.js';
 
 /** A relayed connection, as other connections of the same user may need to name it (KILL). */
 export interface LiveConnection {

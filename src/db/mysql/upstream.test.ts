@@ -9,12 +9,8 @@ import {
 import { PacketChannel } from './packet-channel.js';
 import { AuthPlugin, Capability, Command, encodeSimpleCommand } from './protocol/index.js';
 import { askedFor, startFakeMysqlServer } from './testing/fake-server.js';
-import {
-  connectUpstream,
-  UpstreamServerError,
-  type UpstreamConnection,
-  type UpstreamOptions,
-} from './upstream.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamOptions } from './upstream.js';
+import { UpstreamServerError } from './upstream-login.js';
 
 const PASSWORD = 'leased-Pässword-1';
 const CLIENT_CAPS =
