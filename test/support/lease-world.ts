@@ -15,6 +15,12 @@ import { generateGatewayIdentity, type GatewayIdentity } from '../../src/lease/g
 import { Gateways } from '../../src/lease/gateways.js';
 import type { KmsProvider } from '../../src/lease/kms.js';
 import { createLocalKeyFile, openLocalKms } from '../../src/lease/kms-local.js';
+import {
+  newRequestNonce,
+  signUnlockRequest,
+  type SignedUnlockRequest,
+} from '../../src/lease/leases.js';
+import { readSessionGrantUnverified } from '../../src/lease/session-grant.js';
 import { newProofNonce, type PasswordProof } from '../../src/lease/user-proof.js';
 import { AccessPolicy } from '../../src/policy/access.js';
 import { Grants } from '../../src/policy/grants.js';
@@ -211,4 +217,34 @@ export async function openLeaseWorld(driver: (typeof STORE_DRIVERS)[number]): Pr
 /** An asymmetric matcher for a GatehouseError with `code`: `rejects.toThrow(withCode('GH_…'))`. */
 export function withCode(code: ErrorCode): unknown {
   return expect.toSatisfy((err: unknown) => isGatehouseError(err, code));
+}
+
+/** `gateway`'s signed request to unlock `grant`'s target (web-1 when the grant cannot be read). */
+export function unlockRequest(
+  gateway: WorldGateway,
+  world: LeaseWorld,
+  grant: string,
+  patch: Partial<SignedUnlockRequest['payload']> = {},
+): SignedUnlockRequest {
+  const target = grant.includes('.') ? safeTarget(grant) : 'web-1';
+  return signUnlockRequest(gateway.identity.signer, gateway.id, {
+    grant,
+    target,
+    nonce: newRequestNonce(),
+    ts: world.clock.now,
+    ...patch,
+  });
+}
+
+function safeTarget(grant: string): string {
+  try {
+    return readSessionGrantUnverified(grant).target;
+  } catch {
+    return 'web-1';
+  }
+}
+
+/** The reasons of the `credential.unlock_denied` events audited so far, in order. */
+export function deniedReasons(world: LeaseWorld): unknown[] {
+  return world.audit.ofType('credential.unlock_denied').map((e) => e.data['reason']);
 }
