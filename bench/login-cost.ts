@@ -16,6 +16,7 @@ import pg from 'pg';
 import { addDbTarget } from '../test/support/db-target.js';
 import { startGatehouse } from '../test/support/gatehouse.js';
 import { findPgBinDir, startPgCluster } from '../test/support/pg-cluster.js';
+import { pgConninfo } from '../test/support/pg-conninfo.js';
 import { createSshKeyPair } from '../test/support/ssh-keys.js';
 import { runProcess, type ProcessRun } from '../test/support/process.js';
 import { addSshTarget } from '../test/support/ssh-target.js';
@@ -90,7 +91,12 @@ const pgLogin = async (): Promise<void> => {
   const run = await runProcess(
     psql,
     [
-      `host=127.0.0.1 port=${gh.pgPort} user=${alice.name}#db-1 dbname=postgres sslmode=require`,
+      pgConninfo({
+        port: gh.pgPort,
+        login: `${alice.name}#db-1`,
+        dbname: 'postgres',
+        sslmode: 'require',
+      }),
       '-Atqc',
       'select 1',
     ],

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTimed } from '../bench/lib/processes.js';
 import { mariadbArgs } from '../test/support/mariadb-args.js';
+import { pgConninfo } from '../test/support/pg-conninfo.js';
 import { sshClientArgs } from '../test/support/sshd.js';
 import type { DbWrites } from './db-load.js';
 import type { LoadWorker } from './ssh-load.js';
@@ -103,7 +104,13 @@ const PSQL: RealDbClient = {
       '-v',
       'ON_ERROR_STOP=1',
       '-d',
-      `host=127.0.0.1 port=${world.gatehouse.pgPort} user=alice#${world.targets.pg} dbname=soak sslmode=verify-full sslrootcert=${world.caPath} connect_timeout=120`,
+      pgConninfo({
+        port: world.gatehouse.pgPort,
+        login: `alice#${world.targets.pg}`,
+        dbname: 'soak',
+        caPath: world.caPath,
+        connectTimeoutS: 120,
+      }),
       ...statements.flatMap((s) => ['-c', s]),
     ],
     env: { PGPASSWORD: world.alicePassword },

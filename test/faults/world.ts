@@ -16,6 +16,7 @@ import {
   type RunningGatehouse,
 } from '../support/gatehouse.js';
 import { mariadbArgs } from '../support/mariadb-args.js';
+import { pgConninfo } from '../support/pg-conninfo.js';
 import { runProcess } from '../support/process.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
@@ -357,7 +358,12 @@ export async function startFaultWorld(
             '-X',
             '-v',
             'ON_ERROR_STOP=1',
-            `host=127.0.0.1 port=${gatehouse.pgPort} user=alice#${target} dbname=${databases.get(target) ?? 'app'} sslmode=verify-full sslrootcert=${caPath}`,
+            pgConninfo({
+              port: gatehouse.pgPort,
+              login: `alice#${target}`,
+              dbname: databases.get(target) ?? 'app',
+              caPath,
+            }),
             ...args,
           ],
           { env: { PGPASSWORD: ALICE_PASSWORD, PGconnectOptions: '30' }, input },

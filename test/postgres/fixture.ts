@@ -12,6 +12,7 @@ import { createTlsMaterial } from '../../src/tls/certificates.js';
 import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import type { AuditLine } from '../support/gatehouse-store.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { pgConninfo } from '../support/pg-conninfo.js';
 import { runProcess } from '../support/process.js';
 import { recordingFiles } from '../support/recording-files.js';
 
@@ -206,7 +207,13 @@ export async function startPgWorld(
     };
   };
   const conninfo = (o: { login?: string; sslmode?: string; dbname?: string } = {}): string =>
-    `host=127.0.0.1 port=${gatehouse.pgPort} user=${o.login ?? 'alice#orders-db'} dbname=${o.dbname ?? 'app'} sslmode=${o.sslmode ?? 'verify-full'} sslrootcert=${caPath}`;
+    pgConninfo({
+      port: gatehouse.pgPort,
+      login: o.login ?? 'alice#orders-db',
+      dbname: o.dbname ?? 'app',
+      sslmode: o.sslmode,
+      caPath,
+    });
   return {
     gatehouse,
     cluster,

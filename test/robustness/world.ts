@@ -8,6 +8,7 @@ import { startGatehouse, type RunningGatehouse } from '../support/gatehouse.js';
 import { createMariadbAccount, type MariadbAccount } from '../support/mariadb-account.js';
 import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { pgConninfo } from '../support/pg-conninfo.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { addSshTarget } from '../support/ssh-target.js';
 import { runSshClient, startSshd, type Sshd, type SshClientResult } from '../support/sshd.js';
@@ -80,7 +81,7 @@ export async function startListenerWorld(
             '-At',
             '-v',
             'ON_ERROR_STOP=1',
-            `host=127.0.0.1 port=${gatehouse.pgPort} user=alice#orders-db dbname=app sslmode=verify-full sslrootcert=${caPath}`,
+            pgConninfo({ port: gatehouse.pgPort, login: 'alice#orders-db', dbname: 'app', caPath }),
             '-c',
             sql,
           ],

@@ -19,6 +19,7 @@ import {
 } from '../support/mariadb-account.js';
 import { mariadbArgs } from '../support/mariadb-args.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { pgConninfo } from '../support/pg-conninfo.js';
 import { createSshKeyPair, type SshKeyPair } from '../support/ssh-keys.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 import { runProcess } from '../postgres/fixture.js';
@@ -452,7 +453,7 @@ export async function startCanaryWorld(): Promise<CanaryWorld> {
         };
       },
       pgConninfo: (login) =>
-        `host=127.0.0.1 port=${gatehouse.pgPort} user=${login} dbname=app sslmode=verify-full sslrootcert=${caPath} connect_timeout=20`,
+        pgConninfo({ port: gatehouse.pgPort, login, dbname: 'app', caPath, connectTimeoutS: 20 }),
       mariadbArgs: (login) =>
         mariadbArgs({ port: gatehouse.mysqlPort, login, caPath, connectTimeoutS: 20 }),
       pgClientConfig: (login, password) => ({
