@@ -1,3 +1,5 @@
+import { parseArgs } from 'node:util';
+
 /** Command-line options of `npm run soak`. */
 export interface SoakOptions {
   /** Concurrent SSH sessions (a few of them real OpenSSH clients). */
@@ -43,31 +45,53 @@ export const USAGE = `usage: npm run soak -- [--ssh N] [--db N] [--duration S] [
 
 /** Parses `argv` (the arguments after the script). */
 export function parseSoakOptions(argv: readonly string[]): SoakOptions {
-  const options: { -readonly [K in keyof SoakOptions]: SoakOptions[K] } = { ...DEFAULT_SOAK };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
-      return next;
-    };
-    if (arg === '--ssh') options.ssh = count(arg, value());
-    else if (arg === '--db') options.db = count(arg, value());
-    else if (arg === '--duration') options.durationS = count(arg, value());
-    else if (arg === '--open-concurrency')
-      options.openConcurrency = Math.max(1, count(arg, value()));
-    else if (arg === '--pause-ms') options.pauseMs = count(arg, value());
-    else if (arg === '--settle-ms') options.settleMs = count(arg, value());
-    else if (arg === '--out') options.outPath = value();
-    else if (arg === '--cpu-prof') options.cpuProfDir = value();
-    else throw new Error(`unknown option ${String(arg)}\n${USAGE}`);
-  }
-  return options;
+  const values = parseOrExplain(argv);
+  const whole = (name: keyof typeof values, fallback: number): number => {
+    const text = values[name];
+    return text === undefined ? fallback : count(`--${name}`, text);
+  };
+  return {
+    ...DEFAULT_SOAK,
+    ssh: whole('ssh', DEFAULT_SOAK.ssh),
+    db: whole('db', DEFAULT_SOAK.db),
+    durationS: whole('duration', DEFAULT_SOAK.durationS),
+    openConcurrency:
+      values['open-concurrency'] === undefined
+        ? DEFAULT_SOAK.openConcurrency
+        : Math.max(1, count('--open-concurrency', values['open-concurrency'])),
+    pauseMs: whole('pause-ms', DEFAULT_SOAK.pauseMs),
+    settleMs: whole('settle-ms', DEFAULT_SOAK.settleMs),
+    outPath: values.out ?? DEFAULT_SOAK.outPath,
+    ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }),
+  };
 }
 
-function count(name: string | undefined, text: string): number {
+// node:util parseArgs over `argv`; its errors carry the usage.
+function parseOrExplain(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: {
+        ssh: { type: 'string' },
+        db: { type: 'string' },
+        duration: { type: 'string' },
+        'open-concurrency': { type: 'string' },
+        'pause-ms': { type: 'string' },
+        'settle-ms': { type: 'string' },
+        out: { type: 'string' },
+        'cpu-prof': { type: 'string' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, {
+      cause: err,
+    });
+  }
+}
+
+function count(name: string, text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`${String(name)} takes a whole number, not ${text}`);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} takes a whole number, not ${text}`);
   return n;
 }

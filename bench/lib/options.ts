@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** How much of each workload a mode runs. */
 export interface BenchSizes {
   readonly mode: 'smoke' | 'quick' | 'full';
@@ -121,54 +123,36 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
 
 /** Parses `argv` (the arguments after the script). */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
-  let mode: BenchSizes['mode'] = 'full';
-  let only: string[] = [];
-  let outPath: string | undefined;
-  let cpuProfDir: string | undefined;
-  let withStock: boolean | undefined;
-  let paths: string[] = [];
-  let rounds: number | undefined;
-  let bulkMib: number | undefined;
-  let bulkData: BenchOptions['bulkData'] = 'random';
-  let dbClients: number[] | undefined;
-  let dbSeconds: number | undefined;
-  let baseDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
-      return next;
-    };
-    if (arg === '--quick') mode = mode === 'smoke' ? 'smoke' : 'quick';
-    else if (arg === '--smoke') mode = 'smoke';
-    else if (arg === '--only')
-      only = value()
-        .split(',')
-        .filter((s) => s !== '');
-    else if (arg === '--out') outPath = value();
-    else if (arg === '--no-stock') withStock = false;
-    else if (arg === '--stock') withStock = true;
-    else if (arg === '--cpu-prof') cpuProfDir = value();
-    else if (arg === '--paths')
-      paths = value()
-        .split(',')
-        .filter((s) => s !== '');
-    else if (arg === '--rounds') rounds = positiveInteger(arg, value());
-    else if (arg === '--bulk-mib') bulkMib = positiveInteger(arg, value());
-    else if (arg === '--db-clients')
-      dbClients = value()
-        .split(',')
-        .map((n) => positiveInteger(arg, n));
-    else if (arg === '--db-seconds') dbSeconds = positiveInteger(arg, value());
-    else if (arg === '--base') baseDir = value();
-    else if (arg === '--bulk-data') {
-      const kind = value();
-      if (kind !== 'random' && kind !== 'text')
-        throw new Error(`--bulk-data takes random or text, not ${kind}`);
-      bulkData = kind;
-    } else throw new Error(`unknown option ${arg}\n${USAGE}`);
-  }
+  const { values, tokens } = parseOptions(argv, {
+    quick: { type: 'boolean' },
+    smoke: { type: 'boolean' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    'no-stock': { type: 'boolean' },
+    stock: { type: 'boolean' },
+    'cpu-prof': { type: 'string' },
+    paths: { type: 'string' },
+    rounds: { type: 'string' },
+    'bulk-mib': { type: 'string' },
+    'bulk-data': { type: 'string' },
+    'db-clients': { type: 'string' },
+    'db-seconds': { type: 'string' },
+    base: { type: 'string' },
+  });
+  const mode: BenchSizes['mode'] =
+    values.smoke === true ? 'smoke' : values.quick === true ? 'quick' : 'full';
+  // --stock and --no-stock: the last one given counts.
+  const stockFlag = tokens.findLast(
+    (t) => t.kind === 'option' && (t.name === 'stock' || t.name === 'no-stock'),
+  );
+  const withStock = stockFlag?.kind === 'option' ? stockFlag.name === 'stock' : undefined;
+  const rounds = optionalPositive('--rounds', values.rounds);
+  const bulkMib = optionalPositive('--bulk-mib', values['bulk-mib']);
+  const dbClients = values['db-clients']?.split(',').map((n) => positiveInteger('--db-clients', n));
+  const dbSeconds = optionalPositive('--db-seconds', values['db-seconds']);
+  const bulkData = values['bulk-data'] ?? 'random';
+  if (bulkData !== 'random' && bulkData !== 'text')
+    throw new Error(`--bulk-data takes random or text, not ${bulkData}`);
   const base = SIZES[mode];
   const sizes: BenchSizes = {
     ...base,
@@ -187,13 +171,13 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   };
   return {
     sizes,
-    paths,
+    paths: idList(values.paths),
     bulkData,
-    baseDir,
-    only,
+    baseDir: values.base,
+    only: idList(values.only),
     outPath:
-      outPath ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
-    cpuProfDir,
+      values.out ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
+    cpuProfDir: values['cpu-prof'],
     // The stock-ssh2 Gatehouse is a second server to start: smoke runs leave it out unless asked.
     withStock: withStock ?? mode !== 'smoke',
   };
@@ -209,6 +193,26 @@ export function isSelected(options: BenchOptions, id: string): boolean {
 /** Keeps the path ids the options allow, in their order. */
 export function selectPaths(options: BenchOptions, ids: readonly string[]): string[] {
   return options.paths.length === 0 ? [...ids] : ids.filter((id) => options.paths.includes(id));
+}
+
+// node:util parseArgs over `argv`, every option in long form only; its errors carry the usage.
+function parseOptions<T extends ParseArgsConfig['options']>(argv: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, tokens: true });
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, {
+      cause: err,
+    });
+  }
+}
+
+// A comma-separated list of ids, empty entries dropped; empty when not given.
+function idList(text: string | undefined): string[] {
+  return text === undefined ? [] : text.split(',').filter((s) => s !== '');
+}
+
+function optionalPositive(name: string, text: string | undefined): number | undefined {
+  return text === undefined ? undefined : positiveInteger(name, text);
 }
 
 function positiveInteger(name: string, text: string): number {
