@@ -1,19 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import {
   LEASE_STORE_DRIVERS,
+  LEASED_PASSWORD,
   openLeaseWorld,
+  openSeededLeaseWorld,
   unlockRequest,
   withCode,
 } from '../../test/support/lease-world.js';
 import { openSealedBox } from './seal.js';
 import { SESSION_GRANT_TTL_MS, readSessionGrantUnverified } from './session-grant.js';
 
-const PASSWORD = 'leased-pw-7Hq2';
-
 describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
   it('valid-proof-grant-and-gateway-key-unlock-the-credential-sealed-to-that-gateway', async () => {
     await using world = await openLeaseWorld(driver);
-    const grantId = await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    const grantId = await world.seedTarget({
+      target: 'web-1',
+      user: 'alice',
+      password: LEASED_PASSWORD,
+    });
     const session = await world.authorize('alice', 'web-1');
     const grant = readSessionGrantUnverified(session.grantToken);
     expect(grant).toMatchObject({
@@ -32,7 +36,7 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
     ).toEqual([{ status: 'active', gateway_id: world.gatewayA.id, client_addr: '192.0.2.10' }]);
 
     await using leased = await world.gatewayA.client.unlockCredential(session.grantToken);
-    expect(leased.secret.toString()).toBe(PASSWORD);
+    expect(leased.secret.toString()).toBe(LEASED_PASSWORD);
     expect(leased).toMatchObject({
       sid: session.sid,
       credentialVersion: 1,
@@ -49,18 +53,17 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
       clientAddr: '192.0.2.10',
       data: { leaseId: leased.leaseId, version: 1, kind: 'password', grantId },
     });
-    expect(JSON.stringify(world.audit.events)).not.toContain(PASSWORD);
+    expect(JSON.stringify(world.audit.events)).not.toContain(LEASED_PASSWORD);
   });
 
   it('sealed-credential-cannot-be-opened-by-another-gateway-key-or-for-another-lease', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const gatewayB = await world.addGateway('gw-b');
     const session = await world.authorize('alice', 'web-1');
     const result = await world.service.unlock(
       unlockRequest(world.gatewayA, world, session.grantToken),
     );
-    expect(JSON.stringify(result)).not.toContain(PASSWORD);
+    expect(JSON.stringify(result)).not.toContain(LEASED_PASSWORD);
     expect(() =>
       openSealedBox(gatewayB.identity.sealPrivateKey, result.sealed, result.leaseId),
     ).toThrow(withCode('GH_CRYPTO_FAILED'));
@@ -72,7 +75,7 @@ describe.each(LEASE_STORE_DRIVERS)('dual-key unlock on %s', (driver) => {
       result.sealed,
       result.leaseId,
     );
-    expect(opened.toString()).toBe(PASSWORD);
+    expect(opened.toString()).toBe(LEASED_PASSWORD);
     opened.fill(0);
   });
 

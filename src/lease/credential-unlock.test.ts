@@ -4,7 +4,9 @@ import { makeSigner } from '../crypto/key-files.js';
 import {
   deniedReasons,
   LEASE_STORE_DRIVERS,
+  LEASED_PASSWORD,
   openLeaseWorld,
+  openSeededLeaseWorld,
   withCode,
 } from '../../test/support/lease-world.js';
 import { newRequestNonce, signUnlockRequest } from './leases.js';
@@ -14,12 +16,9 @@ import {
   readSessionGrantUnverified,
 } from './session-grant.js';
 
-const PASSWORD = 'leased-pw-7Hq2';
-
 describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s', (driver) => {
   it('expired-grant-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     world.clock.now += SESSION_GRANT_TTL_MS;
     await expect(world.gatewayA.client.unlockCredential(session.grantToken)).rejects.toThrow(
@@ -31,7 +30,11 @@ describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s'
 
   it('access-grant-revoked-between-authorize-and-unlock-is-refused', async () => {
     await using world = await openLeaseWorld(driver);
-    const grantId = await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    const grantId = await world.seedTarget({
+      target: 'web-1',
+      user: 'alice',
+      password: LEASED_PASSWORD,
+    });
     const session = await world.authorize('alice', 'web-1');
     await world.grants.revoke(grantId, { actor: 'admin' });
     await expect(world.gatewayA.client.unlockCredential(session.grantToken)).rejects.toThrow(
@@ -46,8 +49,7 @@ describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s'
   });
 
   it('user-disabled-between-authorize-and-unlock-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     await world.db.updateTable('users').set({ disabled: 1 }).where('name', '=', 'alice').execute();
     await expect(world.gatewayA.client.unlockCredential(session.grantToken)).rejects.toThrow(
@@ -56,8 +58,7 @@ describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s'
   });
 
   it('grant-for-gateway-a-presented-by-gateway-b-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const gatewayB = await world.addGateway('gw-b');
     const session = await world.authorize('alice', 'web-1', world.gatewayA);
     // B signs A's grant with its own key: a valid gateway signature, but not the grant's gateway.
@@ -81,12 +82,11 @@ describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s'
     expect(await world.db.selectFrom('leases').selectAll().execute()).toEqual([]);
     // A itself still can.
     await using leased = await world.gatewayA.client.unlockCredential(session.grantToken);
-    expect(leased.secret.toString()).toBe(PASSWORD);
+    expect(leased.secret.toString()).toBe(LEASED_PASSWORD);
   });
 
   it('forged-grant-signed-by-another-key-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     const claims = readSessionGrantUnverified(session.grantToken);
     const forger = makeSigner(generateKeyPairSync('ed25519').privateKey);
@@ -125,8 +125,7 @@ describe.each(LEASE_STORE_DRIVERS)('unlock re-checks the grant and policy on %s'
   });
 
   it('unlock-that-cannot-be-audited-returns-nothing-and-leaves-no-lease', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     world.audit.failNext = true;
     await expect(world.gatewayA.client.unlockCredential(session.grantToken)).rejects.toThrow(

@@ -2,17 +2,16 @@ import { describe, expect, it } from 'vitest';
 import {
   deniedReasons,
   LEASE_STORE_DRIVERS,
+  LEASED_PASSWORD,
   openLeaseWorld,
+  openSeededLeaseWorld,
   unlockRequest,
   withCode,
 } from '../../test/support/lease-world.js';
 
-const PASSWORD = 'leased-pw-7Hq2';
-
 describe.each(LEASE_STORE_DRIVERS)('session authorization on %s', (driver) => {
   it('gateway-key-without-a-user-proof-gets-no-grant-and-no-credential', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     await expect(
       world.service.authenticateAndAuthorize({
         proof: world.passwordProof('alice', 'guessed'),
@@ -34,8 +33,7 @@ describe.each(LEASE_STORE_DRIVERS)('session authorization on %s', (driver) => {
   });
 
   it('valid-proof-replayed-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const proof = world.passwordProof('alice');
     const request = { proof, target: 'web-1', gatewayId: world.gatewayA.id };
     await world.service.authenticateAndAuthorize(request);
@@ -51,7 +49,7 @@ describe.each(LEASE_STORE_DRIVERS)('session authorization on %s', (driver) => {
     await world.seedTarget({
       target: 'web-1',
       user: 'alice',
-      password: PASSWORD,
+      password: LEASED_PASSWORD,
       durationMs: 30_000,
     });
     const session = await world.authorize('alice', 'web-1');
@@ -60,8 +58,7 @@ describe.each(LEASE_STORE_DRIVERS)('session authorization on %s', (driver) => {
   });
 
   it('revoked-gateway-gets-no-grant-and-no-unlock', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     await world.gateways.revoke(world.gatewayA.id, { actor: 'admin' });
     await expect(world.gatewayA.client.unlockCredential(session.grantToken)).rejects.toThrow(

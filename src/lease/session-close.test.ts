@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { LEASE_STORE_DRIVERS, openLeaseWorld, withCode } from '../../test/support/lease-world.js';
-
-const PASSWORD = 'leased-pw-7Hq2';
+import {
+  LEASE_STORE_DRIVERS,
+  openSeededLeaseWorld,
+  withCode,
+} from '../../test/support/lease-world.js';
 
 describe.each(LEASE_STORE_DRIVERS)('lease release and session end on %s', (driver) => {
   it('lease-rows-are-written-then-released-by-the-gateway-and-at-session-end', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     const first = await world.gatewayA.client.unlockCredential(session.grantToken);
     const second = await world.gatewayA.client.unlockCredential(session.grantToken);
@@ -74,8 +75,7 @@ describe.each(LEASE_STORE_DRIVERS)('lease release and session end on %s', (drive
   });
 
   it('a-release-or-session-end-that-cannot-be-audited-does-not-happen', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     const leased = await world.gatewayA.client.unlockCredential(session.grantToken);
     const leaseOpen = async (): Promise<boolean> =>
@@ -109,8 +109,7 @@ describe.each(LEASE_STORE_DRIVERS)('lease release and session end on %s', (drive
   });
 
   it('a-gateway-cannot-release-another-gateways-lease', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const gatewayB = await world.addGateway('gw-b');
     const session = await world.authorize('alice', 'web-1');
     await using leased = await world.gatewayA.client.unlockCredential(session.grantToken);

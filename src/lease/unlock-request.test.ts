@@ -2,18 +2,15 @@ import { describe, expect, it } from 'vitest';
 import {
   deniedReasons,
   LEASE_STORE_DRIVERS,
-  openLeaseWorld,
+  openSeededLeaseWorld,
   unlockRequest,
   withCode,
 } from '../../test/support/lease-world.js';
 import { newRequestNonce } from './leases.js';
 
-const PASSWORD = 'leased-pw-7Hq2';
-
 describe.each(LEASE_STORE_DRIVERS)('signed unlock requests on %s', (driver) => {
   it('tampered-unlock-request-fails-its-signature', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     await world.targets.add(
       { name: 'web-2', kind: 'ssh', host: '127.0.0.1', port: 22, username: 'root' },
       { actor: 'admin' },
@@ -44,8 +41,7 @@ describe.each(LEASE_STORE_DRIVERS)('signed unlock requests on %s', (driver) => {
   });
 
   it('replayed-or-stale-unlock-request-is-refused', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     const signed = unlockRequest(world.gatewayA, world, session.grantToken);
     await world.service.unlock(signed);
@@ -58,8 +54,7 @@ describe.each(LEASE_STORE_DRIVERS)('signed unlock requests on %s', (driver) => {
   });
 
   it('one-unlock-request-sent-twice-at-once-unlocks-once', async () => {
-    await using world = await openLeaseWorld(driver);
-    await world.seedTarget({ target: 'web-1', user: 'alice', password: PASSWORD });
+    await using world = await openSeededLeaseWorld(driver);
     const session = await world.authorize('alice', 'web-1');
     const signed = unlockRequest(world.gatewayA, world, session.grantToken);
     // Both pass the early look at the nonce; it is spent in the unlock's own transaction.

@@ -214,6 +214,23 @@ export async function openLeaseWorld(driver: (typeof STORE_DRIVERS)[number]): Pr
   };
 }
 
+/** The password credential of web-1 in {@link openSeededLeaseWorld}. */
+export const LEASED_PASSWORD = 'leased-pw-7Hq2';
+
+/** A fresh world in which alice may use web-1 (SSH), whose credential is {@link LEASED_PASSWORD}. */
+export async function openSeededLeaseWorld(
+  driver: (typeof STORE_DRIVERS)[number],
+): Promise<LeaseWorld> {
+  const world = await openLeaseWorld(driver);
+  try {
+    await world.seedTarget({ target: 'web-1', user: 'alice', password: LEASED_PASSWORD });
+    return world;
+  } catch (err) {
+    await world[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
 /** An asymmetric matcher for a GatehouseError with `code`: `rejects.toThrow(withCode('GH_…'))`. */
 export function withCode(code: ErrorCode): unknown {
   return expect.toSatisfy((err: unknown) => isGatehouseError(err, code));
