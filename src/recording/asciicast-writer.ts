@@ -312,13 +312,11 @@ export class AsciicastWriter implements AsyncDisposable {
   input(data: Uint8Array): boolean {
     if (!this.#isOpen) return false;
     if (this.#echo === undefined) return !this.needsDrain; // recordInput: false, no tracking
-    this.#logChunk(true, data);
-    // The echo timer runs while typed keys wait for their echo: a key that finds it idle
-    // starts it for the oldest key waiting (usually itself).
-    if (this.#echoTimer === undefined) {
-      this.#readLog();
-      this.#armEchoTimer();
-    }
+    const atMs = this.#logChunk(true, data);
+    // The echo timer runs while typed keys wait for their echo. It stops only once none is
+    // held, and every key logged since then found it running or started it: so a key that
+    // finds it idle is the oldest one waiting, and its window is the next deadline.
+    if (this.#echoTimer === undefined) this.#armEchoTimer(atMs + this.#echo.windowMs);
     return !this.needsDrain;
   }
 
@@ -399,10 +397,12 @@ export class AsciicastWriter implements AsyncDisposable {
     return this.#lines.close();
   }
 
-  // Logs a chunk of input or output, to be read with the next batch (see the class comment).
-  #logChunk(isInput: boolean, data: Uint8Array): void {
-    if (data.byteLength === 0) return;
-    this.#log.add(Math.round(this.#clock() - this.#startMs), isInput, asBuffer(data));
+  // Logs a chunk of input or output, to be read with the next batch (see the class comment);
+  // returns its time.
+  #logChunk(isInput: boolean, data: Uint8Array): number {
+    const atMs = Math.round(this.#clock() - this.#startMs);
+    if (data.byteLength === 0) return atMs;
+    this.#log.add(atMs, isInput, data);
     if (this.#log.bytes >= this.#logLimitBytes) this.#readLog();
     else {
       this.#logTimer ??= setTimeout(() => {
@@ -413,6 +413,7 @@ export class AsciicastWriter implements AsyncDisposable {
         void this.#lines.flush().catch(() => undefined);
       }, this.#flushIntervalMs).unref();
     }
+    return atMs;
   }
 
   // Reads the logged chunks, oldest first, as they would have been read when they passed:
@@ -420,11 +421,11 @@ export class AsciicastWriter implements AsyncDisposable {
   #readLog(): void {
     if (this.#readingAtMs !== undefined || this.#log.isEmpty) return;
     try {
-      this.#log.read((chunk) => {
+      this.#log.read((atMs, isInput, bytes) => {
         if (!this.#isOpen) return; // failed while reading
-        this.#readingAtMs = chunk.atMs;
-        if (chunk.isInput) this.#readInput(chunk.bytes);
-        else this.#readOutput(chunk.bytes);
+        this.#readingAtMs = atMs;
+        if (isInput) this.#readInput(bytes);
+        else this.#readOutput(bytes);
       });
     } finally {
       this.#readingAtMs = undefined;
@@ -513,9 +514,8 @@ export class AsciicastWriter implements AsyncDisposable {
   // early (the window grew meanwhile) settles nothing and arms it again for what is then the
   // oldest. A window that shrank meanwhile is acted on when the timer fires: later, never
   // sooner, than the shorter window.
-  #armEchoTimer(): void {
+  #armEchoTimer(deadline = this.#echo?.nextDeadlineMs): void {
     if (this.#echoTimer !== undefined) return;
-    const deadline = this.#echo?.nextDeadlineMs;
     if (deadline === undefined) return;
     const delay = Math.max(0, deadline - (this.#clock() - this.#startMs));
     this.#echoTimer = setTimeout(() => {
@@ -530,11 +530,6 @@ export class AsciicastWriter implements AsyncDisposable {
       });
     }, delay + 1).unref();
   }
-}
-
-// The relay hands Buffers already; other views are wrapped, not copied.
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function checkTuning(options: AsciicastWriterOptions): void {
