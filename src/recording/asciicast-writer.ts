@@ -148,10 +148,10 @@ function encodeEvents(events: readonly PendingEvent[]): Buffer {
  *
  * Input and output are only logged when they pass (a copy and a time: {@link ChunkLog}) and
  * read later in batches, with the same result as read one by one: each chunk's events take
- * its time, and the log is read before any other event, before the echo timer decides and
- * before a write. It is read when the echo timer fires (so typed keys are decided, and
- * command lines told, within the echo window), when a key comes while the timer is idle, past
- * the flush threshold, and by a timer at least every `flushIntervalMs`.
+ * its time, and the log is read before any other event, before the echo timer decides, and
+ * in `flush()` and `close()`. It is read when the echo timer fires (so typed keys are
+ * decided, and command lines told, within the echo window), past the flush threshold, and by
+ * a timer that then writes, at least every `flushIntervalMs`.
  *
  * Backpressure: event methods return false (and `needsDrain` is true) once
  * `maxBufferedBytes` wait for a slow disk; the relay should stop reading and await
