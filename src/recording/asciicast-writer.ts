@@ -27,6 +27,11 @@ export const FLUSH_INTERVAL_MS = 1_000;
 export const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 /** Buffered bytes beyond which the writer asks for backpressure (`needsDrain`). */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * Output chunks larger than this are read at once, not logged: they are no keystroke's echo,
+ * and logging them would add a copy to every byte of a terminal that prints a lot.
+ */
+const LOGGED_OUTPUT_MAX_BYTES = 1024;
 
 /** Milliseconds from an arbitrary origin that never go backwards (`performance.now`). */
 export type MonotonicClock = () => number;
@@ -146,12 +151,13 @@ function encodeEvents(events: readonly PendingEvent[]): Buffer {
  * and sooner past `flushThresholdBytes`, so a crash loses at most about a second and the
  * file always ends on a whole line. Only one write is in flight at a time.
  *
- * Input and output are only logged when they pass (a copy and a time: {@link ChunkLog}) and
- * read later in batches, with the same result as read one by one: each chunk's events take
- * its time, and the log is read before any other event, before the echo timer decides, and
- * in `flush()` and `close()`. It is read when the echo timer fires (so typed keys are
- * decided, and command lines told, within the echo window), past the flush threshold, and by
- * a timer that then writes, at least every `flushIntervalMs`.
+ * Input, and output in chunks of up to 1 KiB (echoes), are only logged when they pass (a copy
+ * and a time: {@link ChunkLog}) and read later in batches, with the same result as read one
+ * by one: each chunk's events take its time, and the log is read before any other event
+ * (larger output included), before the echo timer decides, and in `flush()` and `close()`.
+ * It is read when the echo timer fires (so typed keys are decided, and command lines told,
+ * within the echo window), past the flush threshold, and by a timer that then writes, at
+ * least every `flushIntervalMs`.
  *
  * Backpressure: event methods return false (and `needsDrain` is true) once
  * `maxBufferedBytes` wait for a slow disk; the relay should stop reading and await
@@ -213,8 +219,8 @@ export class AsciicastWriter implements AsyncDisposable {
       'flushIntervalMs',
     );
     this.#arena = new OutputArena(flushThresholdBytes);
-    this.#log = new ChunkLog(flushThresholdBytes);
     this.#logLimitBytes = Math.min(flushThresholdBytes, maxBufferedBytes);
+    this.#log = new ChunkLog(this.#logLimitBytes);
     this.#lines = new BoundedLineSink(sink, header, {
       encode: (events) => {
         const batch = encodeEvents(events);
@@ -300,7 +306,11 @@ export class AsciicastWriter implements AsyncDisposable {
     if (!this.#isOpen) return false;
     this.#outputBytes += data.byteLength;
     if (this.#isOutputCapped) return !this.needsDrain;
-    this.#logChunk(false, data);
+    if (data.byteLength <= LOGGED_OUTPUT_MAX_BYTES) this.#logChunk(false, data);
+    else {
+      this.#readLog();
+      this.#readOutput(asBuffer(data));
+    }
     if (this.#outputBytes >= this.#maxOutputBytes) {
       this.#readLog();
       this.#capOutput(this.#now());
@@ -530,6 +540,11 @@ export class AsciicastWriter implements AsyncDisposable {
       });
     }, delay + 1).unref();
   }
+}
+
+// The relay hands Buffers already; other views are wrapped, not copied.
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function checkTuning(options: AsciicastWriterOptions): void {

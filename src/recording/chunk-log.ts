@@ -11,16 +11,16 @@ const LOG_MIN_BYTES = 4 * 1024;
  * three numbers and a copy into one buffer: no object, no call into JavaScript beyond this.
  */
 export class ChunkLog {
-  /** Largest buffer kept after a read (one that grew past it is let go). */
-  readonly #keepBytes: number;
+  /** Bytes at which the owner reads the log: the buffer grows to hold them and one chunk more. */
+  readonly #readAtBytes: number;
   #buffer: Buffer | undefined;
   #used = 0;
   /** Per chunk: its time, 1 for input or 0 for output, and where its bytes end. */
   #entries: number[] = [];
 
-  /** `keepBytes`: the largest buffer kept between reads (a writer gone quiet keeps none). */
-  constructor(keepBytes: number) {
-    this.#keepBytes = keepBytes;
+  /** `readAtBytes`: the log's size at which its owner reads it (a buffer up to twice that is kept). */
+  constructor(readAtBytes: number) {
+    this.#readAtBytes = readAtBytes;
   }
 
   /** Bytes logged and not read yet. */
@@ -53,8 +53,9 @@ export class ChunkLog {
     this.#entries = [];
     this.#used = 0;
     // A buffer that holds little is let go: a channel gone quiet keeps none. One that was
-    // filled (output streaming) is kept for the next batch.
-    if (buffer !== undefined && (used < buffer.length / 2 || buffer.length > this.#keepBytes))
+    // filled (output streaming) is kept for the next batch, unless a chunk far larger than
+    // the read size made it grow.
+    if (buffer !== undefined && (used < buffer.length / 2 || buffer.length > 2 * this.#readAtBytes))
       this.#buffer = undefined;
     if (buffer === undefined) return;
     let start = 0;
