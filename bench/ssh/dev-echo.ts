@@ -8,13 +8,15 @@
 //   syscall tracepoints; needs perf and root). Steadier than latency on a loaded machine, and
 //   what the relay's own path costs;
 // - STRACE=1: the system calls per key (`strace -f -c`);
+// - THREADS=1: per thread of the middle process, CPU and context switches (voluntary, i.e.
+//   wake-ups after a wait, and involuntary) per key, from /proc (no tool attached);
 // - PERF_DIR=DIR: a `perf record -g` profile per session (with GH_NODE_ARGS=--perf-basic-prof
 //   for JavaScript names).
 // Everything is attached after the prompt (and WARM keys), so login and setup are not counted.
 //   PATHS=bare-relay,gatehouse,gatehouse-norec KEYS=300 ROUNDS=2 TRACE=1 \
 //     node bench/launch.mjs bench/ssh/dev-echo.ts
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pty from 'node-pty';
@@ -35,6 +37,49 @@ function quartiles(values: number[]): string {
   const q = (p: number): string =>
     (sorted[Math.floor(p * (sorted.length - 1))] ?? Number.NaN).toFixed(0);
   return `p25 ${q(0.25)} p50 ${q(0.5)} p75 ${q(0.75)}`;
+}
+
+/** Per thread of `pid` (by tid): its name, CPU (µs) and context switches so far. */
+function threadCounters(pid: number): Map<string, { name: string; cpuUs: number; ctx: number[] }> {
+  const threads = new Map<string, { name: string; cpuUs: number; ctx: number[] }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const dir = `/proc/${pid}/task/${tid}`;
+      const status = readFileSync(`${dir}/status`, 'utf8');
+      const count = (key: string): number =>
+        Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+      threads.set(tid, {
+        name: readFileSync(`${dir}/comm`, 'utf8').trim(),
+        cpuUs: Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1000,
+        ctx: [count('voluntary_ctxt_switches'), count('nonvoluntary_ctxt_switches')],
+      });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return threads;
+}
+
+/** What each thread did between two {@link threadCounters}, per key; idle threads left out. */
+function perThread(
+  before: ReturnType<typeof threadCounters>,
+  after: ReturnType<typeof threadCounters>,
+  keys: number,
+): string {
+  return [...after]
+    .map(([tid, a]) => {
+      const b = before.get(tid) ?? { cpuUs: 0, ctx: [0, 0] };
+      const cpu = (a.cpuUs - b.cpuUs) / keys;
+      const vol = ((a.ctx[0] ?? 0) - (b.ctx[0] ?? 0)) / keys;
+      const inv = ((a.ctx[1] ?? 0) - (b.ctx[1] ?? 0)) / keys;
+      return { tid, name: a.name, cpu, vol, inv };
+    })
+    .filter((t) => t.cpu > 0.05 || t.vol > 0)
+    .sort((x, y) => y.cpu - x.cpu)
+    .map(
+      (t) => `${t.name}/${t.tid} ${t.cpu.toFixed(1)} µs ${t.vol.toFixed(2)}+${t.inv.toFixed(2)} cs`,
+    )
+    .join(' | ');
 }
 
 /** Starts `file args` and returns a function that stops it with SIGINT and waits. */
@@ -170,16 +215,23 @@ try {
             );
           }
         }
+        const threadsBefore =
+          pid !== undefined && env['THREADS'] === '1' ? threadCounters(pid) : undefined;
         const cpuBefore = pid === undefined ? Number.NaN : cpuTimeUs(pid);
         const latencies: number[] = [];
         for (let i = 0; i < keys; i++)
           latencies.push(await type(LETTERS[i % LETTERS.length] ?? 'a'));
         const cpuPerKey = pid === undefined ? Number.NaN : (cpuTimeUs(pid) - cpuBefore) / keys;
+        const threads =
+          pid !== undefined && threadsBefore !== undefined
+            ? perThread(threadsBefore, threadCounters(pid), keys)
+            : '';
         for (const stop of stops) await stop();
         latencies.sort((a, b) => a - b);
         (medians[id] ??= []).push(latencies[Math.floor(latencies.length / 2)] ?? Number.NaN);
         let line = `${id.padEnd(22)} ${quartiles(latencies)} µs`;
         if (pid !== undefined) line += ` | CPU/key ${cpuPerKey.toFixed(0)} µs`;
+        if (threads !== '') line += `\n  per key and thread: ${threads}`;
         if (env['TRACE'] === '1' && pid !== undefined)
           line += `\n  residence: ${residence(traceFile)}`;
         if (straceOut !== '') {

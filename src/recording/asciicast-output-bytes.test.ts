@@ -127,6 +127,24 @@ describe('asciicast output bytes', () => {
     }
   });
 
+  it('small-logged-and-large-read-at-once-chunks-mixed-are-recorded-as-the-decoder-would', async () => {
+    // Chunks of up to 1 KiB wait in the writer's log, larger ones are read at once: in between,
+    // characters cut at chunk ends and bad bytes must come out in order all the same.
+    const sizes = [1, 700, 1500, 3, 1024, 1025, 4000, 17, 2];
+    for (let round = 0; round < 20; round++) {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 200; i++) parts.push(i % 5 === 0 ? randomBytes(5) : TERMINAL_TEXT);
+      const bytes = Buffer.concat(parts);
+      const chunks: Buffer[] = [];
+      for (let at = 0, n = round; at < bytes.length; n++) {
+        const size = sizes[n % sizes.length] ?? 1;
+        chunks.push(bytes.subarray(at, at + size));
+        at += size;
+      }
+      expect(await recordedLines(chunks), `round ${round}`).toBe(latin1(expectedLines(chunks)));
+    }
+  });
+
   it('output-in-many-small-batches-is-recorded-as-the-decoder-would', async () => {
     // A low flush threshold: batches are written while output goes on, and the writer's
     // buffers for output bytes are reused from one batch to the next.

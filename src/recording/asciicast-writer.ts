@@ -12,6 +12,7 @@ import {
   type TermInfo,
 } from './asciicast-format.js';
 import { BoundedLineSink, openWithHeader } from './bounded-line-sink.js';
+import { ChunkLog } from './chunk-log.js';
 import { CommandLineTracker, type CommandLine } from './command-line-tracker.js';
 import { EchoTracker, maskedText, type SettledInput } from './echo-tracker.js';
 import { maxJsonStringBytes, writeJsonString } from './json-string-bytes.js';
@@ -26,6 +27,11 @@ export const FLUSH_INTERVAL_MS = 1_000;
 export const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 /** Buffered bytes beyond which the writer asks for backpressure (`needsDrain`). */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * Output chunks larger than this are read at once, not logged: they are no keystroke's echo,
+ * and logging them would add a copy to every byte of a terminal that prints a lot.
+ */
+const LOGGED_OUTPUT_MAX_BYTES = 1024;
 
 /** Milliseconds from an arbitrary origin that never go backwards (`performance.now`). */
 export type MonotonicClock = () => number;
@@ -145,6 +151,14 @@ function encodeEvents(events: readonly PendingEvent[]): Buffer {
  * and sooner past `flushThresholdBytes`, so a crash loses at most about a second and the
  * file always ends on a whole line. Only one write is in flight at a time.
  *
+ * Input, and output in chunks of up to 1 KiB (echoes), are only logged when they pass (a copy
+ * and a time: {@link ChunkLog}) and read later in batches, with the same result as read one
+ * by one: each chunk's events take its time, and the log is read before any other event
+ * (larger output included), before the echo timer decides, and in `flush()` and `close()`.
+ * It is read when the echo timer fires (so typed keys are decided, and command lines told,
+ * within the echo window), past the flush threshold, and by a timer that then writes, at
+ * least every `flushIntervalMs`.
+ *
  * Backpressure: event methods return false (and `needsDrain` is true) once
  * `maxBufferedBytes` wait for a slow disk; the relay should stop reading and await
  * `drain()`. Nothing is dropped; a caller ignoring it far past the limit fails the writer.
@@ -169,6 +183,15 @@ export class AsciicastWriter implements AsyncDisposable {
   /** Copies of the output bytes of events waiting for their batch. */
   readonly #arena: OutputArena;
   readonly #inputDecoder = new StringDecoder('utf8');
+  /** Input and output not read yet. */
+  readonly #log: ChunkLog;
+  /** Bytes in the log that make it be read at once (flush threshold, or the buffer limit). */
+  readonly #logLimitBytes: number;
+  readonly #flushIntervalMs: number;
+  /** Reads the log (and writes) at least every flush interval while chunks are logged. */
+  #logTimer: NodeJS.Timeout | undefined;
+  /** While the log is read: the time of the chunk being read, which its events take. */
+  #readingAtMs: number | undefined;
   /** Output bytes seen (recorded or not). */
   #outputBytes = 0;
   /** Output bytes recorded before the limit stopped it. */
@@ -187,23 +210,31 @@ export class AsciicastWriter implements AsyncDisposable {
       options.flushThresholdBytes ?? FLUSH_THRESHOLD_BYTES,
       'flushThresholdBytes',
     );
+    const maxBufferedBytes = positive(
+      options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
+      'maxBufferedBytes',
+    );
+    this.#flushIntervalMs = positive(
+      options.flushIntervalMs ?? FLUSH_INTERVAL_MS,
+      'flushIntervalMs',
+    );
     this.#arena = new OutputArena(flushThresholdBytes);
+    this.#logLimitBytes = Math.min(flushThresholdBytes, maxBufferedBytes);
+    this.#log = new ChunkLog(this.#logLimitBytes);
     this.#lines = new BoundedLineSink(sink, header, {
       encode: (events) => {
         const batch = encodeEvents(events);
-        this.#arena.batchEncoded();
+        this.#arena.release();
         return batch;
       },
       clock: this.#clock,
-      flushIntervalMs: positive(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, 'flushIntervalMs'),
+      flushIntervalMs: this.#flushIntervalMs,
       flushThresholdBytes,
-      maxBufferedBytes: positive(
-        options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
-        'maxBufferedBytes',
-      ),
+      maxBufferedBytes,
       noun: 'recording',
       onError: (err) => {
         clearTimeout(this.#echoTimer);
+        clearTimeout(this.#logTimer);
         onError?.(err);
       },
     });
@@ -275,19 +306,15 @@ export class AsciicastWriter implements AsyncDisposable {
     if (!this.#isOpen) return false;
     this.#outputBytes += data.byteLength;
     if (this.#isOutputCapped) return !this.needsDrain;
-    const text = this.#outputDecoder.write(asBuffer(data));
-    if (text.length > 0) {
-      const atMs = this.#now();
-      if (this.#echo?.isHolding === true) {
-        this.#settled(this.#echo.output(typeof text === 'string' ? text : text.toString('utf8')));
-      }
-      this.#event(
-        atMs,
-        EVENT_CODES.output,
-        typeof text === 'string' ? text : this.#arena.copy(text),
-      );
+    if (data.byteLength <= LOGGED_OUTPUT_MAX_BYTES) this.#logChunk(false, data);
+    else {
+      this.#readLog();
+      this.#readOutput(asBuffer(data));
     }
-    if (this.#outputBytes >= this.#maxOutputBytes) this.#capOutput(this.#now());
+    if (this.#outputBytes >= this.#maxOutputBytes) {
+      this.#readLog();
+      this.#capOutput(this.#now());
+    }
     return !this.needsDrain;
   }
 
@@ -295,10 +322,11 @@ export class AsciicastWriter implements AsyncDisposable {
   input(data: Uint8Array): boolean {
     if (!this.#isOpen) return false;
     if (this.#echo === undefined) return !this.needsDrain; // recordInput: false, no tracking
-    const text = this.#inputDecoder.write(asBuffer(data));
-    if (text === '') return !this.needsDrain;
-    this.#settled(this.#echo.input(text, this.#now()));
-    this.#armEchoTimer();
+    const atMs = this.#logChunk(true, data);
+    // The echo timer runs while typed keys wait for their echo. It stops only once none is
+    // held, and every key logged since then found it running or started it: so a key that
+    // finds it idle is the oldest one waiting, and its window is the next deadline.
+    if (this.#echoTimer === undefined) this.#armEchoTimer(atMs + this.#echo.windowMs);
     return !this.needsDrain;
   }
 
@@ -306,12 +334,14 @@ export class AsciicastWriter implements AsyncDisposable {
   resize(cols: number, rows: number): boolean {
     if (!this.#isOpen) return false;
     if (!isTermSize(cols) || !isTermSize(rows)) return !this.needsDrain;
+    this.#readLog();
     return this.#event(this.#now(), EVENT_CODES.resize, formatResize(cols, rows));
   }
 
   /** Records a marker (`m` event), e.g. a command line. */
   marker(label: string): boolean {
     if (!this.#isOpen) return false;
+    this.#readLog();
     return this.#event(this.#now(), EVENT_CODES.marker, label);
   }
 
@@ -319,6 +349,7 @@ export class AsciicastWriter implements AsyncDisposable {
   exit(status: number): boolean {
     if (!this.#isOpen) return false;
     if (!Number.isSafeInteger(status)) return !this.needsDrain;
+    this.#readLog();
     return this.#event(this.#now(), EVENT_CODES.exit, String(status));
   }
 
@@ -329,6 +360,7 @@ export class AsciicastWriter implements AsyncDisposable {
 
   /** Writes out everything buffered; rejects with the failure if the recording failed. */
   flush(): Promise<void> {
+    if (this.#isOpen) this.#readLog();
     return this.#lines.flush();
   }
 
@@ -349,6 +381,7 @@ export class AsciicastWriter implements AsyncDisposable {
 
   async #close(): Promise<RecordingResult> {
     if (this.#isOpen) {
+      this.#readLog();
       const unrecorded = this.#outputBytes - this.#recordedOutputBytes;
       if (this.#isOutputCapped) {
         if (unrecorded > 0) {
@@ -370,7 +403,59 @@ export class AsciicastWriter implements AsyncDisposable {
     }
     this.#isClosed = true;
     clearTimeout(this.#echoTimer);
+    clearTimeout(this.#logTimer);
     return this.#lines.close();
+  }
+
+  // Logs a chunk of input or output, to be read with the next batch (see the class comment);
+  // returns its time.
+  #logChunk(isInput: boolean, data: Uint8Array): number {
+    const atMs = Math.round(this.#clock() - this.#startMs);
+    if (data.byteLength === 0) return atMs;
+    this.#log.add(atMs, isInput, data);
+    if (this.#log.bytes >= this.#logLimitBytes) this.#readLog();
+    else {
+      this.#logTimer ??= setTimeout(() => {
+        this.#logTimer = undefined;
+        if (!this.#isOpen) return;
+        this.#readLog();
+        // A failure is told to onError; the next flush() or close() rejects with it.
+        void this.#lines.flush().catch(() => undefined);
+      }, this.#flushIntervalMs).unref();
+    }
+    return atMs;
+  }
+
+  // Reads the logged chunks, oldest first, as they would have been read when they passed:
+  // each one's events (and markers written meanwhile, e.g. of a command line) take its time.
+  #readLog(): void {
+    if (this.#readingAtMs !== undefined || this.#log.isEmpty) return;
+    try {
+      this.#log.read((atMs, isInput, bytes) => {
+        if (!this.#isOpen) return; // failed while reading
+        this.#readingAtMs = atMs;
+        if (isInput) this.#readInput(bytes);
+        else this.#readOutput(bytes);
+      });
+    } finally {
+      this.#readingAtMs = undefined;
+    }
+  }
+
+  #readOutput(bytes: Buffer): void {
+    const text = this.#outputDecoder.write(bytes);
+    if (text.length === 0) return;
+    const atMs = this.#now();
+    if (this.#echo?.isHolding === true) {
+      this.#settled(this.#echo.output(typeof text === 'string' ? text : text.toString('utf8')));
+    }
+    this.#event(atMs, EVENT_CODES.output, typeof text === 'string' ? text : this.#arena.copy(text));
+  }
+
+  #readInput(bytes: Buffer): void {
+    if (this.#echo === undefined) return;
+    const text = this.#inputDecoder.write(bytes);
+    if (text !== '') this.#settled(this.#echo.input(text, this.#now()));
   }
 
   // Stops recording output (the limit is reached): ends a character cut by the limit, and
@@ -392,9 +477,11 @@ export class AsciicastWriter implements AsyncDisposable {
   }
 
   // Milliseconds since the start, whole, never before the last event written (a clock
-  // that steps back must not produce a negative interval).
+  // that steps back must not produce a negative interval); while the log is read, the time
+  // of the chunk being read.
   #now(): number {
-    return Math.max(this.#lastAbsMs, Math.round(this.#clock() - this.#startMs));
+    const atMs = this.#readingAtMs ?? Math.round(this.#clock() - this.#startMs);
+    return Math.max(this.#lastAbsMs, atMs);
   }
 
   // Queues an event; its line is encoded when the batch is written (encodeEvents).
@@ -437,9 +524,8 @@ export class AsciicastWriter implements AsyncDisposable {
   // early (the window grew meanwhile) settles nothing and arms it again for what is then the
   // oldest. A window that shrank meanwhile is acted on when the timer fires: later, never
   // sooner, than the shorter window.
-  #armEchoTimer(): void {
+  #armEchoTimer(deadline = this.#echo?.nextDeadlineMs): void {
     if (this.#echoTimer !== undefined) return;
-    const deadline = this.#echo?.nextDeadlineMs;
     if (deadline === undefined) return;
     const delay = Math.max(0, deadline - (this.#clock() - this.#startMs));
     this.#echoTimer = setTimeout(() => {
@@ -448,6 +534,7 @@ export class AsciicastWriter implements AsyncDisposable {
       setImmediate(() => {
         this.#echoTimer = undefined;
         if (this.#echo === undefined || !this.#isOpen) return;
+        this.#readLog();
         this.#settled(this.#echo.settleDue(this.#now()));
         this.#armEchoTimer();
       });

@@ -131,6 +131,11 @@ export class EchoTracker {
     return this.#release(this.#held.length, 'masked');
   }
 
+  /** How long a typed character waits for its echo, now. */
+  get windowMs(): number {
+    return this.#windowMs();
+  }
+
   /** When the oldest held token's window ends, or undefined when nothing is held. */
   get nextDeadlineMs(): number | undefined {
     const first = this.#held[0];

@@ -97,6 +97,39 @@ describe('input masking', () => {
     ]);
   });
 
+  it('keys-and-echoes-are-read-in-a-batch-later-and-keep-their-own-times', async () => {
+    const session = await startSession();
+    const { writer, clock, commands } = session;
+    writer.output(Buffer.from('$ '));
+    typeWithEcho(session, 'ls\r');
+    // Only logged so far: nothing decided on the keystrokes' way, no command told yet.
+    expect(commands).toEqual([]);
+    clock.advance(5_000);
+    await writer.flush();
+    expect(commands.map((c) => c.text)).toEqual(['ls']);
+    const { path } = await writer.close();
+    // Each event has the time its chunk passed, not the time the batch was read; the marker of
+    // the command line has the time of the echo that ended it, and comes before that echo.
+    let atMs = 0;
+    const timed = readCastLines(path)
+      .slice(1)
+      .map((e) => {
+        const [interval, code, data] = e as [number, string, string];
+        atMs += Math.round(interval * 1000);
+        return [atMs, code, data];
+      });
+    expect(timed).toEqual([
+      [0, 'o', '$ '],
+      [0, 'i', 'l'],
+      [3, 'o', 'l'],
+      [93, 'i', 's'],
+      [96, 'o', 's'],
+      [186, 'i', '\r'],
+      [189, 'm', 'ls'],
+      [189, 'o', '\r\n'],
+    ]);
+  });
+
   it('slowly-typed-password-is-masked-by-the-echo-window-in-real-time', async () => {
     scratch = makeRecordingDir();
     const commands: CommandLine[] = [];

@@ -57,9 +57,9 @@ export class OutputDecoder {
 const ARENA_MIN_BYTES = 8 * 1024;
 
 /**
- * Output bytes of events waiting for their batch, back to back: one buffer per batch or so,
- * not the relay's buffers, which would each live (and cost the GC) until their batch is
- * written.
+ * Copies of the relay's bytes kept for a while (output of events waiting for their batch,
+ * chunks waiting to be read: `chunk-log.ts`), back to back: one buffer per batch or so, not
+ * the relay's buffers, which would each live (and cost the GC) until they were used.
  */
 export class OutputArena {
   readonly #flushThresholdBytes: number;
@@ -73,7 +73,7 @@ export class OutputArena {
     this.#flushThresholdBytes = flushThresholdBytes;
   }
 
-  /** A copy of `bytes` in the arena (a view of it, valid until {@link batchEncoded}). */
+  /** A copy of `bytes` in the arena (a view of it, valid until {@link release}). */
   copy(bytes: Buffer): Buffer {
     let arena = this.#arena;
     if (arena === undefined || arena.length - this.#used < bytes.length) {
@@ -88,12 +88,13 @@ export class OutputArena {
   }
 
   /**
-   * The batch's events are encoded: the arena is free again. A writer whose output streams
-   * keeps it for the next batch: its batch was written for the threshold (of output plus each
-   * line's overhead, so half of it in output bytes is the test); one whose batch was written
-   * by the timer after little output lets it go, so a writer gone quiet keeps none.
+   * The copies are used (the batch's events encoded, the chunks read): the arena is free
+   * again. A writer whose output streams keeps it for the next batch: its batch was written
+   * for the threshold (of output plus each line's overhead, so half of it in output bytes is
+   * the test); one whose batch was written by the timer after little output lets it go, so a
+   * writer gone quiet keeps none.
    */
-  batchEncoded(): void {
+  release(): void {
     if (this.#batchBytes < this.#flushThresholdBytes / 2) {
       this.#arena = undefined;
       this.#nextBytes = ARENA_MIN_BYTES;
