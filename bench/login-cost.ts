@@ -5,7 +5,9 @@
 // Gatehouse up, then for SSH (`ssh alice+web-1@… true`, public key) and PostgreSQL (`psql …
 // -c 'select 1'`, SCRAM, TLS) runs N sequential logins while `strace -f` counts the disk syncs
 // (fsync/fdatasync, every thread) of the Gatehouse process, and reads its CPU time (all
-// threads, /proc/PID/task/*/schedstat). Then a burst of M logins 8 at a time (logins/s).
+// threads, /proc/PID/task/*/schedstat; and the main thread's alone, with its voluntary context
+// switches: each is the event loop waiting, mostly for an answer of the SQLite thread). Then a
+// burst of M logins 8 at a time (logins/s).
 // Each login is a whole session: open and end (the end's commits are counted too).
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
@@ -133,6 +135,19 @@ async function countSyncs(
   return { total: lines.length, byFile };
 }
 
+/**
+ * The main thread's CPU time (µs) and voluntary context switches (the event loop going to
+ * sleep: with sequential logins, mostly a wait for the SQLite thread's answer).
+ */
+function mainThread(pid: number): { cpuUs: number; waits: number } {
+  const task = `/proc/${pid}/task/${pid}`;
+  const waits = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`${task}/status`, 'utf8'));
+  return {
+    cpuUs: Number(readFileSync(`${task}/schedstat`, 'utf8').split(' ')[0]) / 1000,
+    waits: Number(waits?.[1]),
+  };
+}
+
 const report: Record<string, unknown> = {
   logins: LOGINS,
   burst: BURST,
@@ -149,9 +164,11 @@ for (const [name, login] of [
   });
   await sleep(1_500);
   const cpuBefore = cpuTimeUs(gh.pid);
+  const mainBefore = mainThread(gh.pid);
   for (let i = 0; i < LOGINS; i++) await login();
   await sleep(1_500);
   const cpuMs = (cpuTimeUs(gh.pid) - cpuBefore) / 1000 / LOGINS;
+  const mainAfter = mainThread(gh.pid);
   const started = performance.now();
   let next = 0;
   await Promise.all(
@@ -167,6 +184,8 @@ for (const [name, login] of [
     syncsPerLogin: syncs.total / LOGINS,
     syncsByFile: syncs.byFile,
     cpuMsPerLogin: Number(cpuMs.toFixed(1)),
+    mainCpuMsPerLogin: Number(((mainAfter.cpuUs - mainBefore.cpuUs) / 1000 / LOGINS).toFixed(1)),
+    mainWaitsPerLogin: Number(((mainAfter.waits - mainBefore.waits) / LOGINS).toFixed(1)),
     loginsPerSecond8: Number(perSecond.toFixed(1)),
   };
   progress(`${name}: ${JSON.stringify(report[name])}`);
