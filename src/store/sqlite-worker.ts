@@ -2,7 +2,6 @@ import { Worker } from 'node:worker_threads';
 import {
   CompiledQuery,
   SqliteAdapter,
-  type Transaction,
   SqliteIntrospector,
   SqliteQueryCompiler,
   type DatabaseConnection,
@@ -13,6 +12,7 @@ import {
   type Kysely,
   type QueryCompiler,
   type QueryResult,
+  type Transaction,
 } from 'kysely';
 import type { Database } from './schema.js';
 import type {
