@@ -5,10 +5,13 @@
 // Gatehouse up, then for SSH (`ssh alice+web-1@… true`, public key) and PostgreSQL (`psql …
 // -c 'select 1'`, SCRAM, TLS) runs N sequential logins while `strace -f` counts the disk syncs
 // (fsync/fdatasync, every thread) of the Gatehouse process, and reads its CPU time (all
-// threads, /proc/PID/task/*/schedstat). Then a burst of M logins 8 at a time (logins/s).
+// threads, /proc/PID/task/*/schedstat; and the main thread's alone, with its voluntary context
+// switches: each is the event loop waiting, mostly for an answer of the SQLite thread). Then a
+// burst of M logins 8 at a time (logins/s); with `--busy N`, while N pgbench clients send
+// `select 1` through Gatehouse as fast as they can (an event loop near saturation, as in the soak).
 // Each login is a whole session: open and end (the end's commits are counted too).
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +32,7 @@ const option = (name: string, fallback: string): string => scriptOption(name) ??
 const LOGINS = Number(option('--logins', '20'));
 const BURST = Number(option('--burst', '40'));
 const CPU_PROF = option('--cpu-prof', '');
+const BUSY = Number(option('--busy', '0'));
 const PARALLEL = 8;
 /** One login on a loaded machine, burst included. */
 const LOGIN_TIMEOUT_MS = 300_000;
@@ -105,6 +109,44 @@ const pgLogin = async (): Promise<void> => {
   expectOk('psql', run);
 };
 
+/** `count` pgbench clients sending `select 1` through Gatehouse until stopped. */
+function startBusyClients(count: number): { stop: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-busy-'));
+  const script = join(dir, 'select1.sql');
+  writeFileSync(script, 'select 1;\n');
+  const pgbench = spawn(
+    join(findPgBinDir(), 'pgbench'),
+    ['-n', '-f', script, '-c', String(count), '-j', '2', '-T', '3600'],
+    {
+      env: {
+        ...process.env,
+        PGHOST: '127.0.0.1',
+        PGPORT: String(gh.pgPort),
+        PGUSER: `${alice.name}#db-1`,
+        PGDATABASE: 'postgres',
+        PGPASSWORD: alice.password,
+        PGSSLMODE: 'require',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  pgbench.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  let isStopping = false;
+  const exited = new Promise((resolve) => pgbench.once('exit', resolve));
+  void exited.then(() => {
+    if (!isStopping) progress(`the busy clients stopped early: ${stderr.trim()}`);
+  });
+  return {
+    stop: async () => {
+      isStopping = true;
+      pgbench.kill('SIGINT');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Counts fsync/fdatasync of every thread of `pid` while `work` runs (strace -f), by file. */
 async function countSyncs(
   pid: number,
@@ -139,9 +181,23 @@ async function countSyncs(
   return { total: lines.length, byFile };
 }
 
+/**
+ * The main thread's CPU time (µs) and voluntary context switches (the event loop going to
+ * sleep: with sequential logins, mostly a wait for the SQLite thread's answer).
+ */
+function mainThread(pid: number): { cpuUs: number; waits: number } {
+  const task = `/proc/${pid}/task/${pid}`;
+  const waits = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`${task}/status`, 'utf8'));
+  return {
+    cpuUs: Number(readFileSync(`${task}/schedstat`, 'utf8').split(' ')[0]) / 1000,
+    waits: Number(waits?.[1]),
+  };
+}
+
 const report: Record<string, unknown> = {
   logins: LOGINS,
   burst: BURST,
+  busy: BUSY,
   load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
 };
 for (const [name, login] of [
@@ -155,9 +211,14 @@ for (const [name, login] of [
   });
   await sleep(1_500);
   const cpuBefore = cpuTimeUs(gh.pid);
+  const mainBefore = mainThread(gh.pid);
   for (let i = 0; i < LOGINS; i++) await login();
   await sleep(1_500);
   const cpuMs = (cpuTimeUs(gh.pid) - cpuBefore) / 1000 / LOGINS;
+  const mainAfter = mainThread(gh.pid);
+  const busy = BUSY > 0 ? startBusyClients(BUSY) : undefined;
+  if (busy !== undefined) await sleep(3_000); // their logins done, the loop busy
+  const burstMainBefore = mainThread(gh.pid);
   const started = performance.now();
   let next = 0;
   await Promise.all(
@@ -168,12 +229,19 @@ for (const [name, login] of [
       }
     }),
   );
-  const perSecond = BURST / ((performance.now() - started) / 1000);
+  const burstMs = performance.now() - started;
+  const perSecond = BURST / (burstMs / 1000);
+  const burstMainBusy = (mainThread(gh.pid).cpuUs - burstMainBefore.cpuUs) / 1000 / burstMs;
+  await busy?.stop();
   report[name] = {
     syncsPerLogin: syncs.total / LOGINS,
     syncsByFile: syncs.byFile,
     cpuMsPerLogin: Number(cpuMs.toFixed(1)),
+    mainCpuMsPerLogin: Number(((mainAfter.cpuUs - mainBefore.cpuUs) / 1000 / LOGINS).toFixed(1)),
+    mainWaitsPerLogin: Number(((mainAfter.waits - mainBefore.waits) / LOGINS).toFixed(1)),
     loginsPerSecond8: Number(perSecond.toFixed(1)),
+    /** Share of the burst's wall time the main thread was on a CPU (1: a saturated event loop). */
+    burstMainBusy: Number(burstMainBusy.toFixed(2)),
   };
   progress(`${name}: ${JSON.stringify(report[name])}`);
 }

@@ -43,7 +43,12 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
       ...stock.map((s) => `${s}-norec`),
       ...base,
     ]);
-    const hopPaths = selectPaths(options, ['direct', 'bare-relay', 'gatehouse']);
+    const hopPaths = selectPaths(options, [
+      'direct',
+      'bare-relay',
+      'gatehouse',
+      ...base.filter((id) => !id.endsWith('-norec')),
+    ]);
     const results: Workload[] = [];
     if (wants('ssh.upload') || wants('ssh.download') || wants('ssh.pty-download')) {
       results.push(

@@ -53,7 +53,10 @@ export interface AuditLogDeps {
   readonly groupCommitMs?: number;
   /** How long appends keep trying while the store is unavailable (default {@link AUDIT_RETRY_MS}). */
   readonly retryWithinMs?: number;
-  /** The store's one-message append (`Store.appendChain`), used instead of a transaction on `db`. */
+  /**
+   * The store's one-message append (`Store.appendChain`), used instead of a transaction on
+   * `db`, and inside a caller's transaction instead of its three statements.
+   */
   readonly appendChain?: ChainAppender | undefined;
 }
 
@@ -187,9 +190,18 @@ export class AuditLog implements AuditWriter, AsyncDisposable {
       const place = await this.#awaited.add([valid]);
       return chainedRecord(valid, place.chained, place.offset);
     }
+    const { trx } = options;
+    const { appendChain } = this.#deps;
     let record: AuditRecord;
     try {
-      record = await appendToChain(options.trx, valid, this.#clock);
+      record =
+        appendChain === undefined
+          ? await appendToChain(trx, valid, this.#clock)
+          : chainedRecord(
+              valid,
+              await appendChain(() => ({ events: [valid], time: this.#clock() }), trx),
+              0,
+            );
     } catch (err) {
       throw new GatehouseError('GH_AUDIT_WRITE_FAILED', {
         detail: `${valid.type}: ${describe(err)}`,

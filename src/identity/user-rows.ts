@@ -30,10 +30,49 @@ export async function toUser(db: Db, row: UserRow): Promise<User> {
     .where('user_id', '=', row.id)
     .orderBy('role')
     .execute();
+  return userOf(
+    row,
+    roles.map((r) => r.role),
+  );
+}
+
+/**
+ * The {@link User} named `name` with its roles, or undefined: one statement (a row per role)
+ * instead of {@link findUserRow} and {@link toUser}'s two, as each login looks its user up
+ * several times and every statement is a turn of a busy event loop (src/store/sqlite-worker.ts).
+ */
+export async function findUser(db: Db, name: string): Promise<User | undefined> {
+  const rows = await db
+    .selectFrom('users')
+    .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
+    .select([
+      'users.id',
+      'users.name',
+      'users.disabled',
+      'users.totp_enabled',
+      'users.created_at',
+      'user_roles.role',
+    ])
+    .where('users.name', '=', name)
+    .orderBy('user_roles.role')
+    .execute();
+  const first = rows[0];
+  return first === undefined
+    ? undefined
+    : userOf(
+        first,
+        rows.flatMap((r) => (r.role === null ? [] : [r.role])),
+      );
+}
+
+function userOf(
+  row: Pick<UserRow, 'id' | 'name' | 'disabled' | 'totp_enabled' | 'created_at'>,
+  roles: string[],
+): User {
   return {
     id: row.id,
     name: row.name,
-    roles: roles.map((r) => r.role),
+    roles,
     isDisabled: row.disabled === 1,
     hasTotp: row.totp_enabled === 1,
     createdAt: row.created_at,

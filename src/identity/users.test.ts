@@ -233,4 +233,13 @@ describe.each(STORE_DRIVERS)('users on %s', (driver) => {
     expect(await fx.users.find('nobody')).toBeUndefined();
     expect(isGatehouseError(await rejection(fx.users.get('nobody')), 'GH_NOT_FOUND')).toBe(true);
   });
+
+  it('find-and-get-return-a-user-with-every-role-sorted-or-with-none', async () => {
+    await using fx = makeIdentityFixture(await openScratchStore(driver));
+    const zed = await fx.users.add('zed', { ...by, roles: ['user', 'admin', 'auditor'] });
+    const amy = await fx.users.add('amy', { ...by, roles: [] });
+    await fx.users.disable('amy', by);
+    expect(await fx.users.get('zed')).toEqual({ ...zed, roles: ['admin', 'auditor', 'user'] });
+    expect(await fx.users.find('amy')).toEqual({ ...amy, isDisabled: true, roles: [] });
+  });
 });

@@ -14,7 +14,7 @@ import { isUniqueViolation } from './store-errors.js';
 import { isTokenShaped } from './tokens.js';
 import { generateTotpSecret, totpUri } from './totp.js';
 import { resetTotpSteps, totpSealContext } from './totp-state.js';
-import { findUserRow, getUserRow, toUser } from './user-rows.js';
+import { findUser, findUserRow, getUserRow, toUser } from './user-rows.js';
 
 /** Roles given to a new user when none are named. */
 export const DEFAULT_USER_ROLES: readonly string[] = ['user'];
@@ -112,13 +112,15 @@ export class Users {
 
   /** The user named `name`; GH_NOT_FOUND when there is none. */
   async get(name: string): Promise<User> {
-    return toUser(this.#db, await getUserRow(this.#db, name));
+    const user = await findUser(this.#db, name);
+    if (user === undefined)
+      throw new GatehouseError('GH_NOT_FOUND', { message: `user "${name}" not found` });
+    return user;
   }
 
   /** The user named `name`, or undefined. */
-  async find(name: string): Promise<User | undefined> {
-    const row = await findUserRow(this.#db, name);
-    return row === undefined ? undefined : toUser(this.#db, row);
+  find(name: string): Promise<User | undefined> {
+    return findUser(this.#db, name);
   }
 
   /** Every user, by name. */

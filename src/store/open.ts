@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { GatehouseError } from '../core/errors.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import type { ChainAppend, ChainedEvents } from './sqlite-messages.js';
-import { WorkerSqliteDialect } from './sqlite-worker.js';
+import { appendChainInTransaction, WorkerSqliteDialect } from './sqlite-worker.js';
 import { mapped, waitingPool, withStoreErrors } from './unavailable.js';
 
 /** Where the store lives. */
@@ -34,15 +34,22 @@ export interface Store extends AsyncDisposable {
   readonly db: Kysely<Database>;
   readonly driver: StoreConfig['driver'];
   /**
-   * Appends audit events in one message to the SQLite thread (a SQLite store in a worker):
-   * the audit log's faster path; without it, it appends through `db`.
+   * Appends audit events in one message to the SQLite thread (a SQLite store in a worker),
+   * in a transaction of their own or, given `trx`, in the caller's: the audit log's faster
+   * path; without it, it appends through `db` (or `trx`) statement by statement.
    */
   readonly appendChain?: ChainAppender | undefined;
   close(): Promise<void>;
 }
 
-/** Appends a group of audit events in one transaction; `append` is read once it is their turn. */
-export type ChainAppender = (append: () => ChainAppend) => Promise<ChainedEvents>;
+/**
+ * Appends a group of audit events in one transaction, or inside `trx` (a transaction of the
+ * same store); `append` is read once it is their turn.
+ */
+export type ChainAppender = (
+  append: () => ChainAppend,
+  trx?: Transaction<Database>,
+) => Promise<ChainedEvents>;
 
 const PG_INT8_OID = 20;
 /**
@@ -101,7 +108,10 @@ function openSqlite(
       p.startsWith('busy_timeout') ? `busy_timeout = ${SQLITE_WORKER_BUSY_MS}` : p,
     );
     const dialect = new WorkerSqliteDialect({ path, pragmas });
-    const appendChain: ChainAppender = (append) => mapped(() => dialect.appendChain(append));
+    const appendChain: ChainAppender = (append, trx) =>
+      trx === undefined
+        ? mapped(() => dialect.appendChain(append))
+        : appendChainInTransaction(trx, append);
     return { db: new Kysely<Database>({ dialect: withStoreErrors(dialect) }), appendChain };
   }
   const sqlite = new SqliteDatabase(path);

@@ -12,8 +12,16 @@ export interface SqliteRequest {
   readonly id: number;
   readonly sql?: string;
   readonly params: readonly unknown[];
-  /** Instead of `sql`: append these audit events to the chain, in one transaction. */
+  /**
+   * Instead of `sql`: append these audit events to the chain, in one transaction (or, inside
+   * the caller's open transaction, in a savepoint of it).
+   */
   readonly append?: ChainAppendMessage;
+  /**
+   * Run `begin` first: a transaction's `begin` rides with its first statement instead of
+   * costing a round trip of its own. When `begin` fails, the statement does not run.
+   */
+  readonly begin?: true;
 }
 
 /** An audit event as it is chained: the stored columns but seq, time and the hashes. */

@@ -3,7 +3,8 @@
  * SQLite connection and runs each statement it is sent, so that a commit's disk sync blocks
  * this thread and not the gateway's event loop. Statements run one at a time, in the order
  * they arrive; the driver's mutex keeps a transaction's statements together. An `append`
- * request is a whole transaction (audit events chained), sent as one message.
+ * request is a whole transaction (audit events chained), sent as one message; inside a
+ * transaction already open, better-sqlite3 runs it as a savepoint of that one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
@@ -30,6 +31,14 @@ try {
 const statements = new Map<string, SqliteDatabase.Statement>();
 
 port.on('message', (request: SqliteRequest) => {
+  if (request.begin === true) {
+    try {
+      prepare('begin').run();
+    } catch (err) {
+      port.postMessage({ id: request.id, error: describe(err) } satisfies SqliteResponse);
+      return;
+    }
+  }
   if (request.append !== undefined) {
     let response: SqliteResponse;
     try {

@@ -12,9 +12,12 @@ import {
   type Kysely,
   type QueryCompiler,
   type QueryResult,
+  type Transaction,
 } from 'kysely';
+import type { Database } from './schema.js';
 import type {
   ChainAppend,
+  ChainAppendMessage,
   ChainedEvents,
   SqliteRequest,
   SqliteResponse,
@@ -29,6 +32,11 @@ import { unchainedColumns } from '../audit/chain.js';
  * session, for the length of an fsync (milliseconds, tens of them on a busy disk). Here the
  * worker waits for the disk and the event loop goes on. Semantics are those of Kysely's
  * SqliteDialect: one connection, held by one transaction at a time.
+ *
+ * Each message to the thread and back costs the gateway a turn of its event loop, which at full
+ * load lasts 0.1–1.5 s (docs/soak.md); so a transaction's `begin` goes with its first statement,
+ * and an audit append inside a transaction ({@link appendChainInTransaction}) is one message
+ * rather than three statements.
  */
 export class WorkerSqliteDialect implements Dialect {
   readonly #options: SqliteThreadOptions;
@@ -77,6 +85,35 @@ export class SqliteThreadError extends Error {
   }
 }
 
+/** A statement that appends audit events in the caller's transaction, run by the SQLite thread. */
+interface ChainAppendQuery extends CompiledQuery {
+  readonly chainAppend: ChainAppendMessage;
+}
+
+/**
+ * Appends audit events inside `trx`, a transaction of a {@link WorkerSqliteDialect} store, as
+ * one message to the SQLite thread: the thread chains and inserts them in a savepoint of the
+ * transaction, which commits or rolls back with the caller's other changes.
+ */
+export async function appendChainInTransaction(
+  trx: Transaction<Database>,
+  append: () => ChainAppend,
+): Promise<ChainedEvents> {
+  const { events, time } = append(); // the transaction holds the connection: it is our turn
+  const query: ChainAppendQuery = {
+    ...CompiledQuery.raw('-- audit chain append'),
+    chainAppend: { columns: unchainedColumns(events), time },
+  };
+  const { rows } = await trx.executeQuery<ChainedEvents>(query);
+  const chained = rows[0];
+  if (chained === undefined) throw new Error('the SQLite thread did not chain');
+  return chained;
+}
+
+function isChainAppendQuery(query: CompiledQuery): query is ChainAppendQuery {
+  return 'chainAppend' in query;
+}
+
 class WorkerSqliteDriver implements Driver {
   readonly #options: SqliteThreadOptions;
   readonly #waiting = new Map<number, (response: SqliteResponse) => void>();
@@ -87,6 +124,8 @@ class WorkerSqliteDriver implements Driver {
   #lock: Promise<void> = Promise.resolve();
   #unlock: (() => void) | undefined;
   #failure: Error | undefined;
+  /** A transaction began and no statement of it was sent yet: the first one carries `begin`. */
+  #isBeginPending = false;
 
   constructor(options: SqliteThreadOptions) {
     this.#options = options;
@@ -145,16 +184,20 @@ class WorkerSqliteDriver implements Driver {
     }
   }
 
-  async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin'));
+  beginTransaction(): Promise<void> {
+    this.#isBeginPending = true;
+    return Promise.resolve();
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('commit'));
+    // A transaction that sent nothing never began in the thread.
+    if (this.#isBeginPending) this.#isBeginPending = false;
+    else await connection.executeQuery(CompiledQuery.raw('commit'));
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
+    if (this.#isBeginPending) this.#isBeginPending = false;
+    else await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
 
   releaseConnection(): Promise<void> {
@@ -174,7 +217,19 @@ class WorkerSqliteDriver implements Driver {
   }
 
   async #execute<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const response = await this.#send({ id: 0, sql: query.sql, params: query.parameters });
+    const begin = this.#isBeginPending ? ({ begin: true } as const) : {};
+    this.#isBeginPending = false;
+    if (isChainAppendQuery(query)) {
+      const response = await this.#send({ id: 0, params: [], append: query.chainAppend, ...begin });
+      if (response.chained === undefined) throw new Error('the SQLite thread did not chain');
+      return { rows: [response.chained as R] };
+    }
+    const response = await this.#send({
+      id: 0,
+      sql: query.sql,
+      params: query.parameters,
+      ...begin,
+    });
     return {
       rows: response.rows.map(withBuffers) as R[],
       ...(response.changes === undefined ? {} : { numAffectedRows: BigInt(response.changes) }),
