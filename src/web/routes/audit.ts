@@ -134,15 +134,13 @@ export function auditRoutes(deps: WebDeps): ApiRoute[] {
           .offset(query.offset)
           .execute();
         return {
-          checkpoints: rows
-            .slice(0, query.limit)
-            .map((r) => ({
-              seq: r.seq,
-              hash: r.hash,
-              time: r.time,
-              keyId: r.key_id,
-              signature: r.signature,
-            })),
+          checkpoints: rows.slice(0, query.limit).map((r) => ({
+            seq: r.seq,
+            hash: r.hash,
+            time: r.time,
+            keyId: r.key_id,
+            signature: r.signature,
+          })),
           hasMore: rows.length > query.limit,
         };
       },
