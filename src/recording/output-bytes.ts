@@ -57,9 +57,9 @@ export class OutputDecoder {
 const ARENA_MIN_BYTES = 8 * 1024;
 
 /**
- * Copies of the relay's bytes kept for a while (output of events waiting for their batch,
- * chunks waiting to be read: `chunk-log.ts`), back to back: one buffer per batch or so, not
- * the relay's buffers, which would each live (and cost the GC) until they were used.
+ * Output bytes of events waiting for their batch, back to back: one buffer per batch or so,
+ * not the relay's buffers, which would each live (and cost the GC) until their batch is
+ * written.
  */
 export class OutputArena {
   readonly #flushThresholdBytes: number;
@@ -88,11 +88,10 @@ export class OutputArena {
   }
 
   /**
-   * The copies are used (the batch's events encoded, the chunks read): the arena is free
-   * again. A writer whose output streams keeps it for the next batch: its batch was written
-   * for the threshold (of output plus each line's overhead, so half of it in output bytes is
-   * the test); one whose batch was written by the timer after little output lets it go, so a
-   * writer gone quiet keeps none.
+   * The batch's events are encoded: the arena is free again. A writer whose output streams
+   * keeps it for the next batch: its batch was written for the threshold (of output plus each
+   * line's overhead, so half of it in output bytes is the test); one whose batch was written
+   * by the timer after little output lets it go, so a writer gone quiet keeps none.
    */
   release(): void {
     if (this.#batchBytes < this.#flushThresholdBytes / 2) {
