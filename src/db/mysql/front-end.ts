@@ -17,6 +17,7 @@ import { acceptClientLogin, ClientLoginError } from './client-login.js';
 import { errPacketFor } from './errors.js';
 import { encodeErr, encodePacket } from './protocol/index.js';
 import { MysqlTransport, type LiveConnection } from './transport.js';
+import { DB_SOCKET_OPTIONS } from '../socket-options.js';
 
 /** How long shutdown waits for open sessions to record their end. */
 const SHUTDOWN_WAIT_MS = 5_000;
@@ -74,10 +75,7 @@ export class MysqlFrontEnd {
     });
     // Gateway connection ids live far above a target's thread ids, so a KILL naming one is unambiguous.
     this.#nextConnectionId = 0x8000_0000 + randomInt(0x0100_0000);
-    this.#server = createServer(
-      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
-      (socket) => this.#accept(socket),
-    );
+    this.#server = createServer(DB_SOCKET_OPTIONS, (socket) => this.#accept(socket));
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('mysql', err));
   }
 

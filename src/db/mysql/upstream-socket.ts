@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ChannelClosedError } from './packet-channel.js';
+import { DB_SOCKET_OPTIONS } from '../socket-options.js';
 
 /**
  * How the connection to the target is protected, in libpq's words (the same `sslmode` target
@@ -34,13 +35,7 @@ export function openSocket(
   signal: AbortSignal | undefined,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({
-      host,
-      port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: 30_000,
-    });
+    const socket = netConnect({ host, port, ...DB_SOCKET_OPTIONS });
     const timer = setTimeout(
       () => fail(new ConnectTimeoutError(`TCP connect timed out after ${timeoutMs} ms`)),
       timeoutMs,

@@ -24,6 +24,7 @@ import {
 import { loadSqlParser } from './sql-parser.js';
 import { readClientStartup } from './startup-params.js';
 import { loginError, PgTransport } from './transport.js';
+import { DB_SOCKET_OPTIONS } from '../socket-options.js';
 
 /** SSLRequest/GSSENCRequest rounds before the StartupMessage must come. */
 const MAX_NEGOTIATION_ROUNDS = 3;
@@ -78,10 +79,7 @@ export class PostgresFrontEnd {
       key: options.tls.key,
       minVersion: 'TLSv1.2',
     });
-    this.#server = createServer(
-      { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 },
-      (socket) => this.#accept(socket),
-    );
+    this.#server = createServer(DB_SOCKET_OPTIONS, (socket) => this.#accept(socket));
     this.#server.on('error', (err: Error) => options.gate.reportListenerError('postgres', err));
   }
 

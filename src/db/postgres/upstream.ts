@@ -31,6 +31,7 @@ import {
   type TransactionStatus,
 } from './protocol/index.js';
 import { SCRAM_SHA_256, ScramSha256Client } from './scram-client.js';
+import { DB_SOCKET_OPTIONS } from '../socket-options.js';
 
 /** How long connecting and logging in to a target may take (one deadline for both). */
 export const UPSTREAM_CONNECT_TIMEOUT_MS = DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
@@ -207,13 +208,7 @@ export async function sendUpstreamCancel(
 
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({
-      host,
-      port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: 30_000,
-    });
+    const socket = netConnect({ host, port, ...DB_SOCKET_OPTIONS });
     let isTimedOut = false;
     const timer = setTimeout(() => {
       isTimedOut = true;
