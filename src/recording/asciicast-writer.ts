@@ -357,7 +357,7 @@ export class AsciicastWriter implements AsyncDisposable {
   // Logs a chunk of input or output, to be read with the next batch (see the class comment);
   // returns its time.
   #logChunk(isInput: boolean, data: Uint8Array): number {
-    const atMs = Math.round(this.#clock() - this.#startMs);
+    const atMs = Math.round(this.#sinceStartMs());
     if (data.byteLength === 0) return atMs;
     this.#log.add(atMs, isInput, data);
     if (this.#log.bytes >= this.#logLimitBytes) this.#readLog();
@@ -427,8 +427,13 @@ export class AsciicastWriter implements AsyncDisposable {
   // that steps back must not produce a negative interval); while the log is read, the time
   // of the chunk being read.
   #now(): number {
-    const atMs = this.#readingAtMs ?? Math.round(this.#clock() - this.#startMs);
+    const atMs = this.#readingAtMs ?? Math.round(this.#sinceStartMs());
     return Math.max(this.#lastAbsMs, atMs);
+  }
+
+  // Milliseconds since the recording started, as the clock reads them now.
+  #sinceStartMs(): number {
+    return this.#clock() - this.#startMs;
   }
 
   // Queues an event; its line is encoded when the batch is written (encodeEvents).
@@ -474,7 +479,7 @@ export class AsciicastWriter implements AsyncDisposable {
   #armEchoTimer(deadline = this.#echo?.nextDeadlineMs): void {
     if (this.#echoTimer !== undefined) return;
     if (deadline === undefined) return;
-    const delay = Math.max(0, deadline - (this.#clock() - this.#startMs));
+    const delay = Math.max(0, deadline - this.#sinceStartMs());
     this.#echoTimer = setTimeout(() => {
       // Decided after this turn's I/O, not in its timer phase: on a busy event loop the echo
       // may have arrived while the window ran out and would be read only after the timer.
