@@ -143,13 +143,17 @@ export function cpuTimeUs(pid: number): number {
 /** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** Write-type system calls a process made so far (`syscw` of /proc/PID/io); NaN when unknown. */
-export function writeSyscalls(pid: number): number {
+/** Read- and write-type system calls a process made so far (`syscr`, `syscw` of /proc/PID/io); NaN when unknown. */
+export function ioSyscalls(pid: number): { reads: number; writes: number } {
   try {
-    const match = /^syscw: (\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
-    return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const count = (field: string): number => {
+      const match = new RegExp(`^${field}: (\\d+)`, 'm').exec(io);
+      return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+    };
+    return { reads: count('syscr'), writes: count('syscw') };
   } catch {
-    return Number.NaN;
+    return { reads: Number.NaN, writes: Number.NaN };
   }
 }
 

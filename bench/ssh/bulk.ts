@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { chmodSync, closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchSizes } from '../lib/options.js';
-import { cpuTimeUs, quiesce, runTimed, writeSyscalls } from '../lib/processes.js';
+import { cpuTimeUs, ioSyscalls, quiesce, runTimed } from '../lib/processes.js';
 import { median, pairedRatios, spread } from '../lib/stats.js';
 import { pathOf } from './commands.js';
 import { alternate, type Workload } from '../lib/results.js';
@@ -74,9 +74,11 @@ export async function measureBulk(
   ];
   for (const direction of directions) {
     if (!direction.isOn) continue;
-    // CPU time and write syscalls of the process in the middle: what the relay itself costs,
-    // less swayed by other load than wall time (though batching still varies with scheduling).
+    // CPU time, read and write syscalls of the process in the middle: what the relay itself
+    // costs, less swayed by other load than wall time (though batching still varies with
+    // scheduling).
     const cpu: Record<string, number[]> = {};
+    const reads: Record<string, number[]> = {};
     const writes: Record<string, number[]> = {};
     const samples = await alternate(
       ids,
@@ -86,10 +88,10 @@ export async function measureBulk(
         const pid = path.pid?.() ?? -1;
         // From the first byte on, as the throughput: the login's CPU is not the relay's.
         let cpuBefore = Number.NaN;
-        let writesBefore = Number.NaN;
+        let ioBefore = { reads: Number.NaN, writes: Number.NaN };
         const onFirstByte = (): void => {
           cpuBefore = cpuTimeUs(pid);
-          writesBefore = writeSyscalls(pid);
+          ioBefore = ioSyscalls(pid);
         };
         const tty = direction.tty ? ['-tt', '-q'] : [];
         const run = await runTimed('ssh', [...tty, ...bench.sshArgs(path), direction.command], {
@@ -101,7 +103,9 @@ export async function measureBulk(
           // is gone: that is the transfer's CPU too, and must end before the next path runs.
           await quiesce(pid);
           (cpu[id] ??= []).push((cpuTimeUs(pid) - cpuBefore) / mib);
-          (writes[id] ??= []).push((writeSyscalls(pid) - writesBefore) / mib);
+          const io = ioSyscalls(pid);
+          (reads[id] ??= []).push((io.reads - ioBefore.reads) / mib);
+          (writes[id] ??= []).push((io.writes - ioBefore.writes) / mib);
         }
         dropRecordings(path);
         // Through a pty every `\n` arrives as `\r\n`: more bytes than the file.
@@ -132,6 +136,14 @@ export async function measureBulk(
       compare: 'ratio',
       samples: cpu,
       ...recordingNote(cpu),
+    });
+    out.push({
+      id: `${direction.id}-reads`,
+      title: `${title}: read syscalls of the middle process`,
+      unit: '/MiB',
+      better: 'lower',
+      compare: 'ratio',
+      samples: reads,
     });
     out.push({
       id: `${direction.id}-writes`,
