@@ -10,6 +10,7 @@ import { RotationScheduler } from '../lease/rotation-scheduler.js';
 import type { ControlPlane } from './context.js';
 import { startEmbeddedGateway } from './gateway.js';
 import { startWeb } from './web.js';
+import { fixHeapGrowth } from './heap-growth.js';
 
 /**
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
@@ -20,6 +21,7 @@ export async function runServe(
   _io: CliIo,
   configPath: string | undefined,
 ): Promise<void> {
+  const heapGrowingPercent = fixHeapGrowth();
   const config = configPath === undefined ? configFromCommand(cmd) : loadConfig(configPath);
   const logger = createLogger({ level: config.log.level });
   await using cp = await openControlPlane(config, { logger, isServing: true });
@@ -30,7 +32,12 @@ export async function runServe(
   await using _gateway = await startEmbeddedGateway(cp, logger, gate);
   await using _web = config.web.enabled ? await startWeb(cp, logger, gate) : undefined;
   logger.info(
-    { dataDir: config.dataDir, store: config.store.driver, kms: config.kms.provider },
+    {
+      dataDir: config.dataDir,
+      store: config.store.driver,
+      kms: config.kms.provider,
+      heapGrowingPercent: heapGrowingPercent ?? 'set by node flag',
+    },
     'gatehouse control plane ready',
   );
 
