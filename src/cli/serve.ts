@@ -10,7 +10,7 @@ import { RotationScheduler } from '../lease/rotation-scheduler.js';
 import type { ControlPlane } from './context.js';
 import { startEmbeddedGateway } from './gateway.js';
 import { startWeb } from './web.js';
-import { fixHeapGrowth } from './heap-growth.js';
+import { HEAP_SLACK_BYTES, keepHeapSlack } from './heap-growth.js';
 
 /**
  * Runs Gatehouse until SIGTERM/SIGINT: opens the control plane (store, audit chain with its
@@ -21,7 +21,7 @@ export async function runServe(
   _io: CliIo,
   configPath: string | undefined,
 ): Promise<void> {
-  const heapGrowingPercent = fixHeapGrowth();
+  using heapGrowth = keepHeapSlack();
   const config = configPath === undefined ? configFromCommand(cmd) : loadConfig(configPath);
   const logger = createLogger({ level: config.log.level });
   await using cp = await openControlPlane(config, { logger, isServing: true });
@@ -36,7 +36,7 @@ export async function runServe(
       dataDir: config.dataDir,
       store: config.store.driver,
       kms: config.kms.provider,
-      heapGrowingPercent: heapGrowingPercent ?? 'set by node flag',
+      heapSlackMiB: heapGrowth === undefined ? 'set by node flag' : HEAP_SLACK_BYTES / 2 ** 20,
     },
     'gatehouse control plane ready',
   );
