@@ -1,30 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { SftpAuditEvent } from './audit-events.js';
-import { SftpAuditTap, type SftpAuditTapOptions } from './audit-tap.js';
-import { SftpAuditTracker } from './audit-tracker.js';
 import { SftpOpenFlag as F, SftpPacketType as T, SftpStatusCode as S } from './constants.js';
+import { openAuditSession } from './testing/audit-session.js';
 import { reply, request, sftpPacket } from './testing/sftp-packets.js';
 
 const READ = F.READ;
 const PUT = F.WRITE | F.CREAT | F.TRUNC;
 
-/** A tap with a hand-moved clock and the events it reported. */
-function openSession(options: Partial<SftpAuditTapOptions> = {}) {
-  const events: SftpAuditEvent[] = [];
-  const clock = { now: 1_000 };
-  const tap = new SftpAuditTap({
-    onEvent: (e) => events.push(e),
-    clock: () => clock.now,
-    ...options,
-  });
-  tap.fromClient(request.init());
-  tap.fromServer(reply.version(3));
-  return { tap, events, clock };
-}
-
 describe('SftpAuditTracker', () => {
   it('reports-a-whole-session-with-byte-counts-per-file', () => {
-    const { tap, events, clock } = openSession();
+    const { tap, events, clock } = openAuditSession();
     // Upload: open, three pipelined writes, close.
     tap.fromClient(request.open(1, '/home/alice/up.bin', PUT, { permissions: 0o644 }));
     tap.fromServer(reply.handle(1, '00000000'));
@@ -195,7 +179,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('reports-a-failed-open-with-the-status-code', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.open(1, '/root/secret', READ));
     tap.fromServer(reply.status(1, S.PERMISSION_DENIED, 'Permission denied'));
     expect(events).toEqual([
@@ -213,7 +197,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('counts-only-acknowledged-writes-and-tallies-refused-ones', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.open(1, '/full-disk', PUT));
     tap.fromServer(reply.handle(1, 'aa'));
     tap.fromClient(
@@ -232,7 +216,7 @@ describe('SftpAuditTracker', () => {
 
   it('matches-a-reused-request-id-first-in-first-out', () => {
     // A client that reuses id 7 must not be able to hide the first request from the audit.
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.path(T.REMOVE, 7, '/important'));
     tap.fromClient(request.path(T.REMOVE, 7, '/harmless'));
     tap.fromServer(reply.status(7, S.OK));
@@ -252,7 +236,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('tolerates-replies-without-requests', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromServer(
       Buffer.concat([
         reply.status(40, S.OK),
@@ -265,7 +249,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('reports-nothing-for-directory-handles', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.path(T.OPENDIR, 1, '/home'));
     tap.fromServer(reply.handle(1, '01'));
     tap.fromClient(request.close(2, '01'));
@@ -274,7 +258,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('names-the-file-of-an-fsetstat-by-its-handle', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.open(1, '/up', PUT));
     tap.fromServer(reply.handle(1, '02'));
     tap.fromClient(
@@ -298,7 +282,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('reports-hardlink-and-server-side-copy', () => {
-    const { tap, events } = openSession();
+    const { tap, events } = openAuditSession();
     tap.fromClient(request.open(1, '/src', READ));
     tap.fromServer(reply.handle(1, '01'));
     tap.fromClient(request.open(2, '/dst', PUT));
@@ -324,7 +308,7 @@ describe('SftpAuditTracker', () => {
   });
 
   it('closes-open-files-and-reports-unanswered-changes-when-the-channel-ends', () => {
-    const { tap, events, clock } = openSession();
+    const { tap, events, clock } = openAuditSession();
     tap.fromClient(request.open(1, '/partial', PUT));
     tap.fromServer(reply.handle(1, '03'));
     tap.fromClient(request.write(2, '03', 0, Buffer.alloc(100)));
@@ -346,137 +330,5 @@ describe('SftpAuditTracker', () => {
         durationMs: 5,
       }),
     ]);
-  });
-
-  it('bounds-outstanding-requests-evicting-the-oldest-and-counting-it', () => {
-    const { tap, events } = openSession({ maxPendingRequests: 3 });
-    tap.fromClient(request.path(T.REMOVE, 1, '/one'));
-    for (let id = 2; id <= 5; id += 1) tap.fromClient(request.path(T.STAT, id, '/x'));
-    expect(events).toEqual([{ type: 'sftp.remove', path: '/one', ok: null, status: 'evicted' }]);
-    expect(tap.stats.droppedRequests).toBe(2);
-    tap.fromServer(reply.status(1, S.OK));
-    expect(tap.stats.unmatchedResponses).toBe(1);
-  });
-
-  it('bounds-the-path-characters-held-by-outstanding-requests', () => {
-    const { tap, events } = openSession({ maxPendingPathChars: 100, maxPathLength: 40 });
-    for (let id = 1; id <= 5; id += 1)
-      tap.fromClient(request.path(T.REMOVE, id, `/${String(id).repeat(60)}`));
-    // Each path is cut to 40 characters, and 100 characters hold two of them.
-    expect(events).toEqual(
-      [1, 2, 3].map((id): unknown =>
-        expect.objectContaining({ path: `/${String(id).repeat(39)}`, status: 'evicted' }),
-      ),
-    );
-    expect(tap.stats.droppedRequests).toBe(3);
-  });
-
-  it('bounds-open-files-evicting-the-oldest-with-its-counts', () => {
-    const { tap, events } = openSession({ maxOpenHandles: 2 });
-    for (let i = 1; i <= 3; i += 1) {
-      tap.fromClient(request.open(i, `/f${i}`, READ));
-      tap.fromServer(reply.handle(i, `0${i}`));
-    }
-    expect(events.filter((e) => e.type === 'sftp.close')).toEqual([
-      expect.objectContaining({ path: '/f1', reason: 'evicted', ok: null, status: 'evicted' }),
-    ]);
-    expect(tap.stats.droppedHandles).toBe(1);
-  });
-
-  it('keeps-its-tables-bounded-under-a-flood-of-requests', () => {
-    const tracker = new SftpAuditTracker({ onEvent: () => undefined, maxPendingRequests: 10_000 });
-    for (let id = 0; id < 50_000; id += 1) {
-      tracker.onClientMessage({ kind: 'open', id, path: `/f${id}`, pflags: 1, attrs: {} });
-      tracker.onServerMessage({ kind: 'handle', id: id - 1, handle: id.toString(16) });
-    }
-    expect(tracker.pendingRequests).toBeLessThanOrEqual(10_000);
-    expect(tracker.openFiles).toBeLessThanOrEqual(10_000);
-    expect(tracker.stats.droppedHandles).toBeGreaterThan(0);
-  });
-
-  it('cuts-long-paths-and-says-so', () => {
-    const { tap, events } = openSession({ maxPathLength: 8 });
-    tap.fromClient(request.rename(1, '/short', `/${'x'.repeat(20)}`));
-    tap.fromServer(reply.status(1, S.OK));
-    expect(events[0]).toMatchObject({ from: '/short', to: '/xxxxxxx', truncated: true });
-  });
-
-  it('cuts-a-path-without-splitting-a-surrogate-pair', () => {
-    const { tap, events } = openSession({ maxPathLength: 3 });
-    tap.fromClient(request.path(T.REMOVE, 1, '/a😀b'));
-    tap.fromServer(reply.status(1, S.OK));
-    expect(events[0]).toMatchObject({ path: '/a', truncated: true });
-  });
-
-  it('reports-desync-once-per-direction-and-goes-blind', () => {
-    const { tap, events } = openSession();
-    expect(tap.isBlind).toBe(false);
-    tap.fromClient(Buffer.from([0xff, 0xff, 0xff, 0xff, 1]));
-    tap.fromClient(request.path(T.REMOVE, 1, '/unseen'));
-    expect(events).toEqual([
-      {
-        type: 'sftp.desync',
-        direction: 'client',
-        offset: request.init().byteLength,
-        reason: expect.stringContaining('exceeds'),
-      },
-    ]);
-    expect(tap.isBlind).toBe(true);
-  });
-
-  it('reports-malformed-packets-as-anomalies-up-to-a-cap', () => {
-    const { tap, events } = openSession();
-    for (let i = 0; i < 30; i += 1)
-      tap.fromClient(sftpPacket(T.REMOVE).uint32(i).uint32(99).build());
-    const anomalies = events.filter((e) => e.type === 'sftp.anomaly');
-    expect(anomalies).toHaveLength(20);
-    expect(anomalies[0]).toEqual({
-      type: 'sftp.anomaly',
-      direction: 'client',
-      packetType: T.REMOVE,
-      reason: expect.stringContaining('malformed: string of 99 bytes'),
-    });
-    expect(tap.stats).toMatchObject({ badPackets: 30, suppressedAnomalies: 10 });
-  });
-
-  it('answers-a-request-whose-reply-is-malformed-as-unexpected', () => {
-    const { tap, events } = openSession();
-    tap.fromClient(request.path(T.REMOVE, 1, '/a'));
-    tap.fromServer(sftpPacket(T.STATUS).uint32(1).build());
-    expect(events).toContainEqual({
-      type: 'sftp.remove',
-      path: '/a',
-      ok: null,
-      status: 'unexpected_reply',
-    });
-  });
-
-  it('flags-a-server-that-does-not-speak-version-3', () => {
-    const events: SftpAuditEvent[] = [];
-    const tap = new SftpAuditTap({ onEvent: (e) => events.push(e) });
-    tap.fromServer(reply.version(6));
-    expect(events).toEqual([
-      { type: 'sftp.anomaly', direction: 'server', reason: 'server speaks SFTP version 6' },
-    ]);
-  });
-
-  it('survives-an-event-handler-that-throws', () => {
-    const errors: unknown[] = [];
-    const seen: string[] = [];
-    const tap = new SftpAuditTap({
-      onEvent: (e) => {
-        seen.push(e.type);
-        throw new Error('sink down');
-      },
-      onError: (error) => errors.push(error),
-    });
-    tap.fromClient(
-      Buffer.concat([request.path(T.REMOVE, 1, '/a'), request.path(T.RMDIR, 2, '/b')]),
-    );
-    expect(() =>
-      tap.fromServer(Buffer.concat([reply.status(1, S.OK), reply.status(2, S.OK)])),
-    ).not.toThrow();
-    expect(seen).toEqual(['sftp.remove', 'sftp.rmdir']);
-    expect(errors).toHaveLength(2);
   });
 });
