@@ -137,22 +137,18 @@ export async function measureBulk(
       samples: cpu,
       ...recordingNote(cpu),
     });
-    out.push({
-      id: `${direction.id}-reads`,
-      title: `${title}: read syscalls of the middle process`,
-      unit: '/MiB',
-      better: 'lower',
-      compare: 'ratio',
-      samples: reads,
-    });
-    out.push({
-      id: `${direction.id}-writes`,
-      title: `${title}: write syscalls of the middle process`,
-      unit: '/MiB',
-      better: 'lower',
-      compare: 'ratio',
-      samples: writes,
-    });
+    for (const [kind, samples] of [
+      ['read', reads],
+      ['write', writes],
+    ] as const)
+      out.push({
+        id: `${direction.id}-${kind}s`,
+        title: `${title}: ${kind} syscalls of the middle process`,
+        unit: '/MiB',
+        better: 'lower',
+        compare: 'ratio',
+        samples,
+      });
   }
   return out;
 }
