@@ -11,7 +11,8 @@
 // - THREADS=1: per thread of the middle process, CPU and context switches (voluntary, i.e.
 //   wake-ups after a wait, and involuntary) per key, from /proc (no tool attached);
 // - PERF_DIR=DIR: a `perf record -g` profile per session (with GH_NODE_ARGS=--perf-basic-prof
-//   for JavaScript names).
+//   for JavaScript names); BASE_NODE_ARGS: other flags for `gatehouse-base` (BASE_DIR may be
+//   this build, to compare flags).
 // Everything is attached after the prompt (and WARM keys), so login and setup are not counted.
 //   PATHS=bare-relay,gatehouse,gatehouse-norec KEYS=300 ROUNDS=2 TRACE=1 \
 //     node bench/launch.mjs bench/ssh/dev-echo.ts
@@ -143,6 +144,7 @@ await using bench = await startSshBench({
   cpuProfDir: env['CPU_PROF_DIR'],
   baseDir: env['BASE_DIR'],
   nodeArgs: (env['GH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
+  baseNodeArgs: env['BASE_NODE_ARGS']?.split(' ').filter((a) => a !== ''),
 });
 const traceDir = mkdtempSync(join(tmpdir(), 'gh-echo-trace-'));
 const medians: Record<string, number[]> = {};

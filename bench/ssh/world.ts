@@ -53,6 +53,8 @@ export interface SshBenchOptions {
   readonly cpuProfDir?: string | undefined;
   /** More Node options for the Gatehouse processes (dev helpers: `--perf-basic-prof`, …). */
   readonly nodeArgs?: readonly string[];
+  /** Node flags for `gatehouse-base` instead of `nodeArgs` (the same build with other flags). */
+  readonly baseNodeArgs?: readonly string[] | undefined;
   /** Also start the Gatehouse built in this directory (`DIR/bin/gatehouse.js`): path `gatehouse-base`. */
   readonly baseDir?: string | undefined;
 }
@@ -70,20 +72,23 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
     if (options.baseDir !== undefined)
       gatehouseIds.push([
         'gatehouse-base',
-        { serveBin: join(resolve(options.baseDir), 'bin', 'gatehouse.js') },
+        {
+          serveBin: join(resolve(options.baseDir), 'bin', 'gatehouse.js'),
+          ...(options.baseNodeArgs === undefined ? {} : { nodeArgs: options.baseNodeArgs }),
+        },
       ]);
-    const profArgs = (id: string): string[] =>
+    const profArgs = (id: string, nodeArgs = options.nodeArgs ?? []): string[] =>
       options.cpuProfDir === undefined
-        ? [...(options.nodeArgs ?? [])]
+        ? [...nodeArgs]
         : [
-            ...(options.nodeArgs ?? []),
+            ...nodeArgs,
             '--cpu-prof',
             `--cpu-prof-dir=${options.cpuProfDir}`,
             `--cpu-prof-name=${id}.cpuprofile`,
           ];
     // Everything starts at once: each CLI call is a Node start-up, seconds on a loaded machine.
     starting = gatehouseIds.map(([id, o]) =>
-      startGatehouse({ ...o, nodeArgs: profArgs(id) }).then((g) => stack.use(g)),
+      startGatehouse({ ...o, nodeArgs: profArgs(id, o.nodeArgs) }).then((g) => stack.use(g)),
     );
     const [sshd, key] = await Promise.all([
       startSshd().then((d) => stack.use(d)),
