@@ -6,7 +6,13 @@ import {
 } from '../core/errors.js';
 import type { TargetKind } from '../core/types.js';
 import type { GatewayControl, GatewayUser, TargetSession } from '../lease/gateway-control.js';
-import { checkedWithin, type ProofChecks, type WhileChecking } from '../listen/index.js';
+import {
+  checkedWithin,
+  eventNameOf,
+  type Admission,
+  type ProofChecks,
+  type WhileChecking,
+} from '../listen/index.js';
 import type { Logger } from '../log/index.js';
 import type { DbTranscriptStore, DbTranscriptWriter } from '../recording/db-transcript.js';
 import { parseDbLogin } from './login-name.js';
@@ -99,6 +105,27 @@ export interface DbFlowDeps {
   readonly onAuthenticated?: () => void;
   /** Runs each control-plane check of the client's proof with the login timeout stopped. */
   readonly whileChecking?: WhileChecking | undefined;
+}
+
+/**
+ * The {@link DbFlowDeps} hooks of a connection the listener's gate admitted: its login
+ * timeout stops once the client proved who it is (and while a proof is checked), and a
+ * refused login is reported at the gate's bounded rate with the name the client sent.
+ */
+export function admissionHooksOf(
+  admission: Admission,
+  loginName: string,
+): Pick<DbFlowDeps, 'onAuthenticated' | 'whileChecking' | 'reportRefusal'> {
+  return {
+    onAuthenticated: () => admission.established(),
+    whileChecking: admission.whileChecking,
+    reportRefusal: (error) =>
+      admission.report(eventNameOf(error.code), 'database session refused', {
+        code: error.code,
+        detail: error.detail,
+        login: loginName.slice(0, 128),
+      }),
+  };
 }
 
 /**

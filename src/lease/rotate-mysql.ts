@@ -4,6 +4,7 @@ import { GatehouseError } from '../core/errors.js';
 import type { Target } from '../core/types.js';
 import {
   ROTATION_TIMEOUT_MS,
+  rotationStatementError,
   type PasswordApplier,
   type PasswordSession,
 } from './rotation-appliers.js';
@@ -92,15 +93,7 @@ async function query(conn: mysql.Connection, sql: string): Promise<unknown> {
     return rows;
   } catch (err) {
     // The server's reason only: mysql2 errors carry the statement (`err.sql`), never passed on.
-    const sqlState = sqlStateOf(err);
-    if (sqlState === undefined) {
-      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
-        detail: `connection lost: ${messageOf(err)}`,
-      });
-    }
-    throw new GatehouseError('GH_ROTATION_FAILED', {
-      detail: `SQLSTATE ${sqlState}: ${messageOf(err)}`,
-    });
+    throw rotationStatementError(sqlStateOf(err), err);
   }
 }
 

@@ -4,6 +4,7 @@ import type { Target } from '../core/types.js';
 import { deriveScramVerifier } from '../identity/scram.js';
 import {
   ROTATION_TIMEOUT_MS,
+  rotationStatementError,
   type PasswordApplier,
   type PasswordSession,
 } from './rotation-appliers.js';
@@ -73,15 +74,7 @@ async function query(
     return await client.query<Record<string, unknown>>(text);
   } catch (err) {
     // The server's reason only: never the statement, which holds the verifier.
-    const sqlState = sqlStateOf(err);
-    if (sqlState === undefined) {
-      throw new GatehouseError('GH_UPSTREAM_UNREACHABLE', {
-        detail: `connection lost: ${messageOf(err)}`,
-      });
-    }
-    throw new GatehouseError('GH_ROTATION_FAILED', {
-      detail: `SQLSTATE ${sqlState}: ${messageOf(err)}`,
-    });
+    throw rotationStatementError(sqlStateOf(err), err);
   }
 }
 

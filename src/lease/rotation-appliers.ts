@@ -1,3 +1,4 @@
+import { GatehouseError } from '../core/errors.js';
 import type { Target } from '../core/types.js';
 
 // How credential rotation (rotation.ts) talks to one kind of database; the PostgreSQL and
@@ -29,3 +30,15 @@ export interface PasswordApplier {
 
 /** The appliers by target kind (`rotate-postgres.ts`, `rotate-mysql.ts`). */
 export type PasswordAppliers = Readonly<Partial<Record<RotatableKind, PasswordApplier>>>;
+
+/**
+ * The error for a rotation statement that failed: GH_ROTATION_FAILED with the server's
+ * SQLSTATE and message, or GH_UPSTREAM_UNREACHABLE when no SQLSTATE came (a network error or
+ * a timeout). Never the statement, which holds the new password or its hash.
+ */
+export function rotationStatementError(sqlState: string | undefined, err: unknown): GatehouseError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (sqlState === undefined)
+    return new GatehouseError('GH_UPSTREAM_UNREACHABLE', { detail: `connection lost: ${message}` });
+  return new GatehouseError('GH_ROTATION_FAILED', { detail: `SQLSTATE ${sqlState}: ${message}` });
+}

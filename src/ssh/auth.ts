@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   AuthContext,
   KeyboardAuthContext,
@@ -6,6 +5,7 @@ import type {
   PublicKeyAuthContext,
 } from 'ssh2';
 import { isGatehouseError, isStoreOutage } from '../core/errors.js';
+import { sshKeyFingerprint } from '../identity/ssh-keys.js';
 import type { UserProof } from '../lease/user-proof.js';
 import { newProofNonce } from '../lease/user-proof.js';
 import type { Logger } from '../log/index.js';
@@ -88,7 +88,7 @@ export class SshAuthenticator {
       const isOk = await this.#o.control.isKeyAcceptable(login.user, key);
       if (isOk) return ctx.accept();
       if (this.#refusedKeys.length < MAX_REFUSED_KEYS)
-        this.#refusedKeys.push({ user: login.user, fingerprint: keyFingerprint(ctx.key.data) });
+        this.#refusedKeys.push({ user: login.user, fingerprint: sshKeyFingerprint(ctx.key.data) });
       // Refused offers count too (like sshd's MaxAuthTries), so keys cannot be probed without end.
       return this.#fail(ctx);
     }
@@ -234,11 +234,6 @@ function passwordProof(login: LoginName, password: string): UserProof {
   return password.startsWith(TOKEN_PREFIX)
     ? { kind: 'token', token: password, user: login.user, nonce, ts }
     : { kind: 'password', user: login.user, password, nonce, ts };
-}
-
-/** `SHA256:…` as `ssh-keygen -l` prints it. */
-function keyFingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 function prompt(ctx: KeyboardAuthContext, text: string): Promise<string | undefined> {

@@ -1,4 +1,4 @@
-import type { AuditEventType } from '../audit/types.js';
+import type { AuditEventInput, AuditEventType } from '../audit/types.js';
 import { GatehouseError, type ErrorCode } from '../core/errors.js';
 import type { ClientContext, GatewayControl, GatewayUser } from '../lease/gateway-control.js';
 import type { Logger } from '../log/index.js';
@@ -78,14 +78,7 @@ export class ConnectionScope {
     type: AuditEventType,
     data: Record<string, unknown>,
   ): Promise<void> {
-    await this.control.audit({
-      type,
-      user: this.user.user.name,
-      sid: link.session.sid,
-      target: link.session.target.name,
-      clientAddr: this.ctx.clientAddr,
-      data,
-    });
+    await this.control.audit(this.#sessionEvent(link, type, data));
   }
 
   /**
@@ -95,14 +88,7 @@ export class ConnectionScope {
    * and the client is told (fail closed).
    */
   auditOrEnd(link: UpstreamLink, type: AuditEventType, data: Record<string, unknown>): void {
-    const event = {
-      type,
-      user: this.user.user.name,
-      sid: link.session.sid,
-      target: link.session.target.name,
-      clientAddr: this.ctx.clientAddr,
-      data,
-    };
+    const event = this.#sessionEvent(link, type, data);
     // One after the other: events retried through an outage stay in the order they happened.
     this.#auditTail = this.#auditTail.then(() =>
       this.control.auditBatch([event]).catch((err: unknown) => {
@@ -152,5 +138,21 @@ export class ConnectionScope {
 
   #forget(target: string, opening: Promise<UpstreamLink>): void {
     if (this.#links.get(target) === opening) this.#links.delete(target);
+  }
+
+  /** An event about `link`'s session on its target, by this connection's user. */
+  #sessionEvent(
+    link: UpstreamLink,
+    type: AuditEventType,
+    data: Record<string, unknown>,
+  ): AuditEventInput {
+    return {
+      type,
+      user: this.user.user.name,
+      sid: link.session.sid,
+      target: link.session.target.name,
+      clientAddr: this.ctx.clientAddr,
+      data,
+    };
   }
 }

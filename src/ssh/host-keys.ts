@@ -3,10 +3,10 @@
  * ssh2 `hostVerifier` that enforces a pin (or trust on first use), and `fetchHostKey` for
  * `gatehouse target trust NAME`.
  */
-import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { Algorithms, ServerHostKeyAlgorithm } from 'ssh2';
 import { GatehouseError } from '../core/errors.js';
+import { sshKeyFingerprint } from '../identity/ssh-keys.js';
 
 /** Host key types Gatehouse pins (no DSA, no certificates). */
 export const HOST_KEY_TYPES = [
@@ -79,11 +79,6 @@ export function upstreamAlgorithms(pinnedLine: string | null): Algorithms {
   return algorithmsPreferring(pinnedLine === null ? undefined : parseHostKeyLine(pinnedLine).type);
 }
 
-/** `SHA256:` + unpadded base64 of SHA-256(blob), the fingerprint `ssh-keygen -l` prints. */
-export function fingerprintOfHostKey(keyBlob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
-}
-
 /** The OpenSSH public line `type base64` of a host key blob; throws GH_INVALID_ARGUMENT for a malformed blob. */
 export function hostKeyLine(keyBlob: Buffer): string {
   return `${blobType(keyBlob)} ${keyBlob.toString('base64')}`;
@@ -97,7 +92,7 @@ export function parseHostKeyBlob(keyBlob: Buffer): HostKey {
     type,
     blob,
     line: `${type} ${blob.toString('base64')}`,
-    fingerprint: fingerprintOfHostKey(blob),
+    fingerprint: sshKeyFingerprint(blob),
   };
 }
 

@@ -4,15 +4,10 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import type { GatewayControl } from '../../lease/gateway-control.js';
-import {
-  eventNameOf,
-  refusalError,
-  type Admission,
-  type ConnectionGate,
-} from '../../listen/index.js';
+import { refusalError, type Admission, type ConnectionGate } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
-import { runDbSession } from '../session-flow.js';
+import { admissionHooksOf, runDbSession } from '../session-flow.js';
 import { acceptClientLogin, ClientLoginError } from './client-login.js';
 import { errPacketFor } from './errors.js';
 import { encodeErr, encodePacket } from './protocol/index.js';
@@ -166,14 +161,7 @@ export class MysqlFrontEnd {
       transcripts: this.#o.transcripts,
       log,
       fixedTarget: this.#o.fixedTarget,
-      onAuthenticated: () => admission.established(),
-      whileChecking: admission.whileChecking,
-      reportRefusal: (error) =>
-        admission.report(eventNameOf(error.code), 'database session refused', {
-          code: error.code,
-          detail: error.detail,
-          login: transport.loginName.slice(0, 128),
-        }),
+      ...admissionHooksOf(admission, transport.loginName),
     });
     this.#sessions.set(transport, running);
     try {

@@ -11,7 +11,7 @@ import {
 } from '../../listen/index.js';
 import type { Logger } from '../../log/index.js';
 import type { DbTranscriptStore } from '../../recording/db-transcript.js';
-import { runDbSession } from '../session-flow.js';
+import { admissionHooksOf, runDbSession } from '../session-flow.js';
 import type { CancelKeyRegistry } from './cancel-keys.js';
 import { PacketReader } from './packet-reader.js';
 import { errorResponseFor } from './pg-errors.js';
@@ -182,14 +182,7 @@ export class PostgresFrontEnd {
       transcripts: this.#o.transcripts,
       log: this.#o.log,
       fixedTarget: this.#o.fixedTarget,
-      onAuthenticated: () => admission.established(),
-      whileChecking: admission.whileChecking,
-      reportRefusal: (error) =>
-        admission.report(eventNameOf(error.code), 'database session refused', {
-          code: error.code,
-          detail: error.detail,
-          login: startup.loginName.slice(0, 128),
-        }),
+      ...admissionHooksOf(admission, startup.loginName),
     });
   }
 
