@@ -18,7 +18,7 @@ import { adminGrantRoutes } from './routes/admin-grants.js';
 import { adminTargetRoutes } from './routes/admin-targets.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { auditRoutes } from './routes/audit.js';
-import { authRoutes } from './routes/auth.js';
+import { authRoutes, type ConsoleRouteDeps } from './routes/auth.js';
 import { LIVE_PROTOCOL, registerLiveRoute } from './routes/live.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { addSecurityHeaders } from './security-headers.js';
@@ -50,14 +50,7 @@ export interface RunningWebConsole extends AsyncDisposable {
 }
 
 /** Every API route, in the order the OpenAPI document lists them. */
-export function apiRoutes(
-  deps: WebDeps,
-  web: {
-    readonly sessions: WebSessionStore;
-    readonly auth: WebAuth;
-    readonly secureCookie: boolean;
-  },
-): ApiRoute[] {
+export function apiRoutes(deps: WebDeps, web: ConsoleRouteDeps): ApiRoute[] {
   return [
     ...authRoutes(deps, web),
     ...accessRoutes(deps),

@@ -40,6 +40,57 @@ export function render(el: Element, ...children: Child[]): void {
   append(el, children);
 }
 
+/** A table cell: its content, or a `<td>` made with `h` where the cell needs attributes. */
+export type Cell = Child;
+/** A table row: its cells, or a `<tr>` made with `h` where the row needs attributes. */
+export type Row = readonly Cell[] | HTMLTableRowElement;
+
+/** Options of {@link table}. */
+export interface TableOptions {
+  /** Classes the table has besides `table` (e.g. `audit-table`). */
+  readonly class?: string;
+  /** Said instead of a table without rows (default `Nothing yet.`); `null` draws the empty table. */
+  readonly empty?: string | null;
+}
+
+/** A `.table` with a header row (none when `head` is null); cells that are not a `<td>` are put in one. */
+export function table(
+  head: readonly string[] | null,
+  rows: readonly Row[],
+  options: TableOptions = {},
+): HTMLElement {
+  const { empty = 'Nothing yet.' } = options;
+  if (rows.length === 0 && empty !== null) return h('p', { class: 'muted pad' }, empty);
+  return h(
+    'table',
+    { class: options.class === undefined ? 'table' : `table ${options.class}` },
+    head === null
+      ? null
+      : h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            head.map((c) => h('th', null, c)),
+          ),
+        ),
+    h(
+      'tbody',
+      null,
+      rows.map((r) =>
+        r instanceof HTMLTableRowElement
+          ? r
+          : h(
+              'tr',
+              null,
+              r.map((c) => (c instanceof HTMLTableCellElement ? c : h('td', null, c))),
+            ),
+      ),
+    ),
+  );
+}
+
 /** `2026-11-29 21:04:05` in local time. */
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';

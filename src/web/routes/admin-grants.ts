@@ -9,7 +9,7 @@ import type { Grant } from '../../core/types.js';
 import type { WebDeps } from '../deps.js';
 import { actorOf } from '../permissions.js';
 import { route, type ApiRoute } from '../route.js';
-import { epochMs } from './schemas.js';
+import { epochMs, idParams } from './schemas.js';
 
 const grantSchema = z.object({
   id: z.string(),
@@ -109,7 +109,7 @@ export function adminGrantRoutes(deps: WebDeps): ApiRoute[] {
       tag: 'admin',
       summary: 'Revoke a grant at once (sessions relying on it end within seconds)',
       permission: 'admin.write',
-      params: z.object({ id: z.string().min(1).max(64) }),
+      params: idParams,
       handler: async ({ principal, params }) => {
         await deps.grants.revoke(params.id, { actor: actorOf(principal) });
       },
@@ -162,7 +162,7 @@ export function adminGrantRoutes(deps: WebDeps): ApiRoute[] {
       tag: 'admin',
       summary: 'Revoke a gateway: it can no longer get grants or unlock credentials',
       permission: 'admin.write',
-      params: z.object({ id: z.string().min(1).max(64) }),
+      params: idParams,
       handler: async ({ principal, params }) => {
         await deps.gateways.revoke(params.id, { actor: actorOf(principal) });
       },

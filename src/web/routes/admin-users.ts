@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { GatehouseError } from '../../core/errors.js';
+import type { SshKeyInfo } from '../../identity/index.js';
 import type { WebDeps } from '../deps.js';
 import { actorOf } from '../permissions.js';
 import { route, type ApiRoute } from '../route.js';
 import type { WebSessionStore } from '../web-sessions.js';
-import { epochMs, nameParam } from './schemas.js';
+import { epochMs, idParams, nameParam } from './schemas.js';
 
 const userSchema = z.object({
   name: z.string(),
@@ -33,6 +34,17 @@ const tokenSchema = z.object({
 const userParam = z.object({ name: nameParam });
 const password = z.string().min(1).max(1024);
 const MAX_TOKEN_DAYS = 366;
+
+/** A stored SSH key as the API shows it (without its internal id). */
+function toKey(k: SshKeyInfo): z.infer<typeof keySchema> {
+  return {
+    fingerprint: k.fingerprint,
+    algo: k.algo,
+    comment: k.comment,
+    publicKey: k.publicKey,
+    createdAt: k.createdAt,
+  };
+}
 
 /** Admin: users, their keys, passwords, TOTP, status, roles and tokens. Auditors read. */
 export function adminUserRoutes(
@@ -111,13 +123,7 @@ export function adminUserRoutes(
       params: userParam,
       response: z.object({ keys: z.array(keySchema) }),
       handler: async ({ params }) => ({
-        keys: (await deps.users.listKeys(params.name)).map((k) => ({
-          fingerprint: k.fingerprint,
-          algo: k.algo,
-          comment: k.comment,
-          publicKey: k.publicKey,
-          createdAt: k.createdAt,
-        })),
+        keys: (await deps.users.listKeys(params.name)).map(toKey),
       }),
     }),
     route({
@@ -133,13 +139,7 @@ export function adminUserRoutes(
         const k = await deps.users.addKey(params.name, body.publicKey.trim(), {
           actor: actorOf(principal),
         });
-        return {
-          fingerprint: k.fingerprint,
-          algo: k.algo,
-          comment: k.comment,
-          publicKey: k.publicKey,
-          createdAt: k.createdAt,
-        };
+        return toKey(k);
       },
     }),
     route({
@@ -276,7 +276,7 @@ export function adminUserRoutes(
       tag: 'admin',
       summary: 'Revoke a personal access token',
       permission: 'admin.write',
-      params: z.object({ id: z.string().min(1).max(64) }),
+      params: idParams,
       handler: async ({ principal, params }) => {
         await deps.tokens.revoke(params.id, { actor: actorOf(principal) });
       },

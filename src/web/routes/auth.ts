@@ -42,15 +42,15 @@ export function describeMe(principal: Principal): z.infer<typeof meSchema> {
   };
 }
 
+/** What the console's routes need besides {@link WebDeps}: its sessions, its caller check, the cookie flag. */
+export interface ConsoleRouteDeps {
+  readonly sessions: WebSessionStore;
+  readonly auth: WebAuth;
+  readonly secureCookie: boolean;
+}
+
 /** Login (password, then TOTP when enrolled), logout and "who am I". */
-export function authRoutes(
-  deps: WebDeps,
-  web: {
-    readonly sessions: WebSessionStore;
-    readonly auth: WebAuth;
-    readonly secureCookie: boolean;
-  },
-): ApiRoute[] {
+export function authRoutes(deps: WebDeps, web: ConsoleRouteDeps): ApiRoute[] {
   const startSession = async (
     user: User,
     clientAddr: string,

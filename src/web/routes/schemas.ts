@@ -52,6 +52,9 @@ export function toAuditEvent(r: AuditRecord): z.infer<typeof auditEventSchema> {
 /** A name in a path (user, target, role). */
 export const nameParam = z.string().min(1).max(128);
 
+/** The path params of a route on one thing known by its id (grant, gateway, token). */
+export const idParams = z.object({ id: z.string().min(1).max(64) });
+
 /** `limit`/`offset` query fields. */
 export function paging(
   defaultLimit: number,

@@ -1,5 +1,5 @@
 import { api, errorText } from '../api.js';
-import { formatTime, h, pill, relative, render, showOnce } from '../dom.js';
+import { formatTime, h, pill, relative, render, showOnce, table } from '../dom.js';
 import type { AdminContext } from './admin.js';
 import {
   actionForm,
@@ -9,7 +9,6 @@ import {
   listCard,
   sectionAct,
   smallButton,
-  table,
 } from './admin-kit.js';
 
 interface GrantRow {

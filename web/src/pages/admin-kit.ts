@@ -2,37 +2,6 @@ import { errorText } from '../api.js';
 import { confirmDialog, h, render, type Child } from '../dom.js';
 import type { AdminContext } from './admin.js';
 
-type Cell = Node | string | null | readonly Node[];
-
-/** A plain table. */
-export function table(head: readonly string[], rows: readonly (readonly Cell[])[]): HTMLElement {
-  if (rows.length === 0) return h('p', { class: 'muted pad' }, 'Nothing yet.');
-  return h(
-    'table',
-    { class: 'table' },
-    h(
-      'thead',
-      null,
-      h(
-        'tr',
-        null,
-        head.map((c) => h('th', null, c)),
-      ),
-    ),
-    h(
-      'tbody',
-      null,
-      rows.map((r) =>
-        h(
-          'tr',
-          null,
-          r.map((c) => h('td', null, c as Node)),
-        ),
-      ),
-    ),
-  );
-}
-
 /** Field: name, label, placeholder, and type (`text` by default, `password`, `textarea`, `select:a,b`). */
 export type Field = readonly [name: string, label: string, placeholder: string, type?: string];
 

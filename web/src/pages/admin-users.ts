@@ -1,5 +1,5 @@
 import { api, errorText } from '../api.js';
-import { formatTime, h, pill, render, showOnce } from '../dom.js';
+import { formatTime, h, pill, render, showOnce, table } from '../dom.js';
 import type { AdminContext } from './admin.js';
 import {
   actionForm,
@@ -10,7 +10,6 @@ import {
   sectionAct,
   showDetail,
   smallButton,
-  table,
 } from './admin-kit.js';
 
 interface UserRow {

@@ -1,7 +1,8 @@
 import { api, errorText, queryString } from '../api.js';
 import type { Page } from '../app.js';
-import { formatTime, h, pill, render } from '../dom.js';
+import { formatTime, h, pill, render, table } from '../dom.js';
 import type { AuditEvent } from '../types.js';
+import { filterForm } from './common.js';
 
 interface VerifyReport {
   ok: boolean;
@@ -37,27 +38,15 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
   const moreEl = h('div', { class: 'more' });
   const filter = (name: string, label: string, placeholder: string): HTMLElement =>
     h('label', null, label, h('input', { name, value: query.get(name) ?? '', placeholder }));
-  const form = h(
-    'form',
-    { class: 'filters' },
-    filter('type', 'Type', 'e.g. session.start or admin.'),
-    filter('user', 'User', 'any'),
-    filter('target', 'Target', 'any'),
-    filter('sid', 'Session', 'any'),
-    h(
-      'div',
-      { class: 'filter-actions' },
-      h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'),
-      h('a', { href: '/audit', 'data-link': true, class: 'btn btn-ghost' }, 'Reset'),
-    ),
+  const form = filterForm(
+    [
+      filter('type', 'Type', 'e.g. session.start or admin.'),
+      filter('user', 'User', 'any'),
+      filter('target', 'Target', 'any'),
+      filter('sid', 'Session', 'any'),
+    ],
+    { path: '/audit', navigate },
   );
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const params: Record<string, string> = {};
-    for (const [k, v] of new FormData(form).entries())
-      if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
-    navigate(`/audit${queryString(params)}`);
-  });
   render(
     root,
     h(
@@ -166,51 +155,23 @@ export const auditPage: Page = async ({ root, query, navigate }) => {
     const res = await api<{ checkpoints: Checkpoint[] }>('GET', '/api/audit/checkpoints?limit=50');
     render(
       checkpointsEl,
-      res.checkpoints.length === 0
-        ? h('p', { class: 'muted pad' }, 'No checkpoint yet.')
-        : h(
-            'table',
-            { class: 'table' },
-            h(
-              'thead',
-              null,
-              h(
-                'tr',
-                null,
-                h('th', null, 'Seq'),
-                h('th', null, 'Time'),
-                h('th', null, 'Hash'),
-                h('th', null, 'Key'),
-                h('th', null, 'Signature'),
-              ),
-            ),
-            h(
-              'tbody',
-              null,
-              res.checkpoints.map((c) =>
-                h(
-                  'tr',
-                  null,
-                  h('td', null, `#${c.seq}`),
-                  h('td', { class: 'nowrap' }, formatTime(c.time)),
-                  h('td', { class: 'mono small', title: c.hash }, `${c.hash.slice(0, 24)}…`),
-                  h('td', { class: 'mono small' }, c.keyId),
-                  h(
-                    'td',
-                    { class: 'mono small', title: c.signature },
-                    `${c.signature.slice(0, 24)}…`,
-                  ),
-                ),
-              ),
-            ),
-          ),
+      table(
+        ['Seq', 'Time', 'Hash', 'Key', 'Signature'],
+        res.checkpoints.map((c) => [
+          `#${c.seq}`,
+          h('td', { class: 'nowrap' }, formatTime(c.time)),
+          h('td', { class: 'mono small', title: c.hash }, `${c.hash.slice(0, 24)}…`),
+          h('td', { class: 'mono small' }, c.keyId),
+          h('td', { class: 'mono small', title: c.signature }, `${c.signature.slice(0, 24)}…`),
+        ]),
+        { empty: 'No checkpoint yet.' },
+      ),
     );
   };
   await Promise.all([loadEvents(), loadCheckpoints(), runVerify()]);
 };
 
 function eventsTable(events: AuditEvent[]): HTMLElement {
-  if (events.length === 0) return h('p', { class: 'muted pad' }, 'No event matches.');
   const tone = (type: string): 'ok' | 'warn' | 'bad' | 'info' | 'muted' =>
     /failure|denied|lockout|mismatch|desync|anomaly|rotate_failed/.test(type)
       ? 'bad'
@@ -219,54 +180,27 @@ function eventsTable(events: AuditEvent[]): HTMLElement {
         : type.startsWith('session.')
           ? 'info'
           : 'muted';
-  return h(
-    'table',
-    { class: 'table audit-table' },
-    h(
-      'thead',
-      null,
+  return table(
+    ['Seq', 'Time', 'Type', 'User', 'Target', 'Session', 'Details'],
+    events.map((e) => [
+      h('td', { class: 'muted' }, `#${e.seq}`),
+      h('td', { class: 'nowrap' }, formatTime(e.time)),
+      pill(e.type, tone(e.type)),
+      e.user ?? '',
+      e.target ?? '',
+      e.sid === null
+        ? ''
+        : h(
+            'a',
+            { href: `/sessions/${e.sid}`, 'data-link': true, class: 'mono small' },
+            e.sid.slice(0, 12),
+          ),
       h(
-        'tr',
-        null,
-        h('th', null, 'Seq'),
-        h('th', null, 'Time'),
-        h('th', null, 'Type'),
-        h('th', null, 'User'),
-        h('th', null, 'Target'),
-        h('th', null, 'Session'),
-        h('th', null, 'Details'),
+        'td',
+        { class: 'mono small break' },
+        Object.keys(e.data).length === 0 ? '' : JSON.stringify(e.data),
       ),
-    ),
-    h(
-      'tbody',
-      null,
-      events.map((e) =>
-        h(
-          'tr',
-          null,
-          h('td', { class: 'muted' }, `#${e.seq}`),
-          h('td', { class: 'nowrap' }, formatTime(e.time)),
-          h('td', null, pill(e.type, tone(e.type))),
-          h('td', null, e.user ?? ''),
-          h('td', null, e.target ?? ''),
-          h(
-            'td',
-            null,
-            e.sid === null
-              ? ''
-              : h(
-                  'a',
-                  { href: `/sessions/${e.sid}`, 'data-link': true, class: 'mono small' },
-                  e.sid.slice(0, 12),
-                ),
-          ),
-          h(
-            'td',
-            { class: 'mono small break' },
-            Object.keys(e.data).length === 0 ? '' : JSON.stringify(e.data),
-          ),
-        ),
-      ),
-    ),
+    ]),
+    { class: 'audit-table', empty: 'No event matches.' },
   );
 }

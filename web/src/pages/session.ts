@@ -1,7 +1,16 @@
 import * as AsciinemaPlayer from 'asciinema-player';
 import { api, errorText, queryString } from '../api.js';
 import { can, type Page } from '../app.js';
-import { confirmDialog, formatBytes, formatDuration, formatTime, h, pill, render } from '../dom.js';
+import {
+  confirmDialog,
+  formatBytes,
+  formatDuration,
+  formatTime,
+  h,
+  pill,
+  render,
+  table,
+} from '../dom.js';
 import type { AuditEvent, SessionDetail } from '../types.js';
 import { statusPill } from './common.js';
 import { transcriptSection } from './transcript.js';
@@ -341,42 +350,18 @@ function transfersSection(events: AuditEvent[]): HTMLElement | null {
     'section',
     { class: 'card card-flush', id: 'transfers' },
     h('h3', { class: 'card-title' }, 'File transfers and file operations'),
-    h(
-      'table',
-      { class: 'table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          h('th', null, 'Time'),
-          h('th', null, 'Operation'),
-          h('th', null, 'Path'),
-          h('th', null, 'Bytes'),
-          h('th', null, 'Outcome'),
-        ),
-      ),
-      h(
-        'tbody',
-        null,
-        events.map((e) => {
-          const [path, bytes, outcome] = describe(e);
-          return h(
-            'tr',
-            null,
-            h('td', { class: 'nowrap' }, formatTime(e.time)),
-            h('td', null, h('code', null, e.type)),
-            h('td', { class: 'mono break' }, path),
-            h('td', null, bytes),
-            h(
-              'td',
-              null,
-              outcome === '' ? '' : pill(outcome, /ok|success/i.test(outcome) ? 'ok' : 'bad'),
-            ),
-          );
-        }),
-      ),
+    table(
+      ['Time', 'Operation', 'Path', 'Bytes', 'Outcome'],
+      events.map((e) => {
+        const [path, bytes, outcome] = describe(e);
+        return [
+          h('td', { class: 'nowrap' }, formatTime(e.time)),
+          h('code', null, e.type),
+          h('td', { class: 'mono break' }, path),
+          bytes,
+          outcome === '' ? '' : pill(outcome, /ok|success/i.test(outcome) ? 'ok' : 'bad'),
+        ];
+      }),
     ),
   );
 }
@@ -387,22 +372,13 @@ function commandsFromAudit(detail: SessionDetail): HTMLElement | null {
     'section',
     { class: 'card card-flush', id: 'audited-commands' },
     h('h3', { class: 'card-title' }, 'Commands in the audit log'),
-    h(
-      'table',
-      { class: 'table' },
-      h(
-        'tbody',
-        null,
-        detail.commands.map((c) =>
-          h(
-            'tr',
-            null,
-            h('td', { class: 'nowrap' }, formatTime(c.time)),
-            h('td', null, h('code', null, c.type)),
-            h('td', { class: 'mono break' }, c.command),
-          ),
-        ),
-      ),
+    table(
+      null,
+      detail.commands.map((c) => [
+        h('td', { class: 'nowrap' }, formatTime(c.time)),
+        h('code', null, c.type),
+        h('td', { class: 'mono break' }, c.command),
+      ]),
     ),
   );
 }
@@ -412,23 +388,15 @@ function eventsSection(events: AuditEvent[]): HTMLElement {
     'details',
     { class: 'card card-flush' },
     h('summary', { class: 'card-title' }, `Audit trail of this session (${events.length} events)`),
-    h(
-      'table',
-      { class: 'table' },
-      h(
-        'tbody',
-        null,
-        events.map((e) =>
-          h(
-            'tr',
-            null,
-            h('td', { class: 'muted' }, `#${e.seq}`),
-            h('td', { class: 'nowrap' }, formatTime(e.time)),
-            h('td', null, h('code', null, e.type)),
-            h('td', { class: 'mono break small' }, JSON.stringify(e.data)),
-          ),
-        ),
-      ),
+    table(
+      null,
+      events.map((e) => [
+        h('td', { class: 'muted' }, `#${e.seq}`),
+        h('td', { class: 'nowrap' }, formatTime(e.time)),
+        h('code', null, e.type),
+        h('td', { class: 'mono break small' }, JSON.stringify(e.data)),
+      ]),
+      { empty: null },
     ),
   );
 }

@@ -1,8 +1,8 @@
 import { api, queryString } from '../api.js';
 import { can, type Page } from '../app.js';
-import { formatDuration, formatTime, h, render } from '../dom.js';
+import { formatDuration, formatTime, h, render, table } from '../dom.js';
 import type { SessionInfo } from '../types.js';
-import { statusPill } from './common.js';
+import { filterForm, statusPill } from './common.js';
 
 const PAGE_SIZE = 50;
 
@@ -24,55 +24,43 @@ export const sessionsPage: Page = async ({ root, me, query, navigate }) => {
       null,
       options.map(([v, l]) => h('option', { value: v }, l)),
     );
-  const form = h(
-    'form',
-    { class: 'filters' },
-    field(
-      'q',
-      'Search',
-      h('input', { type: 'search', placeholder: 'command, query or file path' }),
-    ),
-    isAll ? field('user', 'User', h('input', { placeholder: 'any' })) : null,
-    field('target', 'Target', h('input', { placeholder: 'any' })),
-    field(
-      'kind',
-      'Kind',
-      select([
-        ['', 'any'],
-        ['ssh', 'SSH'],
-        ['postgres', 'PostgreSQL'],
-        ['mysql', 'MySQL'],
-      ]),
-    ),
-    field(
-      'status',
-      'Status',
-      select([
-        ['', 'any'],
-        ['active', 'live'],
-        ['ended', 'ended'],
-        ['terminated', 'terminated'],
-        ['failed', 'failed'],
-        ['abandoned', 'abandoned'],
-      ]),
-    ),
-    field('from', 'From day', h('input', { type: 'date' })),
-    field('to', 'To day', h('input', { type: 'date' })),
-    h(
-      'div',
-      { class: 'filter-actions' },
-      h('button', { class: 'btn btn-primary', type: 'submit' }, 'Apply'),
-      h('a', { href: '/sessions', 'data-link': true, class: 'btn btn-ghost' }, 'Reset'),
-    ),
+  const form = filterForm(
+    [
+      field(
+        'q',
+        'Search',
+        h('input', { type: 'search', placeholder: 'command, query or file path' }),
+      ),
+      isAll ? field('user', 'User', h('input', { placeholder: 'any' })) : null,
+      field('target', 'Target', h('input', { placeholder: 'any' })),
+      field(
+        'kind',
+        'Kind',
+        select([
+          ['', 'any'],
+          ['ssh', 'SSH'],
+          ['postgres', 'PostgreSQL'],
+          ['mysql', 'MySQL'],
+        ]),
+      ),
+      field(
+        'status',
+        'Status',
+        select([
+          ['', 'any'],
+          ['active', 'live'],
+          ['ended', 'ended'],
+          ['terminated', 'terminated'],
+          ['failed', 'failed'],
+          ['abandoned', 'abandoned'],
+        ]),
+      ),
+      field('from', 'From day', h('input', { type: 'date' })),
+      field('to', 'To day', h('input', { type: 'date' })),
+    ],
+    { path: '/sessions', navigate },
   );
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const params: Record<string, string> = {};
-    for (const [k, v] of new FormData(form).entries())
-      if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
-    navigate(`/sessions${queryString(params)}`);
-  });
-  const table = h('div', { class: 'table-wrap' });
+  const tableEl = h('div', { class: 'table-wrap' });
   const more = h('div', { class: 'more' });
   render(
     root,
@@ -89,7 +77,7 @@ export const sessionsPage: Page = async ({ root, me, query, navigate }) => {
       ),
     ),
     h('div', { class: 'card' }, form),
-    h('div', { class: 'card card-flush' }, table, more),
+    h('div', { class: 'card card-flush' }, tableEl, more),
   );
 
   // Days in local time: from the start of "from" to the end of "to".
@@ -115,7 +103,7 @@ export const sessionsPage: Page = async ({ root, me, query, navigate }) => {
       `/api/sessions${queryString({ ...baseQuery, limit: PAGE_SIZE, offset })}`,
     );
     rows = offset === 0 ? res.sessions : [...rows, ...res.sessions];
-    render(table, sessionTable(rows, isAll, navigate));
+    render(tableEl, sessionTable(rows, isAll, navigate));
     render(
       more,
       res.hasMore
@@ -143,56 +131,45 @@ function sessionTable(
   if (rows.length === 0)
     return h('div', { class: 'empty' }, h('p', { class: 'muted' }, 'No session matches.'));
   const now = Date.now();
-  return h(
-    'table',
-    { class: 'table sessions-table' },
-    h(
-      'thead',
-      null,
+  return table(
+    [
+      'Status',
+      ...(isAll ? ['User'] : []),
+      'Target',
+      'Kind',
+      'Started',
+      'Duration',
+      'Client',
+      'Session',
+    ],
+    rows.map((s) =>
       h(
         'tr',
-        null,
-        h('th', null, 'Status'),
-        isAll ? h('th', null, 'User') : null,
-        h('th', null, 'Target'),
-        h('th', null, 'Kind'),
-        h('th', null, 'Started'),
-        h('th', null, 'Duration'),
-        h('th', null, 'Client'),
-        h('th', null, 'Session'),
-      ),
-    ),
-    h(
-      'tbody',
-      null,
-      rows.map((s) =>
-        h(
-          'tr',
-          {
-            class: 'row-link',
-            'data-sid': s.sid,
-            onclick: (e: Event) => {
-              if (!(e.target instanceof HTMLAnchorElement)) navigate(`/sessions/${s.sid}`);
-            },
+        {
+          class: 'row-link',
+          'data-sid': s.sid,
+          onclick: (e: Event) => {
+            if (!(e.target instanceof HTMLAnchorElement)) navigate(`/sessions/${s.sid}`);
           },
-          h('td', null, statusPill(s.status)),
-          isAll ? h('td', null, h('strong', null, s.user)) : null,
-          h('td', null, s.target),
-          h('td', null, s.kind),
-          h('td', { class: 'nowrap' }, formatTime(s.startedAt)),
-          h('td', { class: 'nowrap' }, formatDuration((s.endedAt ?? now) - s.startedAt)),
-          h('td', { class: 'muted' }, s.clientAddr ?? '—'),
+        },
+        h('td', null, statusPill(s.status)),
+        isAll ? h('td', null, h('strong', null, s.user)) : null,
+        h('td', null, s.target),
+        h('td', null, s.kind),
+        h('td', { class: 'nowrap' }, formatTime(s.startedAt)),
+        h('td', { class: 'nowrap' }, formatDuration((s.endedAt ?? now) - s.startedAt)),
+        h('td', { class: 'muted' }, s.clientAddr ?? '—'),
+        h(
+          'td',
+          null,
           h(
-            'td',
-            null,
-            h(
-              'a',
-              { href: `/sessions/${s.sid}`, 'data-link': true, class: 'mono' },
-              s.sid.slice(0, 14),
-            ),
+            'a',
+            { href: `/sessions/${s.sid}`, 'data-link': true, class: 'mono' },
+            s.sid.slice(0, 14),
           ),
         ),
       ),
     ),
+    { class: 'sessions-table' },
   );
 }

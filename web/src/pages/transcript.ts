@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { formatTime, h, pill } from '../dom.js';
+import { formatTime, h, pill, table } from '../dom.js';
 
 interface Entry {
   readonly t: number;
@@ -73,51 +73,34 @@ export async function transcriptSection(sid: string): Promise<HTMLElement> {
         `${statements} statements, ${errors} failed, ${denied} denied · ${res.header.protocol} as ${res.header.account}${res.header.database === null ? '' : ` on ${res.header.database}`}${res.isTruncated ? ' · still being written' : ''}`,
       ),
     ),
-    h(
-      'table',
-      { class: 'table transcript' },
-      h(
-        'thead',
-        null,
+    table(
+      ['Time', 'Statement', 'Outcome', 'Rows', 'Duration'],
+      res.entries.map((e) =>
         h(
           'tr',
-          null,
-          h('th', null, 'Time'),
-          h('th', null, 'Statement'),
-          h('th', null, 'Outcome'),
-          h('th', null, 'Rows'),
-          h('th', null, 'Duration'),
-        ),
-      ),
-      h(
-        'tbody',
-        null,
-        res.entries.map((e) =>
+          { class: `entry-${e.type}` },
+          h('td', { class: 'nowrap' }, formatTime(e.time)),
+          h('td', { class: 'break' }, statement(e)),
+          h('td', null, outcome(e)),
           h(
-            'tr',
-            { class: `entry-${e.type}` },
-            h('td', { class: 'nowrap' }, formatTime(e.time)),
-            h('td', { class: 'break' }, statement(e)),
-            h('td', null, outcome(e)),
-            h(
-              'td',
-              { class: 'nowrap' },
-              typeof e.affectedRows === 'number' && e.affectedRows > 0
-                ? `${e.affectedRows} affected`
-                : typeof e.rows === 'number'
-                  ? String(e.rows)
-                  : '',
-            ),
-            h(
-              'td',
-              { class: 'nowrap' },
-              typeof e.durationMs === 'number'
-                ? `${e.durationMs < 10 ? e.durationMs.toFixed(1) : Math.round(e.durationMs)} ms`
+            'td',
+            { class: 'nowrap' },
+            typeof e.affectedRows === 'number' && e.affectedRows > 0
+              ? `${e.affectedRows} affected`
+              : typeof e.rows === 'number'
+                ? String(e.rows)
                 : '',
-            ),
+          ),
+          h(
+            'td',
+            { class: 'nowrap' },
+            typeof e.durationMs === 'number'
+              ? `${e.durationMs < 10 ? e.durationMs.toFixed(1) : Math.round(e.durationMs)} ms`
+              : '',
           ),
         ),
       ),
+      { class: 'transcript', empty: null },
     ),
     res.hasMore ? h('p', { class: 'muted pad' }, 'Only the first 5000 entries are shown.') : null,
   );
