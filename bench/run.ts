@@ -57,6 +57,8 @@ const result = {
   durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
   mode: options.sizes.mode,
   sizes: options.sizes,
+  // Database workloads ran with the middle process on a CPU of its own (--split-cpus).
+  splitCpus: options.splitCpus,
   machine: {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -72,7 +74,7 @@ const result = {
 mkdirSync(dirname(options.outPath), { recursive: true });
 writeFileSync(options.outPath, `${JSON.stringify(result, null, 2)}\n`);
 process.stdout.write(
-  `\n## Gatehouse benchmarks (${options.sizes.mode}, ${startedAt.toISOString()}, ${result.machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')})\n\n${table}`,
+  `\n## Gatehouse benchmarks (${options.sizes.mode}, ${startedAt.toISOString()}, ${result.machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')}${options.splitCpus ? '; databases with --split-cpus: the middle on a CPU of its own' : ''})\n\n${table}`,
 );
 progress(`done in ${result.durationS} s; wrote ${options.outPath}`);
 

@@ -3,7 +3,7 @@
 # Idempotent; run as root (CI and the development machines are root).
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client rsync git postgresql-client mariadb-client chromium fonts-dejavu-core sudo)
+PACKAGES=(openssh-server openssh-client rsync git postgresql-client mariadb-client chromium fonts-dejavu-core sudo iproute2 procps util-linux)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

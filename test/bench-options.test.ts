@@ -10,6 +10,11 @@ describe('bench options', () => {
     expect(parseBenchOptions(['--quick']).sizes.dbClients).toEqual([8]);
   });
 
+  it('split-cpus-is-off-unless-asked-for', () => {
+    expect(parseBenchOptions(['--quick']).splitCpus).toBe(false);
+    expect(parseBenchOptions(['--quick', '--split-cpus']).splitCpus).toBe(true);
+  });
+
   it('db-clients-takes-only-positive-whole-numbers', () => {
     expect(() => parseBenchOptions(['--db-clients', '8,x'])).toThrow(/positive whole number/);
   });

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startGatehouse } from '../../test/support/gatehouse.js';
 import { findPgBinDir } from '../../test/support/pg-cluster.js';
+import { cpuSplit } from '../lib/cpu-split.js';
 import { isSelected, type BenchOptions } from '../lib/options.js';
 import { progress } from '../lib/processes.js';
 import type { SkippedWorkload, Workload } from '../lib/results.js';
@@ -52,11 +53,12 @@ export async function runDbBench(
       stdin: `${alice.password}\n`,
     });
     const workloads: Workload[] = [];
+    const split = cpuSplit(options.splitCpus);
     if (runPg)
       workloads.push(
-        ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths)),
+        ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths, split)),
       );
-    if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my)));
+    if (runMy) workloads.push(...(await runMysqlBench(gatehouse, alice, options.sizes, my, split)));
     return { workloads, skipped };
   } finally {
     await gatehouse[Symbol.asyncDispose]();

@@ -14,6 +14,7 @@ import {
 import { Cleanup } from '../lib/cleanup.js';
 import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
+import type { CpuSplit } from '../lib/cpu-split.js';
 import { cpuTimeMs, progress, runTimed } from '../lib/processes.js';
 import { cpuWorkload } from './postgres.js';
 import { startBareRelay } from '../lib/relay-process.js';
@@ -43,6 +44,7 @@ export async function runMysqlBench(
   alice: { name: string; password: string },
   sizes: BenchSizes,
   which: { sysbench: boolean; idle: boolean },
+  split: CpuSplit,
 ): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
@@ -74,10 +76,10 @@ export async function runMysqlBench(
     };
     const workDir = await sysbenchTlsDir(join(gatehouse.dir, 'tls', 'ca.crt'));
     cleanup.defer(() => rmSync(workDir, { recursive: true, force: true }));
-    const sysbench = (path: MyPath, args: readonly string[]): Promise<{ stdoutHead: string }> =>
-      runTimed(
-        'sysbench',
-        [
+    const sysbench = (path: MyPath, args: readonly string[]): Promise<{ stdoutHead: string }> => {
+      split.middle(path.pid?.());
+      return runTimed(
+        ...split.client('sysbench', [
           'oltp_point_select',
           '--db-driver=mysql',
           `--mysql-host=127.0.0.1`,
@@ -90,10 +92,12 @@ export async function runMysqlBench(
           '--tables=1',
           `--table-size=${TABLE_SIZE}`,
           ...args,
-        ],
+        ]),
         { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: workDir },
       );
+    };
     await sysbench(direct, ['prepare']);
+    cleanup.defer(split.server(account.port));
 
     await addDbTarget(
       gatehouse,

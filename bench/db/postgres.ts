@@ -6,6 +6,7 @@ import type { RunningGatehouse } from '../../test/support/gatehouse.js';
 import { restartGatehouse } from './restart.js';
 import { findPgBinDir, startPgCluster } from '../../test/support/pg-cluster.js';
 import { Cleanup } from '../lib/cleanup.js';
+import type { CpuSplit } from '../lib/cpu-split.js';
 import { idlePathOf, measureIdleConnections } from '../lib/idle.js';
 import type { BenchSizes } from '../lib/options.js';
 import { cpuTimeMs, runTimed } from '../lib/processes.js';
@@ -48,6 +49,7 @@ export async function runPostgresBench(
   which: PgWhich,
   /** Path ids to run (`--paths`); default all but gatehouse-plain. */
   pathIds: readonly string[] = [],
+  split: CpuSplit,
 ): Promise<Workload[]> {
   const cleanup = new Cleanup();
   try {
@@ -72,6 +74,7 @@ export async function runPostgresBench(
       sslmode: 'disable',
     };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
+    cleanup.defer(split.server(cluster.port));
 
     await addDbTarget(
       gatehouse,
@@ -124,10 +127,16 @@ export async function runPostgresBench(
     let cpu: Record<string, number[]> = {};
     const pgbench = async (id: string, args: readonly string[]): Promise<number> => {
       const pid = pathOf(id).pid?.();
+      split.middle(pid);
       const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
       const run = await runTimed(
-        join(bin, 'pgbench'),
-        ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE],
+        ...split.client(join(bin, 'pgbench'), [
+          '-n',
+          ...args,
+          '-T',
+          String(sizes.dbSeconds),
+          DATABASE,
+        ]),
         { env: pgEnv(pathOf(id)), timeoutMs: (sizes.dbSeconds + 60) * 1000 },
       );
       const tps = /tps = ([\d.]+)/.exec(run.stdoutHead)?.[1];

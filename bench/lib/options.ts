@@ -98,9 +98,11 @@ export interface BenchOptions {
   readonly bulkData: 'random' | 'text';
   /** Another build of Gatehouse (a directory with bin/ and dist/) to run beside this one. */
   readonly baseDir: string | undefined;
+  /** Database workloads: the middle process on a CPU of its own (bench/lib/cpu-split.ts). */
+  readonly splitCpus: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N] [--base DIR]
+export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID…]] [--out FILE] [--no-stock | --stock] [--cpu-prof DIR] [--paths ID,…] [--rounds N] [--bulk-mib N] [--bulk-data random|text] [--db-clients N,…] [--db-seconds N] [--base DIR] [--split-cpus]
 
   (default)   full run: 1 GiB transfers, 30 connects, 200 and 1000 idle sessions, 1/8/32 DB clients (about an hour)
   --quick     two or three minutes: 64 MiB transfers, 10 connects, 30 idle sessions, 8 DB clients
@@ -119,6 +121,9 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --base      also run the Gatehouse built in DIR (bin/, dist/ and node_modules/ of the commit
               before a change): SSH paths gatehouse-base and gatehouse-base-norec, for a
               before/after comparison in the same run
+  --split-cpus database workloads with the process in the middle (Gatehouse, bare relay,
+              pgbouncer) alone on the last CPU and the client and database on the others,
+              as if the bastion had a host of its own (default: all share every CPU)
 `;
 
 /** Parses `argv` (the arguments after the script). */
@@ -138,6 +143,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     'db-clients': { type: 'string' },
     'db-seconds': { type: 'string' },
     base: { type: 'string' },
+    'split-cpus': { type: 'boolean' },
   });
   const mode: BenchSizes['mode'] =
     values.smoke === true ? 'smoke' : values.quick === true ? 'quick' : 'full';
@@ -174,6 +180,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     paths: idList(values.paths),
     bulkData,
     baseDir: values.base,
+    splitCpus: values['split-cpus'] === true,
     only: idList(values.only),
     outPath:
       values.out ?? (mode === 'smoke' ? 'bench/results/smoke.json' : 'bench/results/latest.json'),
