@@ -24,18 +24,24 @@ describe.runIf(availableParallelism() >= 2)('bench --split-cpus', () => {
     for (const child of children.splice(0)) child.kill('SIGKILL');
   });
 
-  it('clients-run-on-the-rest-and-the-middle-alone-on-the-last-cpu', () => {
+  it('the-bench-and-what-it-starts-run-on-the-rest-and-the-middle-alone-on-the-last-cpu', () => {
     const split = cpuSplit(true);
     const last = availableParallelism() - 1;
     expect(split.cpus?.middle).toBe(String(last));
-    const [file, args] = split.client('cat', ['/proc/self/status']);
-    const status = spawnSync(file, args, { encoding: 'utf8' }).stdout;
-    expect(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1]).toBe(split.cpus?.rest);
-
-    const middle = spawn('sleep', ['30'], { stdio: 'ignore' });
-    children.push(middle);
-    split.middle(middle.pid);
-    expect(allowed(middle.pid ?? 0)).toBe(String(last));
+    const every = allowed(process.pid);
+    const undo = split.harness();
+    try {
+      expect(allowed(process.pid)).toBe(split.cpus?.rest);
+      const status = spawnSync('cat', ['/proc/self/status'], { encoding: 'utf8' }).stdout;
+      expect(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1]).toBe(split.cpus?.rest);
+      const middle = spawn('sleep', ['30'], { stdio: 'ignore' });
+      children.push(middle);
+      split.middle(middle.pid);
+      expect(allowed(middle.pid ?? 0)).toBe(String(last));
+    } finally {
+      undo();
+    }
+    expect(allowed(process.pid)).toBe(every);
   });
 
   it('the-server-and-the-children-it-starts-later-leave-the-middles-cpu-until-undone', async () => {
@@ -60,6 +66,9 @@ describe.runIf(availableParallelism() >= 2)('bench --split-cpus', () => {
   it('off-changes-nothing', () => {
     const split = cpuSplit(false);
     expect(split.cpus).toBeUndefined();
-    expect(split.client('pgbench', ['-S'])).toEqual(['pgbench', ['-S']]);
+    const before = allowed(process.pid);
+    split.harness()();
+    split.middle(process.pid);
+    expect(allowed(process.pid)).toBe(before);
   });
 });

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startGatehouse } from '../../test/support/gatehouse.js';
 import { findPgBinDir } from '../../test/support/pg-cluster.js';
-import { cpuSplit } from '../lib/cpu-split.js';
+import type { CpuSplit } from '../lib/cpu-split.js';
 import { isSelected, type BenchOptions } from '../lib/options.js';
 import { progress } from '../lib/processes.js';
 import type { SkippedWorkload, Workload } from '../lib/results.js';
@@ -17,6 +17,7 @@ const SETUP_HINT = 'run bench/setup.sh (installs sysbench and pgbouncer)';
 /** Runs the selected database workloads against one Gatehouse (PostgreSQL and MySQL front ends). */
 export async function runDbBench(
   options: BenchOptions,
+  split: CpuSplit,
 ): Promise<{ workloads: Workload[]; skipped: SkippedWorkload[] }> {
   const wants = (id: string): boolean => isSelected(options, id);
   const pg = { pgbench: wants('pg.pgbench'), connect: wants('pg.connect'), idle: wants('pg.idle') };
@@ -53,7 +54,6 @@ export async function runDbBench(
       stdin: `${alice.password}\n`,
     });
     const workloads: Workload[] = [];
-    const split = cpuSplit(options.splitCpus);
     if (runPg)
       workloads.push(
         ...(await runPostgresBench(gatehouse, alice, options.sizes, pg, options.paths, split)),

@@ -79,7 +79,8 @@ export async function runMysqlBench(
     const sysbench = (path: MyPath, args: readonly string[]): Promise<{ stdoutHead: string }> => {
       split.middle(path.pid?.());
       return runTimed(
-        ...split.client('sysbench', [
+        'sysbench',
+        [
           'oltp_point_select',
           '--db-driver=mysql',
           `--mysql-host=127.0.0.1`,
@@ -92,7 +93,7 @@ export async function runMysqlBench(
           '--tables=1',
           `--table-size=${TABLE_SIZE}`,
           ...args,
-        ]),
+        ],
         { timeoutMs: (sizes.dbSeconds + 120) * 1000, cwd: workDir },
       );
     };

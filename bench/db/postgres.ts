@@ -74,7 +74,6 @@ export async function runPostgresBench(
       sslmode: 'disable',
     };
     await runTimed(join(bin, 'pgbench'), ['-i', '-q', '-s', '1', DATABASE], { env: pgEnv(direct) });
-    cleanup.defer(split.server(cluster.port));
 
     await addDbTarget(
       gatehouse,
@@ -130,13 +129,8 @@ export async function runPostgresBench(
       split.middle(pid);
       const cpuBefore = pid === undefined ? Number.NaN : cpuTimeMs(pid);
       const run = await runTimed(
-        ...split.client(join(bin, 'pgbench'), [
-          '-n',
-          ...args,
-          '-T',
-          String(sizes.dbSeconds),
-          DATABASE,
-        ]),
+        join(bin, 'pgbench'),
+        ['-n', ...args, '-T', String(sizes.dbSeconds), DATABASE],
         { env: pgEnv(pathOf(id)), timeoutMs: (sizes.dbSeconds + 60) * 1000 },
       );
       const tps = /tps = ([\d.]+)/.exec(run.stdoutHead)?.[1];

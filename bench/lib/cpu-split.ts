@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 
 /**
  * `--split-cpus`: the process in the middle (Gatehouse, the bare relay, pgbouncer) alone on
- * the last CPU, the client and the database server on the others. By default all of them
+ * the last CPU, the clients and the servers (sshd, the databases) on the others. By default all of them
  * share every CPU, so on a small machine whatever the middle spends per transaction is taken
  * from the client and the server, and the rate follows the middle's CPU. Split, the middle
  * has a core of its own, as a bastion on its own host would: the ratios then show whether
@@ -12,14 +12,18 @@ import { availableParallelism } from 'node:os';
 export interface CpuSplit {
   /** The CPUs of the middle and of everything else (`taskset -c` lists); undefined when off. */
   readonly cpus: { readonly middle: string; readonly rest: string } | undefined;
-  /** `[file, args]` that run a client command on the client's CPUs. */
-  client(file: string, args: readonly string[]): [string, string[]];
+  /**
+   * Puts the bench itself on the clients' CPUs: every client and server it starts from now on
+   * (ssh, pgbench, sysbench, sshd, the PostgreSQL cluster, and the middle processes until
+   * {@link middle} moves them) follows. The returned function gives it every CPU again.
+   */
+  harness(): () => void;
   /** Puts the middle process (every thread; threads it starts later follow) on its CPU. */
   middle(pid: number | undefined): void;
   /**
-   * Puts the server listening on `port` (every thread, and its child processes, such as a
-   * PostgreSQL postmaster's backends; later ones follow) on the client's CPUs. The returned
-   * function gives it every CPU again (a machine's own MariaDB outlives the run).
+   * Puts a server the bench did not start (the machine's MariaDB), listening on `port`, on the
+   * clients' CPUs: every thread, and its child processes; later ones follow. The returned
+   * function gives it every CPU again (it outlives the run).
    */
   server(port: number): () => void;
 }
@@ -30,7 +34,7 @@ export function cpuSplit(isOn: boolean): CpuSplit {
   if (!isOn) {
     return {
       cpus: undefined,
-      client: (file, args) => [file, [...args]],
+      harness: () => () => undefined,
       middle: () => undefined,
       server: () => () => undefined,
     };
@@ -40,7 +44,10 @@ export function cpuSplit(isOn: boolean): CpuSplit {
   const every = `0-${count - 1}`;
   return {
     cpus,
-    client: (file, args) => ['taskset', ['-c', cpus.rest, file, ...args]],
+    harness: () => {
+      pin(process.pid, cpus.rest);
+      return () => pin(process.pid, every);
+    },
     middle: (pid) => {
       if (pid !== undefined) pin(pid, cpus.middle);
     },

@@ -98,7 +98,7 @@ export interface BenchOptions {
   readonly bulkData: 'random' | 'text';
   /** Another build of Gatehouse (a directory with bin/ and dist/) to run beside this one. */
   readonly baseDir: string | undefined;
-  /** Database workloads: the middle process on a CPU of its own (bench/lib/cpu-split.ts). */
+  /** The middle process on a CPU of its own, clients and servers on the rest (bench/lib/cpu-split.ts). */
   readonly splitCpus: boolean;
 }
 
@@ -121,8 +121,8 @@ export const USAGE = `usage: npm run bench -- [--quick | --smoke] [--only ID[,ID
   --base      also run the Gatehouse built in DIR (bin/, dist/ and node_modules/ of the commit
               before a change): SSH paths gatehouse-base and gatehouse-base-norec, for a
               before/after comparison in the same run
-  --split-cpus database workloads with the process in the middle (Gatehouse, bare relay,
-              pgbouncer) alone on the last CPU and the client and database on the others,
+  --split-cpus the process in the middle (Gatehouse, bare relay, pgbouncer) alone on the last
+              CPU, clients and servers (ssh, sshd, pgbench, the databases) on the others,
               as if the bastion had a host of its own (default: all share every CPU)
 `;
 

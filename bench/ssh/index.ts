@@ -1,3 +1,4 @@
+import type { CpuSplit } from '../lib/cpu-split.js';
 import { isSelected, selectPaths, type BenchOptions } from '../lib/options.js';
 import { progress } from '../lib/processes.js';
 import type { Workload } from '../lib/results.js';
@@ -20,7 +21,7 @@ export const SSH_WORKLOADS = [
 ] as const;
 
 /** Runs the selected SSH workloads against one sshd, the bare relay and Gatehouse. */
-export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
+export async function runSshBench(options: BenchOptions, split: CpuSplit): Promise<Workload[]> {
   const wants = (id: string): boolean => isSelected(options, id);
   if (!SSH_WORKLOADS.some(wants)) return [];
   progress('ssh: starting sshd, bare relay and Gatehouse');
@@ -28,6 +29,7 @@ export async function runSshBench(options: BenchOptions): Promise<Workload[]> {
     withStock: options.withStock,
     cpuProfDir: options.cpuProfDir,
     baseDir: options.baseDir,
+    split,
   });
   try {
     const { sizes } = options;

@@ -11,6 +11,7 @@ import { createSshKeyPair, type SshKeyPair } from '../../test/support/ssh-keys.j
 import { addSshTarget } from '../../test/support/ssh-target.js';
 import { sshClientArgs, startSshd, type Sshd } from '../../test/support/sshd.js';
 import { Cleanup } from '../lib/cleanup.js';
+import type { CpuSplit } from '../lib/cpu-split.js';
 import { progress } from '../lib/processes.js';
 import { startBareRelay } from '../lib/relay-process.js';
 
@@ -53,6 +54,8 @@ export interface SshBenchOptions {
   readonly cpuProfDir?: string | undefined;
   /** More Node options for the Gatehouse processes (dev helpers: `--perf-basic-prof`, …). */
   readonly nodeArgs?: readonly string[];
+  /** `--split-cpus`: the relay and every Gatehouse go on the middle's CPU (after restarts too). */
+  readonly split?: CpuSplit | undefined;
   /** Node flags for `gatehouse-base` instead of `nodeArgs` (the same build with other flags). */
   readonly baseNodeArgs?: readonly string[] | undefined;
   /** Also start the Gatehouse built in this directory (`DIR/bin/gatehouse.js`): path `gatehouse-base`. */
@@ -97,6 +100,7 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
     const gatehouses = await Promise.all(starting);
     sshd.authorizeKey(key.publicLine); // the direct and bare-relay paths log in as the leased account
     const relay = stack.use(await startBareRelay({ host: sshd.host, port: sshd.port }));
+    options.split?.middle(relay.pid);
 
     const scratch = mkdtempSync(join(tmpdir(), 'gh-bench-'));
     chmodSync(scratch, 0o755);
@@ -118,9 +122,11 @@ export async function startSshBench(options: SshBenchOptions): Promise<SshBench>
       const gatehouse = gatehouses[i];
       if (gatehouse === undefined) return;
       progress(`${id} listening on ${gatehouse.sshPort} (pid ${gatehouse.pid})`);
+      options.split?.middle(gatehouse.pid);
       const restart = async (): Promise<void> => {
         await gatehouse.stop();
         await gatehouse.restart();
+        options.split?.middle(gatehouse.pid);
       };
       const common = {
         port: gatehouse.sshPort,
