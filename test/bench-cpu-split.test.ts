@@ -9,7 +9,7 @@ import { cpuSplit } from '../bench/lib/cpu-split.js';
 const allowed = (pid: number | string): string =>
   /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
 
-/** A server on a free port that starts a child (`sleep`) on each line it reads, printing its pid. */
+/** A server on a free port that starts a child (`sleep`) per line it reads and prints its pid. */
 const SERVER = `
 const net = require('node:net');
 const { spawn } = require('node:child_process');

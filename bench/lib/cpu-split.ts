@@ -3,11 +3,11 @@ import { availableParallelism } from 'node:os';
 
 /**
  * `--split-cpus`: the process in the middle (Gatehouse, the bare relay, pgbouncer) alone on
- * the last CPU, the clients and the servers (sshd, the databases) on the others. By default all of them
- * share every CPU, so on a small machine whatever the middle spends per transaction is taken
- * from the client and the server, and the rate follows the middle's CPU. Split, the middle
- * has a core of its own, as a bastion on its own host would: the ratios then show whether
- * that core keeps up, not how much it takes from the others.
+ * the last CPU, the clients and the servers (sshd, the databases) on the others. By default
+ * all of them share every CPU, so on a small machine whatever the middle spends per
+ * transaction is taken from the client and the server, and the rate follows the middle's
+ * CPU. Split, the middle has a core of its own, as a bastion on its own host would: the
+ * ratios then show whether that core keeps up, not how much it takes from the others.
  */
 export interface CpuSplit {
   /** The CPUs of the middle and of everything else (`taskset -c` lists); undefined when off. */

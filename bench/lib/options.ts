@@ -98,7 +98,7 @@ export interface BenchOptions {
   readonly bulkData: 'random' | 'text';
   /** Another build of Gatehouse (a directory with bin/ and dist/) to run beside this one. */
   readonly baseDir: string | undefined;
-  /** The middle process on a CPU of its own, clients and servers on the rest (bench/lib/cpu-split.ts). */
+  /** The middle process on a CPU of its own, the rest on the others (bench/lib/cpu-split.ts). */
   readonly splitCpus: boolean;
 }
 
